@@ -1,0 +1,66 @@
+"""The event catalogue: every event class, its public type name and its fields."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from eventsourcing.domain import DomainEvent
+
+from domain.contact import Contact
+from domain.lead import Lead
+
+ENVELOPE_FIELDS = frozenset(
+    {"originator_id", "originator_version", "timestamp", "originator_topic", "actor", "correlation_id", "occurred_at"}
+)
+"""Fields every event has; the rest of an event's fields are its `data`."""
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
+    Lead.Captured,
+    Lead.InteractionLogged,
+    Lead.Scored,
+    Lead.Assigned,
+    Lead.StageChanged,
+    Lead.Disqualified,
+    Lead.Converted,
+    Contact.Created,
+    Contact.DetailsUpdated,
+    Contact.InteractionLogged,
+    Contact.PurchaseRecorded,
+    Contact.Reactivated,
+    Contact.ConsentChanged,
+)
+
+
+def event_classes() -> dict[str, type[DomainEvent]]:
+    """Every event class by public type name, e.g. `lead.scored`."""
+    return {_type_name(cls): cls for cls in EVENT_CLASSES}
+
+
+def _type_name(event_cls: type) -> str:
+    return f"{_snake(event_cls.__qualname__.split('.')[0])}.{_snake(event_cls.__name__)}"
+
+
+def aggregate_type_of(event: DomainEvent) -> str:
+    """`lead` or `contact`."""
+    return _snake(type(event).__qualname__.split(".")[0])
+
+
+def event_type_of(event: DomainEvent) -> str:
+    """Public type name of an event, e.g. `contact.purchase_recorded`."""
+    return _type_name(type(event))
+
+
+def event_data(event: DomainEvent) -> dict[str, object]:
+    """The event's own fields, without the envelope fields."""
+    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name not in ENVELOPE_FIELDS}  # type: ignore[arg-type]
+
+
+def data_fields(event_cls: type[DomainEvent]) -> list[tuple[str, str]]:
+    """(name, type) of an event class's own fields, in declaration order."""
+    return [(f.name, str(f.type)) for f in dataclasses.fields(event_cls) if f.name not in ENVELOPE_FIELDS]  # type: ignore[arg-type]

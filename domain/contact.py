@@ -1,0 +1,205 @@
+"""The Contact aggregate: a person we have an established relationship with."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import ConsentUnchanged, DuplicatePurchase, NoDetailsChanged, OccurredBeforeCreation
+from domain.money import Money
+from domain.values import ConsentChannel, InteractionKind, Meta
+
+UPDATABLE_DETAILS = ("name", "email", "phone", "company", "title")
+
+
+class Contact(Aggregate):
+    """A contact is created (directly or from a converted lead), buys, engages, gives or
+    withdraws consent, and can be reactivated into a new lead when they show new interest."""
+
+    id: UUID  # always given: uuid4, or uuid5 of an idempotency key
+
+    class Event(Aggregate.Event):
+        """Every contact event says who did it, in which request, and when it happened."""
+
+        actor: str
+        correlation_id: str
+        occurred_at: datetime
+
+    class Created(Event, Aggregate.Created):
+        class_version = 1
+        name: str
+        email: str | None
+        phone: str | None
+        company: str | None
+        title: str | None
+        external_id: str | None
+        lead_id: UUID | None
+
+    class DetailsUpdated(Event):
+        class_version = 1
+        changes: dict[str, str | None]
+
+    class InteractionLogged(Event):
+        class_version = 1
+        kind: str
+        detail: str | None
+
+    class PurchaseRecorded(Event):
+        class_version = 1
+        order_id: str
+        amount: int
+        currency: str
+        quantity: int
+
+    class Reactivated(Event):
+        class_version = 1
+        lead_id: UUID
+        interest: str
+
+    class ConsentChanged(Event):
+        class_version = 1
+        channel: str
+        granted: bool
+
+    @event(Created)
+    def __init__(
+        self,
+        *,
+        name: str,
+        email: str | None,
+        phone: str | None,
+        company: str | None,
+        title: str | None,
+        external_id: str | None,
+        lead_id: UUID | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self.name = name
+        self.email = email
+        self.phone = phone
+        self.company = company
+        self.title = title
+        self.external_id = external_id
+        self.lead_id = lead_id
+        self.created_at = occurred_at
+        self.consents: dict[str, bool] = {}
+        self.order_ids: set[str] = set()
+        self.purchase_count = 0
+        self.lifetime_value: dict[str, int] = {}
+        self.first_purchase_at: datetime | None = None
+        self.last_purchase_at: datetime | None = None
+        self.last_interaction_at: datetime | None = None
+        self.reactivated_lead_ids: list[UUID] = []
+
+    # --- commands -------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, *, contact_id: UUID, meta: Meta, **details: Any) -> Contact:
+        """Create a contact directly, or from a converted lead (`lead_id`)."""
+        return cls(id=contact_id, **details, **meta.fields())
+
+    def update_details(self, changes: dict[str, str | None], meta: Meta) -> None:
+        """Change some of name, email, phone, company, title; only real changes are recorded."""
+        self.check_not_before_creation(meta.occurred_at)
+        unknown = set(changes) - set(UPDATABLE_DETAILS)
+        if unknown:
+            raise ValueError(f"not updatable: {', '.join(sorted(unknown))}")
+        effective = {k: v for k, v in changes.items() if getattr(self, k) != v}
+        if not effective:
+            raise NoDetailsChanged(f"contact {self.id}: the update changes nothing")
+        self._details_updated(changes=effective, **meta.fields())
+
+    def log_interaction(self, kind: InteractionKind, detail: str | None, meta: Meta) -> None:
+        """Record an interaction with the contact."""
+        self.check_not_before_creation(meta.occurred_at)
+        self._interaction_logged(kind=kind.value, detail=detail, **meta.fields())
+
+    def record_purchase(self, order_id: str, amount: Money, quantity: int, meta: Meta) -> None:
+        """Record a purchase; an order id is recorded once per contact."""
+        self.check_not_before_creation(meta.occurred_at)
+        if order_id in self.order_ids:
+            raise DuplicatePurchase(f"order {order_id!r} is already recorded on contact {self.id}")
+        self._purchase_recorded(
+            order_id=order_id, amount=amount.amount, currency=amount.currency, quantity=quantity, **meta.fields()
+        )
+
+    def change_consent(self, channel: ConsentChannel, granted: bool, meta: Meta) -> None:
+        """Grant or withdraw consent for one channel."""
+        self.check_not_before_creation(meta.occurred_at)
+        if self.consents.get(channel.value) is granted:
+            state = "granted" if granted else "withdrawn"
+            raise ConsentUnchanged(f"consent for {channel.value} is already {state}")
+        self._consent_changed(channel=channel.value, granted=granted, **meta.fields())
+
+    def reactivate(self, lead_id: UUID, interest: str, meta: Meta) -> None:
+        """The contact shows new interest: link the new lead that follows it up."""
+        self.check_not_before_creation(meta.occurred_at)
+        self._reactivated(lead_id=lead_id, interest=interest, **meta.fields())
+
+    # --- guards ---------------------------------------------------------------------
+
+    def check_not_before_creation(self, occurred_at: datetime) -> None:
+        """Nothing can happen to a contact, in business time, before it was created."""
+        if occurred_at < self.created_at:
+            raise OccurredBeforeCreation(
+                f"occurred_at {occurred_at.isoformat()} is before the contact was created "
+                f"({self.created_at.isoformat()})"
+            )
+
+    @property
+    def open_lead_id(self) -> UUID | None:
+        """The lead of the latest reactivation, if any."""
+        return self.reactivated_lead_ids[-1] if self.reactivated_lead_ids else None
+
+    # --- event application: deterministic, re-run on every load -----------------------
+
+    @event(DetailsUpdated)
+    def _details_updated(
+        self, *, changes: dict[str, str | None], actor: str, correlation_id: str, occurred_at: datetime
+    ) -> None:
+        for name, value in changes.items():
+            setattr(self, name, value)
+
+    @event(InteractionLogged)
+    def _interaction_logged(
+        self, *, kind: str, detail: str | None, actor: str, correlation_id: str, occurred_at: datetime
+    ) -> None:
+        if self.last_interaction_at is None or occurred_at > self.last_interaction_at:
+            self.last_interaction_at = occurred_at
+
+    @event(PurchaseRecorded)
+    def _purchase_recorded(
+        self,
+        *,
+        order_id: str,
+        amount: int,
+        currency: str,
+        quantity: int,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self.order_ids.add(order_id)
+        self.purchase_count += 1
+        self.lifetime_value[currency] = self.lifetime_value.get(currency, 0) + amount
+        if self.first_purchase_at is None or occurred_at < self.first_purchase_at:
+            self.first_purchase_at = occurred_at
+        if self.last_purchase_at is None or occurred_at > self.last_purchase_at:
+            self.last_purchase_at = occurred_at
+
+    @event(ConsentChanged)
+    def _consent_changed(
+        self, *, channel: str, granted: bool, actor: str, correlation_id: str, occurred_at: datetime
+    ) -> None:
+        self.consents[channel] = granted
+
+    @event(Reactivated)
+    def _reactivated(
+        self, *, lead_id: UUID, interest: str, actor: str, correlation_id: str, occurred_at: datetime
+    ) -> None:
+        self.reactivated_lead_ids.append(lead_id)

@@ -1,0 +1,47 @@
+"""The domain's error family: every broken business rule raises one of these."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A command broke a business rule; nothing was recorded."""
+
+
+class LeadClosed(DomainError):
+    """A converted or disqualified lead takes no more commands."""
+
+
+class LeadAlreadyConverted(LeadClosed):
+    """The lead was converted into a contact and is closed."""
+
+
+class LeadAlreadyDisqualified(LeadClosed):
+    """The lead was disqualified and is closed."""
+
+
+class InvalidStageTransition(DomainError):
+    """The requested stage is not an open stage, or is the current one."""
+
+
+class AlreadyAssigned(DomainError):
+    """The lead already belongs to that owner."""
+
+
+class DuplicatePurchase(DomainError):
+    """A purchase with that order id is already recorded on the contact."""
+
+
+class CurrencyMismatch(DomainError):
+    """Amounts in different currencies cannot be combined."""
+
+
+class ConsentUnchanged(DomainError):
+    """The consent for that channel already has the requested value."""
+
+
+class NoDetailsChanged(DomainError):
+    """A details update must change at least one field."""
+
+
+class OccurredBeforeCreation(DomainError):
+    """An event cannot happen, in business time, before its aggregate was created."""

@@ -1,0 +1,310 @@
+"""The Lead aggregate: a person who showed interest, on their way through the pipeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import (
+    AlreadyAssigned,
+    InvalidStageTransition,
+    LeadAlreadyConverted,
+    LeadAlreadyDisqualified,
+    OccurredBeforeCreation,
+)
+from domain.money import Money
+from domain.scoring import DEFAULT_MODEL, LeadFacts, ScoredInteraction, ScoringModel, score_lead
+from domain.values import InteractionKind, LeadSource, Meta, Stage
+
+
+class Lead(Aggregate):
+    """A lead is captured, engaged, scored, assigned and moved through stages until it is
+    converted into a contact (won) or disqualified (lost)."""
+
+    id: UUID  # always given: uuid4, or uuid5 of an idempotency key
+
+    class Event(Aggregate.Event):
+        """Every lead event says who did it, in which request, and when it happened."""
+
+        actor: str
+        correlation_id: str
+        occurred_at: datetime
+
+    class Captured(Event, Aggregate.Created):
+        class_version = 1
+        name: str
+        email: str | None
+        company: str | None
+        phone: str | None
+        title: str | None
+        source: str
+        campaign: str | None
+        estimated_value: int | None
+        currency: str
+        owner: str | None
+        contact_id: UUID | None
+        interest: str | None
+
+    class InteractionLogged(Event):
+        class_version = 1
+        kind: str
+        detail: str | None
+
+    class Scored(Event):
+        class_version = 1
+        score: int
+        previous_score: int
+        reason: str
+        model_version: str
+        breakdown: dict[str, float]
+
+    class Assigned(Event):
+        class_version = 1
+        owner: str
+        previous_owner: str | None
+
+    class StageChanged(Event):
+        class_version = 1
+        stage: str
+        previous_stage: str
+
+    class Disqualified(Event):
+        class_version = 1
+        reason: str
+        previous_stage: str
+
+    class Converted(Event):
+        class_version = 1
+        contact_id: UUID
+        deal_value: int
+        currency: str
+        previous_stage: str
+
+    @event(Captured)
+    def __init__(
+        self,
+        *,
+        name: str,
+        email: str | None,
+        company: str | None,
+        phone: str | None,
+        title: str | None,
+        source: str,
+        campaign: str | None,
+        estimated_value: int | None,
+        currency: str,
+        owner: str | None,
+        contact_id: UUID | None,
+        interest: str | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self.name = name
+        self.email = email
+        self.company = company
+        self.phone = phone
+        self.title = title
+        self.source = LeadSource(source)
+        self.campaign = campaign
+        self.estimated_value = estimated_value
+        self.currency = currency
+        self.owner = owner
+        self.contact_id = contact_id
+        self.interest = interest
+        self.captured_at = occurred_at
+        self.stage = Stage.NEW
+        self.stage_entered_at = occurred_at
+        self.score = 0
+        self.score_breakdown: dict[str, float] = {}
+        self.score_model_version: str | None = None
+        self.interactions: list[ScoredInteraction] = []
+        self.converted_contact_id: UUID | None = None
+        self.deal_value: int | None = None
+        self.disqualified_reason: str | None = None
+        self.closed_at: datetime | None = None
+
+    # --- commands -------------------------------------------------------------------
+
+    @classmethod
+    def capture(
+        cls,
+        *,
+        lead_id: UUID,
+        meta: Meta,
+        model: ScoringModel = DEFAULT_MODEL,
+        **details: Any,
+    ) -> Lead:
+        """Capture a new lead and give it its first score from what we know about it."""
+        lead = cls(id=lead_id, **details, **meta.fields())
+        lead._rescore(meta, model, reason="captured")
+        return lead
+
+    def log_interaction(
+        self,
+        kind: InteractionKind,
+        detail: str | None,
+        meta: Meta,
+        model: ScoringModel = DEFAULT_MODEL,
+    ) -> None:
+        """Record an interaction; rescore when the rounded score changes."""
+        self.check_is_open()
+        self.check_not_before_capture(meta.occurred_at)
+        self._interaction_logged(kind=kind.value, detail=detail, **meta.fields())
+        self._rescore(meta, model, reason=f"interaction:{kind.value}")
+
+    def rescore(self, meta: Meta, model: ScoringModel = DEFAULT_MODEL, reason: str = "decay") -> bool:
+        """Apply time decay as of `meta.occurred_at`; returns whether a `Scored` event was emitted."""
+        self.check_is_open()
+        self.check_not_before_capture(meta.occurred_at)
+        return self._rescore(meta, model, reason=reason)
+
+    def assign(self, owner: str, meta: Meta) -> None:
+        """Give the lead to a sales rep."""
+        self.check_is_open()
+        self.check_not_before_capture(meta.occurred_at)
+        if owner == self.owner:
+            raise AlreadyAssigned(f"lead {self.id} is already assigned to {owner!r}")
+        self._assigned(owner=owner, previous_owner=self.owner, **meta.fields())
+
+    def change_stage(self, stage: Stage, meta: Meta) -> None:
+        """Move the lead between open stages (forwards or back)."""
+        self.check_is_open()
+        self.check_not_before_capture(meta.occurred_at)
+        if not stage.is_open:
+            raise InvalidStageTransition(
+                f"stage {stage.value!r} is reached by converting or disqualifying, not by a stage change"
+            )
+        if stage == self.stage:
+            raise InvalidStageTransition(f"lead {self.id} is already in stage {stage.value!r}")
+        self._stage_changed(stage=stage.value, previous_stage=self.stage.value, **meta.fields())
+
+    def disqualify(self, reason: str, meta: Meta) -> None:
+        """Close the lead as lost, with the reason."""
+        self.check_is_open()
+        self.check_not_before_capture(meta.occurred_at)
+        self._disqualified(reason=reason, previous_stage=self.stage.value, **meta.fields())
+
+    def convert(self, contact_id: UUID, deal: Money, meta: Meta) -> None:
+        """Close the lead as won: it becomes (or returns to) the given contact."""
+        self.check_is_open()
+        self.check_not_before_capture(meta.occurred_at)
+        self._converted(
+            contact_id=contact_id,
+            deal_value=deal.amount,
+            currency=deal.currency,
+            previous_stage=self.stage.value,
+            **meta.fields(),
+        )
+
+    # --- guards ---------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        """True until the lead is converted or disqualified."""
+        return self.stage.is_open
+
+    def check_is_open(self) -> None:
+        """A converted or disqualified lead takes no more commands."""
+        if self.stage == Stage.CONVERTED:
+            raise LeadAlreadyConverted(f"lead {self.id} was converted into contact {self.converted_contact_id}")
+        if self.stage == Stage.DISQUALIFIED:
+            raise LeadAlreadyDisqualified(f"lead {self.id} was disqualified: {self.disqualified_reason}")
+
+    def check_not_before_capture(self, occurred_at: datetime) -> None:
+        """Nothing can happen to a lead, in business time, before it was captured."""
+        if occurred_at < self.captured_at:
+            raise OccurredBeforeCreation(
+                f"occurred_at {occurred_at.isoformat()} is before the lead was captured "
+                f"({self.captured_at.isoformat()})"
+            )
+
+    # --- scoring ----------------------------------------------------------------------
+
+    @property
+    def facts(self) -> LeadFacts:
+        """What the scoring function knows about who this lead is."""
+        return LeadFacts(title=self.title, company=self.company, source=self.source)
+
+    def _rescore(self, meta: Meta, model: ScoringModel, reason: str) -> bool:
+        score = score_lead(self.facts, self.interactions, meta.occurred_at, model)
+        if score.value == self.score:
+            return False
+        self._scored(
+            score=score.value,
+            previous_score=self.score,
+            reason=reason,
+            model_version=model.version,
+            breakdown=score.breakdown,
+            **meta.fields(),
+        )
+        return True
+
+    # --- event application: deterministic, re-run on every load -----------------------
+
+    @event(InteractionLogged)
+    def _interaction_logged(
+        self, *, kind: str, detail: str | None, actor: str, correlation_id: str, occurred_at: datetime
+    ) -> None:
+        self.interactions.append(ScoredInteraction(kind=InteractionKind(kind), occurred_at=occurred_at))
+
+    @event(Scored)
+    def _scored(
+        self,
+        *,
+        score: int,
+        previous_score: int,
+        reason: str,
+        model_version: str,
+        breakdown: dict[str, float],
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self.score = score
+        self.score_breakdown = dict(breakdown)
+        self.score_model_version = model_version
+
+    @event(Assigned)
+    def _assigned(
+        self, *, owner: str, previous_owner: str | None, actor: str, correlation_id: str, occurred_at: datetime
+    ) -> None:
+        self.owner = owner
+
+    @event(StageChanged)
+    def _stage_changed(
+        self, *, stage: str, previous_stage: str, actor: str, correlation_id: str, occurred_at: datetime
+    ) -> None:
+        self.stage = Stage(stage)
+        self.stage_entered_at = occurred_at
+
+    @event(Disqualified)
+    def _disqualified(
+        self, *, reason: str, previous_stage: str, actor: str, correlation_id: str, occurred_at: datetime
+    ) -> None:
+        self.stage = Stage.DISQUALIFIED
+        self.stage_entered_at = occurred_at
+        self.disqualified_reason = reason
+        self.closed_at = occurred_at
+
+    @event(Converted)
+    def _converted(
+        self,
+        *,
+        contact_id: UUID,
+        deal_value: int,
+        currency: str,
+        previous_stage: str,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self.stage = Stage.CONVERTED
+        self.stage_entered_at = occurred_at
+        self.converted_contact_id = contact_id
+        self.deal_value = deal_value
+        self.currency = currency
+        self.closed_at = occurred_at

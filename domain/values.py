@@ -1,0 +1,84 @@
+"""Value types shared by the aggregates: stages, interaction kinds, sources, consent channels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    """Where a lead stands in the sales pipeline."""
+
+    NEW = "new"
+    CONTACTED = "contacted"
+    NURTURING = "nurturing"
+    QUALIFIED = "qualified"
+    PROPOSAL = "proposal"
+    NEGOTIATION = "negotiation"
+    CONVERTED = "converted"
+    DISQUALIFIED = "disqualified"
+
+    @property
+    def is_open(self) -> bool:
+        """True for every stage a lead can still move out of."""
+        return self not in (Stage.CONVERTED, Stage.DISQUALIFIED)
+
+
+OPEN_STAGES: tuple[Stage, ...] = tuple(s for s in Stage if s.is_open)
+
+
+class InteractionKind(StrEnum):
+    """Ways a person engages with us; each earns engagement points."""
+
+    EMAIL_OPEN = "email_open"
+    EMAIL_CLICK = "email_click"
+    WEB_VISIT = "web_visit"
+    FORM_SUBMIT = "form_submit"
+    WEBINAR = "webinar"
+    CALL = "call"
+    MEETING = "meeting"
+    DEMO = "demo"
+    SOCIAL = "social"
+    SUPPORT = "support"
+
+
+class LeadSource(StrEnum):
+    """Where a lead came from."""
+
+    WEB_FORM = "web_form"
+    WEBINAR = "webinar"
+    REFERRAL = "referral"
+    EVENT = "event"
+    COLD_OUTREACH = "cold_outreach"
+    PAID_ADS = "paid_ads"
+    SOCIAL = "social"
+    PARTNER = "partner"
+    IMPORT = "import"
+    REACTIVATION = "reactivation"
+
+
+class ConsentChannel(StrEnum):
+    """Channels a contact can grant or withdraw consent for."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    SMS = "sms"
+    PROFILING = "profiling"
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Who did it, within which request, and when it happened in business time."""
+
+    actor: str
+    correlation_id: str
+    occurred_at: datetime
+
+    def fields(self) -> dict[str, object]:
+        """The metadata as event fields."""
+        return {
+            "actor": self.actor,
+            "correlation_id": self.correlation_id,
+            "occurred_at": self.occurred_at,
+        }

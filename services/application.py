@@ -1,0 +1,410 @@
+"""The CRM application: one eventsourcing Application holding leads and contacts, so that a
+conversion or a reactivation is one atomic append and there is one ordered notification log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import EnvType
+from pydantic import BaseModel
+
+from domain.catalogue import event_data, event_type_of
+from domain.contact import Contact
+from domain.lead import Lead
+from domain.money import Money
+from domain.scoring import DEFAULT_MODEL, ScoringModel
+from domain.values import LeadSource, Meta
+from services.commands import (
+    AssignLead,
+    CaptureLead,
+    ChangeConsent,
+    ChangeStage,
+    Command,
+    ConvertLead,
+    CreateContact,
+    DisqualifyLead,
+    LogInteraction,
+    ReactivateContact,
+    RecordPurchase,
+    RescoreLead,
+    UpdateContactDetails,
+)
+from services.errors import (
+    ConcurrencyConflict,
+    ContactNotFound,
+    IdempotencyKeyReused,
+    LeadNotFound,
+    NotFound,
+    ReactivationInProgress,
+)
+
+CRM_NAMESPACE = UUID("6f1c0d52-6b0e-4c53-9d43-3c1e2b7a9e10")
+"""Namespace of the uuid5 ids derived from idempotency keys."""
+
+A = TypeVar("A", bound=Aggregate)
+
+
+def derived_id(kind: str, key: str) -> UUID:
+    """The id a create command with this idempotency key always gets."""
+    return uuid.uuid5(CRM_NAMESPACE, f"{kind}:{key}")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who is acting, and the request the command belongs to."""
+
+    actor: str = "system"
+    correlation_id: str = ""
+
+    def meta(self, occurred_at: datetime | None) -> Meta:
+        """Event metadata for a command; business time defaults to now."""
+        return Meta(
+            actor=self.actor,
+            correlation_id=self.correlation_id or uuid.uuid4().hex,
+            occurred_at=occurred_at or datetime.now(UTC),
+        )
+
+
+SYSTEM = Context()
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command did: the aggregate, its new version, and the log position of the last
+    appended event (None when nothing was appended, e.g. a retried idempotent create)."""
+
+    id: UUID
+    version: int
+    position: int | None
+    related_id: UUID | None = None
+    """The contact a conversion made or joined, or the lead a reactivation opened."""
+
+
+class AuditEntry(BaseModel):
+    """One line of an aggregate's audit trail."""
+
+    version: int
+    event_type: str
+    occurred_at: datetime
+    recorded_at: datetime
+    actor: str
+    correlation_id: str
+    data: dict[str, Any]
+
+
+class CrmApplication(Application[UUID]):
+    """Commands on leads and contacts: load, act, save, return."""
+
+    name = "crm"
+
+    def __init__(self, env: EnvType | None = None, scoring: ScoringModel = DEFAULT_MODEL) -> None:
+        self.scoring = scoring
+        super().__init__(env)
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Any:
+        """Settings come from the bootstrap function only, never straight from os.environ."""
+        from eventsourcing.utils import Environment
+
+        return Environment(name, dict(env or {}))
+
+    # --- leads ------------------------------------------------------------------------
+
+    def capture_lead(self, cmd: CaptureLead, ctx: Context = SYSTEM) -> CommandResult:
+        """Capture a lead; with an idempotency key a retry returns the lead already captured."""
+        details = cmd.lead_details()
+        lead_id = uuid.uuid4()
+        if cmd.idempotency_key is not None:
+            lead_id = derived_id("lead", cmd.idempotency_key)
+            existing = self._existing_creation(Lead, lead_id, cmd.idempotency_key, details)
+            if existing is not None:
+                return existing
+        lead = Lead.capture(lead_id=lead_id, meta=ctx.meta(cmd.occurred_at), model=self.scoring, **details)
+        return self._save_new(lead, cmd.idempotency_key, details)
+
+    def log_lead_interaction(
+        self, lead_id: UUID, cmd: LogInteraction, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Record an interaction with a lead (and its new score)."""
+        return self._change(
+            Lead,
+            lead_id,
+            expected_version,
+            lambda lead: lead.log_interaction(cmd.kind, cmd.detail, ctx.meta(cmd.occurred_at), self.scoring),
+        )
+
+    def rescore_lead(
+        self, lead_id: UUID, cmd: RescoreLead, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Apply score decay; appends `Scored(reason="decay")` only when the score changes."""
+        return self._change(
+            Lead, lead_id, expected_version, lambda lead: lead.rescore(ctx.meta(cmd.occurred_at), self.scoring)
+        )
+
+    def assign_lead(
+        self, lead_id: UUID, cmd: AssignLead, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Give a lead to a sales rep."""
+        return self._change(
+            Lead, lead_id, expected_version, lambda lead: lead.assign(cmd.owner, ctx.meta(cmd.occurred_at))
+        )
+
+    def change_stage(
+        self, lead_id: UUID, cmd: ChangeStage, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Move a lead to another open stage."""
+        return self._change(
+            Lead, lead_id, expected_version, lambda lead: lead.change_stage(cmd.stage, ctx.meta(cmd.occurred_at))
+        )
+
+    def disqualify_lead(
+        self, lead_id: UUID, cmd: DisqualifyLead, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Close a lead as lost."""
+        return self._change(
+            Lead, lead_id, expected_version, lambda lead: lead.disqualify(cmd.reason, ctx.meta(cmd.occurred_at))
+        )
+
+    def convert_lead(
+        self, lead_id: UUID, cmd: ConvertLead, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Close a lead as won. A new contact is created from it in the same transaction; a lead
+        that came from reactivating a contact returns to that contact instead."""
+        lead = self._get(Lead, lead_id, expected_version)
+        meta = ctx.meta(cmd.occurred_at)
+        deal = Money(cmd.deal_value, cmd.currency)
+        if lead.contact_id is not None:
+            lead.convert(lead.contact_id, deal, meta)
+            return self._save(lead, related_id=lead.contact_id)
+        contact = Contact.create(
+            contact_id=derived_id("contact-from-lead", str(lead.id)),
+            meta=meta,
+            name=lead.name,
+            email=lead.email,
+            phone=lead.phone,
+            company=lead.company,
+            title=lead.title,
+            external_id=None,
+            lead_id=lead.id,
+        )
+        lead.convert(contact.id, deal, meta)
+        return self._save(lead, contact, related_id=contact.id)
+
+    # --- contacts ---------------------------------------------------------------------
+
+    def create_contact(self, cmd: CreateContact, ctx: Context = SYSTEM) -> CommandResult:
+        """Create a contact; with an idempotency key a retry returns the contact already created."""
+        details = cmd.contact_details()
+        contact_id = uuid.uuid4()
+        if cmd.idempotency_key is not None:
+            contact_id = derived_id("contact", cmd.idempotency_key)
+            existing = self._existing_creation(Contact, contact_id, cmd.idempotency_key, details)
+            if existing is not None:
+                return existing
+        contact = Contact.create(contact_id=contact_id, meta=ctx.meta(cmd.occurred_at), **details)
+        return self._save_new(contact, cmd.idempotency_key, details)
+
+    def update_contact_details(
+        self, contact_id: UUID, cmd: UpdateContactDetails, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Change some of a contact's details."""
+        return self._change(
+            Contact,
+            contact_id,
+            expected_version,
+            lambda contact: contact.update_details(cmd.changes(), ctx.meta(cmd.occurred_at)),
+        )
+
+    def log_contact_interaction(
+        self, contact_id: UUID, cmd: LogInteraction, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Record an interaction with a contact."""
+        return self._change(
+            Contact,
+            contact_id,
+            expected_version,
+            lambda contact: contact.log_interaction(cmd.kind, cmd.detail, ctx.meta(cmd.occurred_at)),
+        )
+
+    def record_purchase(
+        self, contact_id: UUID, cmd: RecordPurchase, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Record an order; the same order id twice is rejected."""
+        return self._change(
+            Contact,
+            contact_id,
+            expected_version,
+            lambda contact: contact.record_purchase(
+                cmd.order_id, Money(cmd.amount, cmd.currency), cmd.quantity, ctx.meta(cmd.occurred_at)
+            ),
+        )
+
+    def change_consent(
+        self, contact_id: UUID, cmd: ChangeConsent, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Grant or withdraw consent for a channel."""
+        return self._change(
+            Contact,
+            contact_id,
+            expected_version,
+            lambda contact: contact.change_consent(cmd.channel, cmd.granted, ctx.meta(cmd.occurred_at)),
+        )
+
+    def reactivate_contact(
+        self, contact_id: UUID, cmd: ReactivateContact, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Open a new lead (source `reactivation`) for a contact's new interest, atomically with
+        the contact's `Reactivated` event."""
+        contact = self._get(Contact, contact_id, expected_version)
+        lead_id = uuid.uuid4()
+        if cmd.idempotency_key is not None:
+            lead_id = derived_id("reactivation", cmd.idempotency_key)
+            if lead_id in contact.reactivated_lead_ids:
+                return CommandResult(contact.id, contact.version, None, related_id=lead_id)
+        if contact.open_lead_id is not None and self._get(Lead, contact.open_lead_id).is_open:
+            raise ReactivationInProgress(
+                f"contact {contact.id} already has open lead {contact.open_lead_id} from a reactivation"
+            )
+        meta = ctx.meta(cmd.occurred_at)
+        contact.reactivate(lead_id, cmd.interest, meta)
+        lead = Lead.capture(
+            lead_id=lead_id,
+            meta=meta,
+            model=self.scoring,
+            name=contact.name,
+            email=contact.email,
+            company=contact.company,
+            phone=contact.phone,
+            title=contact.title,
+            source=LeadSource.REACTIVATION.value,
+            campaign=cmd.campaign,
+            estimated_value=cmd.estimated_value,
+            currency=cmd.currency,
+            owner=cmd.owner,
+            contact_id=contact.id,
+            interest=cmd.interest,
+        )
+        return self._save(contact, lead, related_id=lead.id)
+
+    # --- reads ------------------------------------------------------------------------
+
+    def get_lead(self, lead_id: UUID, *, version: int | None = None, as_of: datetime | None = None) -> Lead:
+        """A lead now, at a version, or as it stood at a business time."""
+        return self._read(Lead, lead_id, version, as_of)
+
+    def get_contact(self, contact_id: UUID, *, version: int | None = None, as_of: datetime | None = None) -> Contact:
+        """A contact now, at a version, or as it stood at a business time."""
+        return self._read(Contact, contact_id, version, as_of)
+
+    def history(self, aggregate_id: UUID) -> list[AuditEntry]:
+        """Every event of an aggregate in version order: the audit trail."""
+        entries = [
+            AuditEntry(
+                version=e.originator_version,
+                event_type=event_type_of(e),
+                occurred_at=e.occurred_at,  # type: ignore[attr-defined]
+                recorded_at=e.timestamp,
+                actor=e.actor,  # type: ignore[attr-defined]
+                correlation_id=e.correlation_id,  # type: ignore[attr-defined]
+                data=event_data(e),
+            )
+            for e in self.events.get(aggregate_id)
+        ]
+        if not entries:
+            raise NotFound(aggregate_id)
+        return entries
+
+    def head_position(self) -> int:
+        """The notification id of the newest event in the log (0 when empty)."""
+        return self.recorder.max_notification_id() or 0
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def _get(self, cls: type[A], aggregate_id: UUID, expected_version: int | None = None) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise _not_found(cls, aggregate_id) from None
+        if not isinstance(aggregate, cls):
+            raise _not_found(cls, aggregate_id)
+        if expected_version is not None and aggregate.version != expected_version:
+            raise ConcurrencyConflict(aggregate_id, expected_version, aggregate.version)
+        return aggregate
+
+    def _change(
+        self, cls: type[A], aggregate_id: UUID, expected_version: int | None, act: Callable[[A], object]
+    ) -> CommandResult:
+        aggregate = self._get(cls, aggregate_id, expected_version)
+        act(aggregate)
+        return self._save(aggregate)
+
+    def _save(self, first: Aggregate, *others: Aggregate, related_id: UUID | None = None) -> CommandResult:
+        try:
+            recordings = self.save(first, *others)
+        except IntegrityError:
+            raise ConcurrencyConflict(first.id, None, None) from None
+        position = recordings[-1].notification.id if recordings else None
+        return CommandResult(first.id, first.version, position, related_id)
+
+    def _save_new(self, aggregate: A, key: str | None, details: dict[str, Any]) -> CommandResult:
+        try:
+            return self._save(aggregate)
+        except ConcurrencyConflict:
+            if key is None:
+                raise
+            # A concurrent retry with the same key won the race: answer as the retry would.
+            existing = self._existing_creation(type(aggregate), aggregate.id, key, details)
+            if existing is None:
+                raise
+            return existing
+
+    def _existing_creation(
+        self, cls: type[A], aggregate_id: UUID, key: str, details: dict[str, Any]
+    ) -> CommandResult | None:
+        created = next(iter(self.events.get(aggregate_id, lte=1)), None)
+        if created is None:
+            return None
+        if not isinstance(created, _CREATED_EVENT[cls]):
+            raise IdempotencyKeyReused(key, aggregate_id, ["kind"])
+        differing = sorted(name for name, value in details.items() if getattr(created, name) != value)
+        if differing:
+            raise IdempotencyKeyReused(key, aggregate_id, differing)
+        aggregate = self._get(cls, aggregate_id)
+        return CommandResult(aggregate.id, aggregate.version, None)
+
+    def _read(self, cls: type[A], aggregate_id: UUID, version: int | None, as_of: datetime | None) -> A:
+        if as_of is None:
+            try:
+                aggregate = self.repository.get(aggregate_id, version=version)
+            except AggregateNotFoundError:
+                raise _not_found(cls, aggregate_id) from None
+        else:
+            events = (
+                e
+                for e in self.events.get(aggregate_id, lte=version)
+                if e.occurred_at <= as_of  # type: ignore[attr-defined]
+            )
+            aggregate = project_aggregate(None, events)
+            if aggregate is None:
+                raise _not_found(cls, aggregate_id, f" as of {as_of.isoformat()}")
+        if not isinstance(aggregate, cls):
+            raise _not_found(cls, aggregate_id)
+        return aggregate
+
+
+_CREATED_EVENT: dict[type, type] = {Lead: Lead.Captured, Contact: Contact.Created}
+
+
+def _not_found(cls: type, aggregate_id: UUID, detail: str = "") -> NotFound:
+    error: Callable[[UUID, str], NotFound] = LeadNotFound if cls is Lead else ContactNotFound
+    return error(aggregate_id, detail)
+
+
+__all__ = ["AuditEntry", "CommandResult", "Context", "CrmApplication", "Command", "derived_id"]

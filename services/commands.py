@@ -1,0 +1,220 @@
+"""Commands: pydantic models that validate everything entering the CRM before anything is appended."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from domain.money import MAX_AMOUNT_MINOR, is_currency_code
+from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future a client's `occurred_at` may be before it is rejected."""
+
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,28}[0-9]$")
+
+
+def _check_phone(value: str) -> str:
+    digits = sum(ch.isdigit() for ch in value)
+    if not _PHONE.match(value) or not 6 <= digits <= 15:
+        raise ValueError("phone must be 6-15 digits, optionally with a leading + and spaces, dots, dashes or brackets")
+    return value
+
+
+def _check_currency(value: str) -> str:
+    if not is_currency_code(value):
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    return value
+
+
+def _check_not_in_future(value: datetime) -> datetime:
+    if value > datetime.now(UTC) + CLOCK_SKEW:
+        raise ValueError("occurred_at must not be in the future")
+    return value.astimezone(UTC)
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_check_phone)]
+Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True), AfterValidator(_check_currency)]
+AmountMinor = Annotated[
+    int, Field(strict=True, ge=0, le=MAX_AMOUNT_MINOR, description="integer minor units, e.g. cents")
+]
+UserId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@:-]+$")
+]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+OccurredAt = Annotated[AwareDatetime, AfterValidator(_check_not_in_future)]
+
+
+class Command(BaseModel):
+    """Base of every command: unknown fields are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    occurred_at: OccurredAt | None = Field(
+        default=None, description="business time of the fact; defaults to now (imports set it)"
+    )
+
+
+class CaptureLead(Command):
+    """Capture a person who showed interest."""
+
+    name: Name
+    email: EmailStr | None = None
+    company: Text | None = None
+    phone: Phone | None = None
+    title: Text | None = None
+    source: LeadSource
+    campaign: Text | None = None
+    estimated_value: AmountMinor | None = None
+    currency: Currency = "USD"
+    owner: UserId | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+    @model_validator(mode="after")
+    def _reachable_and_not_reactivated(self) -> CaptureLead:
+        if self.email is None and self.phone is None:
+            raise ValueError("a lead needs an email or a phone number")
+        if self.source == LeadSource.REACTIVATION:
+            raise ValueError("source 'reactivation' is set by reactivating a contact, not by capture")
+        return self
+
+    def lead_details(self) -> dict[str, Any]:
+        """The fields of the `Captured` event this command asks for."""
+        return {
+            "name": self.name,
+            "email": self.email,
+            "company": self.company,
+            "phone": self.phone,
+            "title": self.title,
+            "source": self.source.value,
+            "campaign": self.campaign,
+            "estimated_value": self.estimated_value,
+            "currency": self.currency,
+            "owner": self.owner,
+            "contact_id": None,
+            "interest": None,
+        }
+
+
+class LogInteraction(Command):
+    """Record an email, visit, call, meeting... with a lead or a contact."""
+
+    kind: InteractionKind
+    detail: LongText | None = None
+
+
+class ChangeStage(Command):
+    """Move a lead to another open stage."""
+
+    stage: Stage
+
+
+class AssignLead(Command):
+    """Give a lead to a sales rep."""
+
+    owner: UserId
+
+
+class DisqualifyLead(Command):
+    """Close a lead as lost."""
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class ConvertLead(Command):
+    """Close a lead as won: it becomes a contact."""
+
+    deal_value: AmountMinor
+    currency: Currency = "USD"
+
+
+class RescoreLead(Command):
+    """Apply score decay as of `occurred_at` (now by default)."""
+
+
+class CreateContact(Command):
+    """Create a contact directly (an import, a sign-up, a purchase without a lead)."""
+
+    name: Name
+    email: EmailStr | None = None
+    phone: Phone | None = None
+    company: Text | None = None
+    title: Text | None = None
+    external_id: Text | None = Field(default=None, description="the id in another system, e.g. cdnow:00042")
+    idempotency_key: IdempotencyKey | None = None
+
+    def contact_details(self) -> dict[str, Any]:
+        """The fields of the `Created` event this command asks for."""
+        return {
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "company": self.company,
+            "title": self.title,
+            "external_id": self.external_id,
+            "lead_id": None,
+        }
+
+
+class UpdateContactDetails(Command):
+    """Change some of a contact's details; omitted fields stay as they are, null clears one."""
+
+    name: Name | None = None
+    email: EmailStr | None = None
+    phone: Phone | None = None
+    company: Text | None = None
+    title: Text | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> UpdateContactDetails:
+        if not self.changes():
+            raise ValueError("give at least one of name, email, phone, company, title")
+        if "name" in self.changes() and self.name is None:
+            raise ValueError("name cannot be cleared")
+        return self
+
+    def changes(self) -> dict[str, str | None]:
+        """Only the fields the caller set."""
+        return self.model_dump(exclude_unset=True, exclude={"occurred_at"})
+
+
+class RecordPurchase(Command):
+    """Record an order a contact placed."""
+
+    order_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    amount: AmountMinor
+    currency: Currency = "USD"
+    quantity: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 1
+
+
+class ChangeConsent(Command):
+    """Grant or withdraw consent for one channel."""
+
+    channel: ConsentChannel
+    granted: Annotated[bool, Field(strict=True)]
+
+
+class ReactivateContact(Command):
+    """A customer shows interest in something new: open a new lead for it."""
+
+    interest: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    estimated_value: AmountMinor | None = None
+    currency: Currency = "USD"
+    owner: UserId | None = None
+    campaign: Text | None = None
+    idempotency_key: IdempotencyKey | None = None

@@ -1,0 +1,57 @@
+"""Errors of the application layer (the domain's own rules raise `domain.errors.DomainError`)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+
+class ApplicationError(Exception):
+    """A command could not be carried out; nothing was recorded."""
+
+
+class NotFound(ApplicationError):
+    """No aggregate of that kind has that id (at that time or version)."""
+
+    kind = "aggregate"
+
+    def __init__(self, aggregate_id: UUID, detail: str = "") -> None:
+        self.aggregate_id = aggregate_id
+        super().__init__(f"{self.kind} {aggregate_id} not found{detail}")
+
+
+class LeadNotFound(NotFound):
+    kind = "lead"
+
+
+class ContactNotFound(NotFound):
+    kind = "contact"
+
+
+class ConcurrencyConflict(ApplicationError):
+    """The aggregate changed since the version the caller expected (or a concurrent writer won)."""
+
+    def __init__(self, aggregate_id: UUID, expected: int | None, actual: int | None) -> None:
+        self.aggregate_id = aggregate_id
+        self.expected = expected
+        self.actual = actual
+        if expected is None:
+            message = f"{aggregate_id} was changed concurrently; reload and retry"
+        else:
+            message = f"{aggregate_id} is at version {actual}, not the expected {expected}"
+        super().__init__(message)
+
+
+class IdempotencyKeyReused(ApplicationError):
+    """An idempotency key already created something different from what this command asks for."""
+
+    def __init__(self, key: str, aggregate_id: UUID, fields: list[str]) -> None:
+        self.key = key
+        self.aggregate_id = aggregate_id
+        self.fields = fields
+        super().__init__(
+            f"idempotency key {key!r} already created {aggregate_id} with other values for: {', '.join(fields)}"
+        )
+
+
+class ReactivationInProgress(ApplicationError):
+    """The contact already has an open lead from an earlier reactivation."""
