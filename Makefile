@@ -1,0 +1,41 @@
+# Everyday commands.  Everything runs from the project's own virtualenv in .venv,
+# which `make venv` creates and (re)installs whenever pyproject.toml changes.
+
+PYTHON      ?= python3
+VENV        := .venv
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+HOST  ?= 127.0.0.1
+PORT  ?= 8000
+LEADS ?= 1000
+
+.PHONY: venv install test run seed clean distclean
+
+venv install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when the dependencies change; the stamp records the last install.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# All tests.  The suite starts its own throwaway PostgreSQL server.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+run: $(STAMP)
+	$(BIN)/crm serve --demo --host $(HOST) --port $(PORT)
+
+seed: $(STAMP)
+	$(BIN)/crm seed --leads $(LEADS)
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis $(STAMP)
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,44 @@
+"""Shared fixtures: a real PostgreSQL server per test session, a fresh database per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.postgres_server import PostgresServer, PostgresUnavailable
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the whole test session.
+
+    If PostgreSQL is not installed and cannot be installed, tests that need it
+    are skipped on a developer machine, but fail on CI (CI is set), where a
+    skipped database suite would hide real breakage.
+    """
+    server = PostgresServer()
+    try:
+        server.start()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required on CI: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """URL of a fresh, empty database of its own for this test."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    url = postgres_server.create_database(name)
+    yield url
+    try:
+        postgres_server.drop_database(name)
+    except Exception:
+        pass  # the server and all its databases are thrown away at the end anyway

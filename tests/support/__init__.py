@@ -1,0 +1,1 @@
+"""Test support code: things the test suite needs that are not tests themselves."""
