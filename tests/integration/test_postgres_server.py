@@ -11,9 +11,7 @@ pytestmark = pytest.mark.postgres
 
 
 def test_server_is_real_postgresql_15(postgres_server: PostgresServer, postgres_url: str) -> None:
-    assert postgres_url.startswith(
-        f"postgresql://crm@127.0.0.1:{postgres_server.port}/"
-    )
+    assert postgres_url.startswith(f"postgresql://crm@127.0.0.1:{postgres_server.port}/")
     with psycopg.connect(postgres_url) as conn:
         (version,) = conn.execute("SELECT version()").fetchone()
         (server_version_num,) = conn.execute("SHOW server_version_num").fetchone()
@@ -29,9 +27,7 @@ def test_databases_are_isolated(postgres_server: PostgresServer, postgres_url: s
     other_url = postgres_server.create_database("isolation_check_other")
     assert other_url != postgres_url
     with psycopg.connect(postgres_url) as conn:
-        (tables,) = conn.execute(
-            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchone()
+        (tables,) = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
         assert tables == 0, "each test's database starts empty"
         conn.execute("CREATE TABLE leads (id int PRIMARY KEY, name text)")
         conn.execute("INSERT INTO leads VALUES (1, 'Ada')")

@@ -1,0 +1,107 @@
+"""The `crm` command line: one entry point for operators and analysts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from uuid import UUID
+
+from services.bootstrap import bootstrap
+from services.errors import NotFound
+from services.settings import Settings, SettingsError
+
+
+def _date(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or datetime: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _uuid(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a UUID: {value!r}") from None
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `crm` argument parser with one sub-command per job."""
+    parser = argparse.ArgumentParser(prog="crm", description="Event-sourced CRM backend")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    seed = commands.add_parser("seed", help="write a reproducible synthetic history through the application")
+    seed.add_argument("--leads", type=_positive, default=1000, help="number of lead stories (default 1000)")
+    seed.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    seed.add_argument("--end", type=_date, default=None, help="end of the 12-month history (default: today UTC)")
+
+    history = commands.add_parser("history", help="print an aggregate's audit trail")
+    history.add_argument("aggregate_id", type=_uuid)
+    history.add_argument("--json", action="store_true", help="one JSON object per line")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `crm` sub-command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        app = bootstrap(settings)
+    except SettingsError as error:
+        print(f"crm: {error}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "seed":
+            return _seed(app, args, settings)
+        if args.command == "history":
+            return _history(app, args)
+    except NotFound as error:
+        print(f"crm: {error}", file=sys.stderr)
+        return 1
+    finally:
+        app.close()
+    raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
+
+
+def _seed(app, args: argparse.Namespace, settings: Settings) -> int:  # type: ignore[no-untyped-def]
+    from services.seed import seed_history
+
+    def progress(done: int) -> None:
+        if done % 100 == 0 or done == args.leads:
+            print(f"\r  {done}/{args.leads} leads", end="", file=sys.stderr, flush=True)
+
+    report = seed_history(app, leads=args.leads, seed=args.seed, end=args.end, progress=progress)
+    print(file=sys.stderr)
+    print(
+        f"seeded {report.leads} leads on {settings.backend}: {report.events} events in "
+        f"{report.seconds:.1f} s ({report.events_per_second:,.0f} events/s)"
+    )
+    return 0
+
+
+def _history(app, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    for entry in app.history(args.aggregate_id):
+        if args.json:
+            print(entry.model_dump_json())
+        else:
+            data = json.dumps(entry.data, default=str, separators=(",", ":"))
+            print(
+                f"v{entry.version:<4} {entry.occurred_at:%Y-%m-%d %H:%M:%S%z}  {entry.event_type:<26} "
+                f"by {entry.actor:<16} {data}"
+            )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The application under test, on each persistence backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from services.application import CrmApplication
+from services.bootstrap import bootstrap
+from services.settings import Settings
+
+BACKENDS = [
+    pytest.param("memory", id="popo"),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty event store of the backend named by the test's parameter."""
+    backend = getattr(request, "param", "memory")
+    if backend == "memory":
+        return "memory://"
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def open_app(database_url: str) -> Iterator[Callable[[], CrmApplication]]:
+    """Opens applications on the test's store (several, to check what persists); closes them all."""
+    opened: list[CrmApplication] = []
+
+    def _open() -> CrmApplication:
+        app = bootstrap(Settings(database_url=database_url))
+        opened.append(app)
+        return app
+
+    yield _open
+    for app in opened:
+        app.close()
+
+
+@pytest.fixture
+def app(open_app: Callable[[], CrmApplication]) -> CrmApplication:
+    """An application on a fresh store."""
+    return open_app()
