@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
@@ -95,17 +95,17 @@ def seed_history(
 ) -> SeedReport:
     """Write `leads` lead stories spread over the 12 months before `end` (today, UTC midnight,
     by default). The same seed and end give the same history; a rerun appends nothing new."""
-    end = end or datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=365)
     head_before = app.head_position()
-    began = datetime.now(timezone.utc)
+    began = datetime.now(UTC)
     for index in range(leads):
         rng = random.Random(f"{seed}:{index}")
         clock = _Clock(rng, start + timedelta(seconds=rng.uniform(0, 365 * 86400 * 0.97)), end)
         _lead_story(app, rng, clock, f"seed:{seed}:{index}")
         if progress:
             progress(index + 1)
-    seconds = (datetime.now(timezone.utc) - began).total_seconds()
+    seconds = (datetime.now(UTC) - began).total_seconds()
     return SeedReport(leads=leads, events=app.head_position() - head_before, seconds=seconds)
 
 

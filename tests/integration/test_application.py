@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -39,7 +39,7 @@ DAY = timedelta(days=1)
 
 
 def days_ago(n: float) -> datetime:
-    return datetime.now(timezone.utc) - n * DAY
+    return datetime.now(UTC) - n * DAY
 
 
 class TestCapturingLeads:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from domain.contact import Contact
-from domain.values import Meta, Stage
+from domain.values import Stage
 from services.application import CrmApplication, derived_id
 from services.commands import AssignLead, ChangeStage, ConvertLead
 from services.errors import ConcurrencyConflict
@@ -47,7 +47,13 @@ def test_two_writers_with_the_same_expected_version_exactly_one_wins(
         barrier = threading.Barrier(2)
         outcomes: list[str] = []
 
-        def write(writer: CrmApplication, owner: str) -> None:
+        def write(
+            writer: CrmApplication,
+            owner: str,
+            barrier: threading.Barrier = barrier,
+            expected: int = expected,
+            outcomes: list[str] = outcomes,
+        ) -> None:
             barrier.wait()
             try:
                 writer.assign_lead(lead_id, AssignLead(owner=owner), ALICE, expected_version=expected)

@@ -3,7 +3,7 @@ store gives the aggregates that were in memory, and history lists every event in
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -20,7 +20,7 @@ from services.application import CrmApplication
 from services.bootstrap import bootstrap
 from services.settings import Settings
 
-START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+START = datetime(2025, 1, 1, tzinfo=UTC)
 
 lead_ops = st.one_of(
     st.tuples(st.just("interact"), st.sampled_from(list(InteractionKind))),
