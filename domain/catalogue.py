@@ -20,6 +20,9 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+CrmEvent = Lead.Event | Contact.Event
+"""Any event of the CRM's aggregates."""
+
 EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Lead.Captured,
     Lead.InteractionLogged,
@@ -46,17 +49,17 @@ def _type_name(event_cls: type) -> str:
     return f"{_snake(event_cls.__qualname__.split('.')[0])}.{_snake(event_cls.__name__)}"
 
 
-def aggregate_type_of(event: DomainEvent) -> str:
+def aggregate_type_of(event: CrmEvent) -> str:
     """`lead` or `contact`."""
     return _snake(type(event).__qualname__.split(".")[0])
 
 
-def event_type_of(event: DomainEvent) -> str:
+def event_type_of(event: CrmEvent) -> str:
     """Public type name of an event, e.g. `contact.purchase_recorded`."""
     return _type_name(type(event))
 
 
-def event_data(event: DomainEvent) -> dict[str, object]:
+def event_data(event: CrmEvent) -> dict[str, object]:
     """The event's own fields, without the envelope fields."""
     return {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name not in ENVELOPE_FIELDS}  # type: ignore[arg-type]
 

@@ -101,7 +101,7 @@ class Contact(Aggregate):
     @classmethod
     def create(cls, *, contact_id: UUID, meta: Meta, **details: Any) -> Contact:
         """Create a contact directly, or from a converted lead (`lead_id`)."""
-        return cls(id=contact_id, **details, **meta.fields())
+        return cls(id=contact_id, **details, **meta.fields())  # type: ignore[call-arg]
 
     def update_details(self, changes: dict[str, str | None], meta: Meta) -> None:
         """Change some of name, email, phone, company, title; only real changes are recorded."""

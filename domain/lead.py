@@ -139,7 +139,7 @@ class Lead(Aggregate):
         **details: Any,
     ) -> Lead:
         """Capture a new lead and give it its first score from what we know about it."""
-        lead = cls(id=lead_id, **details, **meta.fields())
+        lead = cls(id=lead_id, **details, **meta.fields())  # type: ignore[call-arg]
         lead._rescore(meta, model, reason="captured")
         return lead
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TypedDict
 
 
 class Stage(StrEnum):
@@ -67,6 +68,14 @@ class ConsentChannel(StrEnum):
     PROFILING = "profiling"
 
 
+class MetaFields(TypedDict):
+    """The metadata fields every event carries."""
+
+    actor: str
+    correlation_id: str
+    occurred_at: datetime
+
+
 @dataclass(frozen=True)
 class Meta:
     """Who did it, within which request, and when it happened in business time."""
@@ -75,7 +84,7 @@ class Meta:
     correlation_id: str
     occurred_at: datetime
 
-    def fields(self) -> dict[str, object]:
+    def fields(self) -> MetaFields:
         """The metadata as event fields."""
         return {
             "actor": self.actor,

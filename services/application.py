@@ -4,10 +4,10 @@ conversion or a reactivation is one atomic append and there is one ordered notif
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType
 from pydantic import BaseModel
 
-from domain.catalogue import event_data, event_type_of
+from domain.catalogue import CrmEvent, event_data, event_type_of
 from domain.contact import Contact
 from domain.lead import Lead
 from domain.money import Money
@@ -309,13 +309,13 @@ class CrmApplication(Application[UUID]):
             AuditEntry(
                 version=e.originator_version,
                 event_type=event_type_of(e),
-                occurred_at=e.occurred_at,  # type: ignore[attr-defined]
+                occurred_at=e.occurred_at,
                 recorded_at=e.timestamp,
-                actor=e.actor,  # type: ignore[attr-defined]
-                correlation_id=e.correlation_id,  # type: ignore[attr-defined]
+                actor=e.actor,
+                correlation_id=e.correlation_id,
                 data=event_data(e),
             )
-            for e in self.events.get(aggregate_id)
+            for e in self._crm_events(aggregate_id)
         ]
         if not entries:
             raise NotFound(aggregate_id)
@@ -329,7 +329,7 @@ class CrmApplication(Application[UUID]):
 
     def _get(self, cls: type[A], aggregate_id: UUID, expected_version: int | None = None) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise _not_found(cls, aggregate_id) from None
         if not isinstance(aggregate, cls):
@@ -344,6 +344,10 @@ class CrmApplication(Application[UUID]):
         aggregate = self._get(cls, aggregate_id, expected_version)
         act(aggregate)
         return self._save(aggregate)
+
+    def _crm_events(self, aggregate_id: UUID, lte: int | None = None) -> Iterator[CrmEvent]:
+        """The aggregate's events, typed as the CRM's events (every stored event is one)."""
+        return cast(Iterator[CrmEvent], iter(self.events.get(aggregate_id, lte=lte)))
 
     def _save(self, first: Aggregate, *others: Aggregate, related_id: UUID | None = None) -> CommandResult:
         try:
@@ -380,17 +384,14 @@ class CrmApplication(Application[UUID]):
         return CommandResult(aggregate.id, aggregate.version, None)
 
     def _read(self, cls: type[A], aggregate_id: UUID, version: int | None, as_of: datetime | None) -> A:
+        aggregate: Aggregate | None
         if as_of is None:
             try:
                 aggregate = self.repository.get(aggregate_id, version=version)
             except AggregateNotFoundError:
                 raise _not_found(cls, aggregate_id) from None
         else:
-            events = (
-                e
-                for e in self.events.get(aggregate_id, lte=version)
-                if e.occurred_at <= as_of  # type: ignore[attr-defined]
-            )
+            events = (e for e in self._crm_events(aggregate_id, lte=version) if e.occurred_at <= as_of)
             aggregate = project_aggregate(None, events)
             if aggregate is None:
                 raise _not_found(cls, aggregate_id, f" as of {as_of.isoformat()}")
