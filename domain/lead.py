@@ -230,7 +230,10 @@ class Lead(Aggregate):
         return LeadFacts(title=self.title, company=self.company, source=self.source)
 
     def _rescore(self, meta: Meta, model: ScoringModel, reason: str) -> bool:
-        score = score_lead(self.facts, self.interactions, meta.occurred_at, model)
+        # Score as of the latest business time the lead has seen, so a back-dated interaction
+        # (an import, a late webhook) does not treat the newer ones as still in the future.
+        at = max([meta.occurred_at, *(i.occurred_at for i in self.interactions)])
+        score = score_lead(self.facts, self.interactions, at, model)
         if score.value == self.score:
             return False
         self._scored(

@@ -1,0 +1,89 @@
+"""Row changes: what a projection asks the read-model store to do for one event.
+
+Projections return these plain values; the store turns them into SQL for SQLite or PostgreSQL and
+applies them together with the tracking position in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+ColumnType = Literal["text", "int", "float", "bool", "timestamp", "json"]
+"""Portable column types. Timestamps are stored as ISO-8601 UTC text (fixed width, so they
+compare correctly as text), ids as text, money as integer minor units."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A read-model table: columns in order, primary key, secondary indexes."""
+
+    name: str
+    columns: Mapping[str, ColumnType]
+    primary_key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class Insert:
+    """Insert one row (no row with its primary key may exist)."""
+
+    table: str
+    row: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Upsert:
+    """Insert a row, or update the columns given when a row with the same key exists."""
+
+    table: str
+    key: tuple[str, ...]
+    row: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Update:
+    """Set `values` on every row matching `where` (equality) and whose `where_null` columns are null."""
+
+    table: str
+    where: Mapping[str, Any]
+    values: Mapping[str, Any]
+    where_null: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """Close the open version of an entity at `at` and open a new one: a copy of the open row with
+    `changes` applied. Tables that keep history this way have `valid_from` and `valid_to` columns
+    and a `version` column in their key."""
+
+    table: str
+    key: Mapping[str, Any]
+    version: int
+    at: Any
+    changes: Mapping[str, Any] = field(default_factory=dict)
+
+
+RowChange = Insert | Upsert | Update | NewVersion
+
+
+class Reader(Protocol):
+    """Read access to the read-model store, as queries need it (the store implements it)."""
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a query written with `?` placeholders and unqualified table names."""
+        ...
+
+
+class Projection(Protocol):
+    """A read model: its tables and a pure function from an event record to row changes."""
+
+    name: str
+    tables: tuple[Table, ...]
+
+    def apply(self, record: Any) -> list[RowChange]:
+        """Row changes for one event (an empty list for events it does not care about)."""
+        ...
+
+
+Handler = Callable[[Any], list[RowChange]]

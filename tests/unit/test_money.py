@@ -1,0 +1,88 @@
+"""Money: integer minor units of one ISO 4217 currency."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.errors import CurrencyMismatch, DomainError
+from domain.money import ISO_4217_CODES, MAX_AMOUNT_MINOR, Money, is_currency_code
+
+
+def test_money_is_an_integer_amount_and_a_currency() -> None:
+    # given / when
+    price = Money(12_999, "EUR")
+
+    # then
+    assert (price.amount, price.currency) == (12_999, "EUR")
+
+
+@pytest.mark.parametrize("amount", [0, -500, MAX_AMOUNT_MINOR])
+def test_any_integer_amount_is_accepted(amount: int) -> None:
+    # given / when / then
+    assert Money(amount, "USD").amount == amount
+
+
+@pytest.mark.parametrize("amount", [1.0, 12.5, Decimal("10"), "100", None, True, False])
+def test_an_amount_that_is_not_a_plain_integer_is_rejected(amount: object) -> None:
+    # given / when / then: floats, decimals, strings and booleans are not minor units
+    with pytest.raises(TypeError, match="integer minor units"):
+        Money(amount, "USD")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("currency", ["usd", "US", "USDX", "", "XXX", "XAU", "BTC", " USD"])
+def test_an_unknown_currency_is_rejected(currency: str) -> None:
+    # given / when / then
+    with pytest.raises(ValueError, match="ISO 4217"):
+        Money(100, currency)
+
+
+@pytest.mark.parametrize("currency", ["USD", "EUR", "GBP", "JPY", "CHF", "BHD"])
+def test_common_currencies_are_known(currency: str) -> None:
+    # given / when / then
+    assert is_currency_code(currency)
+    assert currency in ISO_4217_CODES
+    assert Money(1, currency).currency == currency
+
+
+def test_adding_amounts_of_one_currency_sums_them() -> None:
+    # given / when / then
+    assert Money(1_050, "USD") + Money(2_000, "USD") == Money(3_050, "USD")
+
+
+def test_adding_amounts_of_different_currencies_is_rejected() -> None:
+    # given two amounts in different currencies
+    dollars, euros = Money(100, "USD"), Money(100, "EUR")
+
+    # when / then they cannot be added, in either order
+    with pytest.raises(CurrencyMismatch):
+        dollars + euros
+    with pytest.raises(CurrencyMismatch):
+        euros + dollars
+    assert issubclass(CurrencyMismatch, DomainError)
+
+
+def test_money_is_immutable() -> None:
+    # given an amount
+    price = Money(100, "USD")
+
+    # when / then it cannot be changed in place
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        price.amount = 200  # type: ignore[misc]
+
+
+@given(
+    a=st.integers(min_value=-MAX_AMOUNT_MINOR, max_value=MAX_AMOUNT_MINOR),
+    b=st.integers(min_value=-MAX_AMOUNT_MINOR, max_value=MAX_AMOUNT_MINOR),
+    currency=st.sampled_from(sorted(ISO_4217_CODES)),
+)
+def test_addition_is_exact_and_commutative(a: int, b: int, currency: str) -> None:
+    # given / when / then: integer arithmetic never loses a cent
+    total = Money(a, currency) + Money(b, currency)
+    assert total == Money(b, currency) + Money(a, currency)
+    assert total.amount == a + b
+    assert isinstance(total.amount, int)
