@@ -1,0 +1,200 @@
+"""The sales pipeline read model: one row per lead, its versions over business time, and the
+intervals it spent in each stage. Every query can be asked as of any business date."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from domain.values import OPEN_STAGES, Stage
+from projections.event_record import EventRecord
+from projections.row_changes import Insert, NewVersion, RowChange, Table, Update, Upsert
+
+LEADS = Table(
+    name="pipeline_leads",
+    columns={
+        "lead_id": "text",
+        "name": "text",
+        "owner": "text",
+        "source": "text",
+        "campaign": "text",
+        "stage": "text",
+        "value": "int",
+        "currency": "text",
+        "score": "int",
+        "captured_at": "timestamp",
+        "stage_entered_at": "timestamp",
+        "last_interaction_at": "timestamp",
+        "closed_at": "timestamp",
+        "deal_value": "int",
+        "contact_id": "text",
+        "disqualified_reason": "text",
+        "version": "int",
+    },
+    primary_key=("lead_id",),
+    indexes=(("stage",), ("owner",), ("source",)),
+)
+
+LEAD_VERSIONS = Table(
+    name="pipeline_lead_versions",
+    columns={
+        "lead_id": "text",
+        "version": "int",
+        "valid_from": "timestamp",
+        "valid_to": "timestamp",
+        "stage": "text",
+        "owner": "text",
+        "source": "text",
+        "value": "int",
+        "currency": "text",
+    },
+    primary_key=("lead_id", "version"),
+    indexes=(("valid_from",), ("lead_id", "valid_to")),
+)
+
+STAGE_INTERVALS = Table(
+    name="pipeline_stage_intervals",
+    columns={
+        "lead_id": "text",
+        "version": "int",
+        "stage": "text",
+        "entered_at": "timestamp",
+        "left_at": "timestamp",
+    },
+    primary_key=("lead_id", "version"),
+    indexes=(("stage", "entered_at"),),
+)
+
+
+class PipelineProjection:
+    """Leads -> pipeline rows; pure: an event record in, row changes out."""
+
+    name = "pipeline"
+    tables = (LEADS, LEAD_VERSIONS, STAGE_INTERVALS)
+
+    def apply(self, record: EventRecord) -> list[RowChange]:
+        """Row changes for one event; other aggregates' events change nothing."""
+        handler = _HANDLERS.get(record.event_type)
+        return handler(record) if handler else []
+
+
+def _lead_key(r: EventRecord) -> dict[str, Any]:
+    return {"lead_id": str(r.aggregate_id)}
+
+
+def _captured(r: EventRecord) -> list[RowChange]:
+    d = r.data
+    lead = {
+        "lead_id": str(r.aggregate_id),
+        "name": d["name"],
+        "owner": d["owner"],
+        "source": d["source"],
+        "campaign": d["campaign"],
+        "stage": Stage.NEW.value,
+        "value": d["estimated_value"],
+        "currency": d["currency"],
+        "score": 0,
+        "captured_at": r.occurred_at,
+        "stage_entered_at": r.occurred_at,
+        "last_interaction_at": None,
+        "closed_at": None,
+        "deal_value": None,
+        "contact_id": str(d["contact_id"]) if d["contact_id"] else None,
+        "disqualified_reason": None,
+        "version": r.aggregate_version,
+    }
+    version = {
+        "lead_id": lead["lead_id"],
+        "version": r.aggregate_version,
+        "valid_from": r.occurred_at,
+        "valid_to": None,
+        "stage": Stage.NEW.value,
+        "owner": d["owner"],
+        "source": d["source"],
+        "value": d["estimated_value"],
+        "currency": d["currency"],
+    }
+    return [
+        Upsert(LEADS.name, ("lead_id",), lead),
+        Insert(LEAD_VERSIONS.name, version),
+        _enter_stage(r, Stage.NEW.value),
+    ]
+
+
+def _enter_stage(r: EventRecord, stage: str) -> Insert:
+    return Insert(
+        STAGE_INTERVALS.name,
+        {
+            "lead_id": str(r.aggregate_id),
+            "version": r.aggregate_version,
+            "stage": stage,
+            "entered_at": r.occurred_at,
+            "left_at": None,
+        },
+    )
+
+
+def _leave_stage(r: EventRecord) -> Update:
+    return Update(STAGE_INTERVALS.name, _lead_key(r), {"left_at": r.occurred_at}, where_null=("left_at",))
+
+
+def _stage_move(r: EventRecord, stage: str, **lead_values: Any) -> list[RowChange]:
+    return [
+        Update(
+            LEADS.name,
+            _lead_key(r),
+            {"stage": stage, "stage_entered_at": r.occurred_at, "version": r.aggregate_version, **lead_values},
+        ),
+        NewVersion(LEAD_VERSIONS.name, _lead_key(r), r.aggregate_version, r.occurred_at, {"stage": stage}),
+        _leave_stage(r),
+        _enter_stage(r, stage),
+    ]
+
+
+def _stage_changed(r: EventRecord) -> list[RowChange]:
+    return _stage_move(r, r.data["stage"])
+
+
+def _disqualified(r: EventRecord) -> list[RowChange]:
+    return _stage_move(r, Stage.DISQUALIFIED.value, closed_at=r.occurred_at, disqualified_reason=r.data["reason"])
+
+
+def _converted(r: EventRecord) -> list[RowChange]:
+    return _stage_move(
+        r,
+        Stage.CONVERTED.value,
+        closed_at=r.occurred_at,
+        deal_value=r.data["deal_value"],
+        currency=r.data["currency"],
+        contact_id=str(r.data["contact_id"]),
+    )
+
+
+def _assigned(r: EventRecord) -> list[RowChange]:
+    owner = r.data["owner"]
+    return [
+        Update(LEADS.name, _lead_key(r), {"owner": owner, "version": r.aggregate_version}),
+        NewVersion(LEAD_VERSIONS.name, _lead_key(r), r.aggregate_version, r.occurred_at, {"owner": owner}),
+    ]
+
+
+def _scored(r: EventRecord) -> list[RowChange]:
+    return [Update(LEADS.name, _lead_key(r), {"score": r.data["score"], "version": r.aggregate_version})]
+
+
+def _interaction_logged(r: EventRecord) -> list[RowChange]:
+    return [Update(LEADS.name, _lead_key(r), {"last_interaction_at": r.occurred_at, "version": r.aggregate_version})]
+
+
+_HANDLERS: dict[str, Callable[[EventRecord], list[RowChange]]] = {
+    "lead.captured": _captured,
+    "lead.stage_changed": _stage_changed,
+    "lead.disqualified": _disqualified,
+    "lead.converted": _converted,
+    "lead.assigned": _assigned,
+    "lead.scored": _scored,
+    "lead.interaction_logged": _interaction_logged,
+}
+
+STAGE_ORDER: tuple[str, ...] = tuple(s.value for s in OPEN_STAGES) + (Stage.CONVERTED.value,)
+"""Pipeline order, for stage-to-stage conversion rates (converted is the last step)."""
