@@ -67,3 +67,43 @@ def event_data(event: CrmEvent) -> dict[str, object]:
 def data_fields(event_cls: type[DomainEvent]) -> list[tuple[str, str]]:
     """(name, type) of an event class's own fields, in declaration order."""
     return [(f.name, str(f.type)) for f in dataclasses.fields(event_cls) if f.name not in ENVELOPE_FIELDS]  # type: ignore[arg-type]
+
+
+def render_markdown() -> str:
+    """docs/events.md: the catalogue as a reader wants it (a test keeps the file in step)."""
+    lines = [
+        "# Event catalogue",
+        "",
+        "Generated from `domain/catalogue.py`; `tests/unit/test_event_catalogue.py` fails when this file",
+        "and the code disagree. Regenerate with `python -m domain.catalogue > docs/events.md`.",
+        "",
+        "Every event also carries:",
+        "",
+        "| field | meaning |",
+        "|---|---|",
+        "| `originator_id` | the aggregate's UUID |",
+        "| `originator_version` | the aggregate's version after this event (1, 2, ...) |",
+        "| `timestamp` | when the event was recorded (set by the application, stored with the event) |",
+        "| `actor` | the user id, or `system`/`service:...`, that caused it |",
+        "| `correlation_id` | the request it belongs to |",
+        "| `occurred_at` | business time: when it happened (imports set it in the past) |",
+        "",
+        "Money is integer minor units (`amount`, `estimated_value`, `deal_value`) plus an ISO 4217 `currency`.",
+        "",
+    ]
+    for type_name, cls in event_classes().items():
+        lines += [
+            f"## `{type_name}`",
+            "",
+            f"Python class `{cls.__module__}.{cls.__qualname__}`, class_version {getattr(cls, 'class_version', 1)}.",
+            "",
+            "| field | type |",
+            "|---|---|",
+        ]
+        lines += [f"| `{name}` | `{hint.replace('|', chr(92) + '|')}` |" for name, hint in data_fields(cls)]
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(render_markdown(), end="")
