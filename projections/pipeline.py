@@ -69,8 +69,8 @@ STAGE_INTERVALS = Table(
 class PipelineProjection:
     """Leads -> pipeline rows; pure: an event record in, row changes out."""
 
-    name = "pipeline"
-    tables = (LEADS, LEAD_VERSIONS, STAGE_INTERVALS)
+    name: str = "pipeline"
+    tables: tuple[Table, ...] = (LEADS, LEAD_VERSIONS, STAGE_INTERVALS)
 
     def apply(self, record: EventRecord) -> list[RowChange]:
         """Row changes for one event; other aggregates' events change nothing."""

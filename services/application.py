@@ -246,6 +246,18 @@ class CrmApplication(Application[UUID]):
             ),
         )
 
+    def record_purchases(
+        self, contact_id: UUID, cmds: list[RecordPurchase], ctx: Context = SYSTEM
+    ) -> CommandResult:
+        """Record several orders in one append (imports); orders already recorded are skipped,
+        so a re-run of an import appends nothing."""
+        contact = self._get(Contact, contact_id)
+        for cmd in cmds:
+            if cmd.order_id not in contact.order_ids:
+                meta = ctx.meta(cmd.occurred_at)
+                contact.record_purchase(cmd.order_id, Money(cmd.amount, cmd.currency), cmd.quantity, meta)
+        return self._save(contact)
+
     def change_consent(
         self, contact_id: UUID, cmd: ChangeConsent, ctx: Context = SYSTEM, expected_version: int | None = None
     ) -> CommandResult:

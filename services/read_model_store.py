@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -47,7 +47,7 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 def to_db(value: Any) -> Any:
     """Python value -> column value: datetimes as fixed-width ISO UTC text, ids as text."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, dict | list):
@@ -84,6 +84,9 @@ class ReadModelRecorder(TrackingRecorder):
     placeholder = "?"
     namespace = ""
     datastore: Any
+    # provided by eventsourcing's SQLite/PostgreSQL tracking recorders this mixes into
+    _max_tracking_id: Any
+    _insert_tracking: Any
 
     # --- names ------------------------------------------------------------------------
 
