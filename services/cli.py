@@ -49,6 +49,21 @@ def build_parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", help="print an aggregate's audit trail")
     history.add_argument("aggregate_id", type=_uuid)
     history.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    serve = commands.add_parser("serve", help="serve the HTTP API (docs at /docs)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--demo", action="store_true", help="seed demo data into an empty store; print an admin token")
+
+    token = commands.add_parser("token", help="manage API bearer tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    issue = token_commands.add_parser("issue", help="issue a token and print it (it is shown only once)")
+    issue.add_argument("--user", required=True, help="user name, e.g. alice")
+    issue.add_argument("--role", required=True, choices=["admin", "manager", "rep", "analyst", "service"])
+
+    from services import cli_read_models
+
+    cli_read_models.add_commands(commands, _date)
     return parser
 
 
@@ -57,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        if args.command in ("serve", "token"):
+            return _serve(args, settings) if args.command == "serve" else _token(args, settings)
         app = bootstrap(settings)
     except SettingsError as error:
         print(f"crm: {error}", file=sys.stderr)
@@ -66,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _seed(app, args, settings)
         if args.command == "history":
             return _history(app, args)
+        from services import cli_read_models
+
+        if args.command in cli_read_models.COMMANDS:
+            return cli_read_models.run(app, settings, args)
     except NotFound as error:
         print(f"crm: {error}", file=sys.stderr)
         return 1
@@ -100,6 +121,28 @@ def _history(app, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-d
                 f"v{entry.version:<4} {entry.occurred_at:%Y-%m-%d %H:%M:%S%z}  {entry.event_type:<26} "
                 f"by {entry.actor:<16} {data}"
             )
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from services.server import serve
+
+    return serve(args.host, args.port, demo=args.demo, settings=settings)
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from pydantic import ValidationError
+
+    from services.auth import open_token_store
+
+    tokens = open_token_store(settings)
+    try:
+        print(tokens.issue(args.user, args.role))
+    except ValidationError:
+        print(f"crm: not a valid user name: {args.user!r}", file=sys.stderr)
+        return 2
+    finally:
+        tokens.close()
     return 0
 
 

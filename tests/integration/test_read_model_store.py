@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -78,7 +78,7 @@ def test_a_failure_between_writing_rows_and_committing_leaves_no_half_applied_ev
 def test_the_runner_applies_the_log_once_and_resumes_after_a_restart(
     app: CrmApplication, store: ReadModelStore, database_url: str
 ) -> None:
-    t0 = datetime.now(timezone.utc) - timedelta(days=3)
+    t0 = datetime.now(UTC) - timedelta(days=3)
     lead_id = app.capture_lead(capture(occurred_at=t0), ALICE).id
     runner = InProcessRunner(app, store)
     assert runner.catch_up() == 2

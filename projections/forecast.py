@@ -1,0 +1,471 @@
+"""The revenue forecast: open pipeline x win probability, spread over calendar months by expected
+close date, in the forecast categories closed, commit, best case and pipeline.
+
+Win probabilities and times to close are learned from the leads closed by the forecast date when
+there are enough of them, else the configured defaults apply. Everything is computed as of a
+business time, so a forecast can be recomputed as of a past date and compared with what actually
+closed (`forecast_accuracy`). Months are calendar months in UTC; money is integer minor units per
+currency.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from types import MappingProxyType
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, computed_field
+
+from domain.values import Stage
+from projections.pipeline import LEADS
+from projections.pipeline_queries import (
+    DEFAULT_WIN_PROBABILITIES,
+    OPEN_STAGE_ORDER,
+    StageInterval,
+    days_between,
+    lead_versions_at,
+    parse_time,
+    stage_intervals_until,
+    stages_reached,
+    utc,
+)
+from projections.row_changes import Reader
+
+COMMIT_THRESHOLD = 0.7
+"""An open lead whose win probability is at least this is `commit`."""
+
+BEST_CASE_THRESHOLD = 0.4
+"""An open lead whose win probability is at least this is `best_case` (which includes commit)."""
+
+DEFAULT_MIN_SAMPLE = 20
+"""Fewest closed (for win probabilities) or converted (for times to close) leads of a stage from
+which its value is learned rather than taken from the defaults."""
+
+DEFAULT_DAYS_TO_CLOSE: Mapping[str, float] = MappingProxyType(
+    {
+        Stage.NEW.value: 90.0,
+        Stage.CONTACTED.value: 60.0,
+        Stage.NURTURING.value: 120.0,
+        Stage.QUALIFIED.value: 45.0,
+        Stage.PROPOSAL.value: 30.0,
+        Stage.NEGOTIATION.value: 14.0,
+    }
+)
+"""Days from entering a stage to conversion, used until enough conversions are observed:
+new 90, contacted 60, nurturing 120, qualified 45, proposal 30, negotiation 14."""
+
+OVERDUE_CLOSE_DAYS = 7.0
+"""An open lead already past its expected close is expected to close this many days after the
+forecast date."""
+
+Category = Literal["commit", "best_case", "pipeline"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# --- win probabilities ------------------------------------------------------------------------
+
+
+class StageProbability(_Frozen):
+    """Win probability of an open stage: learned from `sample_size` closed leads, or the default."""
+
+    stage: str
+    probability: float
+    sample_size: int
+    """Leads that reached the stage and were closed (converted or disqualified) by `as_of`."""
+    converted: int
+    learned: bool
+
+
+class WinProbabilities(_Frozen):
+    as_of: datetime
+    min_sample: int
+    stages: list[StageProbability]
+    """One per open stage, in pipeline order."""
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        return {s.stage: s.probability for s in self.stages}
+
+    def stage(self, name: str) -> StageProbability:
+        return next(s for s in self.stages if s.stage == name)
+
+
+def learn_win_probabilities(
+    reader: Reader,
+    as_of: datetime,
+    min_sample: int = DEFAULT_MIN_SAMPLE,
+    defaults: Mapping[str, float] = DEFAULT_WIN_PROBABILITIES,
+) -> WinProbabilities:
+    """Per open stage, the share converted among the leads that entered the stage and were closed,
+    both on or before `as_of`; the default when fewer than `min_sample` such leads closed."""
+    as_of = utc(as_of)
+    reached = stages_reached(stage_intervals_until(reader, as_of))
+    stages = []
+    for stage in OPEN_STAGE_ORDER:
+        closed = [seen for seen in reached.values() if stage in seen and seen & _CLOSED]
+        won = sum(1 for seen in closed if Stage.CONVERTED.value in seen)
+        learned = len(closed) >= min_sample and len(closed) > 0
+        stages.append(
+            StageProbability(
+                stage=stage,
+                probability=won / len(closed) if learned else defaults[stage],
+                sample_size=len(closed),
+                converted=won,
+                learned=learned,
+            )
+        )
+    return WinProbabilities(as_of=as_of, min_sample=min_sample, stages=stages)
+
+
+_CLOSED = {Stage.CONVERTED.value, Stage.DISQUALIFIED.value}
+
+
+# --- expected close dates ---------------------------------------------------------------------
+
+
+class StageDaysToClose(_Frozen):
+    """Median days from entering an open stage to conversion, learned or the default."""
+
+    stage: str
+    days: float
+    sample_size: int
+    """Leads converted by `as_of` that had entered the stage before converting."""
+    learned: bool
+
+
+class DaysToClose(_Frozen):
+    as_of: datetime
+    min_sample: int
+    stages: list[StageDaysToClose]
+    """One per open stage, in pipeline order."""
+
+    @property
+    def days(self) -> dict[str, float]:
+        return {s.stage: s.days for s in self.stages}
+
+    def stage(self, name: str) -> StageDaysToClose:
+        return next(s for s in self.stages if s.stage == name)
+
+
+def learn_days_to_close(
+    reader: Reader,
+    as_of: datetime,
+    min_sample: int = DEFAULT_MIN_SAMPLE,
+    defaults: Mapping[str, float] = DEFAULT_DAYS_TO_CLOSE,
+) -> DaysToClose:
+    """Per open stage, the median days from a lead's (last) entry into the stage to its conversion,
+    over the leads converted on or before `as_of`; the default below `min_sample` of them."""
+    as_of = utc(as_of)
+    by_lead: dict[str, list[StageInterval]] = defaultdict(list)
+    for interval in stage_intervals_until(reader, as_of):
+        by_lead[interval.lead_id].append(interval)
+    samples: dict[str, list[float]] = defaultdict(list)
+    for intervals in by_lead.values():
+        won_at = next((i.entered_at for i in intervals if i.stage == Stage.CONVERTED.value), None)
+        if won_at is None:
+            continue
+        last_entry: dict[str, datetime] = {}
+        for i in intervals:  # ordered by entry time
+            if i.stage in OPEN_STAGE_ORDER and i.entered_at <= won_at:
+                last_entry[i.stage] = i.entered_at
+        for stage, entered_at in last_entry.items():
+            samples[stage].append(days_between(entered_at, won_at))
+    stages = []
+    for stage in OPEN_STAGE_ORDER:
+        observed = samples[stage]
+        learned = len(observed) >= min_sample and len(observed) > 0
+        stages.append(
+            StageDaysToClose(
+                stage=stage,
+                days=statistics.median(observed) if learned else defaults[stage],
+                sample_size=len(observed),
+                learned=learned,
+            )
+        )
+    return DaysToClose(as_of=as_of, min_sample=min_sample, stages=stages)
+
+
+def expected_close(stage_entered_at: datetime, days_to_close: float, as_of: datetime) -> datetime:
+    """When a lead that entered its stage at `stage_entered_at` is expected to convert, seen from
+    `as_of`: entry + days to close, or `as_of` + OVERDUE_CLOSE_DAYS if that is already past."""
+    expected = utc(stage_entered_at) + timedelta(days=days_to_close)
+    as_of = utc(as_of)
+    return expected if expected >= as_of else as_of + timedelta(days=OVERDUE_CLOSE_DAYS)
+
+
+# --- the forecast -----------------------------------------------------------------------------
+
+
+def category_of(probability: float) -> Category:
+    """The forecast category of an open lead with this win probability."""
+    if probability >= COMMIT_THRESHOLD:
+        return "commit"
+    if probability >= BEST_CASE_THRESHOLD:
+        return "best_case"
+    return "pipeline"
+
+
+class OpenDeal(_Frozen):
+    """An open lead at the forecast date, with its chance and expected close."""
+
+    lead_id: str
+    stage: str
+    owner: str | None
+    value: int | None
+    currency: str | None
+    probability: float
+    expected_value: float
+    """value x probability, unrounded (0 without a value)."""
+    stage_entered_at: datetime
+    expected_close: datetime
+    category: Category
+
+
+class ForecastMonth(_Frozen):
+    """One calendar month of the forecast in one currency (minor units).
+
+    closed: deals converted in the month, on or before the forecast date (their deal values).
+    commit / best_case / pipeline: expected (probability-weighted) value of the open leads expected
+    to close in the month whose win probability is >= COMMIT_THRESHOLD / >= BEST_CASE_THRESHOLD /
+    any; the categories nest: commit <= best_case <= pipeline."""
+
+    month: date
+    currency: str
+    closed: int
+    commit: int
+    best_case: int
+    pipeline: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expected_total(self) -> int:
+        """What the month is expected to bring in: closed + pipeline."""
+        return self.closed + self.pipeline
+
+
+class Forecast(_Frozen):
+    as_of: datetime
+    months: list[date]
+    """First day of each forecast month, starting with the month of `as_of`."""
+    rows: list[ForecastMonth]
+    """Per month and currency, for every currency seen in the horizon; by month, then currency."""
+    beyond_horizon: dict[str, int]
+    """Expected value of open leads expected to close after the last month, per currency."""
+    deals: list[OpenDeal]
+    win_probabilities: WinProbabilities
+    days_to_close: DaysToClose
+    commit_threshold: float = COMMIT_THRESHOLD
+    best_case_threshold: float = BEST_CASE_THRESHOLD
+
+    def row(self, month: date, currency: str) -> ForecastMonth:
+        return next(r for r in self.rows if r.month == month and r.currency == currency)
+
+    def deal(self, lead_id: str) -> OpenDeal:
+        return next(d for d in self.deals if d.lead_id == lead_id)
+
+
+def month_start(moment: datetime) -> date:
+    return date(moment.year, moment.month, 1)
+
+
+def add_months(month: date, count: int) -> date:
+    index = month.year * 12 + month.month - 1 + count
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _at_midnight(day: date) -> datetime:
+    return utc(datetime(day.year, day.month, day.day))
+
+
+def converted_deals(
+    reader: Reader, closed_from: datetime, closed_until: datetime, inclusive: bool
+) -> list[dict[str, Any]]:
+    """Converted leads with closed_at in [closed_from, closed_until] (or [.., ..) if not inclusive):
+    lead_id, closed_at (datetime), deal_value, currency."""
+    rows = reader.fetch(
+        f"SELECT lead_id, closed_at, deal_value, currency FROM {LEADS.name}"
+        f" WHERE stage = ? AND closed_at >= ? AND closed_at {'<=' if inclusive else '<'} ?"
+        " ORDER BY closed_at, lead_id",
+        [Stage.CONVERTED.value, utc(closed_from), utc(closed_until)],
+    )
+    return [{**r, "closed_at": parse_time(r["closed_at"]), "deal_value": int(r["deal_value"] or 0)} for r in rows]
+
+
+def open_deals(
+    reader: Reader, as_of: datetime, probabilities: Mapping[str, float], days_to_close: Mapping[str, float]
+) -> list[OpenDeal]:
+    """The leads open at `as_of` with their probability, expected value and expected close."""
+    as_of = utc(as_of)
+    entered = {i.lead_id: i.entered_at for i in stage_intervals_until(reader, as_of) if i.left_at is None}
+    deals = []
+    for v in lead_versions_at(reader, as_of):
+        if v.stage not in probabilities:
+            continue
+        p = probabilities[v.stage]
+        entered_at = entered.get(v.lead_id, as_of)  # always found unless business times run backwards
+        deals.append(
+            OpenDeal(
+                lead_id=v.lead_id,
+                stage=v.stage,
+                owner=v.owner,
+                value=v.value,
+                currency=v.currency,
+                probability=p,
+                expected_value=(v.value or 0) * p,
+                stage_entered_at=entered_at,
+                expected_close=expected_close(entered_at, days_to_close[v.stage], as_of),
+                category=category_of(p),
+            )
+        )
+    return deals
+
+
+def forecast(reader: Reader, as_of: datetime, months: int = 3, min_sample: int = DEFAULT_MIN_SAMPLE) -> Forecast:
+    """The forecast as of `as_of` for `months` calendar months starting with the month of `as_of`."""
+    if months < 1:
+        raise ValueError("a forecast covers at least one month")
+    as_of = utc(as_of)
+    probabilities = learn_win_probabilities(reader, as_of, min_sample)
+    days = learn_days_to_close(reader, as_of, min_sample)
+    deals = open_deals(reader, as_of, probabilities.probabilities, days.days)
+    month_list = [add_months(month_start(as_of), n) for n in range(months)]
+    horizon_end = add_months(month_list[-1], 1)
+
+    closed: dict[tuple[date, str], int] = defaultdict(int)
+    for d in converted_deals(reader, _at_midnight(month_list[0]), as_of, inclusive=True):
+        closed[month_start(d["closed_at"]), d["currency"]] += d["deal_value"]
+    expected: dict[tuple[date, str, Category], float] = defaultdict(float)
+    beyond: dict[str, float] = defaultdict(float)
+    for deal in deals:
+        if deal.currency is None:
+            continue
+        month = month_start(deal.expected_close)
+        if month >= horizon_end:
+            beyond[deal.currency] += deal.expected_value
+        else:
+            expected[month, deal.currency, deal.category] += deal.expected_value
+
+    currencies = sorted({c for _, c in closed} | {c for _, c, _ in expected})
+    rows = []
+    for month in month_list:
+        for currency in currencies:
+            commit = expected[month, currency, "commit"]
+            best = commit + expected[month, currency, "best_case"]
+            rows.append(
+                ForecastMonth(
+                    month=month,
+                    currency=currency,
+                    closed=closed[month, currency],
+                    commit=round(commit),
+                    best_case=round(best),
+                    pipeline=round(best + expected[month, currency, "pipeline"]),
+                )
+            )
+    return Forecast(
+        as_of=as_of,
+        months=month_list,
+        rows=rows,
+        beyond_horizon={c: round(v) for c, v in sorted(beyond.items())},
+        deals=deals,
+        win_probabilities=probabilities,
+        days_to_close=days,
+    )
+
+
+# --- accuracy ---------------------------------------------------------------------------------
+
+
+class AccuracyMonth(_Frozen):
+    """What the forecast predicted for one month and currency, and what actually closed."""
+
+    month: date
+    currency: str
+    closed_at_forecast: int
+    """Already converted in the month when the forecast was made."""
+    predicted_commit: int
+    predicted_best_case: int
+    predicted_pipeline: int
+    predicted_total: int
+    """closed_at_forecast + predicted_pipeline."""
+    actual: int
+    """Deal value converted in the month (up to `actual_as_of`)."""
+    actual_from_forecast_deals: int
+    """The part of `actual` from leads that were open when the forecast was made."""
+    error: int
+    """actual - predicted_total."""
+
+
+class ForecastAccuracy(_Frozen):
+    made_as_of: datetime
+    horizon_months: int
+    actual_as_of: datetime | None
+    """Conversions counted up to this time; None: everything recorded so far."""
+    months: list[AccuracyMonth]
+    """By month, then currency."""
+    forecast: Forecast
+
+    def month(self, month: date, currency: str) -> AccuracyMonth:
+        return next(m for m in self.months if m.month == month and m.currency == currency)
+
+
+def forecast_accuracy(
+    reader: Reader,
+    made_as_of: datetime,
+    horizon_months: int,
+    min_sample: int = DEFAULT_MIN_SAMPLE,
+    actual_as_of: datetime | None = None,
+) -> ForecastAccuracy:
+    """The forecast as it would have been made at `made_as_of`, month by month against the deal
+    value actually converted in those months (by closed_at)."""
+    made_as_of = utc(made_as_of)
+    predicted = forecast(reader, made_as_of, horizon_months, min_sample)
+    start = _at_midnight(predicted.months[0])
+    end = _at_midnight(add_months(predicted.months[-1], 1))
+    cutoff = utc(actual_as_of) if actual_as_of is not None else None
+    inclusive = cutoff is not None and cutoff < end
+    until = cutoff if cutoff is not None and inclusive else end
+    forecast_leads = {d.lead_id for d in predicted.deals}
+
+    actual: dict[tuple[date, str], int] = defaultdict(int)
+    from_deals: dict[tuple[date, str], int] = defaultdict(int)
+    for d in converted_deals(reader, start, until, inclusive):
+        key = (month_start(d["closed_at"]), d["currency"])
+        actual[key] += d["deal_value"]
+        if d["lead_id"] in forecast_leads:
+            from_deals[key] += d["deal_value"]
+
+    currencies = sorted({r.currency for r in predicted.rows} | {c for _, c in actual})
+    months = []
+    for month in predicted.months:
+        for currency in currencies:
+            row = next((r for r in predicted.rows if r.month == month and r.currency == currency), None)
+            closed = row.closed if row else 0
+            pipeline = row.pipeline if row else 0
+            total = closed + pipeline
+            months.append(
+                AccuracyMonth(
+                    month=month,
+                    currency=currency,
+                    closed_at_forecast=closed,
+                    predicted_commit=row.commit if row else 0,
+                    predicted_best_case=row.best_case if row else 0,
+                    predicted_pipeline=pipeline,
+                    predicted_total=total,
+                    actual=actual[month, currency],
+                    actual_from_forecast_deals=from_deals[month, currency],
+                    error=actual[month, currency] - total,
+                )
+            )
+    return ForecastAccuracy(
+        made_as_of=made_as_of,
+        horizon_months=horizon_months,
+        actual_as_of=cutoff,
+        months=months,
+        forecast=predicted,
+    )

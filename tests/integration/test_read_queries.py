@@ -1,0 +1,64 @@
+"""The read-model queries over a real store (SQLite file and PostgreSQL), fed by the runner."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from consumers.in_process_runner import InProcessRunner
+from projections.segment_rules import UnknownSegment
+from services.bootstrap import bootstrap
+from services.cdnow_import import import_purchases
+from services.errors import ContactNotFound
+from services.read_models import open_read_models
+from services.read_queries import ReadModelQueries
+from services.seed import seed_history
+from services.settings import Settings
+from tests.integration.conftest import BACKENDS
+
+DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "cdnow" / "CDNOW_sample.txt"
+END = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("database_url", DURABLE, indirect=True)
+def test_pipeline_forecast_and_segments_answer_from_the_store(database_url: str) -> None:
+    settings = Settings(database_url=database_url)
+    app = bootstrap(settings)
+    store = open_read_models(settings)
+    seed_history(app, leads=80, seed=9, end=END)
+    import_purchases(app, SAMPLE)
+    InProcessRunner(app, store).catch_up()
+    queries = ReadModelQueries(store)
+
+    summary = queries.pipeline(as_of=END)
+    total = sum(s.count for s in summary.stages)
+    assert total == 80 + sum(1 for _ in store.fetch("SELECT lead_id FROM pipeline_leads WHERE source = 'reactivation'"))
+    assert queries.pipeline(as_of=datetime(2024, 1, 1, tzinfo=UTC)).stages[0].count == 0
+
+    forecast = queries.forecast(as_of=END, months=3)
+    assert len(forecast.months) == 3
+
+    cdnow = queries.contact_by_external_id("cdnow:4")
+    assert cdnow is not None
+    features = queries.contact_features(
+        UUID(cdnow.contact_id), as_of=datetime(1997, 9, 30, tzinfo=UTC), unit="weeks"
+    )
+    # customer 00004: purchases on 1997-01-01, 01-18, 08-02 (and 12-12, after the date)
+    assert (features.frequency, features.purchase_count) == (2, 3)
+    assert features.recency == pytest.approx((datetime(1997, 8, 2) - datetime(1997, 1, 1)).days / 7)
+    assert features.monetary == pytest.approx((2973 + 1496) / 2)
+
+    names = {s.name for s in queries.segments(as_of=datetime(1997, 9, 30, tzinfo=UTC))}
+    assert {"repeat_buyers", "prospects"} <= names
+    members = queries.segment_members("repeat_buyers", as_of=datetime(1997, 9, 30, tzinfo=UTC))
+    assert cdnow.contact_id in {m.contact_id for m in members}
+    with pytest.raises(UnknownSegment):
+        queries.segment_members("no-such-segment")
+    with pytest.raises(ContactNotFound):
+        queries.contact_features(UUID(int=0))
+    store.close()
+    app.close()
