@@ -138,14 +138,22 @@ def _leave_stage(r: EventRecord) -> Update:
     return Update(STAGE_INTERVALS.name, _lead_key(r), {"left_at": r.occurred_at}, where_null=("left_at",))
 
 
-def _stage_move(r: EventRecord, stage: str, **lead_values: Any) -> list[RowChange]:
+def _stage_move(
+    r: EventRecord, stage: str, version_values: dict[str, Any] | None = None, **lead_values: Any
+) -> list[RowChange]:
     return [
         Update(
             LEADS.name,
             _lead_key(r),
             {"stage": stage, "stage_entered_at": r.occurred_at, "version": r.aggregate_version, **lead_values},
         ),
-        NewVersion(LEAD_VERSIONS.name, _lead_key(r), r.aggregate_version, r.occurred_at, {"stage": stage}),
+        NewVersion(
+            LEAD_VERSIONS.name,
+            _lead_key(r),
+            r.aggregate_version,
+            r.occurred_at,
+            {"stage": stage, **(version_values or {})},
+        ),
         _leave_stage(r),
         _enter_stage(r, stage),
     ]
@@ -160,13 +168,16 @@ def _disqualified(r: EventRecord) -> list[RowChange]:
 
 
 def _converted(r: EventRecord) -> list[RowChange]:
+    # A won lead is worth its deal, in the deal's currency, from the moment it converted.
+    deal = {"value": r.data["deal_value"], "currency": r.data["currency"]}
     return _stage_move(
         r,
         Stage.CONVERTED.value,
+        deal,
         closed_at=r.occurred_at,
         deal_value=r.data["deal_value"],
-        currency=r.data["currency"],
         contact_id=str(r.data["contact_id"]),
+        **deal,
     )
 
 

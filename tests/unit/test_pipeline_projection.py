@@ -298,11 +298,15 @@ def test_a_conversion_records_the_deal_value_currency_contact_and_close_time() -
             "version": 3,
             "closed_at": day(5),
             "deal_value": 120_000,
-            "currency": "EUR",
             "contact_id": str(record.data["contact_id"]),
+            "value": 120_000,
+            "currency": "EUR",
         },
     )
-    assert changes[1] == NewVersion(LEAD_VERSIONS.name, {"lead_id": A}, 3, day(5), {"stage": "converted"})
+    # a won lead is worth its deal, in the deal's currency, from then on
+    assert changes[1] == NewVersion(
+        LEAD_VERSIONS.name, {"lead_id": A}, 3, day(5), {"stage": "converted", "value": 120_000, "currency": "EUR"}
+    )
     assert changes[2] == Update(STAGE_INTERVALS.name, {"lead_id": A}, {"left_at": day(5)}, where_null=("left_at",))
 
 
@@ -370,7 +374,7 @@ def test_the_lead_versions_chain_without_gaps_and_carry_unchanged_columns_forwar
         (2, iso(day(1)), iso(day(2)), "new", "bob", 100_000, "USD"),
         (3, iso(day(2)), iso(day(4)), "contacted", "bob", 100_000, "USD"),
         (5, iso(day(4)), iso(day(9)), "qualified", "bob", 100_000, "USD"),
-        (6, iso(day(9)), None, "converted", "bob", 100_000, "USD"),
+        (6, iso(day(9)), None, "converted", "bob", 120_000, "EUR"),
     ]
 
 

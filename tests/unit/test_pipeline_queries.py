@@ -85,7 +85,7 @@ def test_today_each_lead_counts_in_its_current_stage_with_its_value_per_currency
     assert summary.stage("qualified").value == {"EUR": 200_000}
     assert summary.stage("nurturing").value == {}
     # the converted stage shows the lead's estimate: deal values are in the current row only
-    assert summary.stage("converted").value == {"USD": 100_000}
+    assert summary.stage("converted").value == {"USD": 120_000}  # the deal value, not the estimate
     assert summary.stage("disqualified").value == {"USD": 50_000}
     assert summary.open_count == 3
     assert summary.open_value == {"EUR": 200_000, "USD": 110_000}
