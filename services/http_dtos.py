@@ -1,0 +1,358 @@
+"""What the HTTP API answers with: public views of leads, contacts, command results and audit
+trails. Request bodies are the command models of `services.commands`, not copies of them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.contact import Contact
+from domain.lead import Lead
+from services.application import AuditEntry, CommandResult
+
+_LEAD_ID = "0b6f7f0e-2a41-4b8e-9a57-0c1d9a3e5f21"
+_CONTACT_ID = "7d4e2c1a-5b3f-4e8d-8c2a-9f1e0d3b6a47"
+_WHEN = "2026-03-02T14:05:00Z"
+
+PERSONAL_FIELDS = ("name", "email", "phone")
+"""What an analyst sees masked."""
+
+
+# --- masking -------------------------------------------------------------------------------
+
+
+def mask_name(value: str | None) -> str | None:
+    """`Ada Lovelace` -> `A*** L***`."""
+    if value is None:
+        return None
+    return " ".join(f"{part[0]}***" for part in value.split()) or "***"
+
+
+def mask_email(value: str | None) -> str | None:
+    """`ada@acme.example` -> `a***@acme.example`."""
+    if value is None:
+        return None
+    local, _, domain = value.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def mask_phone(value: str | None) -> str | None:
+    """`+44 20 7946 0018` -> `***18`."""
+    if value is None:
+        return None
+    digits = [c for c in value if c.isdigit()]
+    return "***" + "".join(digits[-2:])
+
+
+_MASKS = {"name": mask_name, "email": mask_email, "phone": mask_phone}
+
+
+def mask_personal(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of event data with names, emails and phones masked (also inside `changes`)."""
+    masked = {k: _MASKS[k](v) if k in _MASKS and (v is None or isinstance(v, str)) else v for k, v in data.items()}
+    changes = masked.get("changes")
+    if isinstance(changes, dict):
+        masked["changes"] = mask_personal(changes)
+    return masked
+
+
+# --- responses -----------------------------------------------------------------------------
+
+
+class CommandAccepted(BaseModel):
+    """What a command did."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": _LEAD_ID, "version": 4, "position": 1207, "related_id": None}]}
+    )
+
+    id: UUID = Field(description="the lead or contact the command acted on")
+    version: int = Field(description="its version after the command; send it back as `If-Match`")
+    position: int | None = Field(
+        description="log position of the last event appended; null when nothing was appended (a retry)"
+    )
+    related_id: UUID | None = Field(
+        default=None, description="the contact a conversion made or joined, or the lead a reactivation opened"
+    )
+
+    @classmethod
+    def of(cls, result: CommandResult) -> CommandAccepted:
+        return cls(id=result.id, version=result.version, position=result.position, related_id=result.related_id)
+
+
+class LeadConverted(CommandAccepted):
+    """A converted lead and the contact it became."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": _LEAD_ID, "version": 9, "position": 1290, "related_id": _CONTACT_ID, "contact_id": _CONTACT_ID}
+            ]
+        }
+    )
+
+    contact_id: UUID = Field(description="the contact the lead became")
+
+    @classmethod
+    def of(cls, result: CommandResult) -> LeadConverted:
+        assert result.related_id is not None
+        return cls(
+            id=result.id,
+            version=result.version,
+            position=result.position,
+            related_id=result.related_id,
+            contact_id=result.related_id,
+        )
+
+
+class ContactReactivated(CommandAccepted):
+    """A reactivated contact and the new lead that follows its new interest up."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": _CONTACT_ID, "version": 6, "position": 1302, "related_id": _LEAD_ID, "lead_id": _LEAD_ID}
+            ]
+        }
+    )
+
+    lead_id: UUID = Field(description="the new lead")
+
+    @classmethod
+    def of(cls, result: CommandResult) -> ContactReactivated:
+        assert result.related_id is not None
+        return cls(
+            id=result.id,
+            version=result.version,
+            position=result.position,
+            related_id=result.related_id,
+            lead_id=result.related_id,
+        )
+
+
+class LeadPublic(BaseModel):
+    """A lead as it stands (now, at a version, or as of a time)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _LEAD_ID,
+                    "version": 5,
+                    "name": "Ada Lovelace",
+                    "email": "ada@acme.example",
+                    "phone": None,
+                    "company": "Acme",
+                    "title": "CTO",
+                    "source": "web_form",
+                    "campaign": "spring-launch",
+                    "estimated_value": 1200000,
+                    "currency": "USD",
+                    "owner": "alice",
+                    "stage": "qualified",
+                    "stage_entered_at": _WHEN,
+                    "score": 57,
+                    "score_breakdown": {"fit.title": 20.0, "engagement": 37.0},
+                    "score_model_version": "v1",
+                    "interaction_count": 3,
+                    "last_interaction_at": _WHEN,
+                    "captured_at": "2026-02-20T09:00:00Z",
+                    "contact_id": None,
+                    "interest": None,
+                    "converted_contact_id": None,
+                    "deal_value": None,
+                    "disqualified_reason": None,
+                    "closed_at": None,
+                }
+            ]
+        }
+    )
+
+    id: UUID
+    version: int
+    name: str
+    email: str | None
+    phone: str | None
+    company: str | None
+    title: str | None
+    source: str
+    campaign: str | None
+    estimated_value: int | None = Field(description="minor units")
+    currency: str
+    owner: str | None
+    stage: str
+    stage_entered_at: datetime
+    score: int
+    score_breakdown: dict[str, float]
+    score_model_version: str | None
+    interaction_count: int
+    last_interaction_at: datetime | None
+    captured_at: datetime
+    contact_id: UUID | None = Field(description="the contact a reactivation lead came from")
+    interest: str | None
+    converted_contact_id: UUID | None
+    deal_value: int | None = Field(description="minor units")
+    disqualified_reason: str | None
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, lead: Lead, *, masked: bool = False) -> LeadPublic:
+        personal: dict[str, Any] = {"name": lead.name, "email": lead.email, "phone": lead.phone}
+        if masked:
+            personal = mask_personal(personal)
+        return cls(
+            id=lead.id,
+            version=lead.version,
+            **personal,
+            company=lead.company,
+            title=lead.title,
+            source=lead.source.value,
+            campaign=lead.campaign,
+            estimated_value=lead.estimated_value,
+            currency=lead.currency,
+            owner=lead.owner,
+            stage=lead.stage.value,
+            stage_entered_at=lead.stage_entered_at,
+            score=lead.score,
+            score_breakdown=lead.score_breakdown,
+            score_model_version=lead.score_model_version,
+            interaction_count=len(lead.interactions),
+            last_interaction_at=max((i.occurred_at for i in lead.interactions), default=None),
+            captured_at=lead.captured_at,
+            contact_id=lead.contact_id,
+            interest=lead.interest,
+            converted_contact_id=lead.converted_contact_id,
+            deal_value=lead.deal_value,
+            disqualified_reason=lead.disqualified_reason,
+            closed_at=lead.closed_at,
+        )
+
+
+class ContactPublic(BaseModel):
+    """A contact as it stands (now, at a version, or as of a time)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _CONTACT_ID,
+                    "version": 4,
+                    "name": "Ada Lovelace",
+                    "email": "ada@acme.example",
+                    "phone": None,
+                    "company": "Acme",
+                    "title": "CTO",
+                    "external_id": None,
+                    "lead_id": _LEAD_ID,
+                    "created_at": _WHEN,
+                    "consents": {"email": True},
+                    "purchase_count": 2,
+                    "lifetime_value": {"USD": 259800},
+                    "first_purchase_at": "2026-03-10T10:00:00Z",
+                    "last_purchase_at": "2026-04-02T16:30:00Z",
+                    "last_interaction_at": None,
+                    "reactivated_lead_ids": [],
+                }
+            ]
+        }
+    )
+
+    id: UUID
+    version: int
+    name: str
+    email: str | None
+    phone: str | None
+    company: str | None
+    title: str | None
+    external_id: str | None
+    lead_id: UUID | None = Field(description="the lead the contact was converted from")
+    created_at: datetime
+    consents: dict[str, bool]
+    purchase_count: int
+    lifetime_value: dict[str, int] = Field(description="minor units per currency")
+    first_purchase_at: datetime | None
+    last_purchase_at: datetime | None
+    last_interaction_at: datetime | None
+    reactivated_lead_ids: list[UUID]
+
+    @classmethod
+    def of(cls, contact: Contact, *, masked: bool = False) -> ContactPublic:
+        personal: dict[str, Any] = {"name": contact.name, "email": contact.email, "phone": contact.phone}
+        if masked:
+            personal = mask_personal(personal)
+        return cls(
+            id=contact.id,
+            version=contact.version,
+            **personal,
+            company=contact.company,
+            title=contact.title,
+            external_id=contact.external_id,
+            lead_id=contact.lead_id,
+            created_at=contact.created_at,
+            consents=dict(contact.consents),
+            purchase_count=contact.purchase_count,
+            lifetime_value=dict(contact.lifetime_value),
+            first_purchase_at=contact.first_purchase_at,
+            last_purchase_at=contact.last_purchase_at,
+            last_interaction_at=contact.last_interaction_at,
+            reactivated_lead_ids=list(contact.reactivated_lead_ids),
+        )
+
+
+class AuditEntryPublic(BaseModel):
+    """One event of an aggregate's audit trail."""
+
+    version: int
+    event_type: str = Field(examples=["lead.stage_changed"])
+    occurred_at: datetime = Field(description="business time")
+    recorded_at: datetime = Field(description="when the event was stored")
+    actor: str = Field(examples=["alice"])
+    correlation_id: str = Field(description="the request (X-Request-ID) that caused it")
+    data: dict[str, Any] = Field(examples=[{"stage": "qualified", "previous_stage": "contacted"}])
+
+    @classmethod
+    def of(cls, entry: AuditEntry, *, masked: bool = False) -> AuditEntryPublic:
+        data = mask_personal(entry.data) if masked else entry.data
+        return cls(**{**entry.model_dump(exclude={"data"}), "data": data})
+
+
+class AuditTrail(BaseModel):
+    """Every event of one lead or contact, in version order."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _LEAD_ID,
+                    "entries": [
+                        {
+                            "version": 1,
+                            "event_type": "lead.captured",
+                            "occurred_at": _WHEN,
+                            "recorded_at": _WHEN,
+                            "actor": "alice",
+                            "correlation_id": "4f9c2b8e1d0a4c6f",
+                            "data": {"name": "Ada Lovelace", "source": "web_form"},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    id: UUID
+    entries: list[AuditEntryPublic]
+
+    @classmethod
+    def of(cls, aggregate_id: UUID, entries: list[AuditEntry], *, masked: bool = False) -> AuditTrail:
+        return cls(id=aggregate_id, entries=[AuditEntryPublic.of(e, masked=masked) for e in entries])
+
+
+class Health(BaseModel):
+    """The service answers and so does its event store."""
+
+    status: str = Field(examples=["ok"])
+    head_position: int = Field(description="log position of the newest event", examples=[3359])

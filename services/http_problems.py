@@ -1,0 +1,249 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`).
+
+This module is the one place where error types are mapped onto HTTP statuses: `PROBLEMS`
+below. Everything the API answers with a 4xx or 5xx goes through `problem_response`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from eventsourcing.persistence import InterfaceError, OperationalError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import DomainError
+from services.auth import Forbidden, Unauthenticated
+from services.errors import ConcurrencyConflict, IdempotencyKeyReused, NotFound, ReactivationInProgress
+
+PROBLEM_JSON = "application/problem+json"
+
+log = logging.getLogger("crm.http")
+
+
+class MalformedHeader(ValueError):
+    """A request header has a value the API cannot read (e.g. `If-Match: soon`)."""
+
+
+class BodyTooLarge(Exception):
+    """The request body is over the size limit."""
+
+
+class StoreUnavailable(Exception):
+    """The event store does not answer."""
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """One kind of problem: its status, the last segment of its type URI, and its title."""
+
+    status: int
+    slug: str
+    title: str
+
+    @property
+    def uri(self) -> str:
+        return f"/problems/{self.slug}"
+
+
+VALIDATION = ProblemType(422, "validation", "Invalid request")
+MALFORMED_JSON = ProblemType(400, "malformed-json", "Malformed JSON")
+STORE_UNAVAILABLE = ProblemType(503, "store-unavailable", "Event store unavailable")
+INTERNAL = ProblemType(500, "internal", "Internal server error")
+
+PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
+    (MalformedHeader, ProblemType(400, "malformed-header", "Malformed header")),
+    (Unauthenticated, ProblemType(401, "unauthenticated", "Authentication required")),
+    (Forbidden, ProblemType(403, "forbidden", "Not allowed for your role")),
+    (NotFound, ProblemType(404, "not-found", "Not found")),
+    (ConcurrencyConflict, ProblemType(409, "version-conflict", "Version conflict")),
+    (IdempotencyKeyReused, ProblemType(409, "idempotency-key-reused", "Idempotency key reused")),
+    (ReactivationInProgress, ProblemType(409, "reactivation-in-progress", "Reactivation in progress")),
+    (DomainError, ProblemType(409, "business-rule", "Business rule violated")),
+    (BodyTooLarge, ProblemType(413, "body-too-large", "Request body too large")),
+    (ValidationError, VALIDATION),
+    (RequestValidationError, VALIDATION),
+    (OperationalError, STORE_UNAVAILABLE),
+    (InterfaceError, STORE_UNAVAILABLE),
+    (StoreUnavailable, STORE_UNAVAILABLE),
+)
+"""Error type -> problem, most specific first; the first match wins."""
+
+
+def problem_type_of(error: BaseException) -> ProblemType:
+    """The problem an error is answered with."""
+    for cls, problem in PROBLEMS:
+        if isinstance(error, cls):
+            return problem
+    return INTERNAL
+
+
+class FieldError(BaseModel):
+    """One invalid input."""
+
+    field: str | None = Field(description="dotted path of the field; null when the body as a whole is wrong")
+    message: str
+    type: str = Field(description="machine-readable kind of error, e.g. missing, string_too_long")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(examples=["/problems/version-conflict"])
+    title: str = Field(examples=["Version conflict"])
+    status: int = Field(examples=[409])
+    detail: str | None = Field(default=None, examples=["3f0c... is at version 7, not the expected 6"])
+    instance: str | None = Field(default=None, examples=["/v1/leads/3f0c.../stage"])
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+def problem_response(
+    problem: ProblemType,
+    detail: str | None = None,
+    *,
+    instance: str | None = None,
+    request_id: str | None = None,
+    errors: Sequence[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    type_uri: str | None = None,
+    title: str | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    """A problem+json response."""
+    body: dict[str, Any] = {
+        "type": type_uri or problem.uri,
+        "title": title or problem.title,
+        "status": problem.status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if request_id:
+        body["request_id"] = request_id
+    if errors is not None:
+        body["errors"] = [e.model_dump() for e in errors]
+    body.update(extensions)
+    return JSONResponse(body, status_code=problem.status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def field_errors(errors: Sequence[Any]) -> list[FieldError]:
+    """Pydantic error dicts as `{field, message, type}` with dotted field paths."""
+    result = []
+    for error in errors:
+        loc = list(error.get("loc", ()))
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+            loc = loc[1:]
+        message = str(error.get("msg", "invalid"))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            message = message.removeprefix(prefix)
+        kind = str(error.get("type", "invalid"))
+        if not loc and kind == "missing":
+            message = "a JSON body is required"
+        result.append(FieldError(field=".".join(str(p) for p in loc) or None, message=message, type=kind))
+    return result
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _for_error(request: Request, error: BaseException) -> JSONResponse:
+    problem = problem_type_of(error)
+    extensions: dict[str, Any] = {}
+    headers: dict[str, str] | None = None
+    if isinstance(error, Unauthenticated):
+        headers = {"WWW-Authenticate": 'Bearer realm="crm"'}
+    if isinstance(error, ConcurrencyConflict) and error.expected is not None:
+        extensions = {"expected_version": error.expected, "current_version": error.actual}
+    if isinstance(error, IdempotencyKeyReused):
+        extensions = {"differing_fields": error.fields, "existing_id": str(error.aggregate_id)}
+    if problem.status >= 500:
+        log.error("request failed: %s", error, exc_info=error)
+        detail = None
+    else:
+        detail = str(error)
+    return problem_response(
+        problem, detail, instance=request.url.path, request_id=_request_id(request), headers=headers, **extensions
+    )
+
+
+async def _known_error(request: Request, error: Exception) -> JSONResponse:
+    return _for_error(request, error)
+
+
+async def _request_validation(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = list(error.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        context = errors[0].get("ctx") or {}
+        return problem_response(
+            MALFORMED_JSON,
+            f"the body is not valid JSON: {context.get('error', 'decode error')}",
+            instance=request.url.path,
+            request_id=_request_id(request),
+        )
+    return _validation(request, errors)
+
+
+async def _pydantic_validation(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ValidationError)
+    return _validation(request, list(error.errors()))
+
+
+def _validation(request: Request, errors: list[Any]) -> JSONResponse:
+    fields = field_errors(errors)
+    names = sorted({f.field or "body" for f in fields})
+    return problem_response(
+        VALIDATION,
+        f"{len(fields)} invalid input(s): {', '.join(names)}",
+        instance=request.url.path,
+        request_id=_request_id(request),
+        errors=fields,
+    )
+
+
+async def _http_exception(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    status = HTTPStatus(error.status_code)
+    detail = error.detail if isinstance(error.detail, str) and error.detail != status.phrase else None
+    return problem_response(
+        ProblemType(status.value, "", status.phrase),
+        detail,
+        instance=request.url.path,
+        request_id=_request_id(request),
+        headers=dict(error.headers or {}),
+        type_uri="about:blank",
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Answer every known error, validation failure and HTTP error with problem+json."""
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(ValidationError, _pydantic_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    for cls, _ in PROBLEMS:
+        if cls not in (RequestValidationError, ValidationError):
+            app.add_exception_handler(cls, _known_error)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": description}
+    for status, description in (
+        (400, "Malformed JSON or header"),
+        (401, "Missing or unknown bearer token"),
+        (403, "The role may not do this"),
+        (404, "No such lead or contact (or not one of yours)"),
+        (409, "Version conflict, reused idempotency key, or a business rule"),
+        (413, "Body over 64 KiB"),
+        (422, "Invalid input; `errors` names each field"),
+    )
+}
+"""The problem responses every /v1 operation may give, for the OpenAPI document."""

@@ -1,0 +1,143 @@
+"""`crm serve --demo` as a user starts it: a subprocess on a free port over a fresh SQLite file."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from services.application import derived_id
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Demo:
+    base_url: str
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+
+    def printed(self, pattern: str) -> str:
+        """The first group of `pattern` in what the server printed (waiting a little for it)."""
+        deadline = time.monotonic() + 5
+        while not (match := re.search(pattern, "".join(self.stdout))) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert match, "".join(self.stdout + self.stderr)
+        return match.group(1)
+
+
+def crm(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CRM_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+@contextmanager
+def demo_server(database_url: str, cwd: Path) -> Iterator[Demo]:
+    """Start `crm serve --demo`, wait until it has printed its banner and answers /healthz."""
+    port = free_port()
+    env = {**os.environ, "CRM_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    demo = Demo(base_url=f"http://127.0.0.1:{port}")
+
+    def pump(stream: IO[str], into: list[str]) -> None:
+        for line in stream:
+            into.append(line)
+
+    pumps = [
+        threading.Thread(target=pump, args=(process.stdout, demo.stdout), daemon=True),
+        threading.Thread(target=pump, args=(process.stderr, demo.stderr), daemon=True),
+    ]
+    for thread in pumps:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"crm serve exited {process.returncode}: {''.join(demo.stdout + demo.stderr)}")
+            try:
+                if httpx.get(f"{demo.base_url}/healthz", timeout=1, trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError(f"crm serve did not answer: {''.join(demo.stdout + demo.stderr)}")
+        yield demo
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        for thread in pumps:
+            thread.join(timeout=5)
+
+
+def test_serve_demo_seeds_prints_docs_and_a_working_token_and_keeps_it_across_restarts(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'var' / 'crm.sqlite'}"
+    first_lead = str(derived_id("lead", "seed:42:0"))
+
+    with demo_server(database_url, tmp_path) as demo:
+        docs = demo.printed(r"Interactive docs:\s+(\S+)")
+        token = demo.printed(r"Admin token:\s+(\S+)")
+        sample = demo.printed(r"Try:\s+(curl .+)")
+        auth = {"Authorization": f"Bearer {token}"}
+
+        assert docs == f"{demo.base_url}/docs"
+        assert httpx.get(docs, trust_env=False).status_code == 200
+        assert token in sample and f"/v1/leads/{first_lead}" in sample
+        health = httpx.get(f"{demo.base_url}/healthz", trust_env=False).json()
+        assert health["head_position"] > 200
+        lead = httpx.get(f"{demo.base_url}/v1/leads/{first_lead}", headers=auth, trust_env=False)
+        assert lead.status_code == 200, lead.text
+        assert lead.json()["id"] == first_lead and lead.headers["ETag"] == f'"{lead.json()["version"]}"'
+        history = httpx.get(f"{demo.base_url}/v1/leads/{first_lead}/history", headers=auth, trust_env=False).json()
+        assert history["entries"][0]["actor"] == "system:marketing"
+        assert httpx.get(f"{demo.base_url}/v1/leads/{first_lead}", trust_env=False).status_code == 401
+
+        # `crm token issue` writes to the same store; the running server accepts the new token
+        issued = crm(database_url, tmp_path, "token", "issue", "--user", "ana", "--role", "analyst")
+        assert issued.returncode == 0, issued.stderr
+        analyst_token = issued.stdout.strip()
+        masked = httpx.get(
+            f"{demo.base_url}/v1/leads/{first_lead}",
+            headers={"Authorization": f"Bearer {analyst_token}"},
+            trust_env=False,
+        )
+        assert masked.status_code == 200 and masked.json()["name"].endswith("***")
+        assert "seeding 200 demo leads" in "".join(demo.stderr)
+
+    assert (tmp_path / "var" / "demo-admin-token").read_text().strip() == token
+    with demo_server(database_url, tmp_path) as again:
+        assert again.printed(r"Admin token:\s+(\S+)") == token
+        assert "seeding" not in "".join(again.stderr)
+        assert httpx.get(f"{again.base_url}/healthz", trust_env=False).json() == health
+
+    bad_role = crm(database_url, tmp_path, "token", "issue", "--user", "x", "--role", "root")
+    bad_user = crm(database_url, tmp_path, "token", "issue", "--user", "not a name", "--role", "rep")
+    assert bad_role.returncode == 2 and bad_user.returncode == 2 and not bad_user.stdout
