@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     from services import cli_read_models
 
     cli_read_models.add_commands(commands, _date)
+
+    from services import cli_kafka
+
+    cli_kafka.add_commands(commands)
     return parser
 
 
@@ -87,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.command in cli_read_models.COMMANDS:
             return cli_read_models.run(app, settings, args)
+        from services import cli_kafka
+
+        if args.command in cli_kafka.COMMANDS:
+            return cli_kafka.run(app, settings, args)
     except NotFound as error:
         print(f"crm: {error}", file=sys.stderr)
         return 1

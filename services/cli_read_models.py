@@ -12,7 +12,7 @@ from typing import Any
 from consumers.in_process_runner import InProcessRunner
 from services.application import CrmApplication
 from services.read_model_store import ReadModelStore
-from services.read_models import PROJECTION_NAMES, open_read_models, select_projections
+from services.read_models import PROJECTION_NAMES, RELAY_TRACKING, open_read_models, select_projections
 from services.settings import Settings
 
 REBUILD_NAMESPACE = "rebuild_"
@@ -27,7 +27,10 @@ def add_commands(commands: Any, date_type: Any) -> None:
     replay.add_argument("--until", type=date_type, help="only events that occurred on or before this business date")
     replay.add_argument("--swap", action="store_true", help="make the rebuilt read models the live ones")
     commands.add_parser("verify", help="compare the live read models with a fresh full replay, by checksum")
-    commands.add_parser("status", help="store head, projection positions and lag")
+    status_parser = commands.add_parser("status", help="store head, projection positions and lag")
+    status_parser.add_argument(
+        "--kafka", action="store_true", help="also the relay position and Kafka lag per partition"
+    )
     importer = commands.add_parser("import", help="import data")
     importer.add_argument("kind", choices=["purchases"], help="what the file holds")
     importer.add_argument("file", type=Path, help="a CDNOW-format purchases file")
@@ -40,7 +43,7 @@ def run(app: CrmApplication, settings: Settings, args: argparse.Namespace) -> in
     if args.command == "verify":
         return verify(app, settings)
     if args.command == "status":
-        return status(app, settings)
+        return status(app, settings, kafka=args.kafka)
     return import_file(app, settings, args.file)
 
 
@@ -118,14 +121,20 @@ def verify(app: CrmApplication, settings: Settings) -> int:
     return 1 if differences else 0
 
 
-def status(app: CrmApplication, settings: Settings) -> int:
+def status(app: CrmApplication, settings: Settings, kafka: bool = False) -> int:
     """`crm status`: where the log is and how far behind each read model is."""
     live = open_read_models(settings)
     head = app.head_position()
     print(f"store head: {head} ({settings.backend})")
     for name in live.projections:
         position = live.position(name)
-        print(f"  {name:<10} position {position:>9}  lag {head - position}")
+        print(f"  {name:<10} position {position:>9}  lag {head - position}  (in-process)")
+    if kafka:
+        from services.cli_kafka import kafka_status
+
+        relayed = live.recorder.max_tracking_id(RELAY_TRACKING) or 0
+        print(f"  relay      position {relayed:>9}  lag {head - relayed}")
+        kafka_status(settings, list(live.projections))
     live.close()
     return 0
 

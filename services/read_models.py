@@ -11,6 +11,8 @@ from services.read_model_store import ReadModelStore, read_model_recorder
 from services.settings import Settings
 
 PROJECTION_NAMES = ("pipeline", "segments")
+RELAY_TRACKING = "relay@kafka"
+"""The Kafka relay's saved position, kept in the tracking table beside the read models."""
 
 
 def all_projections() -> list[Projection]:

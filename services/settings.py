@@ -21,6 +21,8 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     scoring_half_life_days: float = 14.0
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_partitions: int = 6
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -32,7 +34,18 @@ class Settings:
             raise SettingsError("CRM_SCORING_HALF_LIFE_DAYS must be a number of days") from None
         if half_life <= 0:
             raise SettingsError("CRM_SCORING_HALF_LIFE_DAYS must be positive")
-        return cls(database_url=env.get("CRM_DATABASE_URL", DEFAULT_DATABASE_URL), scoring_half_life_days=half_life)
+        try:
+            partitions = int(env.get("CRM_KAFKA_PARTITIONS", "6"))
+        except ValueError:
+            raise SettingsError("CRM_KAFKA_PARTITIONS must be a whole number") from None
+        if partitions < 1:
+            raise SettingsError("CRM_KAFKA_PARTITIONS must be at least 1")
+        return cls(
+            database_url=env.get("CRM_DATABASE_URL", DEFAULT_DATABASE_URL),
+            scoring_half_life_days=half_life,
+            kafka_bootstrap=env.get("CRM_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+            kafka_partitions=partitions,
+        )
 
     @property
     def backend(self) -> str:
