@@ -130,9 +130,11 @@ class ReadModelRecorder(TrackingRecorder):
         projection: Projection,
         source: str,
         batch: Sequence[tuple[int, Sequence[RowChange]]],
+        offset: int | None = None,
     ) -> AppliedBatch:
         """Apply the row changes of a batch of events and the batch's last position in ONE
-        transaction. Events at or below the recorded position are skipped (re-delivery)."""
+        transaction. Events at or below the recorded position are skipped (re-delivery). A Kafka
+        consumer also records the next offset to read, in the same transaction."""
         tracking_name = self.tracking_name(projection.name, source)
         tables = {t.name: t for t in projection.tables}
         with self.datastore.transaction(commit=True) as c:
@@ -146,6 +148,10 @@ class ReadModelRecorder(TrackingRecorder):
             last = fresh[-1][0]
             try:
                 self._insert_tracking(c, Tracking(application_name=tracking_name, notification_id=last))
+                if offset is not None:
+                    self._insert_tracking(
+                        c, Tracking(application_name=f"{tracking_name}#offset", notification_id=offset)
+                    )
             except IntegrityError as error:
                 raise PositionTaken(tracking_name, last) from error
         return AppliedBatch(len(fresh), len(batch) - len(fresh), last)
@@ -275,6 +281,19 @@ class ReadModelRecorder(TrackingRecorder):
         """The last position applied for a projection from a source (0 when none)."""
         return self.max_tracking_id(self.tracking_name(projection, source)) or 0
 
+    def offset(self, projection: str, source: str) -> int:
+        """The next Kafka offset to read for a projection from a topic partition (0 when none)."""
+        return self.max_tracking_id(f"{self.tracking_name(projection, source)}#offset") or 0
+
+    def sources(self, projection: str) -> list[str]:
+        """Where a projection has been fed from: `log`, or `topic:partition` for each partition."""
+        prefix = self.tracking_name(projection, "")
+        rows = self.fetch(
+            f"SELECT application_name FROM {self.tracking_table} WHERE application_name LIKE ?", [f"{prefix}%"]
+        )
+        names = (r["application_name"][len(prefix) :] for r in rows)
+        return sorted(n for n in names if "#" not in n)
+
     def checksum(self, table: Table) -> tuple[int, str]:
         """(row count, sha256 of the rows in primary-key order): equal tables, equal checksums."""
         order = ", ".join(table.primary_key)
@@ -322,11 +341,16 @@ class ReadModelStore:
         return self.recorder.namespace
 
     def apply(
-        self, projection: str, batch: Sequence[tuple[int, Sequence[RowChange]]], source: str = "log"
+        self,
+        projection: str,
+        batch: Sequence[tuple[int, Sequence[RowChange]]],
+        source: str = "log",
+        offset: int | None = None,
     ) -> AppliedBatch:
-        """Apply a batch of (position, row changes) of one projection atomically."""
+        """Apply a batch of (position, row changes) of one projection atomically (with the next
+        Kafka offset to read, for a consumer)."""
         try:
-            return self.recorder.apply_changes(self.projections[projection], source, batch)
+            return self.recorder.apply_changes(self.projections[projection], source, batch, offset)
         except PositionTaken:
             # A concurrent applier recorded a newer position first: nothing of ours was committed.
             return AppliedBatch(0, len(batch), self.position(projection, source))
