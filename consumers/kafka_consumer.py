@@ -1,0 +1,183 @@
+"""Projection consumers: one Kafka consumer group per projection.
+
+poll -> decode -> project -> rows AND the (projection, topic, partition) position in ONE database
+transaction -> commit the offset to Kafka. The position stored with the rows is the event's log
+position (from the envelope), so a message is skipped if that event was already applied — whether
+Kafka re-delivered it or the relay published it twice after a crash; the next Kafka offset to read
+is stored in the same transaction, and on assignment each partition is sought to it, so Kafka's
+committed offset is only a hint. A message that cannot be decoded, or that breaks
+the schema, goes to the dead-letter topic with the error in its headers; the partition keeps
+flowing."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from projections.envelope import (
+    CONTACT_TOPIC,
+    DEAD_LETTER_HEADERS,
+    DEAD_LETTER_TOPIC,
+    LEAD_TOPIC,
+    decode,
+    record_of_envelope,
+)
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+from projections.row_changes import Projection, RowChange
+from services.read_model_store import ReadModelStore
+
+log = logging.getLogger("crm.consumer")
+
+EVENT_TOPICS = (LEAD_TOPIC, CONTACT_TOPIC)
+
+
+def group_id(projection: str) -> str:
+    """The consumer group of a projection."""
+    return f"crm.projection.{projection}"
+
+
+def source_of(tp: TopicPartition) -> str:
+    """The tracking source of a partition: `topic:partition`."""
+    return f"{tp.topic}:{tp.partition}"
+
+
+@dataclass
+class ConsumerStats:
+    """What a consumer has done since it started."""
+
+    applied: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    seconds: float = 0.0
+
+    @property
+    def events_per_second(self) -> float:
+        """Applied events per second of processing."""
+        return self.applied / self.seconds if self.seconds else 0.0
+
+
+class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, consumer: ProjectionConsumer) -> None:
+        self.owner = consumer
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        pass  # positions are committed with the rows; nothing to flush
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        for tp in assigned:
+            stored = self.owner.store.recorder.offset(self.owner.projection.name, source_of(tp))
+            if stored:
+                self.owner.consumer.seek(tp, stored)
+
+
+class ProjectionConsumer:
+    """Feeds one projection from the event topics, exactly once into its read-model tables."""
+
+    def __init__(
+        self,
+        projection: Projection,
+        store: ReadModelStore,
+        bootstrap: str,
+        max_poll_records: int = 500,
+        client_id: str | None = None,
+    ) -> None:
+        self.projection = projection
+        self.store = store
+        self.stopping = threading.Event()
+        self.stats = ConsumerStats()
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group_id(projection.name),
+            client_id=client_id or f"crm-{projection.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=max_poll_records,
+        )
+        self.consumer.subscribe(list(EVENT_TOPICS), listener=_SeekToStoredPositions(self))
+        self.dead_letters = KafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="crm-dead-letters")
+
+    def poll_once(self, timeout_ms: int = 500) -> int:
+        """One poll: apply what arrived, partition by partition; returns messages handled."""
+        batches = self.consumer.poll(timeout_ms=timeout_ms)
+        handled = 0
+        for tp, messages in batches.items():
+            began = time.monotonic()
+            batch: list[tuple[int, Sequence[RowChange]]] = []
+            for message in messages:
+                applied = self._changes_of(message)
+                if applied is not None:
+                    batch.append(applied)
+            next_offset = messages[-1].offset + 1
+            result = self.store.apply(self.projection.name, batch, source=source_of(tp), offset=next_offset)
+            self.consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
+            self.stats.applied += result.applied
+            self.stats.skipped += result.skipped
+            self.stats.seconds += time.monotonic() - began
+            handled += len(messages)
+        return handled
+
+    def _changes_of(self, message: object) -> tuple[int, Sequence[RowChange]] | None:
+        """(log position, row changes) of a message; None for one parked in the dead-letter topic."""
+        try:
+            record = record_of_envelope(decode(message.value))  # type: ignore[attr-defined]
+        except ValueError as error:
+            self._dead_letter(message, error)
+            return None
+        return record.position, self.projection.apply(record)
+
+    def _dead_letter(self, message: object, error: Exception) -> None:
+        values = {
+            "error": f"{type(error).__name__}: {error}"[:2000],
+            "source-topic": message.topic,  # type: ignore[attr-defined]
+            "source-partition": str(message.partition),  # type: ignore[attr-defined]
+            "source-offset": str(message.offset),  # type: ignore[attr-defined]
+            "projection": self.projection.name,
+        }
+        headers = [(name, values[name].encode()) for name in DEAD_LETTER_HEADERS]  # the published contract
+        future = self.dead_letters.send(
+            DEAD_LETTER_TOPIC,
+            key=message.key,  # type: ignore[attr-defined]
+            value=message.value,  # type: ignore[attr-defined]
+            headers=headers,
+        )
+        future.get(timeout=30)  # parked before the position moves past it
+        self.stats.dead_lettered += 1
+        log.warning("dead-lettered %s:%s@%s: %s", message.topic, message.partition, message.offset, error)  # type: ignore[attr-defined]
+
+    def run(self, idle_polls: int | None = None) -> ConsumerStats:
+        """Consume until stopped (SIGTERM finishes the batch), or after `idle_polls` empty polls."""
+        idle = 0
+        while not self.stopping.is_set():
+            if self.poll_once():
+                idle = 0
+            else:
+                idle += 1
+                if idle_polls is not None and idle >= idle_polls:
+                    break
+        return self.stats
+
+    def close(self) -> None:
+        """Leave the group and release the connections."""
+        self.consumer.close(autocommit=False)
+        self.dead_letters.close()
+
+
+def partition_lags(bootstrap: str, store: ReadModelStore, projections: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per projection and partition: messages in Kafka not yet applied to the read models."""
+    probe = KafkaConsumer(bootstrap_servers=bootstrap, client_id="crm-status", enable_auto_commit=False)
+    try:
+        partitions = [
+            TopicPartition(topic, p) for topic in EVENT_TOPICS for p in sorted(probe.partitions_for_topic(topic) or ())
+        ]
+        ends = probe.end_offsets(partitions) if partitions else {}
+    finally:
+        probe.close()
+    return {
+        name: {source_of(tp): end - store.recorder.offset(name, source_of(tp)) for tp, end in sorted(ends.items())}
+        for name in projections
+    }

@@ -1,0 +1,440 @@
+"""The public event message: every event type survives the trip through Kafka unchanged, decode
+rejects what breaks the contract with a message naming the problem, and the published schemas
+and AsyncAPI document are exactly what the models generate."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, get_args
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+
+import pytest
+
+from domain.catalogue import CrmEvent, data_fields, event_classes
+from domain.contact import UPDATABLE_DETAILS
+from domain.money import Money
+from domain.values import ConsentChannel, InteractionKind, Stage
+from projections.envelope import (
+    CONTACT_TOPIC,
+    DEAD_LETTER_TOPIC,
+    EVENT_DATA_MODELS,
+    EVENT_ID_NAMESPACE,
+    LEAD_TOPIC,
+    SCHEMA_VERSIONS,
+    DetailName,
+    Envelope,
+    SchemaError,
+    decode,
+    encode,
+    envelope_of,
+    event_id_of,
+    message_key,
+    record_of_envelope,
+    topic_for,
+)
+from projections.envelope_schema import ROOT, asyncapi_document, generated_files, stale_files, to_yaml
+from projections.event_record import EventRecord, record_of
+from tests.unit.factories import a_contact, a_lead, at, meta, pending
+
+EVENTS_DIR = ROOT / "docs" / "events"
+CEST = timezone(timedelta(hours=2))
+
+
+def domain_events() -> list[CrmEvent]:
+    """At least one real event of every type, made by the aggregates' own commands."""
+    lead = a_lead(
+        name="Zoë Ångström",
+        company="Överby AB",
+        contact_id=uuid4(),
+        meta=meta(at=datetime(2024, 3, 1, 11, 0, tzinfo=CEST)),  # 09:00 UTC, written in CEST
+    )
+    lead.log_interaction(InteractionKind.DEMO, "product demo", meta(at=at(hours=1)))
+    lead.assign("bob", meta(at=at(hours=2)))
+    lead.change_stage(Stage.QUALIFIED, meta(at=at(hours=3)))
+    contact = a_contact(lead_id=lead.id, external_id="shop-42", meta=meta(at=at(days=1)))
+    lead.convert(contact.id, Money(120_000, "EUR"), meta(at=at(days=1)))
+    lost = a_lead(email=None, estimated_value=None)
+    lost.disqualify("no budget", meta(at=at(hours=1)))
+    contact.update_details({"email": "grace@example.org", "phone": None}, meta(at=at(days=2)))
+    contact.log_interaction(InteractionKind.CALL, None, meta(at=at(days=2)))
+    contact.record_purchase("order-1", Money(4_999, "USD"), 2, meta(at=at(days=3)))
+    contact.change_consent(ConsentChannel.EMAIL, True, meta(at=at(days=3)))
+    contact.reactivate(uuid4(), "upgrade", meta(at=at(days=4)))
+    return pending(lead) + pending(lost) + pending(contact)
+
+
+@pytest.fixture(scope="module")
+def records() -> dict[str, EventRecord]:
+    """The first record of every event type, at positions 1, 2, ... of an imagined log."""
+    found: dict[str, EventRecord] = {}
+    for position, event in enumerate(domain_events(), start=1):
+        record = record_of(event, position)
+        found.setdefault(record.event_type, record)
+    return found
+
+
+def message_of(records: dict[str, EventRecord], event_type: str) -> dict[str, Any]:
+    return json.loads(encode(envelope_of(records[event_type])))
+
+
+# --- the data models are the event classes ------------------------------------------------
+
+
+def test_every_event_type_has_a_data_model_and_its_class_version() -> None:
+    assert list(EVENT_DATA_MODELS) == list(event_classes())
+    for name, cls in event_classes().items():
+        assert SCHEMA_VERSIONS[name] == cls.class_version  # type: ignore[attr-defined]
+
+
+JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "UUID": "string"}
+
+
+def field_schema(model_schema: dict[str, Any], name: str) -> tuple[dict[str, Any], bool]:
+    """A field's schema with $ref resolved, and whether it allows null."""
+    schema = model_schema["properties"][name]
+    nullable = False
+    if "anyOf" in schema:
+        options = [s for s in schema["anyOf"] if s != {"type": "null"}]
+        nullable = len(options) < len(schema["anyOf"])
+        assert len(options) == 1, f"{name}: {schema}"
+        schema = options[0]
+    if "$ref" in schema:
+        schema = model_schema["$defs"][schema["$ref"].split("/")[-1]]
+    return schema, nullable
+
+
+@pytest.mark.parametrize("event_type", list(event_classes()))
+def test_the_data_model_has_the_event_class_fields(event_type: str) -> None:
+    model = EVENT_DATA_MODELS[event_type]
+    declared = data_fields(event_classes()[event_type])
+    assert list(model.model_fields) == [name for name, _ in declared], "same fields, same order"
+    schema = model.model_json_schema()
+    for name, hint in declared:
+        assert model.model_fields[name].is_required(), f"{event_type}.{name} must always be present"
+        base, optional = (hint[: -len(" | None")], True) if hint.endswith(" | None") else (hint, False)
+        field, nullable = field_schema(schema, name)
+        assert nullable == optional, f"{event_type}.{name}: {hint} vs {field}"
+        expected = "object" if base.startswith("dict[") else JSON_TYPES[base]
+        assert field["type"] == expected, f"{event_type}.{name}: {hint} vs {field}"
+        if base == "UUID":
+            assert field["format"] == "uuid"
+
+
+def test_the_changeable_details_are_the_updatable_ones() -> None:
+    assert get_args(DetailName) == UPDATABLE_DETAILS
+
+
+# --- round trip -------------------------------------------------------------------------
+
+
+def test_the_examples_cover_every_event_type(records: dict[str, EventRecord]) -> None:
+    assert set(records) == set(event_classes())
+
+
+@pytest.mark.parametrize("event_type", list(event_classes()))
+def test_every_event_type_round_trips(records: dict[str, EventRecord], event_type: str) -> None:
+    record = records[event_type]
+    envelope = envelope_of(record)
+    decoded = decode(encode(envelope))
+    assert decoded == envelope
+    again = record_of_envelope(decoded)
+    assert again == record
+    assert {k: type(v) for k, v in again.data.items()} == {k: type(v) for k, v in record.data.items()}
+    assert again.occurred_at.utcoffset() == record.occurred_at.utcoffset()
+    assert encode(decoded) == encode(envelope)
+
+
+def test_uuid_and_datetime_values_come_back_as_python_objects(records: dict[str, EventRecord]) -> None:
+    captured = record_of_envelope(decode(encode(envelope_of(records["lead.captured"]))))
+    assert isinstance(captured.data["contact_id"], UUID)
+    assert captured.occurred_at == datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+    assert captured.occurred_at.tzinfo == CEST
+    converted = record_of_envelope(decode(encode(envelope_of(records["lead.converted"]))))
+    assert isinstance(converted.data["contact_id"], UUID)
+    assert converted.data["deal_value"] == 120_000 and converted.data["currency"] == "EUR"
+
+
+def test_a_message_is_compact_utf8_json(records: dict[str, EventRecord]) -> None:
+    raw = encode(envelope_of(records["lead.captured"]))
+    assert "Zoë Ångström".encode() in raw
+    assert raw == json.dumps(json.loads(raw), separators=(",", ":"), ensure_ascii=False).encode()
+    message = json.loads(raw)
+    assert list(message) == list(Envelope.model_fields)
+    assert message["occurred_at"] == "2024-03-01T11:00:00+02:00"
+    assert message["data"]["contact_id"] == str(records["lead.captured"].data["contact_id"])
+
+
+# --- ids, topics, keys ------------------------------------------------------------------
+
+
+def test_the_event_id_is_uuid5_of_aggregate_id_and_version(records: dict[str, EventRecord]) -> None:
+    assert EVENT_ID_NAMESPACE == uuid5(NAMESPACE_URL, "urn:crm-eventlog:event-id")
+    assert str(EVENT_ID_NAMESPACE) == "89c19dac-914d-5444-844a-217505c7d113", "never change the namespace"
+    record = records["lead.scored"]
+    envelope = envelope_of(record)
+    assert envelope.event_id == uuid5(EVENT_ID_NAMESPACE, f"{record.aggregate_id}:{record.aggregate_version}")
+    assert str(EVENT_ID_NAMESPACE) in Envelope.model_fields["event_id"].description  # type: ignore[operator]
+
+
+def test_a_republished_event_keeps_its_id(records: dict[str, EventRecord]) -> None:
+    record = records["contact.purchase_recorded"]
+    later = EventRecord(**{**vars(record), "position": record.position + 1000})
+    assert envelope_of(later).event_id == envelope_of(record).event_id
+    assert event_id_of(record.aggregate_id, record.aggregate_version + 1) != envelope_of(record).event_id
+
+
+def test_topics_and_keys(records: dict[str, EventRecord]) -> None:
+    assert (LEAD_TOPIC, CONTACT_TOPIC, DEAD_LETTER_TOPIC) == (
+        "crm.lead.events.v1",
+        "crm.contact.events.v1",
+        "crm.dead-letter.v1",
+    )
+    assert topic_for("lead") == LEAD_TOPIC and topic_for("contact") == CONTACT_TOPIC
+    with pytest.raises(ValueError, match="no topic for aggregate type 'deal'"):
+        topic_for("deal")
+    envelope = envelope_of(records["contact.created"])
+    assert message_key(envelope) == str(records["contact.created"].aggregate_id).encode()
+
+
+# --- decode rejects what breaks the contract ----------------------------------------------
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def setting(path: str, value: object) -> Mutation:
+    def mutate(message: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        for part in parents:
+            message = message[part]
+        message[last] = value
+
+    return mutate
+
+
+def removing(path: str) -> Mutation:
+    def mutate(message: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        for part in parents:
+            message = message[part]
+        del message[last]
+
+    return mutate
+
+
+REJECTED: dict[str, tuple[Mutation, str]] = {
+    "missing field": (removing("actor"), "actor: Field required"),
+    "extra field": (setting("topic", "x"), "topic: Extra inputs are not permitted"),
+    "unknown event type": (setting("event_type", "contact.exploded"), "unknown event type 'contact.exploded'"),
+    "amount as string": (
+        setting("data.amount", "4999"),
+        "data of contact.purchase_recorded: amount: Input should be a valid integer",
+    ),
+    "missing data field": (removing("data.quantity"), "quantity: Field required"),
+    "extra data field": (setting("data.discount", 0), "discount: Extra inputs are not permitted"),
+    "lower-case currency": (setting("data.currency", "usd"), "currency: String should match pattern"),
+    "data not an object": (setting("data", [1]), "data: Input should be an object"),
+    "naive datetime": (setting("occurred_at", "2024-03-01T09:00:00"), "occurred_at: Input should have timezone info"),
+    "datetime as a number": (setting("recorded_at", 1709283600), "recorded_at: Input should be a valid datetime"),
+    "bad uuid": (setting("aggregate_id", "not-a-uuid"), "aggregate_id: Input should be a valid UUID"),
+    "position 0": (setting("position", 0), "position: Input should be greater than or equal to 1"),
+    "version as string": (setting("aggregate_version", "3"), "aggregate_version: Input should be a valid integer"),
+    "unknown schema version": (
+        setting("schema_version", 2),
+        "schema_version 2 of contact.purchase_recorded is not supported (this code knows version 1)",
+    ),
+    "foreign event_id": (setting("event_id", str(uuid4())), "event_id is not the id of this aggregate_id"),
+    "wrong aggregate type": (
+        setting("aggregate_type", "lead"),
+        "event_type contact.purchase_recorded does not belong to aggregate_type lead",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REJECTED))
+def test_decode_rejects_a_message_that_breaks_the_contract(records: dict[str, EventRecord], case: str) -> None:
+    mutate, problem = REJECTED[case]
+    message = message_of(records, "contact.purchase_recorded")
+    mutate(message)
+    with pytest.raises(SchemaError) as raised:
+        decode(json.dumps(message).encode())
+    assert problem in str(raised.value)
+    assert isinstance(raised.value, ValueError), "consumers dead-letter on ValueError"
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [(b"{not json", "Invalid JSON"), (b"", "Invalid JSON"), (b"\xff\xfe", "Invalid JSON"), (b"[1]", "object")],
+)
+def test_decode_rejects_what_is_not_a_json_object(raw: bytes, problem: str) -> None:
+    with pytest.raises(SchemaError, match=f"invalid event message: .*{problem}"):
+        decode(raw)
+
+
+def test_decode_names_every_problem_without_echoing_values(records: dict[str, EventRecord]) -> None:
+    message = message_of(records, "contact.created")
+    message["data"]["name"] = ["Grace Hopper"]
+    del message["correlation_id"]
+    with pytest.raises(SchemaError) as raised:
+        decode(json.dumps(message).encode())
+    assert "correlation_id: Field required" in str(raised.value)
+    assert "data of contact.created: name: Input should be a valid string" in str(raised.value)
+    assert "Grace Hopper" not in str(raised.value)
+
+
+def test_envelope_of_refuses_a_record_that_breaks_the_contract(records: dict[str, EventRecord]) -> None:
+    record = records["lead.assigned"]
+    broken = EventRecord(**{**vars(record), "data": {"owner": 7, "previous_owner": None}})
+    with pytest.raises(SchemaError, match="cannot publish lead.assigned at position .*owner: Input should be"):
+        envelope_of(broken)
+    unknown = EventRecord(**{**vars(record), "event_type": "lead.vanished"})
+    with pytest.raises(SchemaError, match="unknown event type 'lead.vanished'"):
+        envelope_of(unknown)
+
+
+# --- the published files ----------------------------------------------------------------
+
+
+def test_the_published_schemas_and_asyncapi_document_are_the_generated_ones() -> None:
+    stale = stale_files()
+    assert not stale, f"stale or missing: {', '.join(stale)}; run `python -m projections.envelope_schema`"
+
+
+def test_one_schema_file_per_event_type_plus_the_envelope() -> None:
+    expected = {"envelope.schema.json"} | {f"{name}.schema.json" for name in event_classes()}
+    assert {p.name for p in EVENTS_DIR.glob("*.schema.json")} == expected
+    for name in expected:
+        schema = json.loads((EVENTS_DIR / name).read_text())
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        assert schema["$id"] and schema["title"] and schema["description"]
+
+
+@pytest.mark.parametrize("event_type", list(event_classes()))
+def test_an_encoded_message_is_valid_against_its_published_schema(
+    records: dict[str, EventRecord], event_type: str
+) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    message = message_of(records, event_type)
+    for name in (f"{event_type}.schema.json", "envelope.schema.json"):
+        schema = json.loads((EVENTS_DIR / name).read_text())
+        jsonschema.Draft202012Validator.check_schema(schema)
+        validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+        validator.validate(message)
+    typed = jsonschema.Draft202012Validator(json.loads((EVENTS_DIR / f"{event_type}.schema.json").read_text()))
+    first_field = next(iter(message["data"]))
+    broken = {**message, "data": {**message["data"], first_field: [None]}}
+    assert not typed.is_valid(broken), "the schema must constrain data"
+    assert not typed.is_valid({**message, "aggregate_version": 0})
+
+
+def test_the_schema_rejects_what_decode_rejects(records: dict[str, EventRecord]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((EVENTS_DIR / "contact.purchase_recorded.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for case in ("missing field", "extra field", "amount as string", "lower-case currency", "extra data field"):
+        mutate, _ = REJECTED[case]
+        message = message_of(records, "contact.purchase_recorded")
+        mutate(message)
+        assert not validator.is_valid(message), case
+
+
+def test_the_asyncapi_document_describes_every_topic_and_event_type() -> None:
+    document = asyncapi_document()
+    assert document["asyncapi"] == "3.0.0"
+    assert document["servers"]["kafka"] == {
+        "host": "localhost:9092",
+        "protocol": "kafka",
+        "description": document["servers"]["kafka"]["description"],
+    }
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert addresses == {LEAD_TOPIC, CONTACT_TOPIC, DEAD_LETTER_TOPIC}
+    messages = document["components"]["messages"]
+    assert set(messages) == set(event_classes()) | {"deadLetter"}
+    for event_type in event_classes():
+        channel = next(c for c in document["channels"].values() if c["address"] == topic_for(event_type.split(".")[0]))
+        assert channel["messages"][event_type] == {"$ref": f"#/components/messages/{event_type}"}
+        payload = messages[event_type]["payload"]
+        assert payload["properties"]["event_type"]["const"] == event_type
+        assert messages[event_type]["bindings"]["kafka"]["key"]["type"] == "string"
+    assert all(op["action"] == "receive" for op in document["operations"].values())
+    text = json.dumps(document)
+    assert "#/$defs/" not in text and '"$id"' not in text, "inlined schemas must resolve inside the document"
+    for name in re.findall(r'"#/components/schemas/([^"]+)"', text):
+        assert name in document["components"]["schemas"]
+
+
+# --- the YAML writer --------------------------------------------------------------------
+
+
+def read_yaml(text: str) -> Any:
+    """Read back the block YAML subset `to_yaml` writes (a check of its structure, not a YAML parser)."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    value, end = _block(lines, 0, 0)
+    assert end == len(lines)
+    return value
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _key(text: str) -> tuple[str, str] | None:
+    """(key, rest) when the text is a mapping entry."""
+    if text.startswith('"'):
+        key, end = json.JSONDecoder().raw_decode(text)
+        return (key, text[end + 1 :].strip()) if text[end : end + 1] == ":" else None
+    match = re.match(r"([^\s:\"][^:]*):(?: (.*))?$", text)
+    return (match.group(1), match.group(2) or "") if match else None
+
+
+def _value(text: str) -> Any:
+    if text in ("{}", "[]", "null", "true", "false") or text.startswith('"') or re.fullmatch(r"-?\d[\d.eE+-]*", text):
+        return json.loads(text)
+    return text
+
+
+def _block(lines: list[str], i: int, indent: int) -> tuple[Any, int]:
+    if lines[i][indent:].startswith("- "):
+        items: list[Any] = []
+        while i < len(lines) and _indent(lines[i]) == indent and lines[i][indent:].startswith("- "):
+            item = lines[i][indent + 2 :]
+            if _key(item) is None and not item.startswith("- "):
+                items.append(_value(item))
+                i += 1
+            else:
+                lines[i] = " " * (indent + 2) + item
+                value, i = _block(lines, i, indent + 2)
+                items.append(value)
+        return items, i
+    mapping: dict[str, Any] = {}
+    while i < len(lines) and _indent(lines[i]) == indent and not lines[i][indent:].startswith("- "):
+        entry = _key(lines[i][indent:])
+        assert entry is not None, lines[i]
+        key, rest = entry
+        if rest:
+            mapping[key], i = _value(rest), i + 1
+        else:
+            mapping[key], i = _block(lines, i + 1, _indent(lines[i + 1]))
+    return mapping, i
+
+
+def test_the_asyncapi_yaml_reads_back_as_the_document() -> None:
+    text = generated_files()["docs/asyncapi.yaml"]
+    assert read_yaml(text) == asyncapi_document()
+    assert text == (ROOT / "docs" / "asyncapi.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["yes", "No", "null", "true", "1.0", "3.0.0", "", " x", "x ", "-x", "a: b", "#c", "[x]", "{x}", "ü", "a\nb", "'q'"],
+)
+def test_strings_that_could_read_as_something_else_are_quoted(value: str) -> None:
+    assert to_yaml({"k": value}) == f"k: {json.dumps(value, ensure_ascii=False)}\n"
+    assert read_yaml(to_yaml({"k": value})) == {"k": value}
+
+
+def test_yaml_of_nested_lists_and_empties() -> None:
+    value = {"a": [{"b": [1, 2.5, None, True]}, [], {}, ["x", {"c": "d"}]], "e": {}, "f": "plain text, (ok)"}
+    assert read_yaml(to_yaml(value)) == value
