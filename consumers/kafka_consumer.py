@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from projections.envelope import (
     CONTACT_TOPIC,
     DEAD_LETTER_HEADERS,
@@ -26,8 +28,6 @@ from projections.envelope import (
     decode,
     record_of_envelope,
 )
-
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from projections.row_changes import Projection, RowChange
 from services.read_model_store import ReadModelStore
 

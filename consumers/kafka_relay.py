@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from eventsourcing.persistence import IntegrityError, Tracking
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from kafka import KafkaProducer
 from projections.envelope import (
     CONTACT_TOPIC,
     DEAD_LETTER_TOPIC,
@@ -23,8 +25,6 @@ from projections.envelope import (
     message_key,
     topic_for,
 )
-
-from kafka import KafkaProducer
 from projections.event_record import record_of
 from services.application import CrmApplication
 from services.read_model_store import ReadModelRecorder
