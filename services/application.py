@@ -246,9 +246,7 @@ class CrmApplication(Application[UUID]):
             ),
         )
 
-    def record_purchases(
-        self, contact_id: UUID, cmds: list[RecordPurchase], ctx: Context = SYSTEM
-    ) -> CommandResult:
+    def record_purchases(self, contact_id: UUID, cmds: list[RecordPurchase], ctx: Context = SYSTEM) -> CommandResult:
         """Record several orders in one append (imports); orders already recorded are skipped,
         so a re-run of an import appends nothing."""
         contact = self._get(Contact, contact_id)
