@@ -19,26 +19,13 @@ from dataclasses import dataclass
 
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from consumers.topics import DEFAULT_TOPICS, Topics
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
-from projections.envelope import (
-    CONTACT_TOPIC,
-    DEAD_LETTER_HEADERS,
-    DEAD_LETTER_TOPIC,
-    LEAD_TOPIC,
-    decode,
-    record_of_envelope,
-)
+from projections.envelope import DEAD_LETTER_HEADERS, decode, record_of_envelope
 from projections.row_changes import Projection, RowChange
 from services.read_model_store import ReadModelStore
 
 log = logging.getLogger("crm.consumer")
-
-EVENT_TOPICS = (LEAD_TOPIC, CONTACT_TOPIC)
-
-
-def group_id(projection: str) -> str:
-    """The consumer group of a projection."""
-    return f"crm.projection.{projection}"
 
 
 def source_of(tp: TopicPartition) -> str:
@@ -85,20 +72,22 @@ class ProjectionConsumer:
         bootstrap: str,
         max_poll_records: int = 500,
         client_id: str | None = None,
+        topics: Topics = DEFAULT_TOPICS,
     ) -> None:
         self.projection = projection
+        self.topics = topics
         self.store = store
         self.stopping = threading.Event()
         self.stats = ConsumerStats()
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
-            group_id=group_id(projection.name),
+            group_id=topics.group(projection.name),
             client_id=client_id or f"crm-{projection.name}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=max_poll_records,
         )
-        self.consumer.subscribe(list(EVENT_TOPICS), listener=_SeekToStoredPositions(self))
+        self.consumer.subscribe(list(topics.events), listener=_SeekToStoredPositions(self))
         self.dead_letters = KafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="crm-dead-letters")
 
     def poll_once(self, timeout_ms: int = 500) -> int:
@@ -140,7 +129,7 @@ class ProjectionConsumer:
         }
         headers = [(name, values[name].encode()) for name in DEAD_LETTER_HEADERS]  # the published contract
         future = self.dead_letters.send(
-            DEAD_LETTER_TOPIC,
+            self.topics.dead_letter,
             key=message.key,  # type: ignore[attr-defined]
             value=message.value,  # type: ignore[attr-defined]
             headers=headers,
@@ -167,12 +156,14 @@ class ProjectionConsumer:
         self.dead_letters.close()
 
 
-def partition_lags(bootstrap: str, store: ReadModelStore, projections: Sequence[str]) -> dict[str, dict[str, int]]:
+def partition_lags(
+    bootstrap: str, store: ReadModelStore, projections: Sequence[str], topics: Topics = DEFAULT_TOPICS
+) -> dict[str, dict[str, int]]:
     """Per projection and partition: messages in Kafka not yet applied to the read models."""
     probe = KafkaConsumer(bootstrap_servers=bootstrap, client_id="crm-status", enable_auto_commit=False)
     try:
         partitions = [
-            TopicPartition(topic, p) for topic in EVENT_TOPICS for p in sorted(probe.partitions_for_topic(topic) or ())
+            TopicPartition(topic, p) for topic in topics.events for p in sorted(probe.partitions_for_topic(topic) or ())
         ]
         ends = probe.end_offsets(partitions) if partitions else {}
     finally:

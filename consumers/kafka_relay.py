@@ -15,16 +15,9 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from consumers.topics import DEFAULT_TOPICS, Topics
 from kafka import KafkaProducer
-from projections.envelope import (
-    CONTACT_TOPIC,
-    DEAD_LETTER_TOPIC,
-    LEAD_TOPIC,
-    encode,
-    envelope_of,
-    message_key,
-    topic_for,
-)
+from projections.envelope import encode, envelope_of, message_key
 from projections.event_record import record_of
 from services.application import CrmApplication
 from services.read_model_store import ReadModelRecorder
@@ -46,13 +39,13 @@ PRODUCER_SETTINGS: dict[str, object] = {
 """Idempotent producer, acknowledged by all in-sync replicas, batched and compressed."""
 
 
-def ensure_topics(bootstrap: str, partitions: int, replication: int = 1) -> list[str]:
+def ensure_topics(bootstrap: str, partitions: int, topics: Topics = DEFAULT_TOPICS, replication: int = 1) -> list[str]:
     """Create the event and dead-letter topics when missing; returns the ones created."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="crm-admin")
     created = []
     try:
         existing = set(admin.list_topics())
-        for name in (LEAD_TOPIC, CONTACT_TOPIC, DEAD_LETTER_TOPIC):
+        for name in (topics.lead, topics.contact, topics.dead_letter):
             if name in existing:
                 continue
             try:
@@ -90,8 +83,10 @@ class KafkaRelay:
         batch_size: int = 1000,
         poll_interval: float = 0.2,
         producer: KafkaProducer | None = None,
+        topics: Topics = DEFAULT_TOPICS,
     ) -> None:
         self.app = app
+        self.topics = topics
         self.tracking = tracking
         self.batch_size = batch_size
         self.poll_interval = poll_interval
@@ -123,7 +118,9 @@ class KafkaRelay:
             envelope = envelope_of(record_of(self.app.mapper.to_domain_event(n), n.id))  # type: ignore[arg-type]
             futures.append(
                 self.producer.send(
-                    topic_for(envelope.aggregate_type), key=message_key(envelope), value=encode(envelope)
+                    self.topics.for_aggregate(envelope.aggregate_type),
+                    key=message_key(envelope),
+                    value=encode(envelope),
                 )
             )
         self.producer.flush()

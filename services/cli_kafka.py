@@ -40,9 +40,10 @@ def _stop_on_sigterm(events: list[threading.Event]) -> None:
 def run(app: CrmApplication, settings: Settings, args: argparse.Namespace) -> int:
     """Run `crm relay` or `crm consume` until SIGTERM (or idle)."""
     from consumers.kafka_relay import ensure_topics
+    from consumers.topics import Topics
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    created = ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions)
+    created = ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions, Topics(settings.kafka_topic_prefix))
     if created:
         print(f"created topics: {', '.join(created)}")
     if args.command == "relay":
@@ -52,9 +53,10 @@ def run(app: CrmApplication, settings: Settings, args: argparse.Namespace) -> in
 
 def _relay(app: CrmApplication, settings: Settings, args: argparse.Namespace) -> int:
     from consumers.kafka_relay import KafkaRelay
+    from consumers.topics import Topics
 
     store = open_read_models(settings)
-    relay = KafkaRelay(app, store.recorder, settings.kafka_bootstrap)
+    relay = KafkaRelay(app, store.recorder, settings.kafka_bootstrap, topics=Topics(settings.kafka_topic_prefix))
     _stop_on_sigterm([relay.stopping])
     if args.from_position is not None:
         relay.republish_from(args.from_position)
@@ -77,10 +79,14 @@ def _relay(app: CrmApplication, settings: Settings, args: argparse.Namespace) ->
 
 def _consume(settings: Settings, args: argparse.Namespace) -> int:
     from consumers.kafka_consumer import ProjectionConsumer
+    from consumers.topics import Topics
 
     names = None if args.projection == "all" else [args.projection]
     store = open_read_models(settings)
-    consumers = [ProjectionConsumer(p, store, settings.kafka_bootstrap) for p in select_projections(names)]
+    topics = Topics(settings.kafka_topic_prefix)
+    consumers = [
+        ProjectionConsumer(p, store, settings.kafka_bootstrap, topics=topics) for p in select_projections(names)
+    ]
     _stop_on_sigterm([c.stopping for c in consumers])
     idle = 10 if args.until_idle else None
     threads = [threading.Thread(target=c.run, args=(idle,), name=f"consume-{c.projection.name}") for c in consumers]
@@ -102,9 +108,11 @@ def _consume(settings: Settings, args: argparse.Namespace) -> int:
 def kafka_status(settings: Settings, projections: list[str]) -> None:
     """Print per-partition lag of each projection (for `crm status`), if Kafka answers."""
     from consumers.kafka_consumer import partition_lags
+    from consumers.topics import Topics
 
     try:
-        lags = partition_lags(settings.kafka_bootstrap, open_read_models(settings), projections)
+        topics = Topics(settings.kafka_topic_prefix)
+        lags = partition_lags(settings.kafka_bootstrap, open_read_models(settings), projections, topics)
     except Exception as error:  # status must still answer without a broker
         print(f"kafka {settings.kafka_bootstrap}: not reachable ({type(error).__name__})", file=sys.stderr)
         return

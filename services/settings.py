@@ -23,6 +23,7 @@ class Settings:
     scoring_half_life_days: float = 14.0
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = 6
+    kafka_topic_prefix: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -45,6 +46,7 @@ class Settings:
             scoring_half_life_days=half_life,
             kafka_bootstrap=env.get("CRM_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
             kafka_partitions=partitions,
+            kafka_topic_prefix=env.get("CRM_KAFKA_TOPIC_PREFIX", ""),
         )
 
     @property
