@@ -340,3 +340,78 @@ def _sum_per_currency(amounts: Any) -> dict[str, int]:
         for currency, amount in per_currency.items():
             total[currency] += amount
     return dict(sorted(total.items()))
+
+
+# --- the lead list ----------------------------------------------------------------------------
+
+
+class LeadRow(_Frozen):
+    """One lead as it stands now in `pipeline_leads` (money in minor units)."""
+
+    lead_id: str
+    name: str | None
+    owner: str | None
+    source: str | None
+    campaign: str | None
+    stage: str
+    value: int | None
+    """The estimate while open, the deal value once converted."""
+    currency: str | None
+    score: int
+    captured_at: datetime
+    stage_entered_at: datetime
+    last_interaction_at: datetime | None
+    closed_at: datetime | None
+    deal_value: int | None
+    contact_id: str | None
+    disqualified_reason: str | None
+    version: int
+
+
+_LEAD_ROW_COLUMNS = tuple(LeadRow.model_fields)
+_LEAD_ROW_TIMES = ("captured_at", "stage_entered_at", "last_interaction_at", "closed_at")
+
+
+def list_leads(
+    reader: Reader,
+    *,
+    stage: str | None = None,
+    owner: str | None = None,
+    source: str | None = None,
+    min_score: int | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> list[LeadRow]:
+    """Current leads matching every filter given, in lead id order, starting after the lead id
+    `after` (keyset pagination: a page never repeats or skips a lead that existed on the
+    previous one), at most `limit` of them."""
+    from projections.pipeline import LEADS
+
+    where, params = ["1 = 1"], list[Any]()
+    for column, value in (("stage", stage), ("owner", owner), ("source", source)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if min_score is not None:
+        where.append("score >= ?")
+        params.append(min_score)
+    if after is not None:
+        where.append("lead_id > ?")
+        params.append(after)
+    rows = reader.fetch(
+        f"SELECT {', '.join(_LEAD_ROW_COLUMNS)} FROM {LEADS.name} WHERE {' AND '.join(where)}"
+        f" ORDER BY lead_id LIMIT {max(int(limit), 0)}",
+        params,
+    )
+    leads = []
+    for row in rows:
+        values = dict(row)
+        for column in _LEAD_ROW_TIMES:
+            if values[column] is not None:
+                values[column] = parse_time(values[column])
+        values["score"] = int(values["score"] or 0)
+        values["value"] = _int_or_none(values["value"])
+        values["deal_value"] = _int_or_none(values["deal_value"])
+        values["version"] = int(values["version"])
+        leads.append(LeadRow.model_validate(values))
+    return leads

@@ -686,3 +686,47 @@ def find_contact_by_external_id(reader: Reader, external_id: str) -> SegmentCont
     row = dict(rows[0])
     row["created_at"] = _moment(row["created_at"])
     return SegmentContact.model_validate(row)
+
+
+def list_contacts(
+    reader: Reader,
+    *,
+    external_id: str | None = None,
+    among: Iterable[str] | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> list[SegmentContact]:
+    """Contacts in contact id order, starting after the contact id `after` (keyset pagination),
+    at most `limit`: all of them, or only those with `external_id`, and/or only those whose ids
+    are `among` the given ones (e.g. a segment's members)."""
+    limit = max(int(limit), 0)
+    where, params = ["1 = 1"], list[Any]()
+    if external_id is not None:
+        where.append("external_id = ?")
+        params.append(external_id)
+    if after is not None:
+        where.append("contact_id > ?")
+        params.append(after)
+    members = None if among is None else {str(c) for c in among}
+    if members is not None and external_id is None:
+        # the page's ids first (a segment may be large), then their rows
+        page = sorted(i for i in members if after is None or i > after)[:limit]
+        if not page:
+            return []
+        where.append(f"contact_id IN ({', '.join('?' * len(page))})")
+        params.extend(page)
+    rows = reader.fetch(
+        "SELECT contact_id, name, email, phone, company, title, external_id, created_at, lead_id, updated_position "
+        f"FROM segment_contacts WHERE {' AND '.join(where)} ORDER BY contact_id"
+        + ("" if members is not None and external_id is not None else f" LIMIT {limit}"),
+        params,
+    )
+    if members is not None:
+        rows = [row for row in rows if str(row["contact_id"]) in members][:limit]
+    contacts = []
+    for row in rows:
+        values = dict(row)
+        values["created_at"] = _moment(values["created_at"])
+        values["updated_position"] = int(values["updated_position"])
+        contacts.append(SegmentContact.model_validate(values))
+    return contacts
