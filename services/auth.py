@@ -68,15 +68,19 @@ class Action(StrEnum):
     RECORD_PURCHASE = "record_purchase"
     CHANGE_CONSENT = "change_consent"
     REACTIVATE_CONTACT = "reactivate_contact"
+    READ_PIPELINE = "read_pipeline"
+    """The pipeline summary and the lead list (a rep: their own leads only)."""
+    READ_INSIGHTS = "read_insights"
+    """Forecast, segments, contact features and the contact list."""
 
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
     Role.MANAGER: frozenset(Action),
     # A rep works their own leads (checked per object) but does not hand leads around or
-    # create contacts that belong to no lead.
-    Role.REP: frozenset(Action) - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT},
-    Role.ANALYST: frozenset({Action.READ}),
+    # create contacts that belong to no lead; of the read models they see their own pipeline.
+    Role.REP: frozenset(Action) - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT, Action.READ_INSIGHTS},
+    Role.ANALYST: frozenset({Action.READ, Action.READ_PIPELINE, Action.READ_INSIGHTS}),
     Role.SERVICE: frozenset({Action.LOG_INTERACTION, Action.RECORD_PURCHASE, Action.CREATE_CONTACT}),
 }
 """The role rules, in one table."""
@@ -196,6 +200,17 @@ class Access:
         """A rep captures leads for themselves: the owner defaults to them and may not be another."""
         caller.require(Action.CAPTURE_LEAD)
         return self._own(caller, cmd, Action.CAPTURE_LEAD)
+
+    def owner_filter(self, caller: Caller, owner: str | None, action: Action) -> str | None:
+        """The owner a read-model query is filtered to: for a rep always themselves (asking for
+        another rep's is refused), for everyone else the filter as given."""
+        caller.require(action)
+        if not caller.principal.scoped_to_own_leads:
+            return owner
+        if owner not in (None, caller.user):
+            caller.deny("owner_not_self", action)
+            raise Forbidden("a rep sees only their own leads")
+        return caller.user
 
     def reactivation(self, caller: Caller, cmd: ReactivateContact) -> ReactivateContact:
         """The lead a rep's reactivation opens is theirs."""

@@ -13,6 +13,8 @@ Conventions:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import re
 import threading
@@ -20,18 +22,23 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
 
 from domain.contact import Contact
 from domain.lead import Lead
+from domain.values import LeadSource, Stage
+from projections.forecast import Forecast, ForecastAccuracy
+from projections.pipeline_queries import PipelineSummary, list_leads
+from projections.segments import ContactFeatures, list_contacts
 from services.application import AuditEntry, CommandResult, CrmApplication
 from services.auth import Access, Action, Caller, TokenStore, Unauthenticated, log_denial
 from services.commands import (
@@ -52,25 +59,53 @@ from services.errors import ContactNotFound, LeadNotFound, NotFound
 from services.http_dtos import (
     AuditTrail,
     CommandAccepted,
+    ContactPage,
     ContactPublic,
     ContactReactivated,
+    ContactSummary,
     Health,
     LeadConverted,
+    LeadPage,
     LeadPublic,
+    LeadSummary,
+    SegmentList,
+    SegmentMemberPublic,
+    SegmentMembersPage,
 )
 from services.http_problems import (
     INTERNAL,
     PROBLEM_RESPONSES,
+    READ_MODEL_RESPONSES,
+    UNAVAILABLE_RESPONSES,
     BodyTooLarge,
+    InvalidQuery,
     MalformedHeader,
+    ReadModelBehind,
+    ReadModelsUnavailable,
     StoreUnavailable,
     install_problem_handlers,
+    problem_json_only,
     problem_response,
     problem_type_of,
 )
+from services.read_queries import ReadModelQueries
 
 MAX_BODY_BYTES = 64 * 1024
 """Largest request body accepted; larger ones get 413 before any parsing."""
+
+READ_WAIT_SECONDS = 2.0
+"""How long a read-model route waits for the projections to reach `min_position` before 503."""
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+"""Business times a read-model query may be asked about."""
+
+_BEHIND: dict[int | str, dict[str, Any]] = {503: READ_MODEL_RESPONSES[503]}
+
+WaitFor = Callable[[int, float], bool]
+"""(position, timeout in seconds) -> True once every projection applied the position."""
 
 log = logging.getLogger("crm.http")
 
@@ -101,13 +136,30 @@ class Metrics:
             entry[0] += 1
             entry[1] += seconds
 
-    def render(self, head_position: int) -> str:
+    def render(self, head_position: int, projection_positions: dict[str, int] | None = None) -> str:
         with self._lock:
             rows = sorted(self._requests.items())
         lines = [
             "# HELP crm_events_appended_total Events appended to the event log (its head position).",
             "# TYPE crm_events_appended_total counter",
             f"crm_events_appended_total {head_position}",
+        ]
+        if projection_positions is not None:
+            positions = sorted(projection_positions.items())
+            lines += [
+                "# HELP crm_projection_position Log position each read model has applied up to.",
+                "# TYPE crm_projection_position gauge",
+            ]
+            lines += [f'crm_projection_position{{projection="{name}"}} {position}' for name, position in positions]
+            lines += [
+                "# HELP crm_projection_lag Events appended but not yet applied, per read model.",
+                "# TYPE crm_projection_lag gauge",
+            ]
+            lines += [
+                f'crm_projection_lag{{projection="{name}"}} {max(head_position - position, 0)}'
+                for name, position in positions
+            ]
+        lines += [
             "# HELP crm_http_requests_total HTTP requests answered, by method, route and status.",
             "# TYPE crm_http_requests_total counter",
         ]
@@ -297,6 +349,36 @@ def _trail(crm: CrmApplication, aggregate_id: UUID, kind: str, who: Caller) -> A
     return AuditTrail.of(aggregate_id, entries, masked=who.principal.masks_personal_data)
 
 
+def encode_cursor(last_id: str) -> str:
+    """The opaque cursor of the page after the one that ended with `last_id`: its base64."""
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    """The id a cursor stands for; 422 naming `cursor` when it is not one of ours."""
+    if cursor is None:
+        return None
+    try:
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return str(UUID(decoded))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidQuery("cursor", "not a cursor this API gave out; start again without one", "cursor") from None
+
+
+def _next_cursor(ids: list[str], limit: int) -> str | None:
+    """A cursor when more than `limit` ids were found (one more than a page is always asked for)."""
+    return encode_cursor(ids[limit - 1]) if len(ids) > limit else None
+
+
+def _business_time(value: datetime | None) -> datetime | None:
+    """A query's business time in UTC (UTC if it has no offset), within the years served."""
+    if value is None:
+        return None
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 # --- the app -------------------------------------------------------------------------------
 
 _DESCRIPTION = """\
@@ -377,16 +459,44 @@ AsOf = Annotated[
     datetime | None, Query(description="the state as it stood at this business time (ISO 8601; UTC if no offset)")
 ]
 AtVersion = Annotated[int | None, Query(ge=1, description="the state at this version")]
+ReadAsOf = Annotated[
+    datetime | None,
+    Query(description="answer as of this business time (ISO 8601; UTC if no offset); now by default"),
+    AfterValidator(_business_time),
+]
+MinPosition = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=2**63 - 1,
+        description="read your writes: wait (up to 2 s) until the read models have applied this log position, "
+        "e.g. the `position` a command answered with; 503 with `Retry-After` if they do not",
+    ),
+]
+Cursor = Annotated[str | None, Query(min_length=1, max_length=200, description="`next_cursor` of the previous page")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size")]
+OwnerFilter = Annotated[
+    str | None,
+    Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@:-]+$", description="only this owner's leads"),
+]
+Months = Annotated[int, Query(ge=1, le=24, description="months in the horizon, starting with the current one")]
 
 
 def create_app(
     crm: CrmApplication,
     tokens: TokenStore,
     *,
+    read_models: ReadModelQueries | None = None,
+    wait_for: WaitFor | None = None,
+    read_wait_seconds: float = READ_WAIT_SECONDS,
     max_body_bytes: int = MAX_BODY_BYTES,
     title: str = "CRM API",
 ) -> FastAPI:
-    """The FastAPI app serving `crm` to holders of tokens from `tokens`."""
+    """The FastAPI app serving `crm` to holders of tokens from `tokens`.
+
+    `read_models` answers the pipeline, forecast, segment and list routes (without it they
+    answer 503); `wait_for(position, timeout)` tells when the projections feeding them have
+    applied a position (by default: the read-model store's own positions)."""
     access = Access(crm)
     metrics = Metrics()
 
@@ -394,13 +504,80 @@ def create_app(
     app.state.crm = crm
     app.state.tokens = tokens
     app.state.metrics = metrics
+    app.state.read_models = read_models
     install_problem_handlers(app)
     app.add_middleware(Edge, metrics=metrics, max_body_bytes=max_body_bytes, fastapi_app=app)
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_json_only(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     leads = APIRouter(prefix="/v1/leads", tags=["leads"], responses=PROBLEM_RESPONSES)
     contacts = APIRouter(prefix="/v1/contacts", tags=["contacts"], responses=PROBLEM_RESPONSES)
+    insights = APIRouter(prefix="/v1", tags=["read models"], responses=READ_MODEL_RESPONSES)
+
+    def queries() -> ReadModelQueries:
+        if read_models is None:
+            raise ReadModelsUnavailable("this server does not serve the read models")
+        return read_models
+
+    def positions() -> dict[str, int]:
+        store = queries().store
+        return {name: store.position(name) for name in store.projections}
+
+    def caught_up(min_position: int | None) -> None:
+        """Read your writes: return once the read models applied `min_position`; 422 for a
+        position the log has not reached, 503 when the projections do not get there in time."""
+        models = queries()
+        if not min_position:
+            return
+        head = crm.head_position()
+        if min_position > head:
+            raise InvalidQuery("min_position", f"{min_position} is past the head of the log ({head})", "past_head")
+        wait = wait_for or models.store.wait
+        if not wait(min_position, read_wait_seconds):
+            raise ReadModelBehind(min_position, positions())
 
     # --- leads ---------------------------------------------------------------------------
+
+    @leads.get(
+        "",
+        summary="List leads (filter, page through)",
+        dependencies=[allowed(Action.READ_PIPELINE)],
+        responses=_BEHIND,
+    )
+    def list_leads_page(
+        who: Who,
+        stage: Annotated[Stage | None, Query(description="only leads in this stage now")] = None,
+        owner: OwnerFilter = None,
+        source: Annotated[LeadSource | None, Query(description="only leads from this source")] = None,
+        min_score: Annotated[int | None, Query(ge=0, le=100, description="only leads scoring at least this")] = None,
+        cursor: Cursor = None,
+        limit: Limit = PAGE_SIZE,
+        min_position: MinPosition = None,
+    ) -> LeadPage:
+        """Leads as they stand now, in lead id order, from the pipeline read model. A rep sees
+        their own leads only; an analyst sees names masked."""
+        owner = access.owner_filter(who, owner, Action.READ_PIPELINE)
+        after = decode_cursor(cursor)
+        caught_up(min_position)
+        rows = list_leads(
+            queries().store,
+            stage=stage.value if stage else None,
+            owner=owner,
+            source=source.value if source else None,
+            min_score=min_score,
+            after=after,
+            limit=limit + 1,
+        )
+        masked = who.principal.masks_personal_data
+        return LeadPage(
+            items=[LeadSummary.of(row, masked=masked) for row in rows[:limit]],
+            next_cursor=_next_cursor([row.lead_id for row in rows], limit),
+        )
 
     @leads.post("", status_code=201, summary="Capture a lead", dependencies=[allowed(Action.CAPTURE_LEAD)])
     def capture_lead(
@@ -490,6 +667,54 @@ def create_app(
         return _accepted(response, crm.rescore_lead(lead_id, cmd, who.context(), expected_version=version))
 
     # --- contacts ------------------------------------------------------------------------
+
+    @contacts.get(
+        "",
+        summary="List contacts (filter by segment or external id, page through)",
+        dependencies=[allowed(Action.READ_INSIGHTS)],
+        responses={**_BEHIND, 404: READ_MODEL_RESPONSES[404]},
+    )
+    def list_contacts_page(
+        who: Who,
+        segment: Annotated[
+            str | None, Query(min_length=1, max_length=100, description="only the segment's members as of now")
+        ] = None,
+        external_id: Annotated[
+            str | None, Query(min_length=1, max_length=200, description="only the contact with this id elsewhere")
+        ] = None,
+        cursor: Cursor = None,
+        limit: Limit = PAGE_SIZE,
+        min_position: MinPosition = None,
+    ) -> ContactPage:
+        """Contacts with their current details, in contact id order, from the segments read
+        model; an analyst sees names, emails and phones masked."""
+        after = decode_cursor(cursor)
+        caught_up(min_position)
+        models = queries()
+        among = None if segment is None else [m.contact_id for m in models.segment_members(segment)]
+        rows = list_contacts(models.store, external_id=external_id, among=among, after=after, limit=limit + 1)
+        masked = who.principal.masks_personal_data
+        return ContactPage(
+            items=[ContactSummary.of(row, masked=masked) for row in rows[:limit]],
+            next_cursor=_next_cursor([row.contact_id for row in rows], limit),
+        )
+
+    @contacts.get(
+        "/{contact_id}/features",
+        summary="A contact's features and RFM as of a time",
+        dependencies=[allowed(Action.READ_INSIGHTS)],
+        responses=_BEHIND,
+    )
+    def contact_features(
+        contact_id: UUID,
+        as_of: ReadAsOf = None,
+        unit: Annotated[Literal["days", "weeks"], Query(description="unit of recency and T")] = "days",
+        min_position: MinPosition = None,
+    ) -> ContactFeatures:
+        """Purchases, value, consent, reactivations, lifecycle and RFM (Fader-Hardie) of one
+        contact as of a business time."""
+        caught_up(min_position)
+        return queries().contact_features(contact_id, as_of, unit)
 
     @contacts.post("", status_code=201, summary="Create a contact", dependencies=[allowed(Action.CREATE_CONTACT)])
     def create_contact(
@@ -585,9 +810,91 @@ def create_app(
         response.headers["ETag"] = etag(result.version)
         return ContactReactivated.of(result)
 
+    # --- read models -------------------------------------------------------------------
+
+    @insights.get("/pipeline", summary="The sales pipeline as of a time", dependencies=[allowed(Action.READ_PIPELINE)])
+    def pipeline(
+        who: Who,
+        as_of: ReadAsOf = None,
+        owner: OwnerFilter = None,
+        source: Annotated[LeadSource | None, Query(description="only leads from this source (as of then)")] = None,
+        min_position: MinPosition = None,
+    ) -> PipelineSummary:
+        """Count, value and weighted value per stage, conversion rates, win rate and time in
+        stage. A rep sees their own pipeline only."""
+        owner = access.owner_filter(who, owner, Action.READ_PIPELINE)
+        caught_up(min_position)
+        return queries().pipeline(as_of, owner, source.value if source else None)
+
+    @insights.get("/forecast", summary="Expected revenue per month", dependencies=[allowed(Action.READ_INSIGHTS)])
+    def forecast(as_of: ReadAsOf = None, months: Months = 3, min_position: MinPosition = None) -> Forecast:
+        """Open pipeline x win probability by month of expected close, in the categories closed,
+        commit, best case and pipeline, per currency."""
+        caught_up(min_position)
+        return queries().forecast(as_of, months)
+
+    @insights.get(
+        "/forecast/accuracy",
+        summary="A past forecast against what actually closed",
+        dependencies=[allowed(Action.READ_INSIGHTS)],
+    )
+    def forecast_accuracy(
+        made_as_of: Annotated[
+            datetime,
+            Query(description="when the forecast would have been made (ISO 8601; UTC if no offset)"),
+            AfterValidator(_business_time),
+        ],
+        months: Months = 3,
+        min_position: MinPosition = None,
+    ) -> ForecastAccuracy:
+        """The forecast as made at `made_as_of`, month by month against the deal value converted."""
+        caught_up(min_position)
+        return queries().forecast_accuracy(made_as_of, months)
+
+    @insights.get(
+        "/segments", summary="Every segment and its size as of a time", dependencies=[allowed(Action.READ_INSIGHTS)]
+    )
+    def segments(as_of: ReadAsOf = None, min_position: MinPosition = None) -> SegmentList:
+        caught_up(min_position)
+        when = as_of or datetime.now(UTC)
+        return SegmentList(as_of=when, segments=queries().segments(when))
+
+    @insights.get(
+        "/segments/{name}/members",
+        summary="A segment's members as of a time",
+        dependencies=[allowed(Action.READ_INSIGHTS)],
+    )
+    def segment_members(
+        name: Annotated[str, Path(min_length=1, max_length=100, description="the segment, e.g. repeat_buyers")],
+        who: Who,
+        as_of: ReadAsOf = None,
+        cursor: Cursor = None,
+        limit: Limit = PAGE_SIZE,
+        min_position: MinPosition = None,
+    ) -> SegmentMembersPage:
+        """The members with when they entered, in contact id order; names masked for an analyst."""
+        after = decode_cursor(cursor)
+        caught_up(min_position)
+        when = as_of or datetime.now(UTC)
+        members = sorted(queries().segment_members(name, when), key=lambda m: m.contact_id)
+        following = [m for m in members if after is None or m.contact_id > after]
+        masked = who.principal.masks_personal_data
+        return SegmentMembersPage(
+            segment=name,
+            as_of=when,
+            total=len(members),
+            items=[SegmentMemberPublic.of(m, masked=masked) for m in following[:limit]],
+            next_cursor=_next_cursor([m.contact_id for m in following[: limit + 1]], limit),
+        )
+
     # --- operations ----------------------------------------------------------------------
 
-    @app.get("/healthz", tags=["operations"], summary="The service and its event store answer")
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="The service and its event store answer",
+        responses=UNAVAILABLE_RESPONSES,
+    )
     def healthz() -> Health:
         try:
             head = crm.head_position()
@@ -595,14 +902,24 @@ def create_app(
             raise StoreUnavailable(f"the event store does not answer: {type(error).__name__}") from error
         return Health(status="ok", head_position=head)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses=UNAVAILABLE_RESPONSES,
+    )
     def prometheus_metrics() -> PlainTextResponse:
         try:
             head = crm.head_position()
+            projection_positions = positions() if read_models is not None else None
         except Exception as error:
             raise StoreUnavailable(f"the event store does not answer: {type(error).__name__}") from error
-        return PlainTextResponse(metrics.render(head), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return PlainTextResponse(
+            metrics.render(head, projection_positions), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     app.include_router(leads)
     app.include_router(contacts)
+    app.include_router(insights)
     return app

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import DomainError
+from projections.segment_rules import UnknownSegment
 from services.auth import Forbidden, Unauthenticated
 from services.errors import ConcurrencyConflict, IdempotencyKeyReused, NotFound, ReactivationInProgress
 
@@ -40,6 +41,32 @@ class StoreUnavailable(Exception):
     """The event store does not answer."""
 
 
+class InvalidQuery(ValueError):
+    """A query parameter that is well-formed but cannot be answered (e.g. a position past the
+    head of the log); answered like any other invalid input, naming the parameter."""
+
+    def __init__(self, field: str, message: str, kind: str = "value_error") -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.kind = kind
+
+
+class ReadModelBehind(Exception):
+    """The read models did not reach the position the caller asked for in time."""
+
+    def __init__(self, min_position: int, positions: dict[str, int], retry_after: int = 1) -> None:
+        behind = ", ".join(f"{name} at {position}" for name, position in sorted(positions.items()))
+        super().__init__(f"the read models have not reached position {min_position} yet ({behind}); retry shortly")
+        self.min_position = min_position
+        self.positions = positions
+        self.retry_after = retry_after
+
+
+class ReadModelsUnavailable(Exception):
+    """This process does not serve the read models."""
+
+
 @dataclass(frozen=True)
 class ProblemType:
     """One kind of problem: its status, the last segment of its type URI, and its title."""
@@ -56,6 +83,7 @@ class ProblemType:
 VALIDATION = ProblemType(422, "validation", "Invalid request")
 MALFORMED_JSON = ProblemType(400, "malformed-json", "Malformed JSON")
 STORE_UNAVAILABLE = ProblemType(503, "store-unavailable", "Event store unavailable")
+READ_MODEL_BEHIND = ProblemType(503, "read-model-behind", "Read models not caught up")
 INTERNAL = ProblemType(500, "internal", "Internal server error")
 
 PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
@@ -63,6 +91,7 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (Unauthenticated, ProblemType(401, "unauthenticated", "Authentication required")),
     (Forbidden, ProblemType(403, "forbidden", "Not allowed for your role")),
     (NotFound, ProblemType(404, "not-found", "Not found")),
+    (UnknownSegment, ProblemType(404, "unknown-segment", "No such segment")),
     (ConcurrencyConflict, ProblemType(409, "version-conflict", "Version conflict")),
     (IdempotencyKeyReused, ProblemType(409, "idempotency-key-reused", "Idempotency key reused")),
     (ReactivationInProgress, ProblemType(409, "reactivation-in-progress", "Reactivation in progress")),
@@ -70,9 +99,12 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (BodyTooLarge, ProblemType(413, "body-too-large", "Request body too large")),
     (ValidationError, VALIDATION),
     (RequestValidationError, VALIDATION),
+    (InvalidQuery, VALIDATION),
     (OperationalError, STORE_UNAVAILABLE),
     (InterfaceError, STORE_UNAVAILABLE),
     (StoreUnavailable, STORE_UNAVAILABLE),
+    (ReadModelBehind, READ_MODEL_BEHIND),
+    (ReadModelsUnavailable, ProblemType(503, "read-models-unavailable", "Read models unavailable")),
 )
 """Error type -> problem, most specific first; the first match wins."""
 
@@ -165,13 +197,28 @@ def _for_error(request: Request, error: BaseException) -> JSONResponse:
         extensions = {"expected_version": error.expected, "current_version": error.actual}
     if isinstance(error, IdempotencyKeyReused):
         extensions = {"differing_fields": error.fields, "existing_id": str(error.aggregate_id)}
-    if problem.status >= 500:
+    errors: list[FieldError] | None = None
+    if isinstance(error, InvalidQuery):
+        errors = [FieldError(field=error.field, message=error.message, type=error.kind)]
+    if isinstance(error, ReadModelBehind):
+        headers = {"Retry-After": str(error.retry_after)}
+        extensions = {"min_position": error.min_position, "positions": error.positions}
+        detail = str(error)
+    elif isinstance(error, ReadModelsUnavailable):
+        detail = str(error)
+    elif problem.status >= 500:
         log.error("request failed: %s", error, exc_info=error)
         detail = None
     else:
         detail = str(error)
     return problem_response(
-        problem, detail, instance=request.url.path, request_id=_request_id(request), headers=headers, **extensions
+        problem,
+        detail,
+        instance=request.url.path,
+        request_id=_request_id(request),
+        headers=headers,
+        errors=errors,
+        **extensions,
     )
 
 
@@ -247,3 +294,37 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     )
 }
 """The problem responses every /v1 operation may give, for the OpenAPI document."""
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": description}
+
+
+READ_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **{status: response for status, response in PROBLEM_RESPONSES.items() if status not in (409, 413)},
+    404: _problem("No such contact or segment"),
+    503: _problem("The read models did not reach `min_position` within the wait (see `Retry-After`)"),
+}
+"""The problem responses of the read-model routes (GET only: no body, no versions)."""
+
+UNAVAILABLE_RESPONSES: dict[int | str, dict[str, Any]] = {503: _problem("The event store does not answer")}
+"""What the operations routes answer when the store is down."""
+
+
+def problem_json_only(schema: dict[str, Any]) -> dict[str, Any]:
+    """Fix an OpenAPI document so that every problem response is declared as what it is:
+    `application/problem+json` with the Problem schema (FastAPI puts a response model's schema
+    under the route's own media type, e.g. `application/json`)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_JSON not in content:
+                    continue
+                others = [media for media in content if media != PROBLEM_JSON]
+                described = next((content[media] for media in others if "schema" in content[media]), None)
+                for media in others:
+                    del content[media]
+                if described is not None:
+                    content[PROBLEM_JSON] = described
+    return schema

@@ -1,21 +1,31 @@
-"""`crm serve`: the HTTP API on uvicorn, with an optional demo bootstrap (seeded data and an
-admin token that stays the same across restarts)."""
+"""`crm serve`: the HTTP API on uvicorn, with the read models followed in the background and an
+optional demo bootstrap (seeded data and an admin token that stays the same across restarts).
+
+This is a composition root: it alone wires the in-process runner (consumers) to the API."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 import uvicorn
+from fastapi import FastAPI
 
+from consumers.in_process_runner import InProcessRunner
 from services.application import CrmApplication, derived_id
 from services.auth import Role, TokenStore, open_token_store
 from services.bootstrap import bootstrap
 from services.errors import NotFound
-from services.http_api import create_app
+from services.http_api import WaitFor, create_app
+from services.read_models import open_read_models
+from services.read_queries import ReadModelQueries
 from services.settings import Settings
 
 DEMO_LEADS = 200
@@ -83,6 +93,46 @@ def banner(host: str, port: int, token: str, lead_id: str | None) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ReadSide:
+    """The read models of a running server: their queries, and how to wait for a position."""
+
+    queries: ReadModelQueries
+    wait_for: WaitFor
+    runner: InProcessRunner
+
+
+@contextmanager
+def following_read_models(
+    crm: CrmApplication, settings: Settings, log: TextIO | None = None, poll_interval: float = 0.05
+) -> Iterator[ReadSide]:
+    """The read models beside the settings' event store, caught up with the log first and then
+    kept following it by a background thread until the block ends."""
+    store = open_read_models(settings)
+    runner = InProcessRunner(crm, store, poll_interval=poll_interval)
+    try:
+        started = time.monotonic()
+        applied = runner.catch_up()
+        if log is not None:
+            print(
+                f"crm: read models caught up with {applied} events in {time.monotonic() - started:.1f} s",
+                file=log,
+                flush=True,
+            )
+        runner.start()
+        try:
+            yield ReadSide(queries=ReadModelQueries(store), wait_for=runner.wait, runner=runner)
+        finally:
+            runner.stop()
+    finally:
+        store.close()
+
+
+def app_with_read_models(crm: CrmApplication, tokens: TokenStore, read_side: ReadSide) -> FastAPI:
+    """The API over `crm`, answering read-model routes from `read_side`."""
+    return create_app(crm, tokens, read_models=read_side.queries, wait_for=read_side.wait_for)
+
+
 def _configure_logging() -> None:
     """The crm.* loggers (auth denials are JSON lines) write plain messages to stderr."""
     logger = logging.getLogger("crm")
@@ -101,11 +151,15 @@ def serve(host: str, port: int, demo: bool = False, settings: Settings | None = 
     crm = bootstrap(settings)
     tokens = open_token_store(settings)
     try:
+        banner_text = None
         if demo:
+            # seed first, so that the read models catch up with the demo data before serving
             token = prepare_demo(crm, tokens, settings)
-            print(banner(host, port, token, demo_lead_id(crm)), file=out, flush=True)
-        app = create_app(crm, tokens)
-        uvicorn.run(app, host=host, port=port, log_level="info")
+            banner_text = banner(host, port, token, demo_lead_id(crm))
+        with following_read_models(crm, settings, log=sys.stderr) as read_side:
+            if banner_text is not None:
+                print(banner_text, file=out, flush=True)
+            uvicorn.run(app_with_read_models(crm, tokens, read_side), host=host, port=port, log_level="info")
     finally:
         tokens.close()
         crm.close()

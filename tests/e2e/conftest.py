@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from services.application import CrmApplication
 from services.auth import TokenStore, open_token_store
 from services.bootstrap import bootstrap
-from services.http_api import create_app
+from services.server import ReadSide, app_with_read_models, following_read_models
 from services.settings import Settings
 
 BACKENDS = [
@@ -54,10 +54,11 @@ def running(app: FastAPI) -> Iterator[str]:
 class LiveServer:
     """A running API with its application and token store, and clients for any user and role."""
 
-    def __init__(self, base_url: str, crm: CrmApplication, tokens: TokenStore) -> None:
+    def __init__(self, base_url: str, crm: CrmApplication, tokens: TokenStore, read_side: ReadSide) -> None:
         self.base_url = base_url
         self.crm = crm
         self.tokens = tokens
+        self.read_side = read_side
         self._clients: list[httpx.Client] = []
 
     def client(self, user: str | None = "root", role: str = "admin", **headers: str) -> httpx.Client:
@@ -87,22 +88,31 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
-@pytest.fixture
-def live(database_url: str) -> Iterator[LiveServer]:
-    """The API served over a fresh store."""
+@contextmanager
+def live_server(database_url: str) -> Iterator[LiveServer]:
+    """The API served as `crm serve` serves it (read models followed in the background) over
+    the store at `database_url`."""
     settings = Settings(database_url=database_url)
     crm = bootstrap(settings)
     tokens = open_token_store(settings)
     try:
-        with running(create_app(crm, tokens)) as base_url:
-            server = LiveServer(base_url, crm, tokens)
-            try:
-                yield server
-            finally:
-                server.close()
+        with following_read_models(crm, settings) as read_side:
+            with running(app_with_read_models(crm, tokens, read_side)) as base_url:
+                server = LiveServer(base_url, crm, tokens, read_side)
+                try:
+                    yield server
+                finally:
+                    server.close()
     finally:
         tokens.close()
         crm.close()
+
+
+@pytest.fixture
+def live(database_url: str) -> Iterator[LiveServer]:
+    """The API served over a fresh store."""
+    with live_server(database_url) as server:
+        yield server
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import LEAD, LiveServer, problem
@@ -16,8 +17,34 @@ def entries(trail: dict[str, Any]) -> list[tuple[str, str]]:
     return [(e["event_type"], e["actor"]) for e in trail["entries"]]
 
 
+def settled(client: httpx.Client, path: str, position: int, **params: Any) -> Any:
+    """A read-model GET that waits for the projections to reach `position` (read your writes)."""
+    response = client.get(path, params={**params, "min_position": position})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def stage_of(pipeline: dict[str, Any], stage: str) -> tuple[int, dict[str, int]]:
+    found = next(s for s in pipeline["stages"] if s["stage"] == stage)
+    return found["count"], found["value"]
+
+
+def deal_of(forecast: dict[str, Any], lead_id: str) -> dict[str, Any] | None:
+    return next((d for d in forecast["deals"] if d["lead_id"] == lead_id), None)
+
+
+def segment_sizes(client: httpx.Client, position: int) -> dict[str, int]:
+    return {s["name"]: s["members"] for s in settled(client, "/v1/segments", position)["segments"]}
+
+
+def lead_in_list(client: httpx.Client, lead_id: str, position: int) -> dict[str, Any]:
+    page = settled(client, "/v1/leads", position, limit=200)
+    return next(item for item in page["items"] if item["id"] == lead_id)
+
+
 def test_a_lead_lives_from_capture_through_conversion_and_purchase_to_reactivation(live: LiveServer) -> None:
     alice = live.client("alice", "rep")
+    maria = live.client("maria", "manager")
     marketing = live.client("marketing-bot", "service")
     shop = live.client("shop", "service")
 
@@ -27,20 +54,29 @@ def test_a_lead_lives_from_capture_through_conversion_and_purchase_to_reactivati
     lead_id = captured.json()["id"]
     assert captured.headers["Location"] == f"/v1/leads/{lead_id}"
     assert captured.headers["ETag"] == f'"{captured.json()["version"]}"'
-    assert captured.json()["position"] >= 1
+    position = captured.json()["position"]
+    assert position >= 1
     first = alice.get(f"/v1/leads/{lead_id}").json()
     assert first["owner"] == "alice" and first["stage"] == "new"
+    # ...and the read models show it at once when asked for that position
+    assert stage_of(settled(alice, "/v1/pipeline", position), "new") == (1, {"USD": 1_200_000})
+    new_deal = deal_of(settled(maria, "/v1/forecast", position), lead_id)
+    assert new_deal and (new_deal["stage"], new_deal["value"], new_deal["owner"]) == ("new", 1_200_000, "alice")
+    assert lead_in_list(alice, lead_id, position)["stage"] == "new"
 
     # interactions raise the score
     assert marketing.post(f"/v1/leads/{lead_id}/interactions", json={"kind": "email_click"}).status_code == 200
     assert (
         alice.post(f"/v1/leads/{lead_id}/interactions", json={"kind": "meeting", "detail": "intro"}).status_code == 200
     )
-    assert alice.post(f"/v1/leads/{lead_id}/interactions", json={"kind": "demo"}).status_code == 200
+    demo = alice.post(f"/v1/leads/{lead_id}/interactions", json={"kind": "demo"})
+    assert demo.status_code == 200
     engaged = alice.get(f"/v1/leads/{lead_id}")
     assert engaged.json()["score"] > first["score"]
     assert engaged.json()["interaction_count"] == 3
     assert engaged.json()["score_breakdown"]
+    listed = lead_in_list(alice, lead_id, demo.json()["position"])
+    assert listed["score"] == engaged.json()["score"] and listed["last_interaction_at"] is not None
 
     # stages, each conditional on the version last seen
     etag = engaged.headers["ETag"]
@@ -48,7 +84,11 @@ def test_a_lead_lives_from_capture_through_conversion_and_purchase_to_reactivati
         moved = alice.post(f"/v1/leads/{lead_id}/stage", json={"stage": stage}, headers={"If-Match": etag})
         assert moved.status_code == 200, moved.text
         etag = moved.headers["ETag"]
+        pipeline = settled(alice, "/v1/pipeline", moved.json()["position"])
+        assert stage_of(pipeline, stage) == (1, {"USD": 1_200_000}) and stage_of(pipeline, "new")[0] == 0
+        assert deal_of(settled(maria, "/v1/forecast", moved.json()["position"]), lead_id)["stage"] == stage
     assert alice.get(f"/v1/leads/{lead_id}").json()["stage"] == "proposal"
+    assert pipeline["conversions"][0] == {"stage": "new", "entered": 1, "advanced": 1, "rate": 1.0}
 
     # conversion makes a contact
     converted = alice.post(
@@ -62,6 +102,17 @@ def test_a_lead_lives_from_capture_through_conversion_and_purchase_to_reactivati
     assert converted.json()["related_id"] == contact_id
     won = alice.get(f"/v1/leads/{lead_id}").json()
     assert won["stage"] == "converted" and won["converted_contact_id"] == contact_id and won["deal_value"] == 2_400_000
+    position = converted.json()["position"]
+    pipeline = settled(alice, "/v1/pipeline", position)
+    assert stage_of(pipeline, "converted") == (1, {"USD": 2_400_000}) and pipeline["open_count"] == 0
+    assert pipeline["win_rate"] == 1.0
+    forecast = settled(maria, "/v1/forecast", position)
+    assert deal_of(forecast, lead_id) is None
+    assert forecast["rows"][0]["closed"] == 2_400_000 and forecast["rows"][0]["currency"] == "USD"
+    contacts = settled(maria, "/v1/contacts", position)["items"]
+    assert [(c["id"], c["name"], c["lead_id"]) for c in contacts] == [(contact_id, "Ada Lovelace", lead_id)]
+    assert segment_sizes(maria, position)["prospects"] == 1
+    assert settled(maria, f"/v1/contacts/{contact_id}/features", position)["lifecycle"] == "prospect"
 
     # the shop records a purchase on the contact
     bought = shop.post(f"/v1/contacts/{contact_id}/purchases", json={"order_id": "o-1", "amount": 129_900})
@@ -70,6 +121,14 @@ def test_a_lead_lives_from_capture_through_conversion_and_purchase_to_reactivati
     assert contact.status_code == 200
     assert contact.json()["purchase_count"] == 1 and contact.json()["lifetime_value"] == {"USD": 129_900}
     assert contact.json()["lead_id"] == lead_id and contact.json()["name"] == "Ada Lovelace"
+    position = bought.json()["position"]
+    sizes = segment_sizes(maria, position)
+    assert (sizes["prospects"], sizes["new_customers"], sizes["high_value"], sizes["repeat_buyers"]) == (0, 1, 1, 0)
+    members = settled(maria, "/v1/segments/new_customers/members", position)
+    assert [m["contact_id"] for m in members["items"]] == [contact_id] and members["total"] == 1
+    features = settled(maria, f"/v1/contacts/{contact_id}/features", position)
+    assert (features["purchase_count"], features["total_value"], features["currency"]) == (1, 129_900, "USD")
+    assert (features["lifecycle"], features["frequency"], features["T"]) == ("new", 0, 0.0)
 
     # new interest reopens the contact as a new lead, owned by the rep
     reactivated = alice.post(f"/v1/contacts/{contact_id}/reactivate", json={"interest": "analytics add-on"})
@@ -79,6 +138,12 @@ def test_a_lead_lives_from_capture_through_conversion_and_purchase_to_reactivati
     new_lead = alice.get(f"/v1/leads/{new_lead_id}").json()
     assert new_lead["source"] == "reactivation" and new_lead["contact_id"] == contact_id
     assert new_lead["owner"] == "alice" and new_lead["interest"] == "analytics add-on"
+    position = reactivated.json()["position"]
+    pipeline = settled(alice, "/v1/pipeline", position)
+    assert stage_of(pipeline, "new")[0] == 1 and stage_of(pipeline, "converted")[0] == 1
+    assert settled(alice, "/v1/pipeline", position, source="reactivation")["open_count"] == 1
+    assert lead_in_list(alice, new_lead_id, position)["contact_id"] == contact_id
+    assert settled(maria, f"/v1/contacts/{contact_id}/features", position)["reactivations"] == 1
 
     # the audit trails show every step and who took it
     lead_trail = alice.get(f"/v1/leads/{lead_id}/history").json()

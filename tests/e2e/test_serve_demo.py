@@ -111,14 +111,31 @@ def test_serve_demo_seeds_prints_docs_and_a_working_token_and_keeps_it_across_re
         assert docs == f"{demo.base_url}/docs"
         assert httpx.get(docs, trust_env=False).status_code == 200
         assert token in sample and f"/v1/leads/{first_lead}" in sample
-        health = httpx.get(f"{demo.base_url}/healthz", trust_env=False).json()
-        assert health["head_position"] > 200
+        assert httpx.get(f"{demo.base_url}/healthz", trust_env=False).json()["head_position"] > 200
         lead = httpx.get(f"{demo.base_url}/v1/leads/{first_lead}", headers=auth, trust_env=False)
         assert lead.status_code == 200, lead.text
         assert lead.json()["id"] == first_lead and lead.headers["ETag"] == f'"{lead.json()["version"]}"'
         history = httpx.get(f"{demo.base_url}/v1/leads/{first_lead}/history", headers=auth, trust_env=False).json()
         assert history["entries"][0]["actor"] == "system:marketing"
         assert httpx.get(f"{demo.base_url}/v1/leads/{first_lead}", trust_env=False).status_code == 401
+
+        # the read models caught up with the demo data before serving, and follow new writes
+        assert "read models caught up" in "".join(demo.stderr)
+        pipeline = httpx.get(f"{demo.base_url}/v1/pipeline", headers=auth, trust_env=False).json()
+        assert sum(stage["count"] for stage in pipeline["stages"]) >= 200
+        lead = {"name": "Grace Hopper", "email": "grace@navy.example", "source": "event", "owner": "visitor"}
+        moved = httpx.post(f"{demo.base_url}/v1/leads", json=lead, headers=auth, trust_env=False)
+        assert moved.status_code == 201, moved.text
+        listed = httpx.get(
+            f"{demo.base_url}/v1/leads",
+            params={"min_position": moved.json()["position"], "owner": "visitor"},
+            headers=auth,
+            trust_env=False,
+        ).json()
+        assert [item["id"] for item in listed["items"]] == [moved.json()["id"]]
+        metrics = httpx.get(f"{demo.base_url}/metrics", trust_env=False).text
+        assert f'crm_projection_position{{projection="pipeline"}} {moved.json()["position"]}' in metrics
+        health = httpx.get(f"{demo.base_url}/healthz", trust_env=False).json()
 
         # `crm token issue` writes to the same store; the running server accepts the new token
         issued = crm(database_url, tmp_path, "token", "issue", "--user", "ana", "--role", "analyst")
