@@ -139,7 +139,11 @@ class ReadModelRecorder(TrackingRecorder):
         tables = {t.name: t for t in projection.tables}
         with self.datastore.transaction(commit=True) as c:
             current = self._max_tracking_id(tracking_name, c) or 0
-            fresh = [(position, changes) for position, changes in batch if position > current]
+            fresh = []
+            for position, changes in batch:  # a batch may repeat itself (the relay published twice)
+                if position > current:
+                    fresh.append((position, changes))
+                    current = position
             if not fresh:
                 return AppliedBatch(0, len(batch), current)
             for _, changes in fresh:

@@ -121,3 +121,19 @@ def test_a_rebuild_in_a_namespace_equals_the_live_read_models_and_can_be_swapped
     assert rebuilt.position("pipeline") == 0
     assert store.fetch("SELECT count(*) AS n FROM pipeline_leads") == [{"n": 5}]
     rebuilt.close()
+
+
+def test_a_batch_that_repeats_itself_is_applied_once(store: ReadModelStore) -> None:
+    # given a partition where the relay published positions 1 and 2 twice, after a crash
+    batch = [
+        (1, [Insert(LEADS.name, lead_row("a"))]),
+        (2, [Update(LEADS.name, {"lead_id": "a"}, {"score": 5})]),
+        (1, [Insert(LEADS.name, lead_row("a"))]),
+        (2, [Update(LEADS.name, {"lead_id": "a"}, {"score": 5})]),
+        (3, [Update(LEADS.name, {"lead_id": "a"}, {"score": 9})]),
+    ]
+    # when it arrives in one poll
+    result = store.apply("pipeline", batch)
+    # then each event is applied once
+    assert (result.applied, result.skipped, result.position) == (3, 2, 3)
+    assert store.fetch("SELECT score FROM pipeline_leads") == [{"score": 9}]
