@@ -17,10 +17,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from consumers.topics import DEFAULT_TOPICS, Topics
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from projections.envelope import DEAD_LETTER_HEADERS, decode, record_of_envelope
 from projections.row_changes import Projection, RowChange
 from services.read_model_store import ReadModelStore
@@ -86,6 +86,8 @@ class ProjectionConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=max_poll_records,
+            session_timeout_ms=10_000,  # a killed member's partitions move on after 10 s
+            heartbeat_interval_ms=3_000,
         )
         self.consumer.subscribe(list(topics.events), listener=_SeekToStoredPositions(self))
         self.dead_letters = KafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="crm-dead-letters")
@@ -144,7 +146,7 @@ class ProjectionConsumer:
         while not self.stopping.is_set():
             if self.poll_once():
                 idle = 0
-            else:
+            elif self.consumer.assignment():  # no partitions yet (joining the group) is not idle
                 idle += 1
                 if idle_polls is not None and idle >= idle_polls:
                     break

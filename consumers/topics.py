@@ -42,5 +42,6 @@ class Topics:
         """The consumer group of a projection."""
         return f"{self.prefix}crm.projection.{projection}"
 
+
 DEFAULT_TOPICS = Topics()
 """The unprefixed topics of the published contract."""

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.kafka_server import KafkaServer, KafkaUnavailable
 from tests.support.postgres_server import PostgresServer, PostgresUnavailable
 
 
@@ -42,3 +43,33 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
         postgres_server.drop_database(name)
     except Exception:
         pass  # the server and all its databases are thrown away at the end anyway
+
+
+@pytest.fixture(scope="session")
+def kafka_server() -> Iterator[KafkaServer]:
+    """One throwaway single-node Kafka broker (KRaft) for the whole test session.
+
+    Started only when a test asks for it.  If Java or Maven is missing, tests
+    that need Kafka are skipped on a developer machine, but fail on CI (CI is
+    set), where a skipped Kafka suite would hide real breakage.
+    """
+    server = KafkaServer()
+    try:
+        server.start()
+    except KafkaUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Kafka is required on CI: {exc}", pytrace=False)
+        pytest.skip(f"Kafka not available: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def kafka_bootstrap(kafka_server: KafkaServer) -> str:
+    """``host:port`` of the session's Kafka broker, for ``bootstrap_servers``."""
+    if not kafka_server.running:
+        # A test that killed or shut down the broker left it down: bring it back.
+        kafka_server.start()
+    return kafka_server.bootstrap

@@ -1,0 +1,239 @@
+"""Delivery through a real Kafka broker into PostgreSQL read models: the relay, the projection
+consumers, and the faults that must lose nothing (design: "nothing lost")."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from consumers.kafka_consumer import ProjectionConsumer
+from consumers.kafka_relay import KafkaRelay, ensure_topics
+from consumers.topics import Topics
+from services.application import CrmApplication
+from services.bootstrap import bootstrap
+from services.cli_read_models import rebuild
+from services.read_model_store import ReadModelStore
+from services.read_models import open_read_models
+from services.seed import seed_history
+from services.settings import Settings
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+END = datetime(2026, 6, 1, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Stack:
+    """A PostgreSQL store, a Kafka broker, and a topic prefix of this test's own."""
+
+    settings: Settings
+    app: CrmApplication
+    store: ReadModelStore
+    topics: Topics
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "CRM_DATABASE_URL": self.settings.database_url,
+            "CRM_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
+            "CRM_KAFKA_TOPIC_PREFIX": self.topics.prefix,
+            "CRM_KAFKA_PARTITIONS": "3",
+        }
+
+    def relay(self, **kwargs: object) -> KafkaRelay:
+        return KafkaRelay(self.app, self.store.recorder, self.settings.kafka_bootstrap, topics=self.topics, **kwargs)  # type: ignore[arg-type]
+
+    def consumer(self, name: str, **kwargs: object) -> ProjectionConsumer:
+        projection = next(p for p in self.store.projections.values() if p.name == name)
+        return ProjectionConsumer(projection, self.store, self.settings.kafka_bootstrap, topics=self.topics, **kwargs)  # type: ignore[arg-type]
+
+    def consume_all(self, idle_polls: int = 6) -> None:
+        for name in self.store.projections:
+            consumer = self.consumer(name)
+            consumer.run(idle_polls=idle_polls)
+            consumer.close()
+
+    def crm(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def assert_identical_to_a_replay(self) -> None:
+        fresh, _ = rebuild(self.app, self.settings, "kafka_check_", until_position=self.app.head_position())
+        assert fresh.checksums() == self.store.checksums()
+        fresh.close()
+
+    def messages(self, topic: str) -> list[object]:
+        reader = KafkaConsumer(
+            topic,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=3000,
+        )
+        try:
+            return list(reader)
+        finally:
+            reader.close()
+
+
+@pytest.fixture
+def stack(postgres_url: str, kafka_bootstrap: str) -> Iterator[Stack]:
+    settings = Settings(database_url=postgres_url, kafka_bootstrap=kafka_bootstrap, kafka_partitions=3)
+    topics = Topics(prefix=f"t{uuid.uuid4().hex[:8]}.")
+    ensure_topics(kafka_bootstrap, 3, topics)
+    app = bootstrap(settings)
+    store = open_read_models(settings)
+    yield Stack(settings, app, store, topics)
+    store.close()
+    app.close()
+
+
+def test_commands_reach_the_read_models_through_kafka_identical_to_a_replay(stack: Stack) -> None:
+    # given a history in the store
+    seed_history(stack.app, leads=40, seed=21, end=END)
+    head = stack.app.head_position()
+    # when the relay publishes it and the consumers project it
+    relay = stack.relay()
+    stats = relay.run(until_idle=True)
+    relay.close()
+    stack.consume_all()
+    # then every event is in Kafka once, and the read models equal a replay
+    assert stats.published == head and relay.position() == head
+    published = stack.messages(stack.topics.lead) + stack.messages(stack.topics.contact)
+    assert sorted(json.loads(m.value)["position"] for m in published) == list(range(1, head + 1))  # type: ignore[attr-defined]
+    stack.assert_identical_to_a_replay()
+    verified = stack.crm("verify")
+    assert verified.returncode == 0 and "identical" in verified.stdout, verified.stdout + verified.stderr
+
+
+def test_two_consumers_in_one_group_split_the_partitions_and_give_the_same_read_models(stack: Stack) -> None:
+    seed_history(stack.app, leads=40, seed=22, end=END)
+    relay = stack.relay()
+    relay.run(until_idle=True)
+    relay.close()
+    # when two consumers of the pipeline group run at once
+    first, second = stack.consumer("pipeline", client_id="a"), stack.consumer("pipeline", client_id="b")
+    threads = [threading.Thread(target=c.run, kwargs={"idle_polls": 8}) for c in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    # then both did part of the work and the result equals a replay
+    assert first.stats.applied > 0 and second.stats.applied > 0
+    for c in (first, second):
+        c.close()
+    stack.consume_all()  # segments, and anything left
+    stack.assert_identical_to_a_replay()
+
+
+def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_rest_flows(stack: Stack) -> None:
+    seed_history(stack.app, leads=5, seed=23, end=END)
+    producer = KafkaProducer(bootstrap_servers=stack.settings.kafka_bootstrap, acks="all")
+    producer.send(stack.topics.lead, key=b"poison", value=b"{not json").get(timeout=30)
+    producer.send(stack.topics.lead, key=b"poison", value=json.dumps({"event_type": "lead.scored"}).encode()).get(
+        timeout=30
+    )
+    producer.close()
+    relay = stack.relay()
+    relay.run(until_idle=True)
+    relay.close()
+    stack.consume_all()
+    # then the good events are all projected and the two bad messages are parked, with the error
+    stack.assert_identical_to_a_replay()
+    parked = stack.messages(stack.topics.dead_letter)
+    assert len(parked) == 2 * len(stack.store.projections)
+    headers = dict(parked[0].headers)  # type: ignore[attr-defined]
+    assert b"invalid event message" in headers["error"] or b"JSON" in headers["error"]
+    assert headers["source-topic"] == stack.topics.lead.encode()
+
+
+def test_a_relay_that_dies_after_the_broker_acknowledged_but_before_saving_only_duplicates(stack: Stack) -> None:
+    seed_history(stack.app, leads=20, seed=24, end=END)
+    head = stack.app.head_position()
+
+    class DiesBeforeSaving(KafkaRelay):
+        def _save(self, position: int) -> None:
+            raise SystemExit("killed between the broker's acknowledgement and saving the position")
+
+    dying = DiesBeforeSaving(
+        stack.app, stack.store.recorder, stack.settings.kafka_bootstrap, topics=stack.topics, batch_size=50
+    )
+    with pytest.raises(SystemExit):
+        dying.run(until_idle=True)
+    dying.close()
+    assert dying.position() == 0
+    # when a new relay starts from the saved position
+    relay = stack.relay()
+    relay.run(until_idle=True)
+    relay.close()
+    stack.consume_all()
+    # then Kafka holds duplicates of the first batch, never a gap, and the read models are right
+    published = stack.messages(stack.topics.lead) + stack.messages(stack.topics.contact)
+    positions = [json.loads(m.value)["position"] for m in published]  # type: ignore[attr-defined]
+    assert len(positions) == head + 50 and set(positions) == set(range(1, head + 1))
+    stack.assert_identical_to_a_replay()
+
+
+def test_a_consumer_killed_mid_batch_applies_nothing_twice_after_a_restart(stack: Stack) -> None:
+    seed_history(stack.app, leads=150, seed=25, end=END)
+    relay = stack.relay()
+    relay.run(until_idle=True)
+    relay.close()
+    # when a consumer process is killed with SIGKILL while it works
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "consume", "--projection", "all"],
+        env=stack.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+        stack.store.recorder.sources(name) for name in stack.store.projections
+    ):
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    # and restarted until it is idle
+    restarted = stack.crm("consume", "--projection", "all", "--until-idle")
+    assert restarted.returncode == 0, restarted.stderr
+    # then every event was applied exactly once
+    stack.assert_identical_to_a_replay()
+
+
+def test_the_relay_rides_out_a_broker_restart_and_catches_up(stack: Stack, kafka_server: object) -> None:
+    relay = stack.relay(batch_size=20)
+    worker = threading.Thread(target=relay.run, daemon=True)
+    worker.start()
+    seed_history(stack.app, leads=10, seed=26, end=END)
+    # when the broker goes down and comes back while commands keep arriving
+    kafka_server.restart()  # type: ignore[attr-defined]
+    seed_history(stack.app, leads=20, seed=27, end=END)
+    head = stack.app.head_position()
+    deadline = time.monotonic() + 120
+    while relay.position() < head and time.monotonic() < deadline:
+        time.sleep(0.2)
+    relay.stopping.set()
+    worker.join(timeout=30)
+    relay.close()
+    # then everything reached Kafka (maybe twice) and the read models are complete
+    assert relay.position() == head
+    stack.consume_all()
+    stack.assert_identical_to_a_replay()
