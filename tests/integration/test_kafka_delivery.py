@@ -237,3 +237,50 @@ def test_the_relay_rides_out_a_broker_restart_and_catches_up(stack: Stack, kafka
     assert relay.position() == head
     stack.consume_all()
     stack.assert_identical_to_a_replay()
+
+
+def test_a_foreign_client_reads_the_topics_and_every_message_matches_the_published_schema(stack: Stack) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from tests.support.kafka_server import ensure_kafka_jars, find_java
+
+    # given a seeded history relayed to Kafka
+    seed_history(stack.app, leads=30, seed=28, end=END)
+    relay = stack.relay()
+    relay.run(until_idle=True)
+    relay.close()
+    head = stack.app.head_position()
+    # when Kafka's own console consumer (Java, not our code) reads both topics
+    lines: list[str] = []
+    for topic in stack.topics.events:
+        shown = subprocess.run(
+            [
+                find_java(),
+                "-cp",
+                f"{ensure_kafka_jars()}/*",
+                "org.apache.kafka.tools.consumer.ConsoleConsumer",
+                "--bootstrap-server",
+                stack.settings.kafka_bootstrap,
+                "--topic",
+                topic,
+                "--from-beginning",
+                "--timeout-ms",
+                "10000",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        lines += [line for line in shown.stdout.splitlines() if line.startswith("{")]
+    # then it sees every event, and each validates against docs/events/<event_type>.schema.json
+    assert len(lines) == head
+    schemas = {}
+    for line in lines:
+        message = json.loads(line)
+        event_type = message["event_type"]
+        if event_type not in schemas:
+            schema = json.loads((ROOT / "docs" / "events" / f"{event_type}.schema.json").read_text())
+            schemas[event_type] = jsonschema.Draft202012Validator(schema)
+        schemas[event_type].validate(message)
+    assert {"lead.captured", "lead.scored", "lead.converted", "contact.created", "contact.purchase_recorded"} <= set(
+        schemas
+    )

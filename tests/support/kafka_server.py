@@ -23,7 +23,8 @@ openjdk-17-jre-headless maven``); otherwise ``KafkaUnavailable`` says so.
 
 The tests talk to the broker with kafka-python 3.x, which knows the broker
 protocol up to Kafka 4.3.  Against a newer 4.x broker it negotiates every API
-at the highest version both sides support, so a 4.4 broker works with it.
+at the highest version both sides support; the broker is 4.3.1, the newest release whose command-line
+tools (kafka-tools, for the console consumer used as a foreign client) Maven Central serves.
 """
 
 from __future__ import annotations
