@@ -44,9 +44,7 @@ def test_pipeline_forecast_and_segments_answer_from_the_store(database_url: str)
 
     cdnow = queries.contact_by_external_id("cdnow:4")
     assert cdnow is not None
-    features = queries.contact_features(
-        UUID(cdnow.contact_id), as_of=datetime(1997, 9, 30, tzinfo=UTC), unit="weeks"
-    )
+    features = queries.contact_features(UUID(cdnow.contact_id), as_of=datetime(1997, 9, 30, tzinfo=UTC), unit="weeks")
     # customer 00004: purchases on 1997-01-01, 01-18, 08-02 (and 12-12, after the date)
     assert (features.frequency, features.purchase_count) == (2, 3)
     assert features.recency == pytest.approx((datetime(1997, 8, 2) - datetime(1997, 1, 1)).days / 7)

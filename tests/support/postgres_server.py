@@ -68,8 +68,7 @@ def find_postgres_bin_dir() -> Path | None:
     candidates = [
         d
         for d in glob.glob(POSTGRES_GLOB)
-        if os.access(os.path.join(d, "initdb"), os.X_OK)
-        and os.access(os.path.join(d, "pg_ctl"), os.X_OK)
+        if os.access(os.path.join(d, "initdb"), os.X_OK) and os.access(os.path.join(d, "pg_ctl"), os.X_OK)
     ]
     if not candidates:
         return None
@@ -104,15 +103,12 @@ def ensure_postgres_bin_dir() -> Path:
     if bin_dir is not None:
         return bin_dir
     if not _is_root():
-        raise PostgresUnavailable(
-            f"PostgreSQL server programs not found under {POSTGRES_GLOB}: {INSTALL_HINT}"
-        )
+        raise PostgresUnavailable(f"PostgreSQL server programs not found under {POSTGRES_GLOB}: {INSTALL_HINT}")
     _install_postgres_package()
     bin_dir = find_postgres_bin_dir()
     if bin_dir is None:
         raise PostgresUnavailable(
-            f"installed postgresql but still found no server programs under "
-            f"{POSTGRES_GLOB}: {INSTALL_HINT}"
+            f"installed postgresql but still found no server programs under {POSTGRES_GLOB}: {INSTALL_HINT}"
         )
     return bin_dir
 
@@ -242,7 +238,7 @@ class PostgresServer:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         if self._running:
             return self
         self._bin_dir = ensure_postgres_bin_dir()
@@ -275,7 +271,7 @@ class PostgresServer:
             self._remove_dir()
             atexit.unregister(self.stop)
 
-    def __enter__(self) -> "PostgresServer":
+    def __enter__(self) -> PostgresServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -306,11 +302,7 @@ class PostgresServer:
 
     def drop_database(self, name: str) -> None:
         with self.connect("postgres", autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)
-                )
-            )
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     # -- internals -------------------------------------------------------------
 
@@ -322,8 +314,7 @@ class PostgresServer:
                 pw = pwd.getpwnam(SYSTEM_USER)
             except KeyError:
                 raise PostgresUnavailable(
-                    f"running as root but there is no {SYSTEM_USER!r} system user "
-                    f"to run the server as: {INSTALL_HINT}"
+                    f"running as root but there is no {SYSTEM_USER!r} system user to run the server as: {INSTALL_HINT}"
                 ) from None
             for path in (base, self.socket_dir):
                 os.chown(path, pw.pw_uid, pw.pw_gid)
@@ -349,8 +340,7 @@ class PostgresServer:
             )
         except subprocess.TimeoutExpired as exc:
             raise PostgresServerError(
-                f"{program} timed out after {timeout}s\n"
-                f"--- server log ---\n{_read_tail(self.log_file)}"
+                f"{program} timed out after {timeout}s\n--- server log ---\n{_read_tail(self.log_file)}"
             ) from exc
         if result.returncode != 0:
             raise PostgresServerError(
@@ -363,11 +353,16 @@ class PostgresServer:
     def _initdb(self) -> None:
         self._run(
             "initdb",
-            "-D", str(self.data_dir),
-            "-A", "trust",
-            "-U", self._user,
-            "--encoding", "UTF8",
-            "--locale", "C",
+            "-D",
+            str(self.data_dir),
+            "-A",
+            "trust",
+            "-U",
+            self._user,
+            "--encoding",
+            "UTF8",
+            "--locale",
+            "C",
             "--no-sync",
         )
 
@@ -392,10 +387,14 @@ class PostgresServer:
                     "pg_ctl",
                     "start",
                     "-w",
-                    "-t", "60",
-                    "-D", str(self.data_dir),
-                    "-l", str(self.log_file),
-                    "-o", options,
+                    "-t",
+                    "60",
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-o",
+                    options,
                 )
             except PostgresServerError as exc:
                 self._kill_leftover_postmaster()
@@ -433,8 +432,7 @@ class PostgresServer:
         if pid is None:
             return  # already gone
         try:
-            self._run("pg_ctl", "stop", "-w", "-t", "60", "-m", "immediate",
-                      "-D", str(self.data_dir))
+            self._run("pg_ctl", "stop", "-w", "-t", "60", "-m", "immediate", "-D", str(self.data_dir))
         finally:
             # Whatever pg_ctl managed, the postmaster we started must be gone.
             self._kill_leftover_postmaster()
