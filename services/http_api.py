@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import re
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import parse_qsl
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Request, Response
@@ -77,7 +79,9 @@ from services.http_problems import (
     PROBLEM_RESPONSES,
     READ_MODEL_RESPONSES,
     UNAVAILABLE_RESPONSES,
+    VALIDATION,
     BodyTooLarge,
+    FieldError,
     InvalidQuery,
     MalformedHeader,
     ReadModelBehind,
@@ -226,6 +230,17 @@ class Edge:
                 )
                 await response(scope, receive, send_with_id)
                 return
+            nul = nul_characters(scope.get("query_string", b""), body)
+            if nul:
+                response = problem_response(
+                    VALIDATION,
+                    f"{len(nul)} invalid input(s): {', '.join(sorted({e.field or 'body' for e in nul}))}",
+                    instance=scope.get("path"),
+                    request_id=request_id,
+                    errors=nul,
+                )
+                await response(scope, receive, send_with_id)
+                return
             await self.app(scope, _replay(body, receive), send_with_id)
         except Exception:
             if status["started"]:
@@ -267,6 +282,46 @@ class Edge:
                     route = candidate
                     break
         return str(getattr(route, "path", None) or "unmatched")
+
+
+def nul_characters(query_string: bytes, body: bytes) -> list[FieldError]:
+    """The query parameters and JSON body fields whose text holds a NUL character.
+
+    No text the CRM stores may hold one: PostgreSQL refuses it in text columns, so it would fail
+    the request that reads with it and stop the read models at the event that carries it."""
+    errors = []
+    if b"%00" in query_string:
+        for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+            if "\x00" in name or "\x00" in value:
+                errors.append(FieldError(field=name.replace("\x00", ""), message=_NUL_MESSAGE, type="string_nul"))
+    if b"\\u0000" in body:
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return errors  # malformed JSON gets its own answer
+        errors += [
+            FieldError(field=path or None, message=_NUL_MESSAGE, type="string_nul") for path in _nul_paths(document, "")
+        ]
+    return errors
+
+
+_NUL_MESSAGE = "must not contain NUL (\\u0000) characters"
+
+
+def _nul_paths(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                yield child
+            else:
+                yield from _nul_paths(item, child)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _nul_paths(item, f"{path}.{index}" if path else str(index))
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -458,7 +513,7 @@ IdempotencyKeyHeader = Annotated[
 AsOf = Annotated[
     datetime | None, Query(description="the state as it stood at this business time (ISO 8601; UTC if no offset)")
 ]
-AtVersion = Annotated[int | None, Query(ge=1, description="the state at this version")]
+AtVersion = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="the state at this version")]
 ReadAsOf = Annotated[
     datetime | None,
     Query(description="answer as of this business time (ISO 8601; UTC if no offset); now by default"),

@@ -221,3 +221,26 @@ def test_contacts_by_segment_or_external_id_and_segment_members_page_by_page(liv
     assert accuracy["horizon_months"] == 2 and accuracy["made_as_of"] == "2026-01-01T00:00:00Z"
     assert problem(admin.get("/v1/forecast/accuracy"), 422)["errors"][0]["field"] == "made_as_of"
     assert problem(admin.get("/v1/forecast", params={"months": 25}), 422)
+
+
+def test_text_with_a_nul_character_is_refused_before_it_reaches_the_log_or_a_query(live: LiveServer) -> None:
+    admin = live.client()
+    head = live.head()
+    body = problem(admin.post("/v1/leads", json={**LEAD, "name": "Ada\u0000Lovelace", "campaign": "a\u0000"}), 422)
+    assert sorted(e["field"] for e in body["errors"]) == ["campaign", "name"]
+    assert {e["type"] for e in body["errors"]} == {"string_nul"}
+    nested = problem(admin.post("/v1/contacts", json={"name": "Ada", "external_id": ["x\u0000"]}), 422)
+    assert [e["field"] for e in nested["errors"]] == ["external_id.0"]
+    for path in ("/v1/contacts?external_id=a%00b", "/v1/leads?owner=%00", "/v1/pipeline?source=web_form%00"):
+        assert [e["field"] for e in problem(admin.get(path), 422)["errors"]] == [path.split("?")[1].split("=")[0]]
+    assert live.head() == head
+    # a backslash followed by u0000 is just text
+    fine = admin.post("/v1/leads", json={**LEAD, "campaign": "C:\\u0000"})
+    assert fine.status_code == 201, fine.text
+    position = fine.json()["position"]
+    assert admin.get("/v1/leads", params={"min_position": position}).json()["items"][0]["campaign"] == "C:\\u0000"
+    # a version past any aggregate's is invalid input, not a database overflow
+    lead_id = fine.json()["id"]
+    assert [
+        e["field"] for e in problem(admin.get(f"/v1/leads/{lead_id}", params={"version": 2**63}), 422)["errors"]
+    ] == ["version"]
