@@ -447,6 +447,12 @@ may log interactions, record purchases and create contacts.
 Every single-aggregate response carries `ETag: "<version>"`; send it back as `If-Match` to make a change
 conditional (409 when someone else changed it first). Creates accept an `Idempotency-Key` header.
 Errors are RFC 9457 `application/problem+json`.
+
+The read models (pipeline, leads list, forecast, segments, contacts list, contact features) follow the log
+shortly after each command. To read your own write, pass the `position` the command answered with as
+`min_position`: the read waits up to 2 s for the read models to apply it, else answers 503 with `Retry-After`.
+Lists page with an opaque `cursor` (the previous page's `next_cursor`). Reps see their own pipeline and leads;
+analysts, managers and admins see all of it; service tokens none.
 """
 
 _CAPTURE_EXAMPLES = {
