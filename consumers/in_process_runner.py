@@ -85,7 +85,9 @@ class InProcessRunner:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                if not self.catch_up():
+                caught_up = not self.catch_up()
+                self.error = None
+                if caught_up:
                     self._stop.wait(self.poll_interval)
             except Exception as error:  # keep following: a database blip must not stop the read models
                 self.error = error

@@ -69,11 +69,9 @@ def _relay(app: CrmApplication, settings: Settings, args: argparse.Namespace) ->
 
     stats = relay.run(until_idle=args.until_idle, on_batch=report)
     relay.close()
+    position = relay.position()
     store.close()
-    print(
-        f"relay stopped at position {relay.position()}: "
-        f"{stats.published} events, {stats.events_per_second:,.0f} events/s"
-    )
+    print(f"relay stopped at position {position}: {stats.published} events, {stats.events_per_second:,.0f} events/s")
     return 0
 
 
@@ -89,7 +87,18 @@ def _consume(settings: Settings, args: argparse.Namespace) -> int:
     ]
     _stop_on_sigterm([c.stopping for c in consumers])
     idle = 10 if args.until_idle else None
-    threads = [threading.Thread(target=c.run, args=(idle,), name=f"consume-{c.projection.name}") for c in consumers]
+    failures: list[BaseException] = []
+
+    def run_one(consumer: ProjectionConsumer) -> None:
+        try:
+            consumer.run(idle)
+        except BaseException as error:  # one failed projection stops them all, and the exit code says so
+            failures.append(error)
+            logging.getLogger("crm.consumer").exception("%s consumer failed", consumer.projection.name)
+            for other in consumers:
+                other.stopping.set()
+
+    threads = [threading.Thread(target=run_one, args=(c,), name=f"consume-{c.projection.name}") for c in consumers]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -102,7 +111,7 @@ def _consume(settings: Settings, args: argparse.Namespace) -> int:
             f"{s.dead_lettered} dead-lettered, {s.events_per_second:,.0f} events/s"
         )
     store.close()
-    return 0
+    return 1 if failures else 0
 
 
 def kafka_status(settings: Settings, projections: list[str]) -> None:

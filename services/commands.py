@@ -45,9 +45,31 @@ def _check_not_in_future(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _single_line(value: str) -> str:
+    if _CONTROL_OR_NEWLINE.search(value):
+        raise ValueError("must not contain control characters or line breaks")
+    return value
+
+
+def _printable(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters (NUL and the like)")
+    return value
+
+
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_single_line)
+]
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_single_line)
+]
+LongText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), AfterValidator(_printable)
+]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_check_phone)]
 Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True), AfterValidator(_check_currency)]
 AmountMinor = Annotated[
@@ -56,7 +78,7 @@ AmountMinor = Annotated[
 UserId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@:-]+$")
 ]
-IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_single_line)]
 OccurredAt = Annotated[AwareDatetime, AfterValidator(_check_not_in_future)]
 
 
@@ -133,7 +155,9 @@ class AssignLead(Command):
 class DisqualifyLead(Command):
     """Close a lead as lost."""
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(_printable)
+    ]
 
 
 class ConvertLead(Command):
@@ -196,7 +220,9 @@ class UpdateContactDetails(Command):
 class RecordPurchase(Command):
     """Record an order a contact placed."""
 
-    order_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    order_id: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_single_line)
+    ]
     amount: AmountMinor
     currency: Currency = "USD"
     quantity: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 1
@@ -212,7 +238,9 @@ class ChangeConsent(Command):
 class ReactivateContact(Command):
     """A customer shows interest in something new: open a new lead for it."""
 
-    interest: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    interest: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(_printable)
+    ]
     estimated_value: AmountMinor | None = None
     currency: Currency = "USD"
     owner: UserId | None = None

@@ -138,6 +138,7 @@ class ReadModelRecorder(TrackingRecorder):
         tracking_name = self.tracking_name(projection.name, source)
         tables = {t.name: t for t in projection.tables}
         with self.datastore.transaction(commit=True) as c:
+            self._take_write_lock(c)
             current = self._max_tracking_id(tracking_name, c) or 0
             fresh = []
             for position, changes in batch:  # a batch may repeat itself (the relay published twice)
@@ -145,6 +146,11 @@ class ReadModelRecorder(TrackingRecorder):
                     fresh.append((position, changes))
                     current = position
             if not fresh:
+                if offset is not None and offset > (self._max_tracking_id(f"{tracking_name}#offset", c) or 0):
+                    # nothing new (duplicates, dead letters), but the partition moved on
+                    self._insert_tracking(
+                        c, Tracking(application_name=f"{tracking_name}#offset", notification_id=offset)
+                    )
                 return AppliedBatch(0, len(batch), current)
             for _, changes in fresh:
                 for change in changes:
@@ -159,6 +165,9 @@ class ReadModelRecorder(TrackingRecorder):
             except IntegrityError as error:
                 raise PositionTaken(tracking_name, last) from error
         return AppliedBatch(len(fresh), len(batch) - len(fresh), last)
+
+    def _take_write_lock(self, c: _Cursor) -> None:
+        """Hold the write lock from the start of the transaction (PostgreSQL needs nothing)."""
 
     def _execute_change(self, c: _Cursor, tables: Mapping[str, Table], change: RowChange) -> None:
         name = self.table_name(change.table)
@@ -318,6 +327,12 @@ class SQLiteReadModelRecorder(ReadModelRecorder, SQLiteTrackingRecorder):
     """Read models in the SQLite file of the embedded mode."""
 
     column_types = _SQLITE_TYPES
+
+    def _take_write_lock(self, c: _Cursor) -> None:
+        # eventsourcing opens a deferred transaction ("BEGIN"); one that reads first and writes
+        # later fails at once with "database is locked" when another connection wrote meanwhile.
+        # A write as the first statement waits for the lock (busy timeout) instead.
+        c.execute("UPDATE tracking SET notification_id = notification_id WHERE 0")
 
     def _row(self, c: Any, row: Any) -> dict[str, Any]:
         names = [d[0] for d in c.sqlite_cursor.description]

@@ -137,3 +137,13 @@ def test_a_batch_that_repeats_itself_is_applied_once(store: ReadModelStore) -> N
     # then each event is applied once
     assert (result.applied, result.skipped, result.position) == (3, 2, 3)
     assert store.fetch("SELECT score FROM pipeline_leads") == [{"score": 9}]
+
+
+def test_a_consumer_batch_of_only_duplicates_still_moves_its_kafka_offset(store: ReadModelStore) -> None:
+    store.apply("pipeline", [(1, [Insert(LEADS.name, lead_row("a"))])], source="t:0", offset=1)
+    # when a later poll holds only a re-published copy of position 1, at offsets 1..2
+    result = store.apply("pipeline", [(1, [Insert(LEADS.name, lead_row("a"))])], source="t:0", offset=3)
+    # then nothing is applied, but the partition's next offset is 3, so status shows no lag
+    assert result.applied == 0
+    assert store.recorder.offset("pipeline", "t:0") == 3
+    assert store.position("pipeline", "t:0") == 1

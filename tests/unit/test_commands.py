@@ -446,3 +446,25 @@ def test_commands_are_immutable() -> None:
     # when / then it cannot be changed after validation
     with pytest.raises(ValidationError):
         command.owner = "mallory"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("command", "field"),
+    [
+        (lambda: CaptureLead(name="Ada\x00Lovelace", email="ada@example.com", source="referral"), "name"),
+        (lambda: CaptureLead(name="Ada", email="ada@example.com", source="referral", company="Ac\nme"), "company"),
+        (lambda: LogInteraction(kind="call", detail="said \x00 hi"), "detail"),
+        (lambda: DisqualifyLead(reason="no\x07budget"), "reason"),
+        (lambda: RecordPurchase(order_id="o\x001", amount=1), "order_id"),
+    ],
+)
+def test_text_with_control_characters_is_rejected_naming_the_field(command, field) -> None:  # type: ignore[no-untyped-def]
+    # NUL cannot be stored in PostgreSQL text: letting it in would stall every read model
+    with pytest.raises(ValidationError) as error:
+        command()
+    assert field in {str(e["loc"][0]) for e in error.value.errors()}
+    assert "control characters" in str(error.value)
+
+
+def test_a_long_text_keeps_its_line_breaks() -> None:
+    assert LogInteraction(kind="call", detail="line one\nline two").detail == "line one\nline two"
