@@ -14,15 +14,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+from kafka.partitioner.default import murmur2
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from consumers.topics import DEFAULT_TOPICS, Topics
 from projections.envelope import DEAD_LETTER_HEADERS, decode, record_of_envelope
+from projections.event_record import record_of
 from projections.row_changes import Projection, RowChange
+from services.application import CrmApplication
 from services.read_model_store import ReadModelStore
 
 log = logging.getLogger("crm.consumer")
@@ -174,3 +177,33 @@ def partition_lags(
         name: {source_of(tp): end - store.recorder.offset(name, source_of(tp)) for tp, end in sorted(ends.items())}
         for name in projections
     }
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition the producer's default partitioner gives a key (murmur2, as the Java client)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def read_your_writes(
+    app: CrmApplication, store: ReadModelStore, partitions: int, topics: Topics = DEFAULT_TOPICS
+) -> Callable[[int, float], bool]:
+    """`wait(position, timeout)` for read models kept by Kafka consumers: the event at `position`
+    lives in the partition of its aggregate, whose stored position must reach it in every
+    projection (positions in one partition only grow, as the relay publishes in log order)."""
+
+    def wait(position: int, timeout: float) -> bool:
+        found = app.recorder.select_notifications(start=position, limit=1, stop=position)
+        if not found:
+            return False
+        record = record_of(app.mapper.to_domain_event(found[0]), found[0].id)  # type: ignore[arg-type]
+        topic = topics.for_aggregate(record.aggregate_type)
+        source = source_of(TopicPartition(topic, partition_of(str(record.aggregate_id).encode(), partitions)))
+        deadline = time.monotonic() + timeout
+        while True:
+            if all(store.position(name, source) >= position for name in store.projections):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+    return wait

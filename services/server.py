@@ -99,7 +99,8 @@ class ReadSide:
 
     queries: ReadModelQueries
     wait_for: WaitFor
-    runner: InProcessRunner
+    runner: InProcessRunner | None
+    """None when Kafka consumers keep the read models (CRM_READ_MODELS=kafka)."""
 
 
 @contextmanager
@@ -109,6 +110,17 @@ def following_read_models(
     """The read models beside the settings' event store, caught up with the log first and then
     kept following it by a background thread until the block ends."""
     store = open_read_models(settings)
+    if settings.read_models == "kafka":
+        # crm consume keeps the tables; a runner here would apply every event a second time
+        from consumers.kafka_consumer import read_your_writes
+        from consumers.topics import Topics
+
+        waiter = read_your_writes(crm, store, settings.kafka_partitions, Topics(settings.kafka_topic_prefix))
+        try:
+            yield ReadSide(queries=ReadModelQueries(store), wait_for=waiter, runner=None)
+        finally:
+            store.close()
+        return
     runner = InProcessRunner(crm, store, poll_interval=poll_interval)
     try:
         started = time.monotonic()

@@ -24,6 +24,8 @@ class Settings:
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = 6
     kafka_topic_prefix: str = ""
+    read_models: str = "in-process"
+    """Who keeps the read models: `in-process` (the server's runner) or `kafka` (crm consume)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -41,7 +43,11 @@ class Settings:
             raise SettingsError("CRM_KAFKA_PARTITIONS must be a whole number") from None
         if partitions < 1:
             raise SettingsError("CRM_KAFKA_PARTITIONS must be at least 1")
+        read_models = env.get("CRM_READ_MODELS", "in-process")
+        if read_models not in ("in-process", "kafka"):
+            raise SettingsError("CRM_READ_MODELS must be in-process or kafka")
         return cls(
+            read_models=read_models,
             database_url=env.get("CRM_DATABASE_URL", DEFAULT_DATABASE_URL),
             scoring_half_life_days=half_life,
             kafka_bootstrap=env.get("CRM_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),

@@ -284,3 +284,24 @@ def test_a_foreign_client_reads_the_topics_and_every_message_matches_the_publish
     assert {"lead.captured", "lead.scored", "lead.converted", "contact.created", "contact.purchase_recorded"} <= set(
         schemas
     )
+
+
+def test_read_your_writes_waits_for_the_partition_of_the_written_aggregate(stack: Stack) -> None:
+    from consumers.kafka_consumer import read_your_writes
+    from services.commands import CaptureLead
+
+    seed_history(stack.app, leads=5, seed=29, end=END)
+    wait = read_your_writes(stack.app, stack.store, partitions=3, topics=stack.topics)
+    # given a command that returned its log position
+    written = stack.app.capture_lead(CaptureLead(name="Ada", email="ada@example.com", source="referral"))
+    assert written.position is not None
+    # then the read models do not have it before it went through Kafka...
+    assert not wait(written.position, 0.2)
+    relay = stack.relay()
+    relay.run(until_idle=True)
+    relay.close()
+    stack.consume_all()
+    # ...and do after
+    assert wait(written.position, 5.0)
+    row = stack.store.fetch("SELECT name FROM pipeline_leads WHERE lead_id = ?", [str(written.id)])
+    assert row == [{"name": "Ada"}]
