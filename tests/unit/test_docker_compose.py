@@ -443,16 +443,33 @@ def test_the_relay_relays_and_each_consumer_runs_its_own_projection(services: di
         assert name == f"consumer-{args.projection}"
 
 
-def test_the_consumers_are_opt_in_while_crm_serve_keeps_the_read_models_itself(
+def test_the_consumers_are_in_the_default_stack(services: dict[str, dict[str, Any]]) -> None:
+    for name in ("postgres", "kafka", "api", "relay", *CONSUMER_SERVICES):
+        assert not services[name].get("profiles"), f"{name} belongs to the default stack"
+
+
+def test_the_api_leaves_the_read_models_to_the_consumers_when_the_stack_has_them(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    # crm serve always runs the in-process runner on the live read-model tables; a consumer on
-    # the same tables tracks its own positions (per partition), so it would apply every event a
-    # second time. Start the consumers by default only once serve can leave the tables to them.
-    for name in CONSUMER_SERVICES:
-        assert services[name].get("profiles"), f"{name} would run beside crm serve's runner by default"
-    for name in ("postgres", "kafka", "api", "relay"):
-        assert not services[name].get("profiles"), f"{name} belongs to the default stack"
+    # With CRM_READ_MODELS=in-process (the default) crm serve runs its own runner on the live
+    # read-model tables; a consumer on the same tables tracks its own positions (per partition),
+    # so the two would apply every event twice. In kafka mode serve runs no runner, and its
+    # read-your-writes wait works out the written aggregate's partition from its own
+    # CRM_KAFKA_PARTITIONS and topic prefix, which must be those the consumers read.
+    consumers = [
+        name
+        for name, service in services.items()
+        if built_from_the_dockerfile(service) and command_args(service).command == "consume"
+    ]
+    api = Settings.from_env(environment(services["api"]))
+    if consumers:
+        assert api.read_models == "kafka", "crm serve's runner and the consumers would both apply every event"
+    for name in consumers:
+        consumer = Settings.from_env(environment(services[name]))
+        assert (consumer.kafka_partitions, consumer.kafka_topic_prefix) == (
+            api.kafka_partitions,
+            api.kafka_topic_prefix,
+        ), f"the api would wait on other partitions than {name} keeps"
 
 
 def test_every_dependency_exists_and_is_waited_for_until_healthy(services: dict[str, dict[str, Any]]) -> None:
