@@ -1,0 +1,177 @@
+"""Figure 5 — replay: events/s rebuilding every read model from N events on PostgreSQL, and the
+peak resident memory of the process doing it.
+
+Setup (not timed): a fresh database with N events (300 lead stories through the commands, then
+renamed copies of them appended with COPY). The measurement runs in a child process of its own,
+so that its peak RSS is the replay's and not the benchmark runner's: VmHWM of /proc/self/status
+(`resource.getrusage(...).ru_maxrss` is reported beside it, but Linux carries it over fork and
+exec, so in a child it starts at the parent's peak).
+Baseline: a raw ordered scan of the events table in that same child (psycopg server-side cursor,
+`SELECT notification_id, originator_id, originator_version, topic, state ... ORDER BY
+notification_id`, no decoding). Ours: `rebuild()` — what `crm replay` runs — into a fresh
+namespace: read the log in batches of 1,000, decode, project, apply rows with the positions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import psycopg
+
+from bench.common import (
+    ROOT,
+    Figure,
+    Servers,
+    below,
+    current_rss_mb,
+    events_table,
+    peak_rss_mb,
+    ratio_at_least,
+    rusage_peak_rss_mb,
+    say,
+    size,
+)
+
+EVENTS = size(1_000_000, 5_000)
+"""N: the design's 1,000,000 events, about 3.5 minutes of replay on the reference machine (2 cores)."""
+DESIGN_EVENTS = 1_000_000
+
+
+def run(servers: Servers) -> list[Figure]:
+    """Replay events/s against a raw ordered scan; peak RSS of the replaying process."""
+    from bench.common import seed_and_clone
+    from services.bootstrap import bootstrap
+    from services.settings import Settings
+
+    url = servers.database("replay")
+    app = bootstrap(Settings(database_url=url))
+    say(f"replay: building a history of {EVENTS:,} events")
+    history = seed_and_clone(app, url, EVENTS)
+    app.close()
+    say("replay: measuring in a child process (raw scan, then rebuild of every read model)")
+    child = subprocess.run(
+        [sys.executable, "-m", "bench.replay", "--measure", url],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    m = json.loads(child.stdout.strip().splitlines()[-1])
+    events = m["events"]
+    rate = events / m["rebuild_seconds"]
+    details = {
+        "history": history,
+        "rebuild_seconds": round(m["rebuild_seconds"], 1),
+        "scan_seconds": round(m["scan_seconds"], 2),
+        "events_per_second_first_half": round(m["first_half_rate"]),
+        "events_per_second_second_half": round(m["second_half_rate"]),
+        "rss_mb_at_10_percent": round(m["rss_at_10_percent"], 1),
+        "rss_mb_at_end": round(m["rss_at_end"], 1),
+        "extrapolated_seconds_for_1m_events": round(DESIGN_EVENTS / m["second_half_rate"]),
+    }
+    return [
+        Figure(
+            name=f"5. replay, every read model from {events:,} events (PostgreSQL)",
+            ours=rate,
+            baseline=events / m["scan_seconds"],
+            unit="events/s",
+            higher_is_better=True,
+            sample=events,
+            sample_unit="events",
+            what="rebuild() of pipeline + segments into a fresh namespace (crm replay)",
+            baseline_what="psycopg server-side cursor, SELECT ... ORDER BY notification_id, no decoding",
+            target=ratio_at_least(0.1),
+            details=details,
+        ),
+        Figure(
+            name="5. replay, peak RSS of the replaying process",
+            ours=m["peak_rss_mb"],
+            baseline=m["rss_before_rebuild_mb"],
+            unit="MB",
+            higher_is_better=False,
+            sample=events,
+            sample_unit="events",
+            what="peak RSS (VmHWM) of the child process after the rebuild",
+            baseline_what="peak RSS of the same process after imports, bootstrap and the raw scan",
+            target=below(1024),
+            details={
+                "rss_mb_at_10_percent": details["rss_mb_at_10_percent"],
+                "rss_mb_at_end": details["rss_mb_at_end"],
+                "ru_maxrss_mb_including_parent_peak": round(m["ru_maxrss_mb"], 1),
+            },
+        ),
+    ]
+
+
+def measure(url: str) -> dict[str, Any]:
+    """In the child: the raw scan, then the rebuild with samples of progress and memory."""
+    import services.cli_read_models as replay_cli
+    from services.bootstrap import bootstrap
+    from services.settings import Settings
+
+    settings = Settings(database_url=url)
+    app = bootstrap(settings)
+    table = events_table(app)
+    began = time.perf_counter()
+    scanned = 0
+    with psycopg.connect(url) as conn, conn.cursor(name="scan") as cur:
+        cur.itersize = 1000
+        cur.execute(
+            f"SELECT notification_id, originator_id, originator_version, topic, state FROM {table} "
+            "ORDER BY notification_id"
+        )
+        while rows := cur.fetchmany(1000):
+            scanned += len(rows)
+    scan_seconds = time.perf_counter() - began
+    rss_before = peak_rss_mb()
+
+    samples: list[tuple[float, int, float]] = []
+    original = replay_cli._progress_bar
+
+    def sampling_progress_bar(label: str) -> Any:
+        show = original(label)
+
+        def progress(position: int, head: int) -> None:
+            samples.append((time.perf_counter(), position, current_rss_mb()))
+            show(position, head)
+
+        return progress
+
+    replay_cli._progress_bar = sampling_progress_bar
+    store, seconds = replay_cli.rebuild(app, settings, "rebuild_")
+    peak = peak_rss_mb()
+    head = app.head_position()
+    store.close()
+    app.close()
+
+    def rate_between(a: float, b: float) -> float:
+        chosen = [s for s in samples if a * head <= s[1] <= b * head]
+        (t0, p0, _), (t1, p1, _) = chosen[0], chosen[-1]
+        return (p1 - p0) / (t1 - t0) if t1 > t0 else float("nan")
+
+    at_10 = next(s for s in samples if s[1] >= head / 10)
+    return {
+        "events": head,
+        "scanned": scanned,
+        "scan_seconds": scan_seconds,
+        "rebuild_seconds": seconds,
+        "rss_before_rebuild_mb": rss_before,
+        "peak_rss_mb": peak,
+        "ru_maxrss_mb": rusage_peak_rss_mb(),
+        "rss_at_10_percent": at_10[2],
+        "rss_at_end": samples[-1][2],
+        "first_half_rate": rate_between(0.0, 0.5),
+        "second_half_rate": rate_between(0.5, 1.0),
+    }
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--measure":
+        print(json.dumps(measure(sys.argv[2])))
+    else:
+        from bench.common import main
+
+        main(run, "replay")
