@@ -41,7 +41,7 @@ distclean: clean
 	rm -rf $(VENV)
 
 # Benchmarks (not part of `make test`): starts its own PostgreSQL and Kafka, prints the table and
-# writes bench/results/latest.json; about 15 minutes on 2 cores. See docs/performance.md.
+# writes bench/results/latest.json; about 10 minutes on 2 cores. See docs/performance.md.
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

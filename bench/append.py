@@ -18,7 +18,7 @@ from uuid import UUID
 
 import psycopg
 
-from bench.common import Figure, Servers, events_table, main, ratio_at_least, say, size
+from bench.common import Figure, Servers, events_table, main, median_run, ratio_at_least, say, size
 from domain.values import InteractionKind
 from services.application import Context, CrmApplication
 from services.bootstrap import bootstrap
@@ -107,7 +107,6 @@ def _measure(app: CrmApplication, url: str, threads: int) -> Figure:
 
     say(f"append: {threads * per_thread:,} commands on {threads} thread(s)")
     ours_seconds = _run_threads(threads, ours)
-    raw = f"raw_append_{threads}"
     with psycopg.connect(url) as conn:
         row = conn.execute(
             f"SELECT count(*), avg(length(state)), avg(length(topic)) FROM {table} WHERE notification_id > %s",
@@ -115,40 +114,46 @@ def _measure(app: CrmApplication, url: str, threads: int) -> Figure:
         ).fetchone()
         assert row is not None
         events, avg_state, avg_topic = row
-        conn.execute(
-            f"CREATE TABLE {raw} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text, "
-            "state bytea, notification_id bigserial, PRIMARY KEY (originator_id, originator_version))"
-        )
-        conn.execute(f"CREATE UNIQUE INDEX {raw}_notification_id_idx ON {raw} (notification_id)")
-        conn.commit()
     state = random.Random(0).randbytes(round(float(avg_state)))
     topic = "domain.lead:Lead.InteractionLogged"[: round(float(avg_topic))]
-    statements = {
-        k: f"INSERT INTO {raw} (originator_id, originator_version, topic, state) VALUES "
-        + ", ".join(["(%s, %s, %s, %s)"] * k)
-        for k in {c for counts in events_per_command for c in counts}
-        if k
-    }
-    connections = [psycopg.connect(url) for _ in range(threads)]
 
-    def baseline(index: int) -> None:
-        conn = connections[index]
-        ids = [uuid.uuid4() for _ in range(leads_per_thread)]
-        version = dict.fromkeys(ids, 0)
-        for n, count in enumerate(events_per_command[index]):
-            aggregate = ids[n % len(ids)]
-            params: list[object] = []
-            for _ in range(count):
-                version[aggregate] += 1
-                params += [aggregate, version[aggregate], topic, state]
-            if count:
-                conn.execute(statements[count], params)
-            conn.commit()
+    def baseline_run(run: int) -> float:
+        raw = f"raw_append_{threads}_{run}"
+        with psycopg.connect(url) as conn:
+            conn.execute(
+                f"CREATE TABLE {raw} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text, "
+                "state bytea, notification_id bigserial, PRIMARY KEY (originator_id, originator_version))"
+            )
+            conn.execute(f"CREATE UNIQUE INDEX {raw}_notification_id_idx ON {raw} (notification_id)")
+        statements = {
+            k: f"INSERT INTO {raw} (originator_id, originator_version, topic, state) VALUES "
+            + ", ".join(["(%s, %s, %s, %s)"] * k)
+            for k in {c for counts in events_per_command for c in counts}
+            if k
+        }
+        connections = [psycopg.connect(url) for _ in range(threads)]
 
-    say(f"append: baseline, {threads * per_thread:,} INSERT+COMMIT transactions on {threads} thread(s)")
-    base_seconds = _run_threads(threads, baseline)
-    for conn in connections:
-        conn.close()
+        def baseline(index: int) -> None:
+            conn = connections[index]
+            ids = [uuid.uuid4() for _ in range(leads_per_thread)]
+            version = dict.fromkeys(ids, 0)
+            for n, count in enumerate(events_per_command[index]):
+                aggregate = ids[n % len(ids)]
+                params: list[object] = []
+                for _ in range(count):
+                    version[aggregate] += 1
+                    params += [aggregate, version[aggregate], topic, state]
+                if count:
+                    conn.execute(statements[count], params)
+                conn.commit()
+
+        say(f"append: baseline run {run + 1}, {threads * per_thread:,} INSERT+COMMIT transactions, {threads} thread(s)")
+        seconds = _run_threads(threads, baseline)
+        for conn in connections:
+            conn.close()
+        return seconds
+
+    base_seconds, base_runs = median_run(baseline_run)
     commands = threads * per_thread
     figure = Figure(
         name=f"1. command append, {threads} thread{'s' if threads > 1 else ''} (PostgreSQL)",
@@ -159,7 +164,7 @@ def _measure(app: CrmApplication, url: str, threads: int) -> Figure:
         sample=commands,
         sample_unit="commands",
         what="log_lead_interaction on pre-captured leads, distinct leads per thread",
-        baseline_what="psycopg INSERT of the same number of rows of the same size + COMMIT, same threads",
+        baseline_what="psycopg INSERT of the same number of rows of the same size + COMMIT, same threads (median of 3)",
         target=ratio_at_least(0.3),
         details={
             "threads": threads,
@@ -170,6 +175,7 @@ def _measure(app: CrmApplication, url: str, threads: int) -> Figure:
             "average_state_bytes": round(float(avg_state)),
             "ours_seconds": round(ours_seconds, 2),
             "baseline_seconds": round(base_seconds, 2),
+            "baseline_runs_seconds": [round(x, 2) for x in base_runs],
         },
     )
     say(f"append: {threads} thread(s): {figure.ours:,.0f} vs {figure.baseline:,.0f} commands/s")

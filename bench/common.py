@@ -155,6 +155,16 @@ def table(figures: Sequence[Figure]) -> str:
 # --- statistics ----------------------------------------------------------------------------
 
 
+BASELINE_RUNS = 3
+"""Baselines are cheap: each is measured this many times and the median run is reported."""
+
+
+def median_run(measure: Callable[[int], float], runs: int = BASELINE_RUNS) -> tuple[float, list[float]]:
+    """Call `measure(run)` (returning seconds) `runs` times; (median seconds, every run's seconds)."""
+    seconds = [measure(run) for run in range(runs)]
+    return sorted(seconds)[len(seconds) // 2], seconds
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100) of a non-empty sample."""
     ordered = sorted(values)
@@ -388,6 +398,8 @@ def write_results(path: Path, figures: Sequence[Figure], info: dict[str, Any], s
 
 
 __all__ = [
+    "BASELINE_RUNS",
+    "median_run",
     "DATA",
     "END",
     "QUICK",

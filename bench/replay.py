@@ -28,6 +28,7 @@ from bench.common import (
     below,
     current_rss_mb,
     events_table,
+    median_run,
     peak_rss_mb,
     ratio_at_least,
     rusage_peak_rss_mb,
@@ -35,8 +36,10 @@ from bench.common import (
     size,
 )
 
-EVENTS = size(1_000_000, 5_000)
-"""N: the design's 1,000,000 events, about 3.5 minutes of replay on the reference machine (2 cores)."""
+EVENTS = size(600_000, 5_000)
+"""N: 600,000 events, 2-3 minutes of replay on the reference machine (2 cores). The design's
+figure is 1,000,000: the replay rate does not fall with N (first and second half are reported)
+and memory does not grow with it, so 1,000,000 takes about 1,000,000 / rate seconds."""
 DESIGN_EVENTS = 1_000_000
 
 
@@ -66,11 +69,12 @@ def run(servers: Servers) -> list[Figure]:
         "history": history,
         "rebuild_seconds": round(m["rebuild_seconds"], 1),
         "scan_seconds": round(m["scan_seconds"], 2),
+        "scan_runs_seconds": [round(x, 2) for x in m["scan_runs_seconds"]],
         "events_per_second_first_half": round(m["first_half_rate"]),
         "events_per_second_second_half": round(m["second_half_rate"]),
         "rss_mb_at_10_percent": round(m["rss_at_10_percent"], 1),
         "rss_mb_at_end": round(m["rss_at_end"], 1),
-        "extrapolated_seconds_for_1m_events": round(DESIGN_EVENTS / m["second_half_rate"]),
+        "extrapolated_seconds_for_1m_events": round(DESIGN_EVENTS / rate),
     }
     return [
         Figure(
@@ -82,7 +86,7 @@ def run(servers: Servers) -> list[Figure]:
             sample=events,
             sample_unit="events",
             what="rebuild() of pipeline + segments into a fresh namespace (crm replay)",
-            baseline_what="psycopg server-side cursor, SELECT ... ORDER BY notification_id, no decoding",
+            baseline_what="psycopg server-side cursor, SELECT ... ORDER BY notification_id, no decoding (median of 3)",
             target=ratio_at_least(0.1),
             details=details,
         ),
@@ -115,17 +119,22 @@ def measure(url: str) -> dict[str, Any]:
     settings = Settings(database_url=url)
     app = bootstrap(settings)
     table = events_table(app)
-    began = time.perf_counter()
-    scanned = 0
-    with psycopg.connect(url) as conn, conn.cursor(name="scan") as cur:
-        cur.itersize = 1000
-        cur.execute(
-            f"SELECT notification_id, originator_id, originator_version, topic, state FROM {table} "
-            "ORDER BY notification_id"
-        )
-        while rows := cur.fetchmany(1000):
-            scanned += len(rows)
-    scan_seconds = time.perf_counter() - began
+
+    def scan(run: int) -> float:
+        began = time.perf_counter()
+        scanned = 0
+        with psycopg.connect(url) as conn, conn.cursor(name="scan") as cur:
+            cur.itersize = 1000
+            cur.execute(
+                f"SELECT notification_id, originator_id, originator_version, topic, state FROM {table} "
+                "ORDER BY notification_id"
+            )
+            while rows := cur.fetchmany(1000):
+                scanned += len(rows)
+        print(f"raw scan {run + 1}: {scanned:,} rows in {time.perf_counter() - began:.2f} s", file=sys.stderr)
+        return time.perf_counter() - began
+
+    scan_seconds, scan_runs = median_run(scan)
     rss_before = peak_rss_mb()
 
     samples: list[tuple[float, int, float]] = []
@@ -155,8 +164,8 @@ def measure(url: str) -> dict[str, Any]:
     at_10 = next(s for s in samples if s[1] >= head / 10)
     return {
         "events": head,
-        "scanned": scanned,
         "scan_seconds": scan_seconds,
+        "scan_runs_seconds": scan_runs,
         "rebuild_seconds": seconds,
         "rss_before_rebuild_mb": rss_before,
         "peak_rss_mb": peak,
