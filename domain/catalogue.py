@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from functools import cache
 
 from eventsourcing.domain import DomainEvent
 
@@ -45,13 +46,19 @@ def event_classes() -> dict[str, type[DomainEvent]]:
     return {_type_name(cls): cls for cls in EVENT_CLASSES}
 
 
+@cache
 def _type_name(event_cls: type) -> str:
     return f"{_snake(event_cls.__qualname__.split('.')[0])}.{_snake(event_cls.__name__)}"
 
 
 def aggregate_type_of(event: CrmEvent) -> str:
     """`lead` or `contact`."""
-    return _snake(type(event).__qualname__.split(".")[0])
+    return _aggregate_type(type(event))
+
+
+@cache
+def _aggregate_type(event_cls: type) -> str:
+    return _snake(event_cls.__qualname__.split(".")[0])
 
 
 def event_type_of(event: CrmEvent) -> str:

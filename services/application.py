@@ -256,6 +256,31 @@ class CrmApplication(Application[UUID]):
                 contact.record_purchase(cmd.order_id, Money(cmd.amount, cmd.currency), cmd.quantity, meta)
         return self._save(contact)
 
+    def import_new_contacts(
+        self, items: list[tuple[CreateContact, list[RecordPurchase]]], ctx: Context = SYSTEM
+    ) -> CommandResult | None:
+        """Create many contacts, each with its purchases, in ONE append (bulk imports). Every create
+        needs an idempotency key; if any of those contacts exists already, nothing is appended and
+        `ConcurrencyConflict` is raised, so the caller can fall back to one contact at a time."""
+        contacts = []
+        for cmd, purchases in items:
+            if cmd.idempotency_key is None:
+                raise ValueError("bulk-imported contacts need an idempotency key")
+            contact = Contact.create(
+                contact_id=derived_id("contact", cmd.idempotency_key),
+                meta=ctx.meta(cmd.occurred_at),
+                **cmd.contact_details(),
+            )
+            for purchase in purchases:
+                meta = ctx.meta(purchase.occurred_at)
+                contact.record_purchase(
+                    purchase.order_id, Money(purchase.amount, purchase.currency), purchase.quantity, meta
+                )
+            contacts.append(contact)
+        if not contacts:
+            return None
+        return self._save(*contacts)
+
     def change_consent(
         self, contact_id: UUID, cmd: ChangeConsent, ctx: Context = SYSTEM, expected_version: int | None = None
     ) -> CommandResult:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from services.application import Context, CrmApplication
 from services.commands import CreateContact, RecordPurchase
+from services.errors import ConcurrencyConflict
 
 IMPORTER = Context(actor="system:import", correlation_id="cdnow-import")
 
@@ -61,32 +62,47 @@ class ImportReport:
     events: int = 0
 
 
-def import_purchases(app: CrmApplication, path: Path, progress: Callable[[int], None] | None = None) -> ImportReport:
+def import_purchases(
+    app: CrmApplication, path: Path, progress: Callable[[int], None] | None = None, chunk_size: int = 250
+) -> ImportReport:
     """Import a CDNOW file; returns counts. Rows of one customer must be contiguous (they are)."""
     report = ImportReport()
     head = app.head_position()
+    chunk: list[tuple[CreateContact, list[RecordPurchase]]] = []
     with path.open() as lines:
         for customer, group in groupby(parse_rows(lines), key=lambda row: row.customer_id):
             rows = sorted(group, key=lambda row: row.day)
-            _import_customer(app, customer, rows)
+            chunk.append(_commands(customer, rows))
             report.customers += 1
             report.purchases += len(rows)
-            if progress:
-                progress(report.customers)
+            if len(chunk) == chunk_size:
+                _import_chunk(app, chunk)
+                chunk = []
+                if progress:
+                    progress(report.customers)
+    _import_chunk(app, chunk)
     report.events = app.head_position() - head
     return report
 
 
-def _import_customer(app: CrmApplication, customer: str, rows: list[PurchaseRow]) -> None:
+def _import_chunk(app: CrmApplication, chunk: list[tuple[CreateContact, list[RecordPurchase]]]) -> None:
+    """New customers in one append; where some exist already (a re-run), one at a time, which
+    records only what is missing."""
+    try:
+        app.import_new_contacts(chunk, IMPORTER)
+    except ConcurrencyConflict:
+        for create, purchases in chunk:
+            contact = app.create_contact(create, IMPORTER)
+            app.record_purchases(contact.id, purchases, IMPORTER)
+
+
+def _commands(customer: str, rows: list[PurchaseRow]) -> tuple[CreateContact, list[RecordPurchase]]:
     external_id = f"cdnow:{customer}"
-    contact = app.create_contact(
-        CreateContact(
-            name=f"CDNOW customer {customer}",
-            external_id=external_id,
-            idempotency_key=external_id,
-            occurred_at=rows[0].day,
-        ),
-        IMPORTER,
+    create = CreateContact(
+        name=f"CDNOW customer {customer}",
+        external_id=external_id,
+        idempotency_key=external_id,
+        occurred_at=rows[0].day,
     )
     purchases = []
     per_day: dict[datetime, int] = {}
@@ -101,4 +117,4 @@ def _import_customer(app: CrmApplication, customer: str, rows: list[PurchaseRow]
                 occurred_at=row.day,
             )
         )
-    app.record_purchases(contact.id, purchases, IMPORTER)
+    return create, purchases
