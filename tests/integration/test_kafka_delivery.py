@@ -305,3 +305,36 @@ def test_read_your_writes_waits_for_the_partition_of_the_written_aggregate(stack
     assert wait(written.position, 5.0)
     row = stack.store.fetch("SELECT name FROM pipeline_leads WHERE lead_id = ?", [str(written.id)])
     assert row == [{"name": "Ada"}]
+
+
+def test_sigterm_lets_the_relay_and_a_consumer_finish_their_batch_and_exit_cleanly(stack: Stack) -> None:
+    seed_history(stack.app, leads=30, seed=30, end=END)
+    head = stack.app.head_position()
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "relay"], env=stack.env(), stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while (stack.store.recorder.max_tracking_id("relay@kafka") or 0) < head and time.monotonic() < deadline:
+        time.sleep(0.1)
+    relay.send_signal(signal.SIGTERM)
+    relayed, _ = relay.communicate(timeout=60)
+    assert relay.returncode == 0 and f"relay stopped at position {head}" in relayed
+
+    consumer = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "consume", "--projection", "all"],
+        env=stack.env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not all(
+        stack.store.recorder.sources(name) for name in stack.store.projections
+    ):
+        time.sleep(0.1)
+    time.sleep(2)
+    consumer.send_signal(signal.SIGTERM)
+    consumed, _ = consumer.communicate(timeout=60)
+    assert consumer.returncode == 0 and "pipeline: applied" in consumed and "segments: applied" in consumed
+    # whatever it applied before stopping is complete per batch: finishing the work gives a replay's result
+    stack.consume_all()
+    stack.assert_identical_to_a_replay()
