@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from projections.segments import Purchase, contact_features, lifecycle_of
+from projections.contact_features import Purchase, contact_features, lifecycle_of
 
 CDNOW_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "cdnow" / "CDNOW_sample.txt"
 END_OF_CALIBRATION = datetime(1997, 9, 30, tzinfo=UTC)

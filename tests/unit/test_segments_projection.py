@@ -14,22 +14,24 @@ from pydantic import ValidationError
 
 from domain.money import Money
 from domain.values import ConsentChannel, InteractionKind
+from projections.contact_features import Purchase
 from projections.event_record import EventRecord, record_of
 from projections.row_changes import Insert, RowChange, Table, Update
-from projections.segment_rules import SegmentRule, UnknownSegment, default_rules, load_rules
-from projections.segments import (
+from projections.segment_membership import (
     ContactHistory,
     MembershipInterval,
-    Purchase,
-    SegmentsProjection,
-    fetch_contact_features,
-    find_contact_by_external_id,
     history_intervals,
     members_as_of,
     membership_intervals,
+)
+from projections.segment_queries import (
+    fetch_contact_features,
+    find_contact_by_external_id,
     segment_members,
     segment_summaries,
 )
+from projections.segment_rules import SegmentRule, UnknownSegment, default_rules, load_rules
+from projections.segments import SegmentsProjection
 from tests.unit.factories import T0, a_contact, a_lead, a_settled_contact, at, meta, pending
 
 CONTACT_ID = UUID("00000000-0000-4000-8000-000000000001")
