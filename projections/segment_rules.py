@@ -16,7 +16,7 @@ last purchase of someone who never bought) never holds, whatever the operator.
 `unit` (default "days") is the time unit of the RFM features `recency` and `T` when the segment
 is evaluated; the `days_since_*` features are always in days. Money features (`total_value`,
 `average_value`, `monetary`) are in minor units of the contact's main currency (see
-`projections.segments.ContactFeatures`); thresholds are not converted between currencies.
+`projections.contact_features.ContactFeatures`); thresholds are not converted between currencies.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from domain.values import ConsentChannel
 Unit = Literal["days", "weeks"]
 
 LIFECYCLE_STAGES: tuple[str, ...] = ("prospect", "new", "active", "at_risk", "lapsed")
-"""The values of the `lifecycle` feature (defined in projections.segments)."""
+"""The values of the `lifecycle` feature (defined in projections.contact_features)."""
 
 FeatureKind = Literal["number", "text", "bool", "lifecycle"]
 
