@@ -1,8 +1,8 @@
 """Figure 2 — bulk import of the CDNOW master file (69,659 purchases by 23,570 customers) on
 PostgreSQL.
 
-Ours: `import_purchases` (`crm import purchases`): per customer a `CreateContact` with an
-idempotency key and one append of all its `PurchaseRecorded` events. Baseline: PostgreSQL COPY
+Ours: `import_purchases` (`crm import purchases`): each customer a contact (idempotency key
+`cdnow:<id>`) with all its `PurchaseRecorded` events, 250 new customers per append. Baseline: PostgreSQL COPY
 (psycopg `copy.write_row`) of the very same event rows — the bytes the import stored — into a
 table shaped like the events table (same columns, primary key and notification-id index)."""
 

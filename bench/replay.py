@@ -37,7 +37,7 @@ from bench.common import (
 )
 
 EVENTS = size(600_000, 5_000)
-"""N: 600,000 events, 2-3 minutes of replay on the reference machine (2 cores). The design's
+"""N: 600,000 events, about a minute of replay on the reference machine (2 cores). The design's
 figure is 1,000,000: the replay rate does not fall with N (first and second half are reported)
 and memory does not grow with it, so 1,000,000 takes about 1,000,000 / rate seconds."""
 DESIGN_EVENTS = 1_000_000
