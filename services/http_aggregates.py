@@ -1,0 +1,75 @@
+"""What the lead and contact routes share: the ETag of a single aggregate, the `Idempotency-Key`
+of a create, the answer to a command, reads at a version or as of a time, and audit trails."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TypeVar
+from uuid import UUID
+
+from fastapi import Response
+from fastapi.exceptions import RequestValidationError
+
+from domain.contact import Contact
+from domain.lead import Lead
+from services.application import AuditEntry, CommandResult, CrmApplication
+from services.auth import Caller
+from services.commands import CaptureLead, CreateContact, ReactivateContact
+from services.errors import ContactNotFound, LeadNotFound, NotFound
+from services.http_dtos import AuditTrail, CommandAccepted
+
+C = TypeVar("C", CaptureLead, CreateContact, ReactivateContact)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """Query times without an offset are read as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def with_key(cmd: C, key: str | None) -> C:
+    """The `Idempotency-Key` header becomes the command's idempotency key."""
+    if key is None:
+        return cmd
+    if cmd.idempotency_key not in (None, key):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("header", "Idempotency-Key"),
+                    "msg": "differs from the body's idempotency_key",
+                    "input": key,
+                }
+            ]
+        )
+    return cmd.model_copy(update={"idempotency_key": key})
+
+
+def accepted(response: Response, result: CommandResult) -> CommandAccepted:
+    response.headers["ETag"] = etag(result.version)
+    return CommandAccepted.of(result)
+
+
+def created(response: Response, result: CommandResult, location: str) -> None:
+    """201 with Location for a new aggregate; 200 for a retry that appended nothing."""
+    response.headers["Location"] = location
+    if result.position is None:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+
+
+def exact_version(found: Lead | Contact, version: int | None, as_of: datetime | None, missing: NotFound) -> None:
+    if version is not None and as_of is None and found.version != version:
+        raise missing
+
+
+def trail(crm: CrmApplication, aggregate_id: UUID, kind: str, who: Caller) -> AuditTrail:
+    entries: list[AuditEntry] = crm.history(aggregate_id)
+    if entries[0].event_type.split(".")[0] != kind:
+        raise (LeadNotFound if kind == "lead" else ContactNotFound)(aggregate_id)
+    return AuditTrail.of(aggregate_id, entries, masked=who.principal.masks_personal_data)

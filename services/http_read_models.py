@@ -1,0 +1,60 @@
+"""The read models as the routes reach them: 503 when this server does not serve them, and
+read-your-writes (wait until the projections applied a log position, else 503)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from services.application import CrmApplication
+from services.http_problems import READ_MODEL_RESPONSES, InvalidQuery, ReadModelBehind, ReadModelsUnavailable
+from services.read_queries import ReadModelQueries
+
+READ_WAIT_SECONDS = 2.0
+"""How long a read-model route waits for the projections to reach `min_position` before 503."""
+
+BEHIND: dict[int | str, dict[str, Any]] = {503: READ_MODEL_RESPONSES[503]}
+"""The extra response of a route outside the read-model router that reads a read model."""
+
+WaitFor = Callable[[int, float], bool]
+"""(position, timeout in seconds) -> True once every projection applied the position."""
+
+
+class ReadModelGate:
+    """`read_models` (None when this server does not serve them) for the routes of one app;
+    `wait_for(position, timeout)` tells when the projections feeding them have applied a
+    position (by default: the read-model store's own positions)."""
+
+    def __init__(
+        self,
+        crm: CrmApplication,
+        read_models: ReadModelQueries | None,
+        wait_for: WaitFor | None,
+        read_wait_seconds: float,
+    ) -> None:
+        self.crm = crm
+        self.read_models = read_models
+        self.wait_for = wait_for
+        self.read_wait_seconds = read_wait_seconds
+
+    def queries(self) -> ReadModelQueries:
+        if self.read_models is None:
+            raise ReadModelsUnavailable("this server does not serve the read models")
+        return self.read_models
+
+    def positions(self) -> dict[str, int]:
+        store = self.queries().store
+        return {name: store.position(name) for name in store.projections}
+
+    def caught_up(self, min_position: int | None) -> None:
+        """Read your writes: return once the read models applied `min_position`; 422 for a
+        position the log has not reached, 503 when the projections do not get there in time."""
+        models = self.queries()
+        if not min_position:
+            return
+        head = self.crm.head_position()
+        if min_position > head:
+            raise InvalidQuery("min_position", f"{min_position} is past the head of the log ({head})", "past_head")
+        wait = self.wait_for or models.store.wait
+        if not wait(min_position, self.read_wait_seconds):
+            raise ReadModelBehind(min_position, self.positions())
