@@ -11,7 +11,7 @@ HOST  ?= 127.0.0.1
 PORT  ?= 8000
 LEADS ?= 1000
 
-.PHONY: venv install test run seed clean distclean
+.PHONY: venv install test lint run seed clean distclean
 
 venv install: $(STAMP)
 
@@ -26,6 +26,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # All tests.  The suite starts its own throwaway PostgreSQL server.
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Style and types: ruff (lint and format) and mypy over the packages.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 run: $(STAMP)
 	$(BIN)/crm serve --demo --host $(HOST) --port $(PORT)

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from eventsourcing.persistence import IntegrityError, Tracking
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from consumers.topics import DEFAULT_TOPICS, Topics
-from kafka import KafkaProducer
 from projections.envelope import encode, envelope_of, message_key
 from projections.event_record import record_of
 from services.application import CrmApplication
