@@ -82,7 +82,11 @@ class CommandAccepted(BaseModel):
 
     @classmethod
     def of(cls, result: CommandResult) -> CommandAccepted:
-        return cls(id=result.id, version=result.version, position=result.position, related_id=result.related_id)
+        return cls(**_accepted_fields(result))
+
+
+def _accepted_fields(result: CommandResult) -> dict[str, Any]:
+    return {"id": result.id, "version": result.version, "position": result.position, "related_id": result.related_id}
 
 
 class LeadConverted(CommandAccepted):
@@ -100,14 +104,8 @@ class LeadConverted(CommandAccepted):
 
     @classmethod
     def of(cls, result: CommandResult) -> LeadConverted:
-        assert result.related_id is not None
-        return cls(
-            id=result.id,
-            version=result.version,
-            position=result.position,
-            related_id=result.related_id,
-            contact_id=result.related_id,
-        )
+        assert result.related_id is not None  # a conversion always names its contact
+        return cls(**_accepted_fields(result), contact_id=result.related_id)
 
 
 class ContactReactivated(CommandAccepted):
@@ -125,14 +123,8 @@ class ContactReactivated(CommandAccepted):
 
     @classmethod
     def of(cls, result: CommandResult) -> ContactReactivated:
-        assert result.related_id is not None
-        return cls(
-            id=result.id,
-            version=result.version,
-            position=result.position,
-            related_id=result.related_id,
-            lead_id=result.related_id,
-        )
+        assert result.related_id is not None  # a reactivation always opens a lead
+        return cls(**_accepted_fields(result), lead_id=result.related_id)
 
 
 class LeadPublic(BaseModel):
