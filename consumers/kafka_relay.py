@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 from kafka import KafkaProducer
@@ -84,6 +86,7 @@ class KafkaRelay:
         poll_interval: float = 0.2,
         producer: KafkaProducer | None = None,
         topics: Topics = DEFAULT_TOPICS,
+        max_unacked_batches: int = 2,
     ) -> None:
         self.app = app
         self.topics = topics
@@ -95,7 +98,9 @@ class KafkaRelay:
         )
         self.stopping = threading.Event()
         self.stats = RelayStats()
+        self.max_unacked_batches = max_unacked_batches
         self._next: int | None = None
+        self._in_flight: deque[tuple[int, list[Any]]] = deque()
 
     def position(self) -> int:
         """The last position the broker acknowledged (0 before the first)."""
@@ -106,11 +111,15 @@ class KafkaRelay:
         self._next = max(position, 1)
 
     def publish_batch(self) -> int:
-        """Publish the next batch, wait for the broker's acknowledgement, then save the position.
-        Returns the number of events published."""
+        """Send the next batch to the broker and save the position of every earlier batch the
+        broker has acknowledged in full; returns the number of events sent. Up to
+        `max_unacked_batches` batches are in flight at once, so reading and encoding the next
+        batch overlaps with the broker's acknowledgement of the last. When there is nothing new,
+        waits for every batch in flight and saves its position."""
         start = self._next if self._next is not None else self.position() + 1
         notifications = self.app.recorder.select_notifications(start=start, limit=self.batch_size)
         if not notifications:
+            self._settle(wait=True)
             return 0
         began = time.monotonic()
         futures = []
@@ -123,16 +132,24 @@ class KafkaRelay:
                     value=encode(envelope),
                 )
             )
-        self.producer.flush()
-        for future in futures:
-            future.get(timeout=30)  # raises if the broker did not acknowledge
         last = notifications[-1].id
-        self._save(last)
+        self._in_flight.append((last, futures))
         self._next = last + 1
+        self._settle(wait=len(self._in_flight) > self.max_unacked_batches)
         self.stats.published += len(notifications)
         self.stats.batches += 1
         self.stats.seconds += time.monotonic() - began
         return len(notifications)
+
+    def _settle(self, wait: bool) -> None:
+        """Save the position of the oldest batches the broker acknowledged in full, in order."""
+        if wait:
+            self.producer.flush()
+        while self._in_flight and all(f.is_done for f in self._in_flight[0][1]):
+            last, futures = self._in_flight.popleft()
+            for future in futures:
+                future.get(timeout=30)  # raises if the broker did not acknowledge
+            self._save(last)
 
     def _save(self, position: int) -> None:
         try:
@@ -148,6 +165,7 @@ class KafkaRelay:
                 published = self.publish_batch()
             except KafkaError as error:
                 log.warning("publishing failed (%s); retrying from position %s", error, self.position())
+                self._in_flight.clear()
                 self._next = None
                 self.stopping.wait(1.0)
                 continue
@@ -157,6 +175,10 @@ class KafkaRelay:
                 if until_idle:
                     break
                 self.stopping.wait(self.poll_interval)
+        try:
+            self._settle(wait=True)  # stopping: what was sent and acknowledged keeps its position
+        except KafkaError as error:
+            log.warning("stopping with unacknowledged events (%s); they are sent again next time", error)
         return self.stats
 
     def close(self) -> None:

