@@ -241,9 +241,7 @@ class CrmApplication(Application[UUID]):
             Contact,
             contact_id,
             expected_version,
-            lambda contact: contact.record_purchase(
-                cmd.order_id, Money(cmd.amount, cmd.currency), cmd.quantity, ctx.meta(cmd.occurred_at)
-            ),
+            lambda contact: _record(contact, cmd, ctx),
         )
 
     def record_purchases(self, contact_id: UUID, cmds: list[RecordPurchase], ctx: Context = SYSTEM) -> CommandResult:
@@ -252,8 +250,7 @@ class CrmApplication(Application[UUID]):
         contact = self._get(Contact, contact_id)
         for cmd in cmds:
             if cmd.order_id not in contact.order_ids:
-                meta = ctx.meta(cmd.occurred_at)
-                contact.record_purchase(cmd.order_id, Money(cmd.amount, cmd.currency), cmd.quantity, meta)
+                _record(contact, cmd, ctx)
         return self._save(contact)
 
     def import_new_contacts(
@@ -272,10 +269,7 @@ class CrmApplication(Application[UUID]):
                 **cmd.contact_details(),
             )
             for purchase in purchases:
-                meta = ctx.meta(purchase.occurred_at)
-                contact.record_purchase(
-                    purchase.order_id, Money(purchase.amount, purchase.currency), purchase.quantity, meta
-                )
+                _record(contact, purchase, ctx)
             contacts.append(contact)
         if not contacts:
             return None
@@ -433,6 +427,10 @@ class CrmApplication(Application[UUID]):
         if not isinstance(aggregate, cls):
             raise _not_found(cls, aggregate_id)
         return aggregate
+
+
+def _record(contact: Contact, cmd: RecordPurchase, ctx: Context) -> None:
+    contact.record_purchase(cmd.order_id, Money(cmd.amount, cmd.currency), cmd.quantity, ctx.meta(cmd.occurred_at))
 
 
 _CREATED_EVENT: dict[type, type] = {Lead: Lead.Captured, Contact: Contact.Created}
