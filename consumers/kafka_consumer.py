@@ -198,12 +198,6 @@ def read_your_writes(
         record = record_of(app.mapper.to_domain_event(found[0]), found[0].id)  # type: ignore[arg-type]
         topic = topics.for_aggregate(record.aggregate_type)
         source = source_of(TopicPartition(topic, partition_of(str(record.aggregate_id).encode(), partitions)))
-        deadline = time.monotonic() + timeout
-        while True:
-            if all(store.position(name, source) >= position for name in store.projections):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
+        return store.wait(position, timeout, source=source)
 
     return wait

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from services.application import CrmApplication
+from services.read_model_store import ReadModelStore
 from services.read_models import PROJECTION_NAMES, open_read_models, select_projections
 from services.settings import Settings
 
@@ -114,14 +115,14 @@ def _consume(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def kafka_status(settings: Settings, projections: list[str]) -> None:
+def kafka_status(settings: Settings, store: ReadModelStore) -> None:
     """Print per-partition lag of each projection (for `crm status`), if Kafka answers."""
     from consumers.kafka_consumer import partition_lags
     from consumers.topics import Topics
 
     try:
         topics = Topics(settings.kafka_topic_prefix)
-        lags = partition_lags(settings.kafka_bootstrap, open_read_models(settings), projections, topics)
+        lags = partition_lags(settings.kafka_bootstrap, store, list(store.projections), topics)
     except Exception as error:  # status must still answer without a broker
         print(f"kafka {settings.kafka_bootstrap}: not reachable ({type(error).__name__})", file=sys.stderr)
         return

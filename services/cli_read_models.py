@@ -69,10 +69,11 @@ def rebuild(
 ) -> tuple[ReadModelStore, float]:
     """Rebuild read models into an empty namespace; returns the store and the seconds taken."""
     projections = select_projections(names)
+    tables = [t for p in projections for t in p.tables]
     store = open_read_models(settings, namespace, projections)
-    store.recorder.drop_read_model_tables(t for p in projections for t in p.tables)
+    store.recorder.drop_read_model_tables(tables)
     store.recorder.drop_positions(p.name for p in projections)
-    store = open_read_models(settings, namespace, projections)
+    store.recorder.create_read_model_tables(tables)
     include = (lambda r: r.occurred_at <= until_date) if until_date else None
     runner = InProcessRunner(app, store, batch_size=1000, include=include)
     started = time.monotonic()
@@ -144,7 +145,7 @@ def status(app: CrmApplication, settings: Settings, kafka: bool = False) -> int:
 
         relayed = live.recorder.max_tracking_id(RELAY_TRACKING) or 0
         print(f"  relay      position {relayed:>9}  lag {head - relayed}")
-        kafka_status(settings, list(live.projections))
+        kafka_status(settings, live)
     live.close()
     return 0
 

@@ -122,6 +122,9 @@ def test_commands_reach_the_read_models_through_kafka_identical_to_a_replay(stac
     stack.assert_identical_to_a_replay()
     verified = stack.crm("verify")
     assert verified.returncode == 0 and "identical" in verified.stdout, verified.stdout + verified.stderr
+    status = stack.crm("status", "--kafka")
+    assert f"relay      position {head:>9}  lag 0" in status.stdout, status.stdout + status.stderr
+    assert "pipeline   kafka lag 0" in status.stdout and "segments   kafka lag 0" in status.stdout
 
 
 def test_two_consumers_in_one_group_split_the_partitions_and_give_the_same_read_models(stack: Stack) -> None:
