@@ -45,6 +45,8 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.support.processes import free_loopback_port, read_tail, tail
+
 __all__ = [
     "KafkaServer",
     "KafkaServerError",
@@ -111,7 +113,7 @@ def _java_major_version(java: str) -> int:
     # 'openjdk version "17.0.15" 2025-04-15' or, before Java 9, "1.8.0_392".
     match = re.search(r'version "(\d+)(?:\.(\d+))?', result.stdout)
     if match is None:
-        raise KafkaUnavailable(f"cannot tell the version of {java}:\n{_tail(result.stdout)}")
+        raise KafkaUnavailable(f"cannot tell the version of {java}:\n{tail(result.stdout)}")
     major = int(match.group(1))
     if major == 1 and match.group(2):
         major = int(match.group(2))
@@ -181,7 +183,7 @@ def ensure_kafka_jars(pom: Path = POM) -> Path:
                 raise KafkaUnavailable(
                     f"fetching the Kafka {version} jars with Maven failed "
                     f"(exit {result.returncode}): {' '.join(command)}\n"
-                    f"{_tail(result.stdout)}"
+                    f"{tail(result.stdout)}"
                 )
             if not (scratch / f"kafka_2.13-{version}.jar").is_file():
                 raise KafkaUnavailable(f"Maven ran but kafka_2.13-{version}.jar is not in {scratch}")
@@ -195,12 +197,6 @@ def ensure_kafka_jars(pom: Path = POM) -> Path:
 
 
 # -- processes ----------------------------------------------------------------
-
-
-def _free_loopback_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def _cluster_id() -> str:
@@ -217,17 +213,6 @@ def _pdeathsig_prefix() -> list[str]:
     """
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
-
-
-def _tail(text: str, lines: int = 60) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _read_tail(path: Path, lines: int = 60) -> str:
-    try:
-        return _tail(path.read_text(errors="replace"), lines)
-    except OSError:
-        return "(no log)"
 
 
 LOG4J2_PROPERTIES = """\
@@ -385,17 +370,17 @@ class KafkaServer:
         for _ in range(self.START_ATTEMPTS):
             self._remove()
             self._base_dir = Path(tempfile.mkdtemp(prefix="crm-kafka-", dir="/tmp"))
-            self._port = _free_loopback_port(self._host)
-            self._controller_port = _free_loopback_port(self._host)
+            self._port = free_loopback_port(self._host)
+            self._controller_port = free_loopback_port(self._host)
             while self._controller_port == self._port:
-                self._controller_port = _free_loopback_port(self._host)
+                self._controller_port = free_loopback_port(self._host)
             self._write_config()
             self._format_storage()
             try:
                 self._launch_and_wait()
                 return
             except KafkaServerError as exc:
-                if "Address already in use" not in _read_tail(self.log_file, 400):
+                if "Address already in use" not in read_tail(self.log_file, 400):
                     raise
                 # Another process took a port between our probe and the
                 # broker's bind: try again on new ports (and new storage, as
@@ -485,7 +470,7 @@ class KafkaServer:
         if result.returncode != 0:
             raise KafkaServerError(
                 f"formatting the Kafka storage failed (exit {result.returncode}): "
-                f"{' '.join(command)}\n{_tail(result.stdout)}"
+                f"{' '.join(command)}\n{tail(result.stdout)}"
             )
 
     def _launch_and_wait(self) -> None:
@@ -522,7 +507,7 @@ class KafkaServer:
             if self._process.poll() is not None:
                 raise KafkaServerError(
                     f"kafka.Kafka exited with code {self._process.returncode} while "
-                    f"starting\n--- server log ---\n{_read_tail(self.log_file)}"
+                    f"starting\n--- server log ---\n{read_tail(self.log_file)}"
                 )
             if self._port_open():
                 try:
@@ -548,7 +533,7 @@ class KafkaServer:
                 raise KafkaServerError(
                     f"Kafka broker on {self.bootstrap} did not answer a metadata "
                     f"request within {self.START_TIMEOUT:.0f}s (last error: {last_error!r})\n"
-                    f"--- server log ---\n{_read_tail(self.log_file)}"
+                    f"--- server log ---\n{read_tail(self.log_file)}"
                 )
             time.sleep(0.2)
 

@@ -24,7 +24,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -33,6 +32,8 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from tests.support.processes import free_loopback_port, read_tail, tail
 
 __all__ = [
     "PostgresServer",
@@ -93,7 +94,7 @@ def _install_postgres_package() -> None:
             raise PostgresUnavailable(
                 f"PostgreSQL server programs not found under {POSTGRES_GLOB} and "
                 f"{' '.join(command)!r} failed (exit {result.returncode}):\n"
-                f"{_tail(result.stdout)}"
+                f"{tail(result.stdout)}"
             )
 
 
@@ -111,12 +112,6 @@ def ensure_postgres_bin_dir() -> Path:
             f"installed postgresql but still found no server programs under {POSTGRES_GLOB}: {INSTALL_HINT}"
         )
     return bin_dir
-
-
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _has_exited(pid: int) -> bool:
@@ -159,17 +154,6 @@ def _set_child_subreaper(on: bool) -> bool:
         return libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
-
-
-def _tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _read_tail(path: Path, lines: int = 40) -> str:
-    try:
-        return _tail(path.read_text(errors="replace"), lines)
-    except OSError:
-        return "(no log)"
 
 
 class PostgresServer:
@@ -340,13 +324,13 @@ class PostgresServer:
             )
         except subprocess.TimeoutExpired as exc:
             raise PostgresServerError(
-                f"{program} timed out after {timeout}s\n--- server log ---\n{_read_tail(self.log_file)}"
+                f"{program} timed out after {timeout}s\n--- server log ---\n{read_tail(self.log_file)}"
             ) from exc
         if result.returncode != 0:
             raise PostgresServerError(
                 f"{program} failed (exit {result.returncode}): {' '.join(command)}\n"
-                f"--- output ---\n{_tail(result.stdout)}\n"
-                f"--- server log ---\n{_read_tail(self.log_file)}"
+                f"--- output ---\n{tail(result.stdout)}\n"
+                f"--- server log ---\n{read_tail(self.log_file)}"
             )
         return result.stdout
 
@@ -369,7 +353,7 @@ class PostgresServer:
     def _start_server(self) -> None:
         last_error: Exception | None = None
         for _ in range(self.START_ATTEMPTS):
-            self._port = _free_loopback_port()
+            self._port = free_loopback_port()
             options = " ".join(
                 [
                     f"-p {self._port}",
@@ -398,7 +382,7 @@ class PostgresServer:
                 )
             except PostgresServerError as exc:
                 self._kill_leftover_postmaster()
-                if "Address already in use" not in _read_tail(self.log_file):
+                if "Address already in use" not in read_tail(self.log_file):
                     raise
                 # Another process took the port between our probe and the
                 # server's bind: try again on a new port.
@@ -423,7 +407,7 @@ class PostgresServer:
                     raise PostgresServerError(
                         f"server started but does not accept connections on "
                         f"{self._host}:{self._port}: {exc}\n"
-                        f"--- server log ---\n{_read_tail(self.log_file)}"
+                        f"--- server log ---\n{read_tail(self.log_file)}"
                     ) from exc
                 time.sleep(0.1)
 
