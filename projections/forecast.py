@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 from domain.values import Stage
 from projections.pipeline import LEADS
 from projections.pipeline_queries import (
+    CLOSED_STAGES,
     DEFAULT_WIN_PROBABILITIES,
     OPEN_STAGE_ORDER,
     StageInterval,
@@ -96,6 +97,9 @@ class WinProbabilities(_Frozen):
         return next(s for s in self.stages if s.stage == name)
 
 
+_CLOSED = frozenset(CLOSED_STAGES)
+
+
 def learn_win_probabilities(
     reader: Reader,
     as_of: datetime,
@@ -121,9 +125,6 @@ def learn_win_probabilities(
             )
         )
     return WinProbabilities(as_of=as_of, min_sample=min_sample, stages=stages)
-
-
-_CLOSED = {Stage.CONVERTED.value, Stage.DISQUALIFIED.value}
 
 
 # --- expected close dates ---------------------------------------------------------------------

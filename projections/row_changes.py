@@ -5,7 +5,7 @@ applies them together with the tracking position in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -84,6 +84,3 @@ class Projection(Protocol):
     def apply(self, record: Any) -> list[RowChange]:
         """Row changes for one event (an empty list for events it does not care about)."""
         ...
-
-
-Handler = Callable[[Any], list[RowChange]]
