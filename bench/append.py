@@ -20,9 +20,9 @@ import psycopg
 
 from bench.common import Figure, Servers, events_table, main, median_run, ratio_at_least, say, size
 from domain.values import InteractionKind
-from services.application import Context, CrmApplication
+from services.app.application import Context, CrmApplication
+from services.app.commands import CaptureLead, LogInteraction
 from services.bootstrap import bootstrap
-from services.commands import CaptureLead, LogInteraction
 from services.settings import Settings
 
 THREADS = (1, 8)

@@ -16,7 +16,7 @@ import psycopg
 
 from bench.common import DATA, QUICK, Figure, Servers, events_table, main, median_run, ratio_at_least, say
 from services.bootstrap import bootstrap
-from services.cdnow_import import import_purchases
+from services.jobs.cdnow_import import import_purchases
 from services.settings import Settings
 
 MASTER = DATA / "CDNOW_master.txt"

@@ -306,7 +306,7 @@ def seed_and_clone(app: Any, database_url: str, events: int, seed_leads: int = 0
     aggregate id (and every id an event refers to) renamed, appended with COPY. A copy is a
     history the commands could have written; writing it through them would only take longer.
     Returns how the history was made."""
-    from services.seed import seed_history
+    from services.jobs.seed import seed_history
 
     seed_leads = seed_leads or size(300, 60)
     began = time.perf_counter()

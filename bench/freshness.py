@@ -31,8 +31,8 @@ from consumers.in_process_runner import InProcessRunner
 from consumers.kafka_consumer import ProjectionConsumer
 from consumers.kafka_relay import PRODUCER_SETTINGS, ensure_topics
 from consumers.topics import Topics
-from services.application import Context
-from services.commands import CaptureLead
+from services.app.application import Context
+from services.app.commands import CaptureLead
 
 SAMPLES = size(300, 30)
 INTERVAL = 0.05

@@ -12,11 +12,11 @@ from kafka.structs import TopicPartition
 from bench.common import Servers, seed_and_clone
 from consumers.kafka_relay import KafkaRelay, ensure_topics
 from consumers.topics import Topics
-from services.application import CrmApplication
+from services.app.application import CrmApplication
 from services.bootstrap import bootstrap
-from services.read_model_store import ReadModelStore
-from services.read_models import open_read_models
 from services.settings import Settings
+from services.storage.read_model_store import ReadModelStore
+from services.storage.read_models import open_read_models
 
 
 @dataclass

@@ -112,7 +112,7 @@ def run(servers: Servers) -> list[Figure]:
 
 def measure(url: str) -> dict[str, Any]:
     """In the child: the raw scan, then the rebuild with samples of progress and memory."""
-    import services.cli_read_models as replay_cli
+    import services.cli.read_models as replay_cli
     from services.bootstrap import bootstrap
     from services.settings import Settings
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from projections.event_record import EventRecord, record_of
 from projections.row_changes import Projection, RowChange
-from services.application import CrmApplication
-from services.read_model_store import ReadModelStore
+from services.app.application import CrmApplication
+from services.storage.read_model_store import ReadModelStore
 
 log = logging.getLogger("crm.runner")
 

@@ -21,12 +21,12 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.partitioner.default import murmur2
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from consumers.envelope import DEAD_LETTER_HEADERS, decode, record_of_envelope
 from consumers.topics import DEFAULT_TOPICS, Topics
-from projections.envelope import DEAD_LETTER_HEADERS, decode, record_of_envelope
 from projections.event_record import record_of
 from projections.row_changes import Projection, RowChange
-from services.application import CrmApplication
-from services.read_model_store import ReadModelStore
+from services.app.application import CrmApplication
+from services.storage.read_model_store import ReadModelStore
 
 log = logging.getLogger("crm.consumer")
 

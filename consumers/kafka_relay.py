@@ -18,12 +18,12 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from consumers.envelope import encode, envelope_of, message_key
 from consumers.topics import DEFAULT_TOPICS, Topics
-from projections.envelope import encode, envelope_of, message_key
 from projections.event_record import record_of
-from services.application import CrmApplication
-from services.read_model_store import ReadModelRecorder
-from services.read_models import RELAY_TRACKING
+from services.app.application import CrmApplication
+from services.storage.read_model_store import ReadModelRecorder
+from services.storage.read_models import RELAY_TRACKING
 
 log = logging.getLogger("crm.relay")
 

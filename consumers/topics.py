@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from projections.envelope import CONTACT_TOPIC, DEAD_LETTER_TOPIC, LEAD_TOPIC, topic_for
+from consumers.envelope import CONTACT_TOPIC, DEAD_LETTER_TOPIC, LEAD_TOPIC, topic_for
 
 
 @dataclass(frozen=True)

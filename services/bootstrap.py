@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from domain.scoring import ScoringModel
-from services.application import CrmApplication
+from services.app.application import CrmApplication
 from services.settings import Settings
 
 

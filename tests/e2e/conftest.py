@@ -15,10 +15,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from services.application import CrmApplication
-from services.auth import TokenStore, open_token_store
+from services.app.application import CrmApplication
+from services.auth.policy import TokenStore, open_token_store
 from services.bootstrap import bootstrap
-from services.server import ReadSide, app_with_read_models, following_read_models
+from services.cli.serve import ReadSide, app_with_read_models, following_read_models
 from services.settings import Settings
 
 BACKENDS = [

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from projections.segment_rules import default_rules
-from services.auth import MemoryTokenStore
+from services.api.app import create_app
+from services.auth.policy import MemoryTokenStore
 from services.bootstrap import bootstrap
-from services.http_api import create_app
-from services.seed import seed_history
+from services.jobs.seed import seed_history
 from services.settings import Settings
 from tests.e2e.conftest import LiveServer, live_server
 from tests.support.postgres_server import PostgresServer

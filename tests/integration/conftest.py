@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.application import CrmApplication
+from services.app.application import CrmApplication
 from services.bootstrap import bootstrap
 from services.settings import Settings
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.application import Context
-from services.commands import CaptureLead, CreateContact
+from services.app.application import Context
+from services.app.commands import CaptureLead, CreateContact
 
 ALICE = Context(actor="alice", correlation_id="req-alice")
 BOB = Context(actor="bob", correlation_id="req-bob")

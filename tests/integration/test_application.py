@@ -9,8 +9,8 @@ import pytest
 
 from domain.errors import LeadAlreadyConverted, OccurredBeforeCreation
 from domain.values import Stage
-from services.application import CrmApplication
-from services.commands import (
+from services.app.application import CrmApplication
+from services.app.commands import (
     AssignLead,
     ChangeConsent,
     ChangeStage,
@@ -22,7 +22,7 @@ from services.commands import (
     RescoreLead,
     UpdateContactDetails,
 )
-from services.errors import (
+from services.app.errors import (
     ConcurrencyConflict,
     ContactNotFound,
     IdempotencyKeyReused,

@@ -22,13 +22,13 @@ from kafka import KafkaConsumer, KafkaProducer
 from consumers.kafka_consumer import ProjectionConsumer
 from consumers.kafka_relay import KafkaRelay, ensure_topics
 from consumers.topics import Topics
-from services.application import CrmApplication
+from services.app.application import CrmApplication
 from services.bootstrap import bootstrap
-from services.cli_read_models import rebuild
-from services.read_model_store import ReadModelStore
-from services.read_models import open_read_models
-from services.seed import seed_history
+from services.cli.read_models import rebuild
+from services.jobs.seed import seed_history
 from services.settings import Settings
+from services.storage.read_model_store import ReadModelStore
+from services.storage.read_models import open_read_models
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 END = datetime(2026, 6, 1, tzinfo=UTC)
@@ -68,7 +68,7 @@ class Stack:
 
     def crm(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "services.cli", *args],
+            [sys.executable, "-m", "services.cli.main", *args],
             env=self.env(),
             capture_output=True,
             text=True,
@@ -202,7 +202,7 @@ def test_a_consumer_killed_mid_batch_applies_nothing_twice_after_a_restart(stack
     relay.close()
     # when a consumer process is killed with SIGKILL while it works
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "consume", "--projection", "all"],
+        [sys.executable, "-m", "services.cli.main", "consume", "--projection", "all"],
         env=stack.env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -291,7 +291,7 @@ def test_a_foreign_client_reads_the_topics_and_every_message_matches_the_publish
 
 def test_read_your_writes_waits_for_the_partition_of_the_written_aggregate(stack: Stack) -> None:
     from consumers.kafka_consumer import read_your_writes
-    from services.commands import CaptureLead
+    from services.app.commands import CaptureLead
 
     seed_history(stack.app, leads=5, seed=29, end=END)
     wait = read_your_writes(stack.app, stack.store, partitions=3, topics=stack.topics)
@@ -314,7 +314,7 @@ def test_sigterm_lets_the_relay_and_a_consumer_finish_their_batch_and_exit_clean
     seed_history(stack.app, leads=30, seed=30, end=END)
     head = stack.app.head_position()
     relay = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "relay"], env=stack.env(), stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "services.cli.main", "relay"], env=stack.env(), stdout=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 60
     while (stack.store.recorder.max_tracking_id("relay@kafka") or 0) < head and time.monotonic() < deadline:
@@ -324,7 +324,7 @@ def test_sigterm_lets_the_relay_and_a_consumer_finish_their_batch_and_exit_clean
     assert relay.returncode == 0 and f"relay stopped at position {head}" in relayed
 
     consumer = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "consume", "--projection", "all"],
+        [sys.executable, "-m", "services.cli.main", "consume", "--projection", "all"],
         env=stack.env(),
         stdout=subprocess.PIPE,
         text=True,

@@ -9,9 +9,9 @@ import pytest
 
 from domain.contact import Contact
 from domain.values import Stage
-from services.application import CrmApplication, derived_id
-from services.commands import AssignLead, ChangeStage, ConvertLead
-from services.errors import ConcurrencyConflict
+from services.app.application import CrmApplication, derived_id
+from services.app.commands import AssignLead, ChangeStage, ConvertLead
+from services.app.errors import ConcurrencyConflict
 from tests.integration.conftest import BACKENDS
 from tests.integration.factories import ALICE, capture
 

@@ -10,10 +10,10 @@ import pytest
 from consumers.in_process_runner import InProcessRunner
 from projections.pipeline import LEADS, PipelineProjection
 from projections.row_changes import Insert, Update
-from services.application import CrmApplication
-from services.commands import ChangeStage, ConvertLead
-from services.read_model_store import ReadModelStore, read_model_recorder
+from services.app.application import CrmApplication
+from services.app.commands import ChangeStage, ConvertLead
 from services.settings import Settings
+from services.storage.read_model_store import ReadModelStore, read_model_recorder
 from tests.integration.conftest import BACKENDS
 from tests.integration.factories import ALICE, capture
 

@@ -10,13 +10,13 @@ import pytest
 
 from consumers.in_process_runner import InProcessRunner
 from projections.segment_rules import UnknownSegment
+from services.app.errors import ContactNotFound
+from services.app.queries import ReadModelQueries
 from services.bootstrap import bootstrap
-from services.cdnow_import import import_purchases
-from services.errors import ContactNotFound
-from services.read_models import open_read_models
-from services.read_queries import ReadModelQueries
-from services.seed import seed_history
+from services.jobs.cdnow_import import import_purchases
+from services.jobs.seed import seed_history
 from services.settings import Settings
+from services.storage.read_models import open_read_models
 from tests.integration.conftest import BACKENDS
 
 DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]

@@ -16,7 +16,7 @@ from domain.errors import DomainError
 from domain.lead import Lead
 from domain.money import Money
 from domain.values import ConsentChannel, InteractionKind, Meta, Stage
-from services.application import CrmApplication
+from services.app.application import CrmApplication
 from services.bootstrap import bootstrap
 from services.settings import Settings
 

@@ -11,7 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_PACKAGES = {"domain", "projections", "consumers", "services"}
 KAFKA_CLIENTS = {"kafka", "confluent_kafka", "aiokafka"}
-COMPOSITION_ROOT = {"services/cli.py", "services/cli_read_models.py", "services/cli_kafka.py", "services/server.py"}
+COMPOSITION_ROOT = {
+    "services/cli/main.py",
+    "services/cli/read_models.py",
+    "services/cli/kafka.py",
+    "services/cli/serve.py",
+}
 """The modules that wire everything together (the CLI and the server); they alone may start
 consumers from services."""
 

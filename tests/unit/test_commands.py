@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from domain.money import MAX_AMOUNT_MINOR
 from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
-from services.commands import (
+from services.app.commands import (
     AssignLead,
     CaptureLead,
     ChangeConsent,

@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from services.cli import build_parser
-from services.read_models import PROJECTION_NAMES
+from services.cli.main import build_parser
 from services.settings import Settings
+from services.storage.read_models import PROJECTION_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -658,8 +658,8 @@ def test_the_build_context_keeps_the_sources_and_leaves_out_local_state(dockerfi
 
 
 def test_the_operations_guide_names_the_commands_topics_headers_and_positions_the_code_uses() -> None:
-    from projections.envelope import CONTACT_TOPIC, DEAD_LETTER_HEADERS, DEAD_LETTER_TOPIC, LEAD_TOPIC
-    from services.read_models import RELAY_TRACKING
+    from consumers.envelope import CONTACT_TOPIC, DEAD_LETTER_HEADERS, DEAD_LETTER_TOPIC, LEAD_TOPIC
+    from services.storage.read_models import RELAY_TRACKING
 
     guide = (ROOT / "docs" / "operations.md").read_text()
     names = [*DEAD_LETTER_HEADERS, LEAD_TOPIC, CONTACT_TOPIC, DEAD_LETTER_TOPIC, RELAY_TRACKING, *settings_variables()]

@@ -13,11 +13,7 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import pytest
 
-from domain.catalogue import CrmEvent, data_fields, event_classes
-from domain.contact import UPDATABLE_DETAILS
-from domain.money import Money
-from domain.values import ConsentChannel, InteractionKind, Stage
-from projections.envelope import (
+from consumers.envelope import (
     CONTACT_TOPIC,
     DEAD_LETTER_TOPIC,
     EVENT_DATA_MODELS,
@@ -35,7 +31,11 @@ from projections.envelope import (
     record_of_envelope,
     topic_for,
 )
-from projections.envelope_schema import ROOT, asyncapi_document, generated_files, stale_files, to_yaml
+from consumers.envelope_schema import ROOT, asyncapi_document, generated_files, stale_files, to_yaml
+from domain.catalogue import CrmEvent, data_fields, event_classes
+from domain.contact import UPDATABLE_DETAILS
+from domain.money import Money
+from domain.values import ConsentChannel, InteractionKind, Stage
 from projections.event_record import EventRecord, record_of
 from tests.unit.factories import a_contact, a_lead, at, meta, pending
 
@@ -299,7 +299,7 @@ def test_envelope_of_refuses_a_record_that_breaks_the_contract(records: dict[str
 
 def test_the_published_schemas_and_asyncapi_document_are_the_generated_ones() -> None:
     stale = stale_files()
-    assert not stale, f"stale or missing: {', '.join(stale)}; run `python -m projections.envelope_schema`"
+    assert not stale, f"stale or missing: {', '.join(stale)}; run `python -m consumers.envelope_schema`"
 
 
 def test_one_schema_file_per_event_type_plus_the_envelope() -> None:

@@ -1,5 +1,5 @@
 """What the HTTP API answers with: public views of leads, contacts, command results and audit
-trails. Request bodies are the command models of `services.commands`, not copies of them."""
+trails. Request bodies are the command models of `services.app.commands`, not copies of them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from domain.contact import Contact
 from domain.lead import Lead
 from projections.pipeline_queries import LeadRow
 from projections.segments import SegmentContact, SegmentMember, SegmentSummary
-from services.application import AuditEntry, CommandResult
+from services.app.application import AuditEntry, CommandResult
 
 _LEAD_ID = "0b6f7f0e-2a41-4b8e-9a57-0c1d9a3e5f21"
 _CONTACT_ID = "7d4e2c1a-5b3f-4e8d-8c2a-9f1e0d3b6a47"

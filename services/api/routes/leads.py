@@ -10,20 +10,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from domain.values import LeadSource, Stage
 from projections.pipeline_queries import list_leads
-from services.application import CrmApplication
-from services.auth import Access, Action
-from services.commands import (
-    AssignLead,
-    CaptureLead,
-    ChangeStage,
-    ConvertLead,
-    DisqualifyLead,
-    LogInteraction,
-    RescoreLead,
-)
-from services.errors import LeadNotFound
-from services.http_aggregates import accepted, created, etag, exact_version, trail, utc, with_key
-from services.http_dependencies import (
+from services.api.deps import (
     PAGE_SIZE,
     AsOf,
     AtVersion,
@@ -38,9 +25,22 @@ from services.http_dependencies import (
     decode_cursor,
     next_cursor,
 )
-from services.http_dtos import AuditTrail, CommandAccepted, LeadConverted, LeadPage, LeadPublic, LeadSummary
-from services.http_problems import PROBLEM_RESPONSES
-from services.http_read_models import BEHIND, ReadModelGate
+from services.api.problems import PROBLEM_RESPONSES
+from services.api.read_models import BEHIND, ReadModelGate
+from services.api.responses import accepted, created, etag, exact_version, trail, utc, with_key
+from services.api.schemas import AuditTrail, CommandAccepted, LeadConverted, LeadPage, LeadPublic, LeadSummary
+from services.app.application import CrmApplication
+from services.app.commands import (
+    AssignLead,
+    CaptureLead,
+    ChangeStage,
+    ConvertLead,
+    DisqualifyLead,
+    LogInteraction,
+    RescoreLead,
+)
+from services.app.errors import LeadNotFound
+from services.auth.policy import Access, Action
 
 _CAPTURE_EXAMPLES = {
     "web form": {

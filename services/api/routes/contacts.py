@@ -10,19 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from projections.segments import ContactFeatures, list_contacts
-from services.application import CrmApplication
-from services.auth import Access, Action
-from services.commands import (
-    ChangeConsent,
-    CreateContact,
-    LogInteraction,
-    ReactivateContact,
-    RecordPurchase,
-    UpdateContactDetails,
-)
-from services.errors import ContactNotFound
-from services.http_aggregates import accepted, created, etag, exact_version, trail, utc, with_key
-from services.http_dependencies import (
+from services.api.deps import (
     PAGE_SIZE,
     AsOf,
     AtVersion,
@@ -37,7 +25,10 @@ from services.http_dependencies import (
     decode_cursor,
     next_cursor,
 )
-from services.http_dtos import (
+from services.api.problems import PROBLEM_RESPONSES, READ_MODEL_RESPONSES
+from services.api.read_models import BEHIND, ReadModelGate
+from services.api.responses import accepted, created, etag, exact_version, trail, utc, with_key
+from services.api.schemas import (
     AuditTrail,
     CommandAccepted,
     ContactPage,
@@ -45,8 +36,17 @@ from services.http_dtos import (
     ContactReactivated,
     ContactSummary,
 )
-from services.http_problems import PROBLEM_RESPONSES, READ_MODEL_RESPONSES
-from services.http_read_models import BEHIND, ReadModelGate
+from services.app.application import CrmApplication
+from services.app.commands import (
+    ChangeConsent,
+    CreateContact,
+    LogInteraction,
+    ReactivateContact,
+    RecordPurchase,
+    UpdateContactDetails,
+)
+from services.app.errors import ContactNotFound
+from services.auth.policy import Access, Action
 
 
 def contact_routes(crm: CrmApplication, access: Access, reads: ReadModelGate) -> APIRouter:

@@ -12,11 +12,11 @@ from fastapi.exceptions import RequestValidationError
 
 from domain.contact import Contact
 from domain.lead import Lead
-from services.application import AuditEntry, CommandResult, CrmApplication
-from services.auth import Caller
-from services.commands import CaptureLead, CreateContact, ReactivateContact
-from services.errors import ContactNotFound, LeadNotFound, NotFound
-from services.http_dtos import AuditTrail, CommandAccepted
+from services.api.schemas import AuditTrail, CommandAccepted
+from services.app.application import AuditEntry, CommandResult, CrmApplication
+from services.app.commands import CaptureLead, CreateContact, ReactivateContact
+from services.app.errors import ContactNotFound, LeadNotFound, NotFound
+from services.auth.policy import Caller
 
 C = TypeVar("C", CaptureLead, CreateContact, ReactivateContact)
 

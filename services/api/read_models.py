@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from services.application import CrmApplication
-from services.http_problems import READ_MODEL_RESPONSES, InvalidQuery, ReadModelBehind, ReadModelsUnavailable
-from services.read_queries import ReadModelQueries
+from services.api.problems import READ_MODEL_RESPONSES, InvalidQuery, ReadModelBehind, ReadModelsUnavailable
+from services.app.application import CrmApplication
+from services.app.queries import ReadModelQueries
 
 READ_WAIT_SECONDS = 2.0
 """How long a read-model route waits for the projections to reach `min_position` before 503."""

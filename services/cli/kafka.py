@@ -11,10 +11,10 @@ import threading
 import time
 from typing import Any
 
-from services.application import CrmApplication
-from services.read_model_store import ReadModelStore
-from services.read_models import PROJECTION_NAMES, open_read_models, select_projections
+from services.app.application import CrmApplication
 from services.settings import Settings
+from services.storage.read_model_store import ReadModelStore
+from services.storage.read_models import PROJECTION_NAMES, open_read_models, select_projections
 
 COMMANDS = ("relay", "consume")
 

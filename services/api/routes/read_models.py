@@ -12,8 +12,7 @@ from pydantic import AfterValidator
 from domain.values import LeadSource
 from projections.forecast import Forecast, ForecastAccuracy
 from projections.pipeline_queries import PipelineSummary
-from services.auth import Access, Action
-from services.http_dependencies import (
+from services.api.deps import (
     PAGE_SIZE,
     Cursor,
     Limit,
@@ -27,9 +26,10 @@ from services.http_dependencies import (
     decode_cursor,
     next_cursor,
 )
-from services.http_dtos import SegmentList, SegmentMemberPublic, SegmentMembersPage
-from services.http_problems import READ_MODEL_RESPONSES
-from services.http_read_models import ReadModelGate
+from services.api.problems import READ_MODEL_RESPONSES
+from services.api.read_models import ReadModelGate
+from services.api.schemas import SegmentList, SegmentMemberPublic, SegmentMembersPage
+from services.auth.policy import Access, Action
 
 
 def read_model_routes(access: Access, reads: ReadModelGate) -> APIRouter:

@@ -22,7 +22,7 @@ from domain.lead import Lead
 from domain.money import Money
 from domain.scoring import DEFAULT_MODEL, ScoringModel
 from domain.values import LeadSource, Meta
-from services.commands import (
+from services.app.commands import (
     AssignLead,
     CaptureLead,
     ChangeConsent,
@@ -37,7 +37,7 @@ from services.commands import (
     RescoreLead,
     UpdateContactDetails,
 )
-from services.errors import (
+from services.app.errors import (
     ConcurrencyConflict,
     ContactNotFound,
     IdempotencyKeyReused,

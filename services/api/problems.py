@@ -21,8 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import DomainError
 from projections.segment_rules import UnknownSegment
-from services.auth import Forbidden, Unauthenticated
-from services.errors import ConcurrencyConflict, IdempotencyKeyReused, NotFound, ReactivationInProgress
+from services.app.errors import ConcurrencyConflict, IdempotencyKeyReused, NotFound, ReactivationInProgress
+from services.auth.policy import Forbidden, Unauthenticated
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -14,9 +14,9 @@ from decimal import Decimal
 from itertools import groupby
 from pathlib import Path
 
-from services.application import Context, CrmApplication
-from services.commands import CreateContact, RecordPurchase
-from services.errors import ConcurrencyConflict
+from services.app.application import Context, CrmApplication
+from services.app.commands import CreateContact, RecordPurchase
+from services.app.errors import ConcurrencyConflict
 
 IMPORTER = Context(actor="system:import", correlation_id="cdnow-import")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
-from services.application import CrmApplication
-from services.http_dtos import Health
-from services.http_metrics import Metrics
-from services.http_problems import UNAVAILABLE_RESPONSES, StoreUnavailable
-from services.http_read_models import ReadModelGate
+from services.api.metrics import Metrics
+from services.api.problems import UNAVAILABLE_RESPONSES, StoreUnavailable
+from services.api.read_models import ReadModelGate
+from services.api.schemas import Health
+from services.app.application import CrmApplication
 
 
 def add_operation_routes(app: FastAPI, crm: CrmApplication, metrics: Metrics, reads: ReadModelGate) -> None:

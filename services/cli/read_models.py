@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from consumers.in_process_runner import InProcessRunner
-from services.application import CrmApplication
-from services.read_model_store import ReadModelStore
-from services.read_models import PROJECTION_NAMES, RELAY_TRACKING, open_read_models, select_projections
+from services.app.application import CrmApplication
 from services.settings import Settings
+from services.storage.read_model_store import ReadModelStore
+from services.storage.read_models import PROJECTION_NAMES, RELAY_TRACKING, open_read_models, select_projections
 
 REBUILD_NAMESPACE = "rebuild_"
 VERIFY_NAMESPACE = "verify_"
@@ -141,7 +141,7 @@ def status(app: CrmApplication, settings: Settings, kafka: bool = False) -> int:
         position = live.position(name)
         print(f"  {name:<10} position {position:>9}  lag {head - position}  (in-process)")
     if kafka:
-        from services.cli_kafka import kafka_status
+        from services.cli.kafka import kafka_status
 
         relayed = live.recorder.max_tracking_id(RELAY_TRACKING) or 0
         print(f"  relay      position {relayed:>9}  lag {head - relayed}")
@@ -152,7 +152,7 @@ def status(app: CrmApplication, settings: Settings, kafka: bool = False) -> int:
 
 def import_file(app: CrmApplication, settings: Settings, path: Path) -> int:
     """`crm import purchases FILE`."""
-    from services.cdnow_import import ImportFormatError, import_purchases
+    from services.jobs.cdnow_import import ImportFormatError, import_purchases
 
     if not path.is_file():
         print(f"crm: no such file: {path}", file=sys.stderr)

@@ -3,7 +3,7 @@
 One message per event, JSON in UTF-8, keyed by the aggregate id (so per-aggregate order holds):
 an `Envelope` of metadata plus the event's own `data`, whose shape is fixed per event type by the
 `*Data` models below. Those models are the published contract: `python -m
-projections.envelope_schema` turns them into docs/events/*.schema.json and docs/asyncapi.yaml,
+consumers.envelope_schema` turns them into docs/events/*.schema.json and docs/asyncapi.yaml,
 and `tests/unit/test_envelope.py` keeps them in step with the domain's event classes.
 
 Never publish Python topics or pickled state; only what is declared here.

@@ -19,14 +19,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from consumers.in_process_runner import InProcessRunner
-from services.application import CrmApplication, derived_id
-from services.auth import Role, TokenStore, open_token_store
+from services.api.app import WaitFor, create_app
+from services.app.application import CrmApplication, derived_id
+from services.app.errors import NotFound
+from services.app.queries import ReadModelQueries
+from services.auth.policy import Role, TokenStore, open_token_store
 from services.bootstrap import bootstrap
-from services.errors import NotFound
-from services.http_api import WaitFor, create_app
-from services.read_models import open_read_models
-from services.read_queries import ReadModelQueries
 from services.settings import Settings
+from services.storage.read_models import open_read_models
 
 DEMO_LEADS = 200
 DEMO_SEED = 42
@@ -49,7 +49,7 @@ def prepare_demo(crm: CrmApplication, tokens: TokenStore, settings: Settings, lo
     still works, else a new one, which is kept)."""
     if crm.head_position() == 0:
         print(f"crm: empty store, seeding {DEMO_LEADS} demo leads (seed {DEMO_SEED})...", file=log, flush=True)
-        from services.seed import seed_history
+        from services.jobs.seed import seed_history
 
         report = seed_history(crm, leads=DEMO_LEADS, seed=DEMO_SEED)
         print(f"crm: seeded {report.events} events in {report.seconds:.1f} s", file=log, flush=True)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
-from services.application import Context, CrmApplication
-from services.commands import (
+from services.app.application import Context, CrmApplication
+from services.app.commands import (
     AssignLead,
     CaptureLead,
     ChangeConsent,

@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
 
-from services.http_metrics import Metrics
-from services.http_problems import INTERNAL, VALIDATION, BodyTooLarge, FieldError, problem_response, problem_type_of
+from services.api.metrics import Metrics
+from services.api.problems import INTERNAL, VALIDATION, BodyTooLarge, FieldError, problem_response, problem_type_of
 
 MAX_BODY_BYTES = 64 * 1024
 """Largest request body accepted; larger ones get 413 before any parsing."""

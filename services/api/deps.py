@@ -16,8 +16,8 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 
-from services.auth import Action, Caller, TokenStore, Unauthenticated, log_denial
-from services.http_problems import InvalidQuery, MalformedHeader
+from services.api.problems import InvalidQuery, MalformedHeader
+from services.auth.policy import Action, Caller, TokenStore, Unauthenticated, log_denial
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200

@@ -12,8 +12,8 @@ from projections.forecast import Forecast, ForecastAccuracy
 from projections.pipeline_queries import PipelineSummary, pipeline_summary
 from projections.segment_rules import SegmentRule, default_rules
 from projections.segments import ContactFeatures, SegmentContact, SegmentMember, SegmentSummary
-from services.errors import ContactNotFound
-from services.read_model_store import ReadModelStore
+from services.app.errors import ContactNotFound
+from services.storage.read_model_store import ReadModelStore
 
 
 def _now() -> datetime:

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
+from services.app.errors import NotFound
 from services.bootstrap import bootstrap
-from services.errors import NotFound
 from services.settings import Settings, SettingsError
 
 
@@ -61,11 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--user", required=True, help="user name, e.g. alice")
     issue.add_argument("--role", required=True, choices=["admin", "manager", "rep", "analyst", "service"])
 
-    from services import cli_read_models
+    from services.cli import read_models as cli_read_models
 
     cli_read_models.add_commands(commands, _date)
 
-    from services import cli_kafka
+    from services.cli import kafka as cli_kafka
 
     cli_kafka.add_commands(commands)
     return parser
@@ -87,11 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _seed(app, args, settings)
         if args.command == "history":
             return _history(app, args)
-        from services import cli_read_models
+        from services.cli import read_models as cli_read_models
 
         if args.command in cli_read_models.COMMANDS:
             return cli_read_models.run(app, settings, args)
-        from services import cli_kafka
+        from services.cli import kafka as cli_kafka
 
         if args.command in cli_kafka.COMMANDS:
             return cli_kafka.run(app, settings, args)
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _seed(app, args: argparse.Namespace, settings: Settings) -> int:  # type: ignore[no-untyped-def]
-    from services.seed import seed_history
+    from services.jobs.seed import seed_history
 
     def progress(done: int) -> None:
         if done % 100 == 0 or done == args.leads:
@@ -133,7 +133,7 @@ def _history(app, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-d
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from services.server import serve
+    from services.cli.serve import serve
 
     return serve(args.host, args.port, demo=args.demo, settings=settings)
 
@@ -141,7 +141,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     from pydantic import ValidationError
 
-    from services.auth import open_token_store
+    from services.auth.policy import open_token_store
 
     tokens = open_token_store(settings)
     try:

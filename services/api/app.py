@@ -1,6 +1,6 @@
 """The HTTP API under /v1: thin routes from request bodies (the command models) through the
 application to response DTOs. Authentication, the role and object rules live in
-`services.auth`; the error -> status mapping in `services.http_problems`.
+`services.auth.policy`; the error -> status mapping in `services.api.problems`.
 
 Conventions:
 - single lead/contact responses carry `ETag: "<version>"`; a change may send it back as
@@ -10,11 +10,11 @@ Conventions:
   correlation id of the events the request appended;
 - errors are `application/problem+json`.
 
-The parts: `services.http_edge` (request id, body limit, metrics timing), `services.http_metrics`
-(Prometheus), `services.http_dependencies` (what routes read from the request),
-`services.http_read_models` (read-your-writes), and the routers `services.http_routes_leads`,
-`services.http_routes_contacts`, `services.http_routes_read_models` and
-`services.http_routes_operations`; `create_app` wires them.
+The parts: `services.api.edge` (request id, body limit, metrics timing), `services.api.metrics`
+(Prometheus), `services.api.deps` (what routes read from the request),
+`services.api.read_models` (read-your-writes), and the routers `services.api.routes.leads`,
+`services.api.routes.contacts`, `services.api.routes.read_models` and
+`services.api.routes.operations`; `create_app` wires them.
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from services.application import CrmApplication
-from services.auth import Access, TokenStore
-from services.http_edge import MAX_BODY_BYTES, Edge
-from services.http_metrics import Metrics
-from services.http_problems import install_problem_handlers, problem_json_only
-from services.http_read_models import READ_WAIT_SECONDS, ReadModelGate, WaitFor
-from services.http_routes_contacts import contact_routes
-from services.http_routes_leads import lead_routes
-from services.http_routes_operations import add_operation_routes
-from services.http_routes_read_models import read_model_routes
-from services.read_queries import ReadModelQueries
+from services.api.edge import MAX_BODY_BYTES, Edge
+from services.api.metrics import Metrics
+from services.api.problems import install_problem_handlers, problem_json_only
+from services.api.read_models import READ_WAIT_SECONDS, ReadModelGate, WaitFor
+from services.api.routes.contacts import contact_routes
+from services.api.routes.leads import lead_routes
+from services.api.routes.operations import add_operation_routes
+from services.api.routes.read_models import read_model_routes
+from services.app.application import CrmApplication
+from services.app.queries import ReadModelQueries
+from services.auth.policy import Access, TokenStore
 
 __all__ = ["MAX_BODY_BYTES", "READ_WAIT_SECONDS", "Edge", "Metrics", "WaitFor", "create_app"]
 

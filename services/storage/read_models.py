@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from projections.pipeline import PipelineProjection
 from projections.row_changes import Projection
 from projections.segments import SegmentsProjection
-from services.read_model_store import ReadModelStore, read_model_recorder
 from services.settings import Settings
+from services.storage.read_model_store import ReadModelStore, read_model_recorder
 
 PROJECTION_NAMES = ("pipeline", "segments")
 RELAY_TRACKING = "relay@kafka"

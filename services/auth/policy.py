@@ -25,9 +25,9 @@ from uuid import UUID
 
 from pydantic import TypeAdapter
 
-from services.application import Context, CrmApplication
-from services.commands import CaptureLead, ReactivateContact, UserId
-from services.errors import ContactNotFound, LeadNotFound
+from services.app.application import Context, CrmApplication
+from services.app.commands import CaptureLead, ReactivateContact, UserId
+from services.app.errors import ContactNotFound, LeadNotFound
 from services.settings import Settings
 
 if TYPE_CHECKING:
