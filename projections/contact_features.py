@@ -28,11 +28,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.time import utc
 from projections.segment_rules import FEATURES, Unit
 
 DAY = timedelta(days=1)
@@ -44,13 +45,6 @@ LAPSED_AFTER_DAYS = 180
 """...and "lapsed" from this many days on."""
 
 Lifecycle = Literal["prospect", "new", "active", "at_risk", "lapsed"]
-
-
-def utc(moment: datetime) -> datetime:
-    """The same instant in UTC; a naive datetime is taken to be UTC already."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _days(delta: timedelta) -> float:

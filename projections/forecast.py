@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
+from domain.time import parse_time, utc
 from domain.values import Stage
 from projections.pipeline import LEADS
 from projections.pipeline_queries import (
@@ -28,10 +29,8 @@ from projections.pipeline_queries import (
     StageInterval,
     days_between,
     lead_versions_at,
-    parse_time,
     stage_intervals_until,
     stages_reached,
-    utc,
 )
 from projections.row_changes import Reader
 

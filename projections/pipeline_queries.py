@@ -15,12 +15,13 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.time import parse_time, utc
 from domain.values import Stage
 from projections.pipeline import LEAD_VERSIONS, STAGE_INTERVALS, STAGE_ORDER
 from projections.row_changes import Reader
@@ -51,16 +52,6 @@ Conventional starting values for a B2B funnel; `forecast.learn_win_probabilities
 per stage once enough leads that reached the stage have closed."""
 
 SECONDS_PER_DAY = 86_400.0
-
-
-def utc(moment: datetime) -> datetime:
-    """A business time in UTC; a naive datetime is taken to be UTC already."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def parse_time(value: Any) -> datetime:
-    """A stored timestamp (ISO-8601 text, or a datetime from a store that returns them) in UTC."""
-    return utc(value if isinstance(value, datetime) else datetime.fromisoformat(value))
 
 
 def days_between(start: datetime, end: datetime) -> float:

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.time import utc
 from projections.contact_features import (
     AT_RISK_AFTER_DAYS,
     LAPSED_AFTER_DAYS,
@@ -23,7 +24,6 @@ from projections.contact_features import (
     ContactFeatures,
     Purchase,
     contact_features,
-    utc,
 )
 from projections.segment_rules import SegmentRule, Unit
 

@@ -14,17 +14,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from projections.contact_features import ContactFeatures, Purchase, utc
+from domain.time import parse_time, utc
+from projections.contact_features import ContactFeatures, Purchase
 from projections.row_changes import Reader
 from projections.segment_membership import ConsentChange, ContactHistory, SegmentMember, members_as_of
 from projections.segment_rules import SegmentRule, Unit, rule_named
-
-
-def _moment(value: Any) -> datetime:
-    """A timestamp read back from the store (ISO-8601 text, or a datetime)."""
-    if isinstance(value, datetime):
-        return utc(value)
-    return utc(datetime.fromisoformat(str(value)))
 
 
 def _load_histories(reader: Reader, as_of: datetime, contact_id: str | None = None) -> list[ContactHistory]:
@@ -68,16 +62,18 @@ def _load_histories(reader: Reader, as_of: datetime, contact_id: str | None = No
             ContactHistory(
                 contact_id=cid,
                 name=c["name"],
-                created_at=_moment(c["created_at"]),
+                created_at=parse_time(c["created_at"]),
                 purchases=tuple(
-                    Purchase(_moment(r["occurred_at"]), int(r["amount"]), str(r["currency"])) for r in purchases[cid]
+                    Purchase(parse_time(r["occurred_at"]), int(r["amount"]), str(r["currency"])) for r in purchases[cid]
                 ),
-                interactions=tuple(_moment(r["occurred_at"]) for r in interactions[cid]),
+                interactions=tuple(parse_time(r["occurred_at"]) for r in interactions[cid]),
                 consent_changes=tuple(
-                    ConsentChange(_moment(r["occurred_at"]), str(r["channel"]), bool(r["granted"]), int(r["position"]))
+                    ConsentChange(
+                        parse_time(r["occurred_at"]), str(r["channel"]), bool(r["granted"]), int(r["position"])
+                    )
                     for r in consents[cid]
                 ),
-                reactivations=tuple(_moment(r["occurred_at"]) for r in reactivations[cid]),
+                reactivations=tuple(parse_time(r["occurred_at"]) for r in reactivations[cid]),
             )
         )
     return histories
@@ -144,7 +140,7 @@ def find_contact_by_external_id(reader: Reader, external_id: str) -> SegmentCont
     if not rows:
         return None
     row = dict(rows[0])
-    row["created_at"] = _moment(row["created_at"])
+    row["created_at"] = parse_time(row["created_at"])
     return SegmentContact.model_validate(row)
 
 
@@ -186,7 +182,7 @@ def list_contacts(
     contacts = []
     for row in rows:
         values = dict(row)
-        values["created_at"] = _moment(values["created_at"])
+        values["created_at"] = parse_time(values["created_at"])
         values["updated_position"] = int(values["updated_position"])
         contacts.append(SegmentContact.model_validate(values))
     return contacts
