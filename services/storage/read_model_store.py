@@ -25,6 +25,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 
 from projections.row_changes import ColumnType, Insert, NewVersion, Projection, RowChange, Table, Update, Upsert
+from services.storage.schema import SchemaRecords
 
 _SQLITE_TYPES: dict[ColumnType, str] = {
     "text": "TEXT",
@@ -104,11 +105,17 @@ class ReadModelRecorder(TrackingRecorder):
 
     # --- schema -----------------------------------------------------------------------
 
-    def create_read_model_tables(self, tables: Iterable[Table]) -> None:
-        """Create each table and its indexes if missing."""
+    def create_read_model_tables(self, tables: Iterable[Table], owners: Mapping[str, str] | None = None) -> None:
+        """Create each table and its indexes if missing, recording its fingerprint. A live table
+        built from another definition raises `ReadModelSchemaMismatch` naming its owner in
+        `owners` (projection by table name), and nothing changes."""
         tables = list(tables)
         self.known_tables = {t.name for t in tables}
         with self.datastore.transaction(commit=True) as c:
+            self._take_write_lock(c)  # SQLite: the check reads before the creation writes
+            schema = self._schema_records(c)
+            named = [(self.table_name(t.name), t) for t in tables]
+            missing = set(schema.check(named, live=not self.namespace, owners=owners or {}))
             for table in tables:
                 name = self.table_name(table.name)
                 columns = ", ".join(f"{col} {self.column_types[kind]}" for col, kind in table.columns.items())
@@ -117,12 +124,19 @@ class ReadModelRecorder(TrackingRecorder):
                 )
                 for index in table.indexes:
                     c.execute(f"CREATE INDEX IF NOT EXISTS {name}_{'_'.join(index)}_idx ON {name} ({', '.join(index)})")
+            schema.record((name, table) for name, table in named if name in missing)
 
     def drop_read_model_tables(self, tables: Iterable[Table]) -> None:
         """Drop the tables of this namespace (used for rebuilds)."""
+        tables = list(tables)
         with self.datastore.transaction(commit=True) as c:
             for table in tables:
                 c.execute(f"DROP TABLE IF EXISTS {self.table_name(table.name)}")
+            self._schema_records(c).forget(self.table_name(t.name) for t in tables)
+
+    def _schema_records(self, c: _Cursor) -> SchemaRecords:
+        """The table fingerprints of this database (services/storage/schema.py), in transaction `c`."""
+        return SchemaRecords(c, self.column_types, postgres=isinstance(self, PostgresTrackingRecorder))
 
     # --- writing ----------------------------------------------------------------------
 
@@ -269,6 +283,7 @@ class ReadModelRecorder(TrackingRecorder):
                         f"CREATE INDEX IF NOT EXISTS {table.name}_{'_'.join(index)}_idx "
                         f"ON {table.name} ({', '.join(index)})"
                     )
+            self._schema_records(c).carry_over((self.table_name(t.name), t.name) for t in tables)
             for projection in projections:
                 self._run(c, f"DELETE FROM {tracking} WHERE application_name LIKE ?", [f"{projection}@%"])
                 self._run(
@@ -363,7 +378,8 @@ class ReadModelStore:
     def __init__(self, recorder: ReadModelRecorder, projections: Sequence[Projection]) -> None:
         self.recorder = recorder
         self.projections = {p.name: p for p in projections}
-        recorder.create_read_model_tables(t for p in projections for t in p.tables)
+        owners = {t.name: p.name for p in projections for t in p.tables}
+        recorder.create_read_model_tables((t for p in projections for t in p.tables), owners)
 
     @property
     def namespace(self) -> str:
