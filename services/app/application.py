@@ -63,6 +63,9 @@ class Context:
 
     actor: str = "system"
     correlation_id: str = ""
+    owner_scope: str | None = None
+    """When set, the command acts only on the leads this user owns and on the contacts whose
+    originating lead they own; anything else is not found (`NotFound.withheld`)."""
 
     def meta(self, occurred_at: datetime | None) -> Meta:
         """Event metadata for a command; business time defaults to now."""
@@ -136,6 +139,7 @@ class CrmApplication(Application[UUID]):
         return self._change(
             Lead,
             lead_id,
+            ctx,
             expected_version,
             lambda lead: lead.log_interaction(cmd.kind, cmd.detail, ctx.meta(cmd.occurred_at), self.scoring),
         )
@@ -145,7 +149,7 @@ class CrmApplication(Application[UUID]):
     ) -> CommandResult:
         """Apply score decay; appends `Scored(reason="decay")` only when the score changes."""
         return self._change(
-            Lead, lead_id, expected_version, lambda lead: lead.rescore(ctx.meta(cmd.occurred_at), self.scoring)
+            Lead, lead_id, ctx, expected_version, lambda lead: lead.rescore(ctx.meta(cmd.occurred_at), self.scoring)
         )
 
     def assign_lead(
@@ -153,7 +157,7 @@ class CrmApplication(Application[UUID]):
     ) -> CommandResult:
         """Give a lead to a sales rep."""
         return self._change(
-            Lead, lead_id, expected_version, lambda lead: lead.assign(cmd.owner, ctx.meta(cmd.occurred_at))
+            Lead, lead_id, ctx, expected_version, lambda lead: lead.assign(cmd.owner, ctx.meta(cmd.occurred_at))
         )
 
     def change_stage(
@@ -161,7 +165,7 @@ class CrmApplication(Application[UUID]):
     ) -> CommandResult:
         """Move a lead to another open stage."""
         return self._change(
-            Lead, lead_id, expected_version, lambda lead: lead.change_stage(cmd.stage, ctx.meta(cmd.occurred_at))
+            Lead, lead_id, ctx, expected_version, lambda lead: lead.change_stage(cmd.stage, ctx.meta(cmd.occurred_at))
         )
 
     def disqualify_lead(
@@ -169,7 +173,7 @@ class CrmApplication(Application[UUID]):
     ) -> CommandResult:
         """Close a lead as lost."""
         return self._change(
-            Lead, lead_id, expected_version, lambda lead: lead.disqualify(cmd.reason, ctx.meta(cmd.occurred_at))
+            Lead, lead_id, ctx, expected_version, lambda lead: lead.disqualify(cmd.reason, ctx.meta(cmd.occurred_at))
         )
 
     def convert_lead(
@@ -177,7 +181,7 @@ class CrmApplication(Application[UUID]):
     ) -> CommandResult:
         """Close a lead as won. A new contact is created from it in the same transaction; a lead
         that came from reactivating a contact returns to that contact instead."""
-        lead = self._get(Lead, lead_id, expected_version)
+        lead = self._get(Lead, lead_id, expected_version, ctx.owner_scope)
         meta = ctx.meta(cmd.occurred_at)
         deal = Money(cmd.deal_value, cmd.currency)
         if lead.contact_id is not None:
@@ -218,6 +222,7 @@ class CrmApplication(Application[UUID]):
         return self._change(
             Contact,
             contact_id,
+            ctx,
             expected_version,
             lambda contact: contact.update_details(cmd.changes(), ctx.meta(cmd.occurred_at)),
         )
@@ -229,6 +234,7 @@ class CrmApplication(Application[UUID]):
         return self._change(
             Contact,
             contact_id,
+            ctx,
             expected_version,
             lambda contact: contact.log_interaction(cmd.kind, cmd.detail, ctx.meta(cmd.occurred_at)),
         )
@@ -240,6 +246,7 @@ class CrmApplication(Application[UUID]):
         return self._change(
             Contact,
             contact_id,
+            ctx,
             expected_version,
             lambda contact: _record(contact, cmd, ctx),
         )
@@ -247,7 +254,7 @@ class CrmApplication(Application[UUID]):
     def record_purchases(self, contact_id: UUID, cmds: list[RecordPurchase], ctx: Context = SYSTEM) -> CommandResult:
         """Record several orders in one append (imports); orders already recorded are skipped,
         so a re-run of an import appends nothing."""
-        contact = self._get(Contact, contact_id)
+        contact = self._get(Contact, contact_id, owner_scope=ctx.owner_scope)
         for cmd in cmds:
             if cmd.order_id not in contact.order_ids:
                 _record(contact, cmd, ctx)
@@ -282,6 +289,7 @@ class CrmApplication(Application[UUID]):
         return self._change(
             Contact,
             contact_id,
+            ctx,
             expected_version,
             lambda contact: contact.change_consent(cmd.channel, cmd.granted, ctx.meta(cmd.occurred_at)),
         )
@@ -291,7 +299,7 @@ class CrmApplication(Application[UUID]):
     ) -> CommandResult:
         """Open a new lead (source `reactivation`) for a contact's new interest, atomically with
         the contact's `Reactivated` event."""
-        contact = self._get(Contact, contact_id, expected_version)
+        contact = self._get(Contact, contact_id, expected_version, ctx.owner_scope)
         lead_id = uuid.uuid4()
         if cmd.idempotency_key is not None:
             lead_id = derived_id("reactivation", cmd.idempotency_key)
@@ -324,17 +332,46 @@ class CrmApplication(Application[UUID]):
 
     # --- reads ------------------------------------------------------------------------
 
-    def get_lead(self, lead_id: UUID, *, version: int | None = None, as_of: datetime | None = None) -> Lead:
-        """A lead now, at a version, or as it stood at a business time."""
-        return self._read(Lead, lead_id, version, as_of)
+    def get_lead(
+        self,
+        lead_id: UUID,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+        owner_scope: str | None = None,
+    ) -> Lead:
+        """A lead now, at a version, or as it stood at a business time (only one the scoped
+        owner owns now, when an owner scope is given)."""
+        return self._read(Lead, lead_id, version, as_of, owner_scope)
 
-    def get_contact(self, contact_id: UUID, *, version: int | None = None, as_of: datetime | None = None) -> Contact:
-        """A contact now, at a version, or as it stood at a business time."""
-        return self._read(Contact, contact_id, version, as_of)
+    def get_contact(
+        self,
+        contact_id: UUID,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+        owner_scope: str | None = None,
+    ) -> Contact:
+        """A contact now, at a version, or as it stood at a business time (only one whose
+        originating lead the scoped owner owns, when an owner scope is given)."""
+        return self._read(Contact, contact_id, version, as_of, owner_scope)
 
-    def history(self, aggregate_id: UUID) -> list[AuditEntry]:
-        """Every event of an aggregate in version order: the audit trail."""
-        entries = [
+    def history(
+        self,
+        aggregate_id: UUID,
+        *,
+        of: type[Lead] | type[Contact] | None = None,
+        owner_scope: str | None = None,
+    ) -> list[AuditEntry]:
+        """Every event of an aggregate in version order: the audit trail. With `of`, only a lead's
+        or only a contact's; with an owner scope, only one within it."""
+        if owner_scope is not None:
+            kind: type[Aggregate] = of or Aggregate
+            self._get(kind, aggregate_id, owner_scope=owner_scope)
+        events = list(self._crm_events(aggregate_id))
+        if not events or (of is not None and not isinstance(events[0], _CREATED_EVENT[of])):
+            raise _not_found(of, aggregate_id)
+        return [
             AuditEntry(
                 version=e.originator_version,
                 event_type=event_type_of(e),
@@ -344,11 +381,8 @@ class CrmApplication(Application[UUID]):
                 correlation_id=e.correlation_id,
                 data=event_data(e),
             )
-            for e in self._crm_events(aggregate_id)
+            for e in events
         ]
-        if not entries:
-            raise NotFound(aggregate_id)
-        return entries
 
     def head_position(self) -> int:
         """The notification id of the newest event in the log (0 when empty)."""
@@ -356,21 +390,45 @@ class CrmApplication(Application[UUID]):
 
     # --- plumbing ---------------------------------------------------------------------
 
-    def _get(self, cls: type[A], aggregate_id: UUID, expected_version: int | None = None) -> A:
+    def _get(
+        self, cls: type[A], aggregate_id: UUID, expected_version: int | None = None, owner_scope: str | None = None
+    ) -> A:
+        """The aggregate now; not found when it is missing, of another kind or (withheld) outside
+        the owner scope, a conflict when it is not at the expected version."""
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise _not_found(cls, aggregate_id) from None
         if not isinstance(aggregate, cls):
             raise _not_found(cls, aggregate_id)
+        if owner_scope is not None and self._owner_of(aggregate) != owner_scope:
+            raise _not_found(type(aggregate), aggregate_id, withheld=True)
         if expected_version is not None and aggregate.version != expected_version:
             raise ConcurrencyConflict(aggregate_id, expected_version, aggregate.version)
         return aggregate
 
+    def _owner_of(self, aggregate: Aggregate) -> str | None:
+        """Who owns a lead; for a contact, who owns the lead it was converted from."""
+        if isinstance(aggregate, Lead):
+            return aggregate.owner
+        if isinstance(aggregate, Contact) and aggregate.lead_id is not None:
+            try:
+                return self._get(Lead, aggregate.lead_id).owner
+            except LeadNotFound:
+                return None
+        return None
+
     def _change(
-        self, cls: type[A], aggregate_id: UUID, expected_version: int | None, act: Callable[[A], object]
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        ctx: Context,
+        expected_version: int | None,
+        act: Callable[[A], object],
     ) -> CommandResult:
-        aggregate = self._get(cls, aggregate_id, expected_version)
+        # The owner scope is checked on the very aggregate that is saved: should it be reassigned
+        # after this load, the save conflicts instead of letting its former owner write.
+        aggregate = self._get(cls, aggregate_id, expected_version, ctx.owner_scope)
         act(aggregate)
         return self._save(aggregate)
 
@@ -412,7 +470,13 @@ class CrmApplication(Application[UUID]):
         aggregate = self._get(cls, aggregate_id)
         return CommandResult(aggregate.id, aggregate.version, None)
 
-    def _read(self, cls: type[A], aggregate_id: UUID, version: int | None, as_of: datetime | None) -> A:
+    def _read(
+        self, cls: type[A], aggregate_id: UUID, version: int | None, as_of: datetime | None, owner_scope: str | None
+    ) -> A:
+        if version is None and as_of is None:
+            return self._get(cls, aggregate_id, owner_scope=owner_scope)
+        if owner_scope is not None:
+            self._get(cls, aggregate_id, owner_scope=owner_scope)  # who owns it now decides, not who did then
         aggregate: Aggregate | None
         if as_of is None:
             try:
@@ -436,9 +500,9 @@ def _record(contact: Contact, cmd: RecordPurchase, ctx: Context) -> None:
 _CREATED_EVENT: dict[type, type] = {Lead: Lead.Captured, Contact: Contact.Created}
 
 
-def _not_found(cls: type, aggregate_id: UUID, detail: str = "") -> NotFound:
-    error: Callable[[UUID, str], NotFound] = LeadNotFound if cls is Lead else ContactNotFound
-    return error(aggregate_id, detail)
+def _not_found(cls: type | None, aggregate_id: UUID, detail: str = "", *, withheld: bool = False) -> NotFound:
+    error = LeadNotFound if cls is Lead else ContactNotFound if cls is Contact else NotFound
+    return error(aggregate_id, detail, withheld=withheld)
 
 
 __all__ = ["AuditEntry", "CommandResult", "Context", "CrmApplication", "Command", "derived_id"]

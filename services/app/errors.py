@@ -10,12 +10,17 @@ class ApplicationError(Exception):
 
 
 class NotFound(ApplicationError):
-    """No aggregate of that kind has that id (at that time or version)."""
+    """No aggregate of that kind has that id (at that time or version).
+
+    `withheld` marks one that exists but lies outside the caller's owner scope: it is answered
+    exactly like a missing one, so that nobody can probe for what is not theirs, and the
+    entry point that answers it logs the denial."""
 
     kind = "aggregate"
 
-    def __init__(self, aggregate_id: UUID, detail: str = "") -> None:
+    def __init__(self, aggregate_id: UUID, detail: str = "", *, withheld: bool = False) -> None:
         self.aggregate_id = aggregate_id
+        self.withheld = withheld
         super().__init__(f"{self.kind} {aggregate_id} not found{detail}")
 
 
