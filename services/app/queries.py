@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from projections import forecast as forecasting
 from projections import segments
 from projections.forecast import Forecast, ForecastAccuracy
-from projections.pipeline_queries import PipelineSummary, pipeline_summary
+from projections.pipeline_queries import LeadRow, PipelineSummary, list_leads, pipeline_summary
 from projections.segment_rules import SegmentRule, default_rules
-from projections.segments import ContactFeatures, SegmentContact, SegmentMember, SegmentSummary
+from projections.segments import ContactFeatures, SegmentContact, SegmentMember, SegmentSummary, list_contacts
 from services.app.errors import ContactNotFound
-from services.storage.read_model_store import ReadModelStore
+
+
+class ReadModels(Protocol):
+    """What the queries need of the read-model store (services.storage implements it): its
+    rows, and how far each of its projections has applied the log."""
+
+    @property
+    def projections(self) -> Mapping[str, object]:
+        """The projections kept in the store, by name."""
+        ...
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a query written with `?` placeholders and unqualified table names."""
+        ...
+
+    def position(self, projection: str, source: str = "log") -> int:
+        """The last log position a projection has applied."""
+        ...
+
+    def wait(self, position: int, timeout: float = 2.0, source: str = "log") -> bool:
+        """Wait until every projection has applied `position`; False on timeout."""
+        ...
 
 
 def _now() -> datetime:
@@ -21,9 +43,10 @@ def _now() -> datetime:
 
 
 class ReadModelQueries:
-    """Pipeline, forecast and segments, each answerable as of any business date (now by default)."""
+    """Pipeline, forecast and segments, each answerable as of any business date (now by default),
+    and the lead and contact lists as the read models hold them now."""
 
-    def __init__(self, store: ReadModelStore, rules: list[SegmentRule] | None = None, min_sample: int = 20) -> None:
+    def __init__(self, store: ReadModels, rules: list[SegmentRule] | None = None, min_sample: int = 20) -> None:
         self.store = store
         self.rules = rules if rules is not None else default_rules()
         self.min_sample = min_sample
@@ -64,3 +87,40 @@ class ReadModelQueries:
     def contact_by_external_id(self, external_id: str) -> SegmentContact | None:
         """The contact imported or created with this id of another system."""
         return segments.find_contact_by_external_id(self.store, external_id)
+
+    def leads(
+        self,
+        *,
+        stage: str | None = None,
+        owner: str | None = None,
+        source: str | None = None,
+        min_score: int | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[LeadRow]:
+        """Current leads matching every filter given, in lead id order after the lead id `after`."""
+        return list_leads(
+            self.store, stage=stage, owner=owner, source=source, min_score=min_score, after=after, limit=limit
+        )
+
+    def contacts(
+        self,
+        *,
+        segment: str | None = None,
+        external_id: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[SegmentContact]:
+        """Contacts with their current details in contact id order after the contact id `after`:
+        all, or only the members of `segment` now (UnknownSegment for a bad name), and/or only
+        the one with `external_id`."""
+        among = None if segment is None else [m.contact_id for m in self.segment_members(segment)]
+        return list_contacts(self.store, external_id=external_id, among=among, after=after, limit=limit)
+
+    def positions(self) -> dict[str, int]:
+        """The log position each projection has applied."""
+        return {name: self.store.position(name) for name in self.store.projections}
+
+    def wait(self, position: int, timeout: float) -> bool:
+        """Read your writes: True once every projection has applied `position`, False on timeout."""
+        return self.store.wait(position, timeout)
