@@ -1,6 +1,8 @@
 """The HTTP API under /v1: thin routes from request bodies (the command models) through the
-application to response DTOs. Authentication, the role and object rules live in
-`services.auth.policy`; the error -> status mapping in `services.api.problems`.
+application to response DTOs. Each route authenticates and checks the role rules of
+`services.auth.policy` once, with its one `Permit` dependency, and hands the caller's owner
+scope to the application, which enforces it on the aggregate it loads. The error -> status
+mapping is `services.api.problems`.
 
 Conventions:
 - single lead/contact responses carry `ETag: "<version>"`; a change may send it back as
@@ -11,10 +13,11 @@ Conventions:
 - errors are `application/problem+json`.
 
 The parts: `services.api.edge` (request id, body limit, metrics timing), `services.api.metrics`
-(Prometheus), `services.api.deps` (what routes read from the request),
-`services.api.read_models` (read-your-writes), and the routers `services.api.routes.leads`,
-`services.api.routes.contacts`, `services.api.routes.read_models` and
-`services.api.routes.operations`; `create_app` wires them.
+(Prometheus), `services.api.deps` (what routes read from the request and the app),
+`services.api.read_models` (read-your-writes), `services.api.pagination` (cursors and pages),
+the response DTOs `services.api.schemas` and `services.api.schemas_read_models`, and the
+module-level routers of `services.api.routes` (leads, contacts, read_models, operations);
+`create_app` stores what the dependencies read on `app.state` and includes the routers.
 """
 
 from __future__ import annotations
@@ -27,15 +30,13 @@ from services.api.edge import MAX_BODY_BYTES, Edge
 from services.api.metrics import Metrics
 from services.api.problems import install_problem_handlers, problem_json_only
 from services.api.read_models import READ_WAIT_SECONDS, ReadModelGate, WaitFor
-from services.api.routes.contacts import contact_routes
-from services.api.routes.leads import lead_routes
-from services.api.routes.operations import add_operation_routes
-from services.api.routes.read_models import read_model_routes
+from services.api.routes.contacts import router as contact_routes
+from services.api.routes.leads import router as lead_routes
+from services.api.routes.operations import router as operation_routes
+from services.api.routes.read_models import router as read_model_routes
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
-from services.auth.policy import Access, TokenStore
-
-__all__ = ["MAX_BODY_BYTES", "READ_WAIT_SECONDS", "Edge", "Metrics", "WaitFor", "create_app"]
+from services.auth.policy import Authenticator
 
 _DESCRIPTION = """\
 Event-sourced CRM: leads and contacts as append-only event streams.
@@ -59,7 +60,7 @@ analysts, managers and admins see all of it; service tokens none.
 
 def create_app(
     crm: CrmApplication,
-    tokens: TokenStore,
+    tokens: Authenticator,
     *,
     read_models: ReadModelQueries | None = None,
     wait_for: WaitFor | None = None,
@@ -72,14 +73,14 @@ def create_app(
     `read_models` answers the pipeline, forecast, segment and list routes (without it they
     answer 503); `wait_for(position, timeout)` tells when the projections feeding them have
     applied a position (by default: the read-model store's own positions)."""
-    access = Access(crm)
     metrics = Metrics()
 
     app = FastAPI(title=title, version="1.0.0", description=_DESCRIPTION)
+    # what the dependencies of services.api.deps read, and nothing else
     app.state.crm = crm
     app.state.tokens = tokens
     app.state.metrics = metrics
-    app.state.read_models = read_models
+    app.state.read_models = ReadModelGate(crm, read_models, wait_for, read_wait_seconds)
     install_problem_handlers(app)
     app.add_middleware(Edge, metrics=metrics, max_body_bytes=max_body_bytes, fastapi_app=app)
 
@@ -90,9 +91,6 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    reads = ReadModelGate(crm, read_models, wait_for, read_wait_seconds)
-    add_operation_routes(app, crm, metrics, reads)
-    app.include_router(lead_routes(crm, access, reads))
-    app.include_router(contact_routes(crm, access, reads))
-    app.include_router(read_model_routes(access, reads))
+    for routes in (operation_routes, lead_routes, contact_routes, read_model_routes):
+        app.include_router(routes)
     return app

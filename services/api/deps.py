@@ -1,31 +1,94 @@
-"""What a route reads from the request, shared by every router: the caller behind the bearer
-token and the role check, `If-Match`, `Idempotency-Key`, business times, read-your-writes
-positions and page cursors."""
+"""Everything a route reads from the request, in one module: the application and the read
+models of the app (`request.app.state`), the caller a route's permission lets through,
+`If-Match`, `Idempotency-Key`, business times, read-your-writes positions, filters and pages."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Any
-from uuid import UUID
+from datetime import datetime
+from typing import Annotated, Literal
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 
-from services.api.problems import InvalidQuery, MalformedHeader
-from services.auth.policy import Action, Caller, TokenStore, Unauthenticated, log_denial
-
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
+from domain.time import utc
+from domain.values import LeadSource, Stage
+from services.api.metrics import Metrics
+from services.api.pagination import MAX_PAGE_SIZE, PAGE_SIZE, PageRequest, decode_cursor
+from services.api.problems import MalformedHeader
+from services.api.read_models import ReadModelGate
+from services.app.application import CrmApplication
+from services.auth.access import Caller, log_denial
+from services.auth.policy import Action, Authenticator, Unauthenticated
 
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
 """Business times a read-model query may be asked about."""
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
+
+
+# --- the app's parts -------------------------------------------------------------------------
+
+
+def _crm(request: Request) -> CrmApplication:
+    crm: CrmApplication = request.app.state.crm
+    return crm
+
+
+def _read_models(request: Request) -> ReadModelGate:
+    gate: ReadModelGate = request.app.state.read_models
+    return gate
+
+
+def _metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+CrmDep = Annotated[CrmApplication, Depends(_crm)]
+ReadModelsDep = Annotated[ReadModelGate, Depends(_read_models)]
+"""The read models, reached through `.caught_up(min_position)` (503 when not served here)."""
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+
+
+# --- the caller ------------------------------------------------------------------------------
+
+_bearer = HTTPBearer(auto_error=False, description="a token issued by `crm token issue`")
+
+
+class Permit:
+    """A route's one authorization dependency, `Annotated[Caller, Depends(Permit(action))]`:
+    the caller behind the bearer token (401 without a token the store knows), permitted the
+    route's action by their role (403 otherwise). Dependencies are solved before the body is
+    validated, so a forbidden request is refused before its body is looked at.
+
+    Which leads and contacts a rep may touch is not checked here: the caller's context carries
+    their owner scope, and the application checks it on the aggregate it loads."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+
+    def __call__(
+        self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Caller:
+        tokens: Authenticator = request.app.state.tokens
+        request_id = str(getattr(request.state, "request_id", "") or uuid.uuid4().hex)
+        where = {"method": request.method, "path": request.url.path, "request_id": request_id}
+        if credentials is None:
+            log_denial("missing_token", **where)
+            raise Unauthenticated("send an `Authorization: Bearer <token>` header")
+        principal = tokens.authenticate(credentials.credentials)
+        if principal is None:
+            log_denial("unknown_token", **where)
+            raise Unauthenticated("the bearer token is not valid")
+        caller = Caller(principal, request_id, request.method, request.url.path).permit(self.action)
+        request.state.caller = caller  # read when a withheld aggregate is answered (the denial log)
+        return caller
+
+
+# --- headers ---------------------------------------------------------------------------------
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -38,25 +101,24 @@ def parse_if_match(value: str | None) -> int | None:
     return int(match.group(1))
 
 
-def encode_cursor(last_id: str) -> str:
-    """The opaque cursor of the page after the one that ended with `last_id`: its base64."""
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+def _if_match(
+    value: Annotated[str | None, Header(alias="If-Match", description='the ETag you last saw, e.g. "7"')] = None,
+) -> int | None:
+    return parse_if_match(value)
 
 
-def decode_cursor(cursor: str | None) -> str | None:
-    """The id a cursor stands for; 422 naming `cursor` when it is not one of ours."""
-    if cursor is None:
-        return None
-    try:
-        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        return str(UUID(decoded))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidQuery("cursor", "not a cursor this API gave out; start again without one", "cursor") from None
+IfMatch = Annotated[int | None, Depends(_if_match)]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, description="retry-safe create: same key, same id"),
+]
 
 
-def next_cursor(ids: list[str], limit: int) -> str | None:
-    """A cursor when more than `limit` ids were found (one more than a page is always asked for)."""
-    return encode_cursor(ids[limit - 1]) if len(ids) > limit else None
+# --- times and positions ---------------------------------------------------------------------
+
+
+def _in_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
 
 
 def business_time(value: datetime | None) -> datetime | None:
@@ -65,58 +127,23 @@ def business_time(value: datetime | None) -> datetime | None:
         return None
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
         raise ValueError(f"must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
-    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(UTC)
+    return utc(value)
 
 
-_bearer = HTTPBearer(auto_error=False, description="a token issued by `crm token issue`")
-
-
-def authenticate(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Caller:
-    """The caller behind the bearer token (401 without one, or with one the store does not know)."""
-    tokens: TokenStore = request.app.state.tokens
-    request_id = str(getattr(request.state, "request_id", "") or uuid.uuid4().hex)
-    where = {"method": request.method, "path": request.url.path, "request_id": request_id}
-    if credentials is None:
-        log_denial("missing_token", **where)
-        raise Unauthenticated("send an `Authorization: Bearer <token>` header")
-    principal = tokens.authenticate(credentials.credentials)
-    if principal is None:
-        log_denial("unknown_token", **where)
-        raise Unauthenticated("the bearer token is not valid")
-    return Caller(principal, request_id, request.method, request.url.path)
-
-
-def allowed(action: Action) -> Any:
-    """A route dependency: 403 unless the caller's role may do `action`; checked before the body."""
-
-    def role_allows(who: Annotated[Caller, Depends(authenticate)]) -> None:
-        who.require(action)
-
-    role_allows.__name__ = f"role_may_{action.value}"
-    return Depends(role_allows)
-
-
-def if_match(
-    value: Annotated[str | None, Header(alias="If-Match", description='the ETag you last saw, e.g. "7"')] = None,
-) -> int | None:
-    return parse_if_match(value)
-
-
-Who = Annotated[Caller, Depends(authenticate)]
-IfMatch = Annotated[int | None, Depends(if_match)]
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=200, description="retry-safe create: same key, same id"),
-]
 AsOf = Annotated[
-    datetime | None, Query(description="the state as it stood at this business time (ISO 8601; UTC if no offset)")
+    datetime | None,
+    Query(description="the state as it stood at this business time (ISO 8601; UTC if no offset)"),
+    AfterValidator(_in_utc),
 ]
 AtVersion = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="the state at this version")]
 ReadAsOf = Annotated[
     datetime | None,
     Query(description="answer as of this business time (ISO 8601; UTC if no offset); now by default"),
+    AfterValidator(business_time),
+]
+MadeAsOf = Annotated[
+    datetime,
+    Query(description="when the forecast would have been made (ISO 8601; UTC if no offset)"),
     AfterValidator(business_time),
 ]
 MinPosition = Annotated[
@@ -128,10 +155,37 @@ MinPosition = Annotated[
         "e.g. the `position` a command answered with; 503 with `Retry-After` if they do not",
     ),
 ]
-Cursor = Annotated[str | None, Query(min_length=1, max_length=200, description="`next_cursor` of the previous page")]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size")]
+Months = Annotated[int, Query(ge=1, le=24, description="months in the horizon, starting with the current one")]
+
+
+# --- filters and pages -----------------------------------------------------------------------
+
 OwnerFilter = Annotated[
     str | None,
     Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@:-]+$", description="only this owner's leads"),
 ]
-Months = Annotated[int, Query(ge=1, le=24, description="months in the horizon, starting with the current one")]
+StageFilter = Annotated[Stage | None, Query(description="only leads in this stage now")]
+SourceFilter = Annotated[LeadSource | None, Query(description="only leads from this source")]
+SourceAsOfFilter = Annotated[LeadSource | None, Query(description="only leads from this source (as of then)")]
+MinScore = Annotated[int | None, Query(ge=0, le=100, description="only leads scoring at least this")]
+SegmentFilter = Annotated[
+    str | None, Query(min_length=1, max_length=100, description="only the segment's members as of now")
+]
+ExternalIdFilter = Annotated[
+    str | None, Query(min_length=1, max_length=200, description="only the contact with this id elsewhere")
+]
+SegmentName = Annotated[str, Path(min_length=1, max_length=100, description="the segment, e.g. repeat_buyers")]
+TimeUnit = Annotated[Literal["days", "weeks"], Query(description="unit of recency and T")]
+
+
+def _page(
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="`next_cursor` of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size")] = PAGE_SIZE,
+) -> PageRequest:
+    return PageRequest(after=decode_cursor(cursor), limit=limit)
+
+
+PageQuery = Annotated[PageRequest, Depends(_page)]
+"""`cursor` and `limit`: which page of a list (422 naming `cursor` for one this API did not give)."""

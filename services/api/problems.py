@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from domain.errors import DomainError
 from projections.segment_rules import UnknownSegment
 from services.app.errors import ConcurrencyConflict, IdempotencyKeyReused, NotFound, ReactivationInProgress
+from services.auth.access import Caller
 from services.auth.policy import Forbidden, Unauthenticated
 
 PROBLEM_JSON = "application/problem+json"
@@ -189,6 +190,8 @@ def _request_id(request: Request) -> str | None:
 
 def _for_error(request: Request, error: BaseException) -> JSONResponse:
     problem = problem_type_of(error)
+    if isinstance(error, NotFound) and error.withheld:
+        _log_withheld(request, error)
     extensions: dict[str, Any] = {}
     headers: dict[str, str] | None = None
     if isinstance(error, Unauthenticated):
@@ -220,6 +223,14 @@ def _for_error(request: Request, error: BaseException) -> JSONResponse:
         errors=errors,
         **extensions,
     )
+
+
+def _log_withheld(request: Request, error: NotFound) -> None:
+    """An aggregate outside the caller's owner scope is answered as not found, and the denial
+    logged for the caller the route's permission let through."""
+    caller = getattr(request.state, "caller", None)
+    if isinstance(caller, Caller):
+        caller.withheld(error)
 
 
 async def _known_error(request: Request, error: Exception) -> JSONResponse:

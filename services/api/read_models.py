@@ -37,24 +37,31 @@ class ReadModelGate:
         self.wait_for = wait_for
         self.read_wait_seconds = read_wait_seconds
 
+    @property
+    def served(self) -> bool:
+        """True when this server answers the read-model routes."""
+        return self.read_models is not None
+
     def queries(self) -> ReadModelQueries:
+        """The read models as they are (503 when this server does not serve them)."""
         if self.read_models is None:
             raise ReadModelsUnavailable("this server does not serve the read models")
         return self.read_models
 
     def positions(self) -> dict[str, int]:
-        store = self.queries().store
-        return {name: store.position(name) for name in store.projections}
+        """The log position each projection has applied."""
+        return self.queries().positions()
 
-    def caught_up(self, min_position: int | None) -> None:
-        """Read your writes: return once the read models applied `min_position`; 422 for a
+    def caught_up(self, min_position: int | None) -> ReadModelQueries:
+        """Read your writes: the read models once they applied `min_position`; 422 for a
         position the log has not reached, 503 when the projections do not get there in time."""
         models = self.queries()
         if not min_position:
-            return
+            return models
         head = self.crm.head_position()
         if min_position > head:
             raise InvalidQuery("min_position", f"{min_position} is past the head of the log ({head})", "past_head")
-        wait = self.wait_for or models.store.wait
+        wait = self.wait_for or models.wait
         if not wait(min_position, self.read_wait_seconds):
-            raise ReadModelBehind(min_position, self.positions())
+            raise ReadModelBehind(min_position, models.positions())
+        return models

@@ -3,7 +3,7 @@ of a create, the answer to a command, reads at a version or as of a time, and au
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
@@ -13,23 +13,16 @@ from fastapi.exceptions import RequestValidationError
 from domain.contact import Contact
 from domain.lead import Lead
 from services.api.schemas import AuditTrail, CommandAccepted
-from services.app.application import AuditEntry, CommandResult, CrmApplication
+from services.app.application import CommandResult, CrmApplication
 from services.app.commands import CaptureLead, CreateContact, ReactivateContact
-from services.app.errors import ContactNotFound, LeadNotFound, NotFound
-from services.auth.policy import Caller
+from services.app.errors import NotFound
+from services.auth.access import Caller
 
 C = TypeVar("C", CaptureLead, CreateContact, ReactivateContact)
 
 
 def etag(version: int) -> str:
     return f'"{version}"'
-
-
-def utc(moment: datetime | None) -> datetime | None:
-    """Query times without an offset are read as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def with_key(cmd: C, key: str | None) -> C:
@@ -68,8 +61,7 @@ def exact_version(found: Lead | Contact, version: int | None, as_of: datetime | 
         raise missing
 
 
-def trail(crm: CrmApplication, aggregate_id: UUID, kind: str, who: Caller) -> AuditTrail:
-    entries: list[AuditEntry] = crm.history(aggregate_id)
-    if entries[0].event_type.split(".")[0] != kind:
-        raise (LeadNotFound if kind == "lead" else ContactNotFound)(aggregate_id)
+def trail(crm: CrmApplication, aggregate_id: UUID, of: type[Lead] | type[Contact], who: Caller) -> AuditTrail:
+    """The audit trail of a lead or of a contact, within the caller's owner scope."""
+    entries = crm.history(aggregate_id, of=of, owner_scope=who.owner_scope)
     return AuditTrail.of(aggregate_id, entries, masked=who.principal.masks_personal_data)

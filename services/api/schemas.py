@@ -1,5 +1,6 @@
 """What the HTTP API answers with: public views of leads, contacts, command results and audit
-trails. Request bodies are the command models of `services.app.commands`, not copies of them."""
+trails (the read models' views are `services.api.schemas_read_models`). Request bodies are the
+command models of `services.app.commands`, not copies of them."""
 
 from __future__ import annotations
 
@@ -11,57 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.contact import Contact
 from domain.lead import Lead
-from projections.pipeline_queries import LeadRow
-from projections.segments import SegmentContact, SegmentMember, SegmentSummary
 from services.app.application import AuditEntry, CommandResult
+from services.auth.masking import mask_personal
 
 _LEAD_ID = "0b6f7f0e-2a41-4b8e-9a57-0c1d9a3e5f21"
 _CONTACT_ID = "7d4e2c1a-5b3f-4e8d-8c2a-9f1e0d3b6a47"
 _WHEN = "2026-03-02T14:05:00Z"
-
-PERSONAL_FIELDS = ("name", "email", "phone")
-"""What an analyst sees masked."""
-
-
-# --- masking -------------------------------------------------------------------------------
-
-
-def mask_name(value: str | None) -> str | None:
-    """`Ada Lovelace` -> `A*** L***`."""
-    if value is None:
-        return None
-    return " ".join(f"{part[0]}***" for part in value.split()) or "***"
-
-
-def mask_email(value: str | None) -> str | None:
-    """`ada@acme.example` -> `a***@acme.example`."""
-    if value is None:
-        return None
-    local, _, domain = value.partition("@")
-    return f"{local[:1]}***@{domain}" if domain else "***"
-
-
-def mask_phone(value: str | None) -> str | None:
-    """`+44 20 7946 0018` -> `***18`."""
-    if value is None:
-        return None
-    digits = [c for c in value if c.isdigit()]
-    return "***" + "".join(digits[-2:])
-
-
-_MASKS = {"name": mask_name, "email": mask_email, "phone": mask_phone}
-
-
-def mask_personal(data: dict[str, Any]) -> dict[str, Any]:
-    """A copy of event data with names, emails and phones masked (also inside `changes`)."""
-    masked = {k: _MASKS[k](v) if k in _MASKS and (v is None or isinstance(v, str)) else v for k, v in data.items()}
-    changes = masked.get("changes")
-    if isinstance(changes, dict):
-        masked["changes"] = mask_personal(changes)
-    return masked
-
-
-# --- responses -----------------------------------------------------------------------------
 
 
 class CommandAccepted(BaseModel):
@@ -350,134 +306,3 @@ class Health(BaseModel):
 
     status: str = Field(examples=["ok"])
     head_position: int = Field(description="log position of the newest event", examples=[3359])
-
-
-# --- read models ---------------------------------------------------------------------------
-
-_NEXT_CURSOR = Field(description="pass as `cursor` for the next page; null on the last page")
-
-
-class LeadSummary(BaseModel):
-    """A lead as the pipeline read model holds it now (one item of the lead list)."""
-
-    id: UUID
-    version: int
-    name: str | None
-    owner: str | None
-    source: str | None
-    campaign: str | None
-    stage: str
-    value: int | None = Field(description="minor units: the estimate while open, the deal value once converted")
-    currency: str | None
-    score: int
-    captured_at: datetime
-    stage_entered_at: datetime
-    last_interaction_at: datetime | None
-    closed_at: datetime | None
-    deal_value: int | None = Field(description="minor units")
-    contact_id: UUID | None = Field(description="the contact it became, or the contact a reactivation lead came from")
-    disqualified_reason: str | None
-
-    @classmethod
-    def of(cls, row: LeadRow, *, masked: bool = False) -> LeadSummary:
-        values = row.model_dump(exclude={"lead_id"})
-        if masked:
-            values["name"] = mask_name(values["name"])
-        return cls(id=UUID(row.lead_id), **values)
-
-
-class LeadPage(BaseModel):
-    """One page of leads, in lead id order."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "items": [
-                        {
-                            "id": _LEAD_ID,
-                            "version": 5,
-                            "name": "Ada Lovelace",
-                            "owner": "alice",
-                            "source": "web_form",
-                            "campaign": None,
-                            "stage": "qualified",
-                            "value": 1200000,
-                            "currency": "USD",
-                            "score": 57,
-                            "captured_at": "2026-02-20T09:00:00Z",
-                            "stage_entered_at": _WHEN,
-                            "last_interaction_at": _WHEN,
-                            "closed_at": None,
-                            "deal_value": None,
-                            "contact_id": None,
-                            "disqualified_reason": None,
-                        }
-                    ],
-                    "next_cursor": "MGI2ZjdmMGUtMmE0MS00YjhlLTlhNTctMGMxZDlhM2U1ZjIx",
-                }
-            ]
-        }
-    )
-
-    items: list[LeadSummary]
-    next_cursor: str | None = _NEXT_CURSOR
-
-
-class ContactSummary(BaseModel):
-    """A contact's current details as the segments read model holds them (one item of the list)."""
-
-    id: UUID
-    name: str | None
-    email: str | None
-    phone: str | None
-    company: str | None
-    title: str | None
-    external_id: str | None
-    created_at: datetime
-    lead_id: UUID | None = Field(description="the lead the contact was converted from")
-    updated_position: int = Field(description="log position of the contact's latest event")
-
-    @classmethod
-    def of(cls, row: SegmentContact, *, masked: bool = False) -> ContactSummary:
-        values = row.model_dump(exclude={"contact_id", "lead_id"})
-        if masked:
-            values.update(mask_personal({k: values[k] for k in PERSONAL_FIELDS}))
-        return cls(id=UUID(row.contact_id), lead_id=UUID(row.lead_id) if row.lead_id else None, **values)
-
-
-class ContactPage(BaseModel):
-    """One page of contacts, in contact id order."""
-
-    items: list[ContactSummary]
-    next_cursor: str | None = _NEXT_CURSOR
-
-
-class SegmentList(BaseModel):
-    """Every segment with its number of members as of a time."""
-
-    as_of: datetime
-    segments: list[SegmentSummary]
-
-
-class SegmentMemberPublic(BaseModel):
-    """A member of a segment, and since when (the start of its current stay)."""
-
-    contact_id: UUID
-    name: str | None
-    entered_at: datetime
-
-    @classmethod
-    def of(cls, member: SegmentMember, *, masked: bool = False) -> SegmentMemberPublic:
-        name = mask_name(member.name) if masked else member.name
-        return cls(contact_id=UUID(member.contact_id), name=name, entered_at=member.entered_at)
-
-
-class SegmentMembersPage(BaseModel):
-    """One page of a segment's members as of a time, in contact id order."""
-
-    segment: str
-    as_of: datetime
-    total: int = Field(description="members as of `as_of`, over all pages")
-    items: list[SegmentMemberPublic]
-    next_cursor: str | None = _NEXT_CURSOR

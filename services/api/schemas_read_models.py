@@ -1,0 +1,402 @@
+"""What the read-model routes answer with: the API's own views of the pipeline, the forecast
+and its accuracy, segments, contact features and the lead and contact lists. Each is built from
+the projections' answer with `.of(...)`, so that a projection may change its models without
+changing the HTTP contract by accident."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from projections.contact_features import Lifecycle
+from projections.forecast import Category, Forecast, ForecastAccuracy
+from projections.pipeline_queries import LeadRow, PipelineSummary
+from projections.segment_rules import Unit
+from projections.segments import ContactFeatures, SegmentContact, SegmentMember, SegmentSummary
+from services.api.pagination import Page
+from services.auth.masking import PERSONAL_FIELDS, mask_name, mask_personal
+
+_LEAD_ID = "0b6f7f0e-2a41-4b8e-9a57-0c1d9a3e5f21"
+_CONTACT_ID = "7d4e2c1a-5b3f-4e8d-8c2a-9f1e0d3b6a47"
+_WHEN = "2026-03-02T14:05:00Z"
+_MINOR_UNITS = "minor units per currency"
+
+
+class _View(BaseModel):
+    """A view read off a projection's answer, attribute by attribute."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- the pipeline ----------------------------------------------------------------------------
+
+
+class StageTotalsPublic(_View):
+    """Leads in one stage at `as_of`."""
+
+    stage: str
+    count: int
+    value: dict[str, int] = Field(description=_MINOR_UNITS)
+    win_probability: float | None = Field(description="null for the closed stages")
+    weighted_value: dict[str, int] = Field(description="value x win probability (empty for the closed stages)")
+
+
+class StageConversionPublic(_View):
+    """Of the leads that entered `stage` by `as_of`, how many had by then reached a later stage."""
+
+    stage: str
+    entered: int
+    advanced: int
+    rate: float | None = Field(description="advanced / entered; null when no lead entered the stage")
+
+
+class StageDurationPublic(_View):
+    """Days spent in a stage, over the stays that had ended by `as_of`."""
+
+    stage: str
+    intervals: int
+    mean_days: float | None
+    median_days: float | None
+
+
+class PipelineSummaryPublic(_View):
+    """The pipeline at one business time, optionally for one owner and/or source (as of then)."""
+
+    as_of: datetime
+    owner: str | None
+    source: str | None
+    stages: list[StageTotalsPublic] = Field(description="all eight stages: pipeline order, then disqualified")
+    open_count: int
+    open_value: dict[str, int] = Field(description=_MINOR_UNITS)
+    weighted_value: dict[str, int] = Field(description=_MINOR_UNITS)
+    win_probabilities: dict[str, float]
+    conversions: list[StageConversionPublic] = Field(description="one per open stage, in pipeline order")
+    converted: int
+    disqualified: int
+    win_rate: float | None = Field(
+        description="converted / (converted + disqualified), over leads closed by `as_of`; null if none closed"
+    )
+    time_in_stage: list[StageDurationPublic] = Field(description="one per open stage, in pipeline order")
+
+    @classmethod
+    def of(cls, summary: PipelineSummary) -> PipelineSummaryPublic:
+        return cls.model_validate(summary)
+
+
+# --- the forecast ----------------------------------------------------------------------------
+
+
+class StageProbabilityPublic(_View):
+    """Win probability of an open stage: learned from `sample_size` closed leads, or the default."""
+
+    stage: str
+    probability: float
+    sample_size: int
+    converted: int
+    learned: bool
+
+
+class WinProbabilitiesPublic(_View):
+    as_of: datetime
+    min_sample: int
+    stages: list[StageProbabilityPublic]
+
+
+class StageDaysToClosePublic(_View):
+    """Median days from entering an open stage to conversion, learned or the default."""
+
+    stage: str
+    days: float
+    sample_size: int
+    learned: bool
+
+
+class DaysToClosePublic(_View):
+    as_of: datetime
+    min_sample: int
+    stages: list[StageDaysToClosePublic]
+
+
+class OpenDealPublic(_View):
+    """An open lead at the forecast date, with its chance and expected close."""
+
+    lead_id: str
+    stage: str
+    owner: str | None
+    value: int | None = Field(description="minor units")
+    currency: str | None
+    probability: float
+    expected_value: float = Field(description="value x probability, unrounded (0 without a value)")
+    stage_entered_at: datetime
+    expected_close: datetime
+    category: Category
+
+
+class ForecastMonthPublic(_View):
+    """One calendar month of the forecast in one currency (minor units): `closed` already
+    converted; `commit` <= `best_case` <= `pipeline` the expected value of the open leads
+    expected to close in the month, by their win probability."""
+
+    month: date
+    currency: str
+    closed: int
+    commit: int
+    best_case: int
+    pipeline: int
+    expected_total: int = Field(description="closed + pipeline")
+
+
+class ForecastPublic(_View):
+    """Open pipeline x win probability, by month of expected close and currency."""
+
+    as_of: datetime
+    months: list[date] = Field(description="first day of each month, starting with the month of `as_of`")
+    rows: list[ForecastMonthPublic] = Field(description="by month, then currency")
+    beyond_horizon: dict[str, int] = Field(description="expected value closing after the last month, per currency")
+    deals: list[OpenDealPublic]
+    win_probabilities: WinProbabilitiesPublic
+    days_to_close: DaysToClosePublic
+    commit_threshold: float
+    best_case_threshold: float
+
+    @classmethod
+    def of(cls, forecast: Forecast) -> ForecastPublic:
+        return cls.model_validate(forecast)
+
+
+class AccuracyMonthPublic(_View):
+    """What the forecast predicted for one month and currency, and what actually closed."""
+
+    month: date
+    currency: str
+    closed_at_forecast: int = Field(description="already converted in the month when the forecast was made")
+    predicted_commit: int
+    predicted_best_case: int
+    predicted_pipeline: int
+    predicted_total: int = Field(description="closed_at_forecast + predicted_pipeline")
+    actual: int = Field(description="deal value converted in the month (up to `actual_as_of`)")
+    actual_from_forecast_deals: int = Field(description="the part of `actual` from leads open at the forecast")
+    error: int = Field(description="actual - predicted_total")
+
+
+class ForecastAccuracyPublic(_View):
+    """A past forecast, month by month against the deal value actually converted."""
+
+    made_as_of: datetime
+    horizon_months: int
+    actual_as_of: datetime | None = Field(description="conversions counted up to then; null: all recorded so far")
+    months: list[AccuracyMonthPublic] = Field(description="by month, then currency")
+    forecast: ForecastPublic
+
+    @classmethod
+    def of(cls, accuracy: ForecastAccuracy) -> ForecastAccuracyPublic:
+        return cls.model_validate(accuracy)
+
+
+# --- segments and contacts -------------------------------------------------------------------
+
+
+class ContactFeaturesPublic(_View):
+    """A contact's features as of one moment, RFM in the Fader-Hardie convention."""
+
+    as_of: datetime
+    unit: Unit = Field(description="unit of recency and T")
+    created_at: datetime | None
+    purchase_count: int
+    first_purchase_at: datetime | None
+    last_purchase_at: datetime | None
+    currency: str | None = Field(description="the main currency (most purchases); null without purchases")
+    total_value: int = Field(description="minor units spent in the main currency")
+    average_value: float = Field(description="mean purchase in the main currency, minor units (0 without any)")
+    totals_by_currency: dict[str, int]
+    last_interaction_at: datetime | None
+    consent: dict[str, bool] = Field(description="channel -> granted, for the channels ever decided on")
+    reactivations: int
+    lifecycle: Lifecycle
+    frequency: int = Field(description="distinct purchase days - 1")
+    recency: float | None = Field(description="from the first to the last purchase day; null without purchases")
+    T: float | None = Field(description="from the first purchase day to the observation day; null without purchases")
+    monetary: float = Field(description="mean value of the repeat purchase days, minor units (0 without repeats)")
+    days_since_created: float | None
+    days_since_first_purchase: float | None
+    days_since_last_purchase: float | None
+    days_since_last_interaction: float | None
+
+    @classmethod
+    def of(cls, features: ContactFeatures) -> ContactFeaturesPublic:
+        return cls.model_validate(features)
+
+
+class SegmentSummaryPublic(_View):
+    """A segment and how many members it has as of a date."""
+
+    name: str
+    description: str
+    members: int
+
+
+class SegmentList(BaseModel):
+    """Every segment with its number of members as of a time."""
+
+    as_of: datetime
+    segments: list[SegmentSummaryPublic]
+
+    @classmethod
+    def of(cls, as_of: datetime, summaries: list[SegmentSummary]) -> SegmentList:
+        return cls(as_of=as_of, segments=[SegmentSummaryPublic.model_validate(s) for s in summaries])
+
+
+class SegmentMemberPublic(BaseModel):
+    """A member of a segment, and since when (the start of its current stay)."""
+
+    contact_id: UUID
+    name: str | None
+    entered_at: datetime
+
+    @classmethod
+    def of(cls, member: SegmentMember, *, masked: bool = False) -> SegmentMemberPublic:
+        name = mask_name(member.name) if masked else member.name
+        return cls(contact_id=UUID(member.contact_id), name=name, entered_at=member.entered_at)
+
+
+class SegmentMembersPage(Page[SegmentMemberPublic]):
+    """One page of a segment's members as of a time, in contact id order."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "segment": "repeat_buyers",
+                    "as_of": _WHEN,
+                    "total": 1,
+                    "items": [{"contact_id": _CONTACT_ID, "name": "Ada Lovelace", "entered_at": _WHEN}],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
+    segment: str
+    as_of: datetime
+    total: int = Field(description="members as of `as_of`, over all pages")
+
+
+# --- the lists -------------------------------------------------------------------------------
+
+
+class LeadSummary(BaseModel):
+    """A lead as the pipeline read model holds it now (one item of the lead list)."""
+
+    id: UUID
+    version: int
+    name: str | None
+    owner: str | None
+    source: str | None
+    campaign: str | None
+    stage: str
+    value: int | None = Field(description="minor units: the estimate while open, the deal value once converted")
+    currency: str | None
+    score: int
+    captured_at: datetime
+    stage_entered_at: datetime
+    last_interaction_at: datetime | None
+    closed_at: datetime | None
+    deal_value: int | None = Field(description="minor units")
+    contact_id: UUID | None = Field(description="the contact it became, or the contact a reactivation lead came from")
+    disqualified_reason: str | None
+
+    @classmethod
+    def of(cls, row: LeadRow, *, masked: bool = False) -> LeadSummary:
+        values = row.model_dump(exclude={"lead_id"})
+        if masked:
+            values["name"] = mask_name(values["name"])
+        return cls(id=UUID(row.lead_id), **values)
+
+
+_LEAD_SUMMARY_EXAMPLE: dict[str, Any] = {
+    "id": _LEAD_ID,
+    "version": 5,
+    "name": "Ada Lovelace",
+    "owner": "alice",
+    "source": "web_form",
+    "campaign": None,
+    "stage": "qualified",
+    "value": 1200000,
+    "currency": "USD",
+    "score": 57,
+    "captured_at": "2026-02-20T09:00:00Z",
+    "stage_entered_at": _WHEN,
+    "last_interaction_at": _WHEN,
+    "closed_at": None,
+    "deal_value": None,
+    "contact_id": None,
+    "disqualified_reason": None,
+}
+
+
+class LeadPage(Page[LeadSummary]):
+    """One page of leads, in lead id order."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [_LEAD_SUMMARY_EXAMPLE],
+                    "next_cursor": "MGI2ZjdmMGUtMmE0MS00YjhlLTlhNTctMGMxZDlhM2U1ZjIx",
+                }
+            ]
+        }
+    )
+
+
+class ContactSummary(BaseModel):
+    """A contact's current details as the segments read model holds them (one item of the list)."""
+
+    id: UUID
+    name: str | None
+    email: str | None
+    phone: str | None
+    company: str | None
+    title: str | None
+    external_id: str | None
+    created_at: datetime
+    lead_id: UUID | None = Field(description="the lead the contact was converted from")
+    updated_position: int = Field(description="log position of the contact's latest event")
+
+    @classmethod
+    def of(cls, row: SegmentContact, *, masked: bool = False) -> ContactSummary:
+        values = row.model_dump(exclude={"contact_id", "lead_id"})
+        if masked:
+            values.update(mask_personal({k: values[k] for k in PERSONAL_FIELDS}))
+        return cls(id=UUID(row.contact_id), lead_id=UUID(row.lead_id) if row.lead_id else None, **values)
+
+
+class ContactPage(Page[ContactSummary]):
+    """One page of contacts, in contact id order."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": _CONTACT_ID,
+                            "name": "Ada Lovelace",
+                            "email": "ada@acme.example",
+                            "phone": None,
+                            "company": "Acme",
+                            "title": "CTO",
+                            "external_id": None,
+                            "created_at": _WHEN,
+                            "lead_id": _LEAD_ID,
+                            "updated_position": 1290,
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )

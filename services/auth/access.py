@@ -1,0 +1,103 @@
+"""The caller of one request: the principal behind its token, permitted one action, and the
+object-level rule as it reaches the application. A rep acts only on leads they own and on the
+contacts whose originating lead they own; `Caller.context()` hands the application that owner
+scope, and the application checks it on the aggregate a command changes, in the same load.
+Anything outside it answers as if it did not exist, so that a rep cannot probe for other reps'
+leads. Every denial is logged as one JSON line on the `crm.auth` logger."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+from uuid import UUID
+
+from services.app.application import Context
+from services.app.commands import CaptureLead, ReactivateContact
+from services.app.errors import NotFound
+from services.auth.policy import Action, Forbidden, Principal
+
+log = logging.getLogger("crm.auth")
+
+OpensLead = TypeVar("OpensLead", CaptureLead, ReactivateContact)
+"""A command that opens a lead with an owner."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated principal making one request."""
+
+    principal: Principal
+    request_id: str
+    method: str = ""
+    path: str = ""
+    action: Action | None = None
+    """What the request does, once `permit` allowed it."""
+
+    @property
+    def user(self) -> str:
+        return self.principal.user
+
+    @property
+    def owner_scope(self) -> str | None:
+        """The owner whose leads (and their contacts) are all this caller may see and change:
+        a rep's own user; None (no limit) for every other role."""
+        return self.principal.user if self.principal.scoped_to_own_leads else None
+
+    def context(self) -> Context:
+        """The command context: the user is the actor, the request id the correlation id, and a
+        rep's commands are confined to their own leads."""
+        return Context(actor=self.principal.user, correlation_id=self.request_id, owner_scope=self.owner_scope)
+
+    def permit(self, action: Action) -> Caller:
+        """This caller, doing `action`; `Forbidden` (and logged) unless the role allows it."""
+        permitted = replace(self, action=action)
+        if not self.principal.may(action):
+            permitted.deny("role_forbids")
+            raise Forbidden(f"role {self.principal.role.value!r} may not {action.value.replace('_', ' ')}")
+        return permitted
+
+    def owner_filter(self, owner: str | None) -> str | None:
+        """The owner a read-model query is filtered to: for a rep always themselves (asking for
+        another rep's is refused), for everyone else the filter as given."""
+        if self.owner_scope is None:
+            return owner
+        if owner not in (None, self.owner_scope):
+            self.deny("owner_not_self")
+            raise Forbidden("a rep sees only their own leads")
+        return self.owner_scope
+
+    def as_owner(self, cmd: OpensLead) -> OpensLead:
+        """A rep opens leads for themselves: the owner defaults to them and may not be another."""
+        if self.owner_scope is None:
+            return cmd
+        if cmd.owner is None:
+            return cmd.model_copy(update={"owner": self.owner_scope})
+        if cmd.owner != self.owner_scope:
+            self.deny("owner_not_self")
+            raise Forbidden("a rep can only open leads they own themselves")
+        return cmd
+
+    def withheld(self, error: NotFound) -> None:
+        """Log that the application answered an aggregate outside this caller's scope as not found."""
+        self.deny("not_owner", error.aggregate_id)
+
+    def deny(self, reason: str, resource: UUID | None = None) -> None:
+        """Log a denial of this caller."""
+        log_denial(
+            reason,
+            method=self.method,
+            path=self.path,
+            request_id=self.request_id,
+            user=self.principal.user,
+            role=self.principal.role.value,
+            action=self.action.value if self.action else None,
+            resource=str(resource) if resource else None,
+        )
+
+
+def log_denial(reason: str, **fields: Any) -> None:
+    """One structured JSON line per denial; never contains a token."""
+    record = {"event": "auth.denied", "reason": reason, **{k: v for k, v in fields.items() if v is not None}}
+    log.warning(json.dumps(record, sort_keys=True, separators=(",", ":")))
