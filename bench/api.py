@@ -32,8 +32,7 @@ from bench.common import END, ROOT, Figure, Servers, below, main, percentile, sa
 from domain.values import InteractionKind, LeadSource
 from services.app.application import Context
 from services.app.commands import CaptureLead
-from services.auth.policy import open_token_store
-from services.bootstrap import bootstrap
+from services.bootstrap import bootstrap, open_token_store
 from services.jobs.seed import seed_history
 from services.settings import Settings
 
@@ -64,7 +63,7 @@ class Server:
         self.log = log.open("w")
         env = {**os.environ, "CRM_DATABASE_URL": database_url}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli.main", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "services.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,

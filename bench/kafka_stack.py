@@ -13,10 +13,9 @@ from bench.common import Servers, seed_and_clone
 from consumers.kafka_relay import KafkaRelay, ensure_topics
 from consumers.topics import Topics
 from services.app.application import CrmApplication
-from services.bootstrap import bootstrap
+from services.bootstrap import bootstrap, open_read_models
 from services.settings import Settings
 from services.storage.read_model_store import ReadModelStore
-from services.storage.read_models import open_read_models
 
 
 @dataclass
@@ -32,7 +31,7 @@ class Stack:
         return self.settings.kafka_bootstrap
 
     def relay(self, **kwargs: Any) -> KafkaRelay:
-        return KafkaRelay(self.app, self.store.recorder, self.bootstrap, topics=self.topics, **kwargs)
+        return KafkaRelay(self.app, self.store, self.bootstrap, topics=self.topics, **kwargs)
 
     def close(self) -> None:
         self.store.close()

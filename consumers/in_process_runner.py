@@ -8,10 +8,12 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from projections.event_record import EventRecord, record_of
+from eventsourcing.application import Application
+
+from consumers.event_log import head_position, read_records
+from consumers.ports import ReadModelWriter
+from projections.event_record import EventRecord
 from projections.row_changes import Projection, RowChange
-from services.app.application import CrmApplication
-from services.storage.read_model_store import ReadModelStore
 
 log = logging.getLogger("crm.runner")
 
@@ -23,8 +25,8 @@ class InProcessRunner:
 
     def __init__(
         self,
-        app: CrmApplication,
-        store: ReadModelStore,
+        app: Application[Any],
+        store: ReadModelWriter,
         batch_size: int = 500,
         poll_interval: float = 0.1,
         include: Callable[[EventRecord], bool] | None = None,
@@ -41,17 +43,16 @@ class InProcessRunner:
     def catch_up(self, until: int | None = None, progress: Progress | None = None) -> int:
         """Apply every event after the tracked positions up to `until` (the head by default);
         returns how many notifications were read."""
-        head = self.app.head_position() if until is None else until
+        head = head_position(self.app) if until is None else until
         projections = list(self.store.projections.values())
         positions = {p.name: self.store.position(p.name) for p in projections}
         start = min(positions.values(), default=head) + 1
         read = 0
         while start <= head:
             limit = min(self.batch_size, head - start + 1)
-            notifications = self.app.recorder.select_notifications(start=start, limit=limit, stop=head)
-            if not notifications:
+            records = read_records(self.app, start, limit, stop=head)
+            if not records:
                 break
-            records = [record_of(self.app.mapper.to_domain_event(n), n.id) for n in notifications]  # type: ignore[arg-type]
             for projection in projections:
                 self._apply(projection, records, positions[projection.name])
             read += len(records)

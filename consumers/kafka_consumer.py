@@ -16,17 +16,18 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from eventsourcing.application import Application
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.partitioner.default import murmur2
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from consumers.envelope import DEAD_LETTER_HEADERS, decode, record_of_envelope
+from consumers.event_log import record_at
+from consumers.ports import ReadModelWriter
 from consumers.topics import DEFAULT_TOPICS, Topics
-from projections.event_record import record_of
 from projections.row_changes import Projection, RowChange
-from services.app.application import CrmApplication
-from services.storage.read_model_store import ReadModelStore
 
 log = logging.getLogger("crm.consumer")
 
@@ -60,7 +61,7 @@ class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         for tp in assigned:
-            stored = self.owner.store.recorder.offset(self.owner.projection.name, source_of(tp))
+            stored = self.owner.store.offset(self.owner.projection.name, source_of(tp))
             if stored:
                 self.owner.consumer.seek(tp, stored)
 
@@ -71,7 +72,7 @@ class ProjectionConsumer:
     def __init__(
         self,
         projection: Projection,
-        store: ReadModelStore,
+        store: ReadModelWriter,
         bootstrap: str,
         max_poll_records: int = 500,
         client_id: str | None = None,
@@ -162,7 +163,7 @@ class ProjectionConsumer:
 
 
 def partition_lags(
-    bootstrap: str, store: ReadModelStore, projections: Sequence[str], topics: Topics = DEFAULT_TOPICS
+    bootstrap: str, store: ReadModelWriter, projections: Sequence[str], topics: Topics = DEFAULT_TOPICS
 ) -> dict[str, dict[str, int]]:
     """Per projection and partition: messages in Kafka not yet applied to the read models."""
     probe = KafkaConsumer(bootstrap_servers=bootstrap, client_id="crm-status", enable_auto_commit=False)
@@ -174,7 +175,7 @@ def partition_lags(
     finally:
         probe.close()
     return {
-        name: {source_of(tp): end - store.recorder.offset(name, source_of(tp)) for tp, end in sorted(ends.items())}
+        name: {source_of(tp): end - store.offset(name, source_of(tp)) for tp, end in sorted(ends.items())}
         for name in projections
     }
 
@@ -185,17 +186,16 @@ def partition_of(key: bytes, partitions: int) -> int:
 
 
 def read_your_writes(
-    app: CrmApplication, store: ReadModelStore, partitions: int, topics: Topics = DEFAULT_TOPICS
+    app: Application[Any], store: ReadModelWriter, partitions: int, topics: Topics = DEFAULT_TOPICS
 ) -> Callable[[int, float], bool]:
     """`wait(position, timeout)` for read models kept by Kafka consumers: the event at `position`
     lives in the partition of its aggregate, whose stored position must reach it in every
     projection (positions in one partition only grow, as the relay publishes in log order)."""
 
     def wait(position: int, timeout: float) -> bool:
-        found = app.recorder.select_notifications(start=position, limit=1, stop=position)
-        if not found:
+        record = record_at(app, position)
+        if record is None:
             return False
-        record = record_of(app.mapper.to_domain_event(found[0]), found[0].id)  # type: ignore[arg-type]
         topic = topics.for_aggregate(record.aggregate_type)
         source = source_of(TopicPartition(topic, partition_of(str(record.aggregate_id).encode(), partitions)))
         return store.wait(position, timeout, source=source)

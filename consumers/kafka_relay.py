@@ -13,17 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.application import Application
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from consumers.envelope import encode, envelope_of, message_key
+from consumers.event_log import read_records
+from consumers.ports import RelayPositions
 from consumers.topics import DEFAULT_TOPICS, Topics
-from projections.event_record import record_of
-from services.app.application import CrmApplication
-from services.storage.read_model_store import ReadModelRecorder
-from services.storage.read_models import RELAY_TRACKING
 
 log = logging.getLogger("crm.relay")
 
@@ -79,8 +77,8 @@ class KafkaRelay:
 
     def __init__(
         self,
-        app: CrmApplication,
-        tracking: ReadModelRecorder,
+        app: Application[Any],
+        positions: RelayPositions,
         bootstrap: str,
         batch_size: int = 1000,
         poll_interval: float = 0.2,
@@ -90,7 +88,7 @@ class KafkaRelay:
     ) -> None:
         self.app = app
         self.topics = topics
-        self.tracking = tracking
+        self.positions = positions
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.producer = producer or KafkaProducer(
@@ -104,7 +102,7 @@ class KafkaRelay:
 
     def position(self) -> int:
         """The last position the broker acknowledged (0 before the first)."""
-        return self.tracking.max_tracking_id(RELAY_TRACKING) or 0
+        return self.positions.relay_position()
 
     def republish_from(self, position: int) -> None:
         """Publish history again from `position` (Kafka is a rebuildable cache of the store)."""
@@ -117,14 +115,14 @@ class KafkaRelay:
         batch overlaps with the broker's acknowledgement of the last. When there is nothing new,
         waits for every batch in flight and saves its position."""
         start = self._next if self._next is not None else self.position() + 1
-        notifications = self.app.recorder.select_notifications(start=start, limit=self.batch_size)
-        if not notifications:
+        records = read_records(self.app, start, self.batch_size)
+        if not records:
             self._settle(wait=True)
             return 0
         began = time.monotonic()
         futures = []
-        for n in notifications:
-            envelope = envelope_of(record_of(self.app.mapper.to_domain_event(n), n.id))  # type: ignore[arg-type]
+        for record in records:
+            envelope = envelope_of(record)
             futures.append(
                 self.producer.send(
                     self.topics.for_aggregate(envelope.aggregate_type),
@@ -132,14 +130,14 @@ class KafkaRelay:
                     value=encode(envelope),
                 )
             )
-        last = notifications[-1].id
+        last = records[-1].position
         self._in_flight.append((last, futures))
         self._next = last + 1
         self._settle(wait=len(self._in_flight) > self.max_unacked_batches)
-        self.stats.published += len(notifications)
+        self.stats.published += len(records)
         self.stats.batches += 1
         self.stats.seconds += time.monotonic() - began
-        return len(notifications)
+        return len(records)
 
     def _settle(self, wait: bool) -> None:
         """Save the position of the oldest batches the broker acknowledged in full, in order."""
@@ -152,10 +150,7 @@ class KafkaRelay:
             self._save(last)
 
     def _save(self, position: int) -> None:
-        try:
-            self.tracking.insert_tracking(Tracking(application_name=RELAY_TRACKING, notification_id=position))
-        except IntegrityError:
-            pass  # republishing history below the saved position: the saved position stays
+        self.positions.save_relay_position(position)
 
     def run(self, until_idle: bool = False, on_batch: Callable[[int], None] | None = None) -> RelayStats:
         """Relay until stopped (SIGTERM sets `stopping`); with `until_idle`, return when caught up.

@@ -1,14 +1,184 @@
-"""Wiring: read the settings once and build the application from them."""
+"""The composition root: the one place that turns settings into running parts and wires them
+together — the application, the read-model store, the token store, and delivery (the in-process
+runner, the Kafka relay and consumers), which is handed the application and the store it needs.
+The CLI, the HTTP server, the benchmarks and the tests build everything through here."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from consumers.in_process_runner import InProcessRunner
+from consumers.kafka_consumer import ProjectionConsumer, partition_lags, read_your_writes
+from consumers.kafka_relay import KafkaRelay, ensure_topics
+from consumers.topics import Topics
 from domain.scoring import ScoringModel
+from projections.registry import select_projections
+from projections.row_changes import Projection
 from services.app.application import CrmApplication
-from services.settings import Settings
+from services.app.queries import ReadModelQueries
+from services.settings import Database, Settings
+from services.storage.read_model_store import ReadModelStore, read_model_recorder
+from services.storage.tokens import MemoryTokenStore, PostgresTokenStore, SqliteTokenStore, TokenStore
+
+WaitFor = Callable[[int, float], bool]
+"""(position, timeout in seconds) -> True once every projection applied the position."""
+
+LOCK_TIMEOUT_SECONDS = 5
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def eventsourcing_env(database: Database) -> dict[str, str]:
+    """eventsourcing's persistence settings for a database; no other module names these keys."""
+    if database.backend == "memory":
+        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    if database.backend == "sqlite":
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": database.path,
+            "SQLITE_LOCK_TIMEOUT": "10",
+        }
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": database.name,
+        "POSTGRES_HOST": database.host,
+        "POSTGRES_PORT": str(database.port),
+        "POSTGRES_USER": database.user,
+        "POSTGRES_PASSWORD": database.password,
+        "POSTGRES_POOL_SIZE": "10",
+        "POSTGRES_MAX_OVERFLOW": "10",
+        "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
+        "POSTGRES_LOCK_TIMEOUT": str(LOCK_TIMEOUT_SECONDS),
+    }
+
+
+def postgres_conninfo(database: Database) -> str:
+    """A libpq connection string for a PostgreSQL database."""
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(
+        dbname=database.name,
+        host=database.host,
+        port=database.port,
+        user=database.user,
+        password=database.password,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    )
+
+
+def prepare_database(settings: Settings) -> None:
+    """Make the folder of an embedded SQLite file (the one side effect of opening a store)."""
+    database = settings.database
+    if database.backend == "sqlite" and database.path != ":memory:":
+        Path(database.path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def bootstrap(settings: Settings | None = None) -> CrmApplication:
-    """Build the CRM application for the given settings (from the environment by default)."""
+    """The CRM application on the settings' event store (settings from the environment by default)."""
     settings = settings or Settings.from_env()
+    prepare_database(settings)
     scoring = ScoringModel(half_life_days=settings.scoring_half_life_days)
-    return CrmApplication(env=settings.eventsourcing_env(), scoring=scoring)
+    return CrmApplication(env=eventsourcing_env(settings.database), scoring=scoring)
+
+
+def open_read_models(
+    settings: Settings, namespace: str = "", projections: Sequence[Projection] | None = None
+) -> ReadModelStore:
+    """The read-model store beside the event store (same database), in a namespace."""
+    prepare_database(settings)
+    recorder = read_model_recorder(eventsourcing_env(settings.database), namespace)
+    return ReadModelStore(recorder, projections if projections is not None else select_projections(None))
+
+
+def open_token_store(settings: Settings) -> TokenStore:
+    """The token store beside the event store (a dict for `memory://`)."""
+    database = settings.database
+    if database.backend == "sqlite" and database.path != ":memory:":
+        prepare_database(settings)
+        return SqliteTokenStore(database.path)
+    if database.backend == "postgres":
+        return PostgresTokenStore(postgres_conninfo(database))
+    return MemoryTokenStore()
+
+
+def in_process_runner(app: CrmApplication, store: ReadModelStore, **options: object) -> InProcessRunner:
+    """The runner that feeds the store's projections straight from the notification log."""
+    return InProcessRunner(app, store, **options)  # type: ignore[arg-type]
+
+
+# --- Kafka -------------------------------------------------------------------------------------
+
+
+def topics(settings: Settings) -> Topics:
+    """The topic and consumer-group names under the settings' prefix."""
+    return Topics(settings.kafka_topic_prefix)
+
+
+def create_topics(settings: Settings) -> list[str]:
+    """Create the event and dead-letter topics when missing; returns the ones created."""
+    return ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions, topics(settings))
+
+
+def kafka_relay(app: CrmApplication, store: ReadModelStore, settings: Settings) -> KafkaRelay:
+    """The relay from the notification log to the event topics, keeping its position in `store`."""
+    return KafkaRelay(app, store, settings.kafka_bootstrap, topics=topics(settings))
+
+
+def projection_consumers(
+    settings: Settings, store: ReadModelStore, names: Sequence[str] | None = None
+) -> list[ProjectionConsumer]:
+    """One consumer (and consumer group) per named projection, writing into `store`."""
+    return [
+        ProjectionConsumer(projection, store, settings.kafka_bootstrap, topics=topics(settings))
+        for projection in select_projections(names)
+    ]
+
+
+def kafka_lags(
+    settings: Settings, store: ReadModelStore, names: Sequence[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """Per projection (all of the store's by default) and partition: messages in Kafka not yet
+    applied to the read models."""
+    return partition_lags(settings.kafka_bootstrap, store, list(names or store.projections), topics(settings))
+
+
+# --- the read side of a server ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadSide:
+    """The read models of a running server: their queries, and how to wait for a position."""
+
+    queries: ReadModelQueries
+    wait_for: WaitFor
+    runner: InProcessRunner | None
+    """None when Kafka consumers keep the read models (CRM_READ_MODELS=kafka)."""
+
+
+@contextmanager
+def following_read_models(
+    app: CrmApplication, settings: Settings, log: TextIO | None = None, poll_interval: float = 0.05
+) -> Iterator[ReadSide]:
+    """The read models beside the settings' event store, caught up with the log first and then
+    kept following it by a background thread until the block ends. With `read_models=kafka` the
+    Kafka consumers keep them; a runner here would apply every event a second time."""
+    store = open_read_models(settings)
+    try:
+        if settings.read_models == "kafka":
+            waiter = read_your_writes(app, store, settings.kafka_partitions, topics(settings))
+            yield ReadSide(queries=ReadModelQueries(store), wait_for=waiter, runner=None)
+            return
+        runner = InProcessRunner(app, store, poll_interval=poll_interval)
+        started = time.monotonic()
+        applied = runner.catch_up()
+        if log is not None:
+            seconds = time.monotonic() - started
+            print(f"crm: read models caught up with {applied} events in {seconds:.1f} s", file=log, flush=True)
+        with runner:
+            yield ReadSide(queries=ReadModelQueries(store), wait_for=runner.wait, runner=runner)
+    finally:
+        store.close()

@@ -1,14 +1,21 @@
-"""Settings read once from the environment and mapped onto eventsourcing's persistence settings."""
+"""Everything configurable, typed and validated in one place: the `CRM_*` environment variables
+(or a `.env` file), read once by the entry points and passed down. Reading settings has no side
+effect: nothing here creates a folder or opens a connection."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CRM_"
 DEFAULT_DATABASE_URL = "sqlite:///var/crm.sqlite"
+
+Backend = Literal["sqlite", "postgres", "memory"]
 
 
 class SettingsError(ValueError):
@@ -16,88 +23,118 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything configurable, parsed and validated in one place."""
+class Database:
+    """Where the event store (and the read models and tokens beside it) lives, as parsed from
+    `CRM_DATABASE_URL`: `sqlite:///path`, `postgresql://user:pw@host:port/db` or `memory://`."""
 
-    database_url: str = DEFAULT_DATABASE_URL
-    scoring_half_life_days: float = 14.0
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_partitions: int = 6
-    kafka_topic_prefix: str = ""
-    read_models: str = "in-process"
-    """Who keeps the read models: `in-process` (the server's runner) or `kafka` (crm consume)."""
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read the CRM_* variables (defaults for the embedded mode)."""
-        env = os.environ if environ is None else environ
-        try:
-            half_life = float(env.get("CRM_SCORING_HALF_LIFE_DAYS", "14"))
-        except ValueError:
-            raise SettingsError("CRM_SCORING_HALF_LIFE_DAYS must be a number of days") from None
-        if half_life <= 0:
-            raise SettingsError("CRM_SCORING_HALF_LIFE_DAYS must be positive")
-        try:
-            partitions = int(env.get("CRM_KAFKA_PARTITIONS", "6"))
-        except ValueError:
-            raise SettingsError("CRM_KAFKA_PARTITIONS must be a whole number") from None
-        if partitions < 1:
-            raise SettingsError("CRM_KAFKA_PARTITIONS must be at least 1")
-        read_models = env.get("CRM_READ_MODELS", "in-process")
-        if read_models not in ("in-process", "kafka"):
-            raise SettingsError("CRM_READ_MODELS must be in-process or kafka")
-        return cls(
-            read_models=read_models,
-            database_url=env.get("CRM_DATABASE_URL", DEFAULT_DATABASE_URL),
-            scoring_half_life_days=half_life,
-            kafka_bootstrap=env.get("CRM_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-            kafka_partitions=partitions,
-            kafka_topic_prefix=env.get("CRM_KAFKA_TOPIC_PREFIX", ""),
-        )
-
-    @property
-    def backend(self) -> str:
-        """`sqlite`, `postgres` or `memory`."""
-        return persistence_env(self.database_url)["PERSISTENCE_MODULE"].rsplit(".", 1)[-1].replace("popo", "memory")
-
-    def eventsourcing_env(self) -> dict[str, str]:
-        """The eventsourcing environment for this database URL."""
-        return persistence_env(self.database_url)
+    backend: Backend
+    path: str = ""
+    """SQLite: the file (relative to the working directory), or `:memory:`."""
+    host: str = ""
+    port: int = 5432
+    name: str = ""
+    user: str = ""
+    password: str = ""
 
 
-def persistence_env(database_url: str) -> dict[str, str]:
-    """Map `sqlite:///path`, `postgresql://user:pw@host:port/db` or `memory://` onto eventsourcing."""
-    parts = urlsplit(database_url)
+def parse_database_url(url: str) -> Database:
+    """The database a URL names; SettingsError (naming the URL, password hidden) when it names none."""
+    parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "memory":
-        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        return Database("memory")
     if scheme == "sqlite":
         # sqlite:///relative/path, sqlite:////absolute/path, sqlite:///:memory:
         path = parts.path[1:] if parts.path.startswith("/") else parts.path
         if not path:
-            raise SettingsError(f"CRM_DATABASE_URL {database_url!r} names no SQLite file")
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": path,
-            "SQLITE_LOCK_TIMEOUT": "10",
-        }
+            raise SettingsError(f"{redact(url)!r} names no SQLite file")
+        return Database("sqlite", path=path)
     if scheme in ("postgres", "postgresql"):
-        dbname = parts.path.lstrip("/")
-        if not (parts.hostname and dbname):
-            raise SettingsError(f"CRM_DATABASE_URL {database_url!r} needs a host and a database name")
-        env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": unquote(dbname),
-            "POSTGRES_HOST": parts.hostname,
-            "POSTGRES_PORT": str(parts.port or 5432),
-            "POSTGRES_USER": unquote(parts.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            "POSTGRES_POOL_SIZE": "10",
-            "POSTGRES_MAX_OVERFLOW": "10",
-            "POSTGRES_CONNECT_TIMEOUT": "10",
-            "POSTGRES_LOCK_TIMEOUT": "5",
-        }
-        return env
-    raise SettingsError(f"CRM_DATABASE_URL {database_url!r}: scheme must be sqlite, postgresql or memory")
+        name = parts.path.lstrip("/")
+        if not (parts.hostname and name):
+            raise SettingsError(f"{redact(url)!r} needs a host and a database name")
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise SettingsError(f"{redact(url)!r} has a port that is not a number") from None
+        return Database(
+            "postgres",
+            host=parts.hostname,
+            port=port,
+            name=unquote(name),
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password or ""),
+        )
+    raise SettingsError(f"{redact(url)!r}: scheme must be sqlite, postgresql or memory")
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by `***`, fit for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{hostport}"))
+
+
+class Settings(BaseSettings):
+    """The CRM's settings. Each field `name` is read from the variable `CRM_NAME`."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="the event store: sqlite:///path, postgresql://user:password@host:port/db, or memory://",
+    )
+    scoring_half_life_days: float = Field(default=14.0, gt=0, description="half-life of engagement points")
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", min_length=1, description="host:port of the brokers")
+    kafka_partitions: int = Field(default=6, ge=1, description="partitions of the event topics the relay creates")
+    kafka_topic_prefix: str = Field(default="", description="prefix of every topic and consumer group name")
+    read_models: Literal["in-process", "kafka"] = Field(
+        default="in-process",
+        description="who keeps the read models: the server's in-process runner, or the Kafka consumers",
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="port on which crm relay and crm consume serve /metrics"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _names_a_database(cls, value: str) -> str:
+        parse_database_url(value)
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the CRM_* variables (of the process, or of `environ`); SettingsError names the
+        variable and the reason."""
+        try:
+            if environ is None:
+                return cls()
+            known = {f"{ENV_PREFIX}{name.upper()}": name for name in cls.model_fields}
+            return cls.model_validate({known[key]: value for key, value in environ.items() if key in known})
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{str(e['loc'][0]).upper() if e['loc'] else '?'}: {_reason(e)}" for e in error.errors()
+            )
+            raise SettingsError(problems) from None
+
+    @property
+    def database(self) -> Database:
+        """The parsed `database_url`."""
+        return parse_database_url(self.database_url)
+
+    @property
+    def backend(self) -> Backend:
+        """`sqlite`, `postgres` or `memory`."""
+        return self.database.backend
+
+    @property
+    def redacted_database_url(self) -> str:
+        """`database_url` with the password hidden."""
+        return redact(self.database_url)
+
+
+def _reason(error: Mapping[str, object]) -> str:
+    message = str(error.get("msg", "invalid"))
+    return message.removeprefix("Value error, ")

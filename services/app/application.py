@@ -107,6 +107,8 @@ class CrmApplication(Application[UUID]):
     """Commands on leads and contacts: load, act, save, return."""
 
     name = "crm"
+    log_section_size = 10_000
+    """The most events one read of the notification log may return (delivery reads in batches)."""
 
     def __init__(self, env: EnvType | None = None, scoring: ScoringModel = DEFAULT_MODEL) -> None:
         self.scoring = scoring

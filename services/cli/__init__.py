@@ -1,0 +1,1 @@
+"""The `crm` command line: one module per command group, registered in `services.cli.main`."""

@@ -1,32 +1,40 @@
-"""`crm relay` and `crm consume`: the Kafka side of the CLI (it starts consumers, it imports no
-Kafka client itself)."""
+"""`crm relay` and `crm consume`: the Kafka workers. Each runs until SIGTERM (or until idle) and,
+with `CRM_METRICS_PORT` or `--metrics-port`, serves its own Prometheus `/metrics`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import signal
-import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.app.application import CrmApplication
-from services.settings import Settings
-from services.storage.read_model_store import ReadModelStore
-from services.storage.read_models import PROJECTION_NAMES, open_read_models, select_projections
+from projections.registry import PROJECTION_NAMES
+from services.cli.common import add_command
 
-COMMANDS = ("relay", "consume")
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
+
+    from services.settings import Settings
 
 
-def add_commands(commands: Any) -> None:
-    """Register the Kafka sub-commands on the `crm` parser."""
-    relay = commands.add_parser("relay", help="publish the event log to Kafka")
+def register(commands: Any) -> None:
+    """`crm relay` and `crm consume`."""
+    relay = add_command(commands, "relay", run_relay, "publish the event log to Kafka, in order per aggregate")
     relay.add_argument("--from", dest="from_position", type=int, help="republish history from this log position")
     relay.add_argument("--until-idle", action="store_true", help="exit once caught up (default: follow the log)")
-    consume = commands.add_parser("consume", help="run projections as Kafka consumer groups")
+    _metrics_port_option(relay)
+    consume = add_command(commands, "consume", run_consume, "keep read models from the Kafka topics (consumer groups)")
     consume.add_argument("--projection", choices=[*PROJECTION_NAMES, "all"], default="all")
     consume.add_argument("--until-idle", action="store_true", help="exit after 10 empty polls")
+    _metrics_port_option(consume)
+
+
+def _metrics_port_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port (CRM_METRICS_PORT)"
+    )
 
 
 def _stop_on_sigterm(events: list[threading.Event]) -> None:
@@ -38,94 +46,91 @@ def _stop_on_sigterm(events: list[threading.Event]) -> None:
     signal.signal(signal.SIGINT, stop)
 
 
-def run(app: CrmApplication, settings: Settings, args: argparse.Namespace) -> int:
-    """Run `crm relay` or `crm consume` until SIGTERM (or idle)."""
-    from consumers.kafka_relay import ensure_topics
-    from consumers.topics import Topics
+def _start(settings: Settings, args: argparse.Namespace, component: str, collector: Collector) -> None:
+    """Logging, the topics, and the metrics endpoint when a port is set."""
+    from services.bootstrap import create_topics
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    created = ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions, Topics(settings.kafka_topic_prefix))
+    created = create_topics(settings)
     if created:
-        print(f"created topics: {', '.join(created)}")
-    if args.command == "relay":
-        return _relay(app, settings, args)
-    return _consume(settings, args)
+        print(f"created topics: {', '.join(created)}", flush=True)
+    port = args.metrics_port or settings.metrics_port
+    if port:
+        from services.metrics import serve_metrics, worker_registry
+
+        serve_metrics(worker_registry(component, collector), port)
 
 
-def _relay(app: CrmApplication, settings: Settings, args: argparse.Namespace) -> int:
-    from consumers.kafka_relay import KafkaRelay
-    from consumers.topics import Topics
+def run_relay(args: argparse.Namespace, settings: Settings) -> int:
+    """Relay until SIGTERM (or idle); the position is saved only after the broker acknowledged."""
+    from services.bootstrap import bootstrap, kafka_relay, open_read_models
+    from services.metrics import RelayCollector
 
+    app = bootstrap(settings)
     store = open_read_models(settings)
-    relay = KafkaRelay(app, store.recorder, settings.kafka_bootstrap, topics=Topics(settings.kafka_topic_prefix))
-    _stop_on_sigterm([relay.stopping])
-    if args.from_position is not None:
-        relay.republish_from(args.from_position)
-    last_report = [time.monotonic()]
+    try:
+        relay = kafka_relay(app, store, settings)
+        _start(settings, args, "relay", RelayCollector(relay.stats, relay.position, app.head_position))
+        _stop_on_sigterm([relay.stopping])
+        if args.from_position is not None:
+            relay.republish_from(args.from_position)
+        last_report = [time.monotonic()]
 
-    def report(_: int) -> None:
-        if time.monotonic() - last_report[0] >= 5:
-            last_report[0] = time.monotonic()
-            print(f"relay at position {relay.position()}: {relay.stats.events_per_second:,.0f} events/s", flush=True)
+        def report(_: int) -> None:
+            if time.monotonic() - last_report[0] >= 5:
+                last_report[0] = time.monotonic()
+                rate = relay.stats.events_per_second
+                print(f"relay at position {relay.position()}: {rate:,.0f} events/s", flush=True)
 
-    stats = relay.run(until_idle=args.until_idle, on_batch=report)
-    relay.close()
-    position = relay.position()
-    store.close()
+        stats = relay.run(until_idle=args.until_idle, on_batch=report)
+        relay.close()
+        position = relay.position()
+    finally:
+        store.close()
+        app.close()
     print(f"relay stopped at position {position}: {stats.published} events, {stats.events_per_second:,.0f} events/s")
     return 0
 
 
-def _consume(settings: Settings, args: argparse.Namespace) -> int:
-    from consumers.kafka_consumer import ProjectionConsumer
-    from consumers.topics import Topics
+def run_consume(args: argparse.Namespace, settings: Settings) -> int:
+    """Consume until SIGTERM (or idle), one thread per projection; 1 if any of them failed."""
+    from services.bootstrap import kafka_lags, open_read_models, projection_consumers
+    from services.metrics import ConsumersCollector
 
     names = None if args.projection == "all" else [args.projection]
     store = open_read_models(settings)
-    topics = Topics(settings.kafka_topic_prefix)
-    consumers = [
-        ProjectionConsumer(p, store, settings.kafka_bootstrap, topics=topics) for p in select_projections(names)
-    ]
-    _stop_on_sigterm([c.stopping for c in consumers])
-    idle = 10 if args.until_idle else None
-    failures: list[BaseException] = []
-
-    def run_one(consumer: ProjectionConsumer) -> None:
-        try:
-            consumer.run(idle)
-        except BaseException as error:  # one failed projection stops them all, and the exit code says so
-            failures.append(error)
-            logging.getLogger("crm.consumer").exception("%s consumer failed", consumer.projection.name)
-            for other in consumers:
-                other.stopping.set()
-
-    threads = [threading.Thread(target=run_one, args=(c,), name=f"consume-{c.projection.name}") for c in consumers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for c in consumers:
-        c.close()
-        s = c.stats
-        print(
-            f"{c.projection.name}: applied {s.applied}, skipped {s.skipped} duplicates, "
-            f"{s.dead_lettered} dead-lettered, {s.events_per_second:,.0f} events/s"
-        )
-    store.close()
-    return 1 if failures else 0
-
-
-def kafka_status(settings: Settings, store: ReadModelStore) -> None:
-    """Print per-partition lag of each projection (for `crm status`), if Kafka answers."""
-    from consumers.kafka_consumer import partition_lags
-    from consumers.topics import Topics
-
     try:
-        topics = Topics(settings.kafka_topic_prefix)
-        lags = partition_lags(settings.kafka_bootstrap, store, list(store.projections), topics)
-    except Exception as error:  # status must still answer without a broker
-        print(f"kafka {settings.kafka_bootstrap}: not reachable ({type(error).__name__})", file=sys.stderr)
-        return
-    for name, partitions in lags.items():
-        behind = sum(partitions.values())
-        print(f"  {name:<10} kafka lag {behind} ({', '.join(f'{p}={lag}' for p, lag in partitions.items())})")
+        consumers = projection_consumers(settings, store, names)
+        collector = ConsumersCollector(
+            [(c.projection.name, c.stats) for c in consumers],
+            lambda: kafka_lags(settings, store, [c.projection.name for c in consumers]),
+        )
+        _start(settings, args, "consume", collector)
+        _stop_on_sigterm([c.stopping for c in consumers])
+        idle = 10 if args.until_idle else None
+        failures: list[BaseException] = []
+
+        def run_one(consumer: Any) -> None:
+            try:
+                consumer.run(idle)
+            except BaseException as error:  # one failed projection stops them all, and the exit code says so
+                failures.append(error)
+                logging.getLogger("crm.consumer").exception("%s consumer failed", consumer.projection.name)
+                for other in consumers:
+                    other.stopping.set()
+
+        threads = [threading.Thread(target=run_one, args=(c,), name=f"consume-{c.projection.name}") for c in consumers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for c in consumers:
+            c.close()
+            s = c.stats
+            print(
+                f"{c.projection.name}: applied {s.applied}, skipped {s.skipped} duplicates, "
+                f"{s.dead_lettered} dead-lettered, {s.events_per_second:,.0f} events/s"
+            )
+    finally:
+        store.close()
+    return 1 if failures else 0

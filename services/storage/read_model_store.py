@@ -25,6 +25,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 
 from projections.row_changes import ColumnType, Insert, NewVersion, Projection, RowChange, Table, Update, Upsert
+from services.storage import tracking
 from services.storage.schema import SchemaRecords
 
 _SQLITE_TYPES: dict[ColumnType, str] = {
@@ -101,7 +102,7 @@ class ReadModelRecorder(TrackingRecorder):
 
     def tracking_name(self, projection: str, source: str) -> str:
         """The tracking row of a projection fed from one source (the log, or a topic partition)."""
-        return f"{self.namespace}{projection}@{source}"
+        return tracking.projection_position(self.namespace, projection, source)
 
     # --- schema -----------------------------------------------------------------------
 
@@ -161,10 +162,10 @@ class ReadModelRecorder(TrackingRecorder):
                     fresh.append((position, changes))
                     current = position
             if not fresh:
-                if offset is not None and offset > (self._max_tracking_id(f"{tracking_name}#offset", c) or 0):
+                if offset is not None and offset > (self._max_tracking_id(tracking.next_offset(tracking_name), c) or 0):
                     # nothing new (duplicates, dead letters), but the partition moved on
                     self._insert_tracking(
-                        c, Tracking(application_name=f"{tracking_name}#offset", notification_id=offset)
+                        c, Tracking(application_name=tracking.next_offset(tracking_name), notification_id=offset)
                     )
                 return AppliedBatch(0, len(batch), current)
             with self._batched(c):
@@ -176,7 +177,7 @@ class ReadModelRecorder(TrackingRecorder):
                 self._insert_tracking(c, Tracking(application_name=tracking_name, notification_id=last))
                 if offset is not None:
                     self._insert_tracking(
-                        c, Tracking(application_name=f"{tracking_name}#offset", notification_id=offset)
+                        c, Tracking(application_name=tracking.next_offset(tracking_name), notification_id=offset)
                     )
             except IntegrityError as error:
                 raise PositionTaken(tracking_name, last) from error
@@ -317,7 +318,7 @@ class ReadModelRecorder(TrackingRecorder):
 
     def offset(self, projection: str, source: str) -> int:
         """The next Kafka offset to read for a projection from a topic partition (0 when none)."""
-        return self.max_tracking_id(f"{self.tracking_name(projection, source)}#offset") or 0
+        return self.max_tracking_id(tracking.next_offset(self.tracking_name(projection, source))) or 0
 
     def sources(self, projection: str) -> list[str]:
         """Where a projection has been fed from: `log`, or `topic:partition` for each partition."""
@@ -326,7 +327,7 @@ class ReadModelRecorder(TrackingRecorder):
             f"SELECT application_name FROM {self.tracking_table} WHERE application_name LIKE ?", [f"{prefix}%"]
         )
         names = (r["application_name"][len(prefix) :] for r in rows)
-        return sorted(n for n in names if "#" not in n)
+        return sorted(n for n in names if not tracking.is_offset(n))
 
     def checksum(self, table: Table) -> tuple[int, str]:
         """(row count, sha256 of the rows in primary-key order): equal tables, equal checksums."""
@@ -419,9 +420,58 @@ class ReadModelStore:
                 return False
             time.sleep(0.02)
 
+    def offset(self, projection: str, source: str) -> int:
+        """The next Kafka offset to read for a projection from a topic partition (0 when none)."""
+        return self.recorder.offset(projection, source)
+
+    def sources(self, projection: str) -> list[str]:
+        """Where a projection has been fed from: `log`, or `topic:partition` per partition."""
+        return self.recorder.sources(projection)
+
+    def fed_by_kafka(self) -> bool:
+        """True when Kafka consumers, not the in-process runner, keep these read models."""
+        sources = {source for name in self.projections for source in self.sources(name)}
+        return bool(sources) and tracking.LOG_SOURCE not in sources
+
+    def relay_position(self) -> int:
+        """The last log position the Kafka relay saw acknowledged (0 before the first)."""
+        return self.recorder.max_tracking_id(tracking.RELAY) or 0
+
+    def save_relay_position(self, position: int) -> None:
+        """Save the relay's position; an older one (history republished) keeps the saved one."""
+        try:
+            self.recorder.insert_tracking(Tracking(application_name=tracking.RELAY, notification_id=position))
+        except IntegrityError:
+            pass
+
+    @property
+    def tables(self) -> list[Table]:
+        """Every table of every projection of this store."""
+        return [t for p in self.projections.values() for t in p.tables]
+
+    def reset(self) -> None:
+        """Empty this (rebuild) namespace: its tables are dropped and made anew, its positions
+        forgotten, so that a replay starts from the beginning of the log."""
+        if not self.namespace:
+            raise ValueError("the live read models are rebuilt in a namespace, never reset in place")
+        self.recorder.drop_read_model_tables(self.tables)
+        self.recorder.drop_positions(self.projections)
+        self.recorder.create_read_model_tables(self.tables)
+
+    def drop(self) -> None:
+        """Drop this (rebuild) namespace's tables and positions."""
+        if not self.namespace:
+            raise ValueError("the live read models are never dropped")
+        self.recorder.drop_read_model_tables(self.tables)
+        self.recorder.drop_positions(self.projections)
+
+    def swap_into_live(self) -> None:
+        """Make this namespace's tables and positions the live ones, in one transaction."""
+        self.recorder.swap_into_live(self.tables, list(self.projections))
+
     def checksums(self) -> dict[str, tuple[int, str]]:
         """Checksum of every table of every projection."""
-        return {t.name: self.recorder.checksum(t) for p in self.projections.values() for t in p.tables}
+        return {t.name: self.recorder.checksum(t) for t in self.tables}
 
     def close(self) -> None:
         """Release the connections."""

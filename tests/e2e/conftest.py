@@ -15,11 +15,11 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from services.api.app import create_app
 from services.app.application import CrmApplication
-from services.auth.policy import TokenStore, open_token_store
-from services.bootstrap import bootstrap
-from services.cli.serve import ReadSide, app_with_read_models, following_read_models
+from services.bootstrap import ReadSide, bootstrap, following_read_models, open_token_store
 from services.settings import Settings
+from services.storage.tokens import TokenStore
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -97,7 +97,9 @@ def live_server(database_url: str) -> Iterator[LiveServer]:
     tokens = open_token_store(settings)
     try:
         with following_read_models(crm, settings) as read_side:
-            with running(app_with_read_models(crm, tokens, read_side)) as base_url:
+            with running(
+                create_app(crm, tokens, read_models=read_side.queries, wait_for=read_side.wait_for)
+            ) as base_url:
                 server = LiveServer(base_url, crm, tokens, read_side)
                 try:
                     yield server

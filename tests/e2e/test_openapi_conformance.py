@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 from projections.segment_rules import default_rules
 from services.api.app import create_app
-from services.auth.policy import MemoryTokenStore
 from services.bootstrap import bootstrap
 from services.jobs.seed import seed_history
 from services.settings import Settings
+from services.storage.tokens import MemoryTokenStore
 from tests.e2e.conftest import LiveServer, live_server
 from tests.support.postgres_server import PostgresServer
 

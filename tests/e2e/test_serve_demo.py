@@ -45,7 +45,7 @@ class Demo:
 def crm(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CRM_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "services.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
     )
 
 
@@ -55,7 +55,7 @@ def demo_server(database_url: str, cwd: Path) -> Iterator[Demo]:
     port = free_port()
     env = {**os.environ, "CRM_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "services.cli", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         cwd=cwd,
         stdout=subprocess.PIPE,

@@ -20,7 +20,7 @@ DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]
 def crm(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CRM_DATABASE_URL": database_url}
     return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True, timeout=300
     )
 
 

@@ -11,11 +11,12 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
@@ -23,12 +24,12 @@ from consumers.kafka_consumer import ProjectionConsumer
 from consumers.kafka_relay import KafkaRelay, ensure_topics
 from consumers.topics import Topics
 from services.app.application import CrmApplication
-from services.bootstrap import bootstrap
-from services.cli.read_models import rebuild
+from services.bootstrap import bootstrap, open_read_models
+from services.jobs.rebuild import rebuild
 from services.jobs.seed import seed_history
 from services.settings import Settings
 from services.storage.read_model_store import ReadModelStore
-from services.storage.read_models import open_read_models
+from tests.support.processes import free_loopback_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 END = datetime(2026, 6, 1, tzinfo=UTC)
@@ -54,7 +55,7 @@ class Stack:
         }
 
     def relay(self, **kwargs: object) -> KafkaRelay:
-        return KafkaRelay(self.app, self.store.recorder, self.settings.kafka_bootstrap, topics=self.topics, **kwargs)  # type: ignore[arg-type]
+        return KafkaRelay(self.app, self.store, self.settings.kafka_bootstrap, topics=self.topics, **kwargs)  # type: ignore[arg-type]
 
     def consumer(self, name: str, **kwargs: object) -> ProjectionConsumer:
         projection = next(p for p in self.store.projections.values() if p.name == name)
@@ -68,7 +69,7 @@ class Stack:
 
     def crm(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "services.cli.main", *args],
+            [sys.executable, "-m", "services.cli", *args],
             env=self.env(),
             capture_output=True,
             text=True,
@@ -176,9 +177,7 @@ def test_a_relay_that_dies_after_the_broker_acknowledged_but_before_saving_only_
         def _save(self, position: int) -> None:
             raise SystemExit("killed between the broker's acknowledgement and saving the position")
 
-    dying = DiesBeforeSaving(
-        stack.app, stack.store.recorder, stack.settings.kafka_bootstrap, topics=stack.topics, batch_size=50
-    )
+    dying = DiesBeforeSaving(stack.app, stack.store, stack.settings.kafka_bootstrap, topics=stack.topics, batch_size=50)
     with pytest.raises(SystemExit):
         dying.run(until_idle=True)
     dying.close()
@@ -202,15 +201,13 @@ def test_a_consumer_killed_mid_batch_applies_nothing_twice_after_a_restart(stack
     relay.close()
     # when a consumer process is killed with SIGKILL while it works
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "consume", "--projection", "all"],
+        [sys.executable, "-m", "services.cli", "consume", "--projection", "all"],
         env=stack.env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(
-        stack.store.recorder.sources(name) for name in stack.store.projections
-    ):
+    while time.monotonic() < deadline and not any(stack.store.sources(name) for name in stack.store.projections):
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
@@ -314,25 +311,23 @@ def test_sigterm_lets_the_relay_and_a_consumer_finish_their_batch_and_exit_clean
     seed_history(stack.app, leads=30, seed=30, end=END)
     head = stack.app.head_position()
     relay = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "relay"], env=stack.env(), stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "services.cli", "relay"], env=stack.env(), stdout=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 60
-    while (stack.store.recorder.max_tracking_id("relay@kafka") or 0) < head and time.monotonic() < deadline:
+    while stack.store.relay_position() < head and time.monotonic() < deadline:
         time.sleep(0.1)
     relay.send_signal(signal.SIGTERM)
     relayed, _ = relay.communicate(timeout=60)
     assert relay.returncode == 0 and f"relay stopped at position {head}" in relayed
 
     consumer = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "consume", "--projection", "all"],
+        [sys.executable, "-m", "services.cli", "consume", "--projection", "all"],
         env=stack.env(),
         stdout=subprocess.PIPE,
         text=True,
     )
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not all(
-        stack.store.recorder.sources(name) for name in stack.store.projections
-    ):
+    while time.monotonic() < deadline and not all(stack.store.sources(name) for name in stack.store.projections):
         time.sleep(0.1)
     time.sleep(2)
     consumer.send_signal(signal.SIGTERM)
@@ -341,3 +336,66 @@ def test_sigterm_lets_the_relay_and_a_consumer_finish_their_batch_and_exit_clean
     # whatever it applied before stopping is complete per batch: finishing the work gives a replay's result
     stack.consume_all()
     stack.assert_identical_to_a_replay()
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The samples of a worker's /metrics (name with labels -> value); empty while it does not answer."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5, trust_env=False).text
+    except httpx.HTTPError:
+        return {}
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def scrape_until(port: int, done: Callable[[dict[str, float]], bool], seconds: float = 90) -> dict[str, float]:
+    deadline = time.monotonic() + seconds
+    samples = scrape(port)
+    while not done(samples) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        samples = scrape(port)
+    assert done(samples), "\n".join(f"{k} {v}" for k, v in samples.items() if k.startswith("crm_"))
+    return samples
+
+
+def test_the_relay_and_the_consumers_serve_their_own_metrics_with_the_real_lag(stack: Stack) -> None:
+    seed_history(stack.app, leads=20, seed=31, end=END)
+    head = stack.app.head_position()
+    relay_port, consumer_port = free_loopback_port(), free_loopback_port()
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "relay", "--metrics-port", str(relay_port)],
+        env=stack.env(),
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        relayed = scrape_until(relay_port, lambda s: s.get("crm_relay_lag_events") == 0)
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        relay.wait(timeout=60)
+    assert relayed["crm_relay_published_events_total"] == head and relayed["crm_relay_position"] == head
+    assert any(name.startswith("crm_build_info{") for name in relayed)
+    assert "process_cpu_seconds_total" in relayed
+
+    consumer = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "consume", "--projection", "pipeline"],
+        env={**stack.env(), "CRM_METRICS_PORT": str(consumer_port)},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+
+        def caught_up(samples: dict[str, float]) -> bool:
+            lags = {k: v for k, v in samples.items() if k.startswith("crm_consumer_lag_messages{")}
+            # the pipeline's own partitions only: both event topics, 3 partitions each, nothing left
+            return len(lags) == 6 and all('projection="pipeline"' in k for k in lags) and not any(lags.values())
+
+        consumed = scrape_until(consumer_port, caught_up)
+    finally:
+        consumer.send_signal(signal.SIGTERM)
+        consumer.wait(timeout=60)
+    assert consumer.returncode == 0
+    assert consumed['crm_consumer_applied_events_total{projection="pipeline"}'] == head
+    assert consumed['crm_consumer_dead_letters_total{projection="pipeline"}'] == 0

@@ -12,8 +12,9 @@ from projections.pipeline import LEADS, PipelineProjection
 from projections.row_changes import Insert, Update
 from services.app.application import CrmApplication
 from services.app.commands import ChangeStage, ConvertLead
+from services.bootstrap import open_read_models
 from services.settings import Settings
-from services.storage.read_model_store import ReadModelStore, read_model_recorder
+from services.storage.read_model_store import ReadModelStore
 from tests.integration.conftest import BACKENDS
 from tests.integration.factories import ALICE, capture
 
@@ -23,9 +24,7 @@ pytestmark = pytest.mark.parametrize("database_url", DURABLE, indirect=True)
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[ReadModelStore]:
-    store = ReadModelStore(
-        read_model_recorder(Settings(database_url=database_url).eventsourcing_env()), [PipelineProjection()]
-    )
+    store = open_read_models(Settings(database_url=database_url), "", [PipelineProjection()])
     yield store
     store.close()
 
@@ -85,9 +84,7 @@ def test_the_runner_applies_the_log_once_and_resumes_after_a_restart(
     # a restarted runner (a new store object on the same database) resumes where the last stopped
     app.change_stage(lead_id, ChangeStage(stage="qualified", occurred_at=t0 + timedelta(days=1)), ALICE)
     result = app.convert_lead(lead_id, ConvertLead(deal_value=5_00, occurred_at=t0 + timedelta(days=2)), ALICE)
-    restarted = ReadModelStore(
-        read_model_recorder(Settings(database_url=database_url).eventsourcing_env()), [PipelineProjection()]
-    )
+    restarted = open_read_models(Settings(database_url=database_url), "", [PipelineProjection()])
     assert InProcessRunner(app, restarted).catch_up() == result.position - 2  # type: ignore[operator]
     assert restarted.wait(result.position or 0, timeout=0.1)
     row = restarted.fetch("SELECT stage, deal_value FROM pipeline_leads WHERE lead_id = ?", [str(lead_id)])
@@ -107,14 +104,13 @@ def test_a_rebuild_in_a_namespace_equals_the_live_read_models_and_can_be_swapped
         lead_id = app.capture_lead(capture(email=f"p{n}@example.com"), ALICE).id
         app.change_stage(lead_id, ChangeStage(stage="contacted"), ALICE)
     InProcessRunner(app, store).catch_up()
-    env = Settings(database_url=database_url).eventsourcing_env()
-    rebuilt = ReadModelStore(read_model_recorder(env, "rebuild_"), [PipelineProjection()])
+    rebuilt = open_read_models(Settings(database_url=database_url), "rebuild_", [PipelineProjection()])
     InProcessRunner(app, rebuilt).catch_up()
     rebuilt_sums = rebuilt.checksums()
     assert rebuilt_sums == store.checksums()
     assert rebuilt.position("pipeline") == store.position("pipeline") == app.head_position()
     # when the rebuilt tables are swapped in
-    rebuilt.recorder.swap_into_live(PipelineProjection.tables, ["pipeline"])
+    rebuilt.swap_into_live()
     # then the live read models are the rebuilt ones, positions included
     assert store.checksums() == rebuilt_sums
     assert store.position("pipeline") == app.head_position()
@@ -145,5 +141,5 @@ def test_a_consumer_batch_of_only_duplicates_still_moves_its_kafka_offset(store:
     result = store.apply("pipeline", [(1, [Insert(LEADS.name, lead_row("a"))])], source="t:0", offset=3)
     # then nothing is applied, but the partition's next offset is 3, so status shows no lag
     assert result.applied == 0
-    assert store.recorder.offset("pipeline", "t:0") == 3
+    assert store.offset("pipeline", "t:0") == 3
     assert store.position("pipeline", "t:0") == 1

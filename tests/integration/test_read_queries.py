@@ -12,11 +12,10 @@ from consumers.in_process_runner import InProcessRunner
 from projections.segment_rules import UnknownSegment
 from services.app.errors import ContactNotFound
 from services.app.queries import ReadModelQueries
-from services.bootstrap import bootstrap
+from services.bootstrap import bootstrap, open_read_models
 from services.jobs.cdnow_import import import_purchases
 from services.jobs.seed import seed_history
 from services.settings import Settings
-from services.storage.read_models import open_read_models
 from tests.integration.conftest import BACKENDS
 
 DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]

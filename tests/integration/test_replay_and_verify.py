@@ -12,11 +12,10 @@ import pytest
 
 from consumers.in_process_runner import InProcessRunner
 from projections.pipeline_queries import pipeline_summary
-from services.bootstrap import bootstrap
-from services.cli.read_models import rebuild
+from services.bootstrap import bootstrap, open_read_models
+from services.jobs.rebuild import rebuild
 from services.jobs.seed import seed_history
 from services.settings import Settings
-from services.storage.read_models import open_read_models
 from tests.integration.conftest import BACKENDS
 
 DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]
@@ -27,7 +26,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "cdnow" / "CDNOW_sample.
 def crm(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CRM_DATABASE_URL": database_url}
     return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", *args], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True, timeout=600
     )
 
 

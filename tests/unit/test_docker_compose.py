@@ -24,15 +24,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from projections.registry import PROJECTION_NAMES
 from services.cli.main import build_parser
-from services.settings import Settings
-from services.storage.read_models import PROJECTION_NAMES
+from services.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-SETTINGS_FILE = ROOT / "services" / "settings.py"
 KAFKA_POM = ROOT / "kafka-broker" / "pom.xml"
 
 APP_SERVICES = ("api", "relay", "consumer-pipeline", "consumer-segments")
@@ -258,8 +257,8 @@ def only(instructions: list[Instruction], name: str) -> Instruction:
 
 
 def settings_variables() -> set[str]:
-    """The CRM_* variables services/settings.py reads."""
-    return set(re.findall(r"[\"'](CRM_[A-Z0-9_]+)[\"']", SETTINGS_FILE.read_text()))
+    """The CRM_* variables services/settings.py reads: one per field of the settings."""
+    return {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -659,7 +658,7 @@ def test_the_build_context_keeps_the_sources_and_leaves_out_local_state(dockerfi
 
 def test_the_operations_guide_names_the_commands_topics_headers_and_positions_the_code_uses() -> None:
     from consumers.envelope import CONTACT_TOPIC, DEAD_LETTER_HEADERS, DEAD_LETTER_TOPIC, LEAD_TOPIC
-    from services.storage.read_models import RELAY_TRACKING
+    from services.storage.tracking import RELAY as RELAY_TRACKING
 
     guide = (ROOT / "docs" / "operations.md").read_text()
     names = [*DEAD_LETTER_HEADERS, LEAD_TOPIC, CONTACT_TOPIC, DEAD_LETTER_TOPIC, RELAY_TRACKING, *settings_variables()]

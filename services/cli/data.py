@@ -1,0 +1,69 @@
+"""`crm seed` and `crm import`: writing histories into the store through the application."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from services.cli.common import CommandFailed, add_command, application, iso_date, positive
+
+if TYPE_CHECKING:
+    from services.settings import Settings
+
+
+def register(commands: Any) -> None:
+    """`crm seed` and `crm import`."""
+    seed = add_command(commands, "seed", run_seed, "write a reproducible synthetic history through the application")
+    seed.add_argument("--leads", type=positive, default=1000, help="number of lead stories (default 1000)")
+    seed.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    seed.add_argument("--end", type=iso_date, default=None, help="end of the 12-month history (default: today UTC)")
+    importer = add_command(commands, "import", run_import, "import purchase histories from a file")
+    importer.add_argument("kind", choices=["purchases"], help="what the file holds")
+    importer.add_argument("file", type=Path, help="a CDNOW-format purchases file")
+
+
+def run_seed(args: argparse.Namespace, settings: Settings) -> int:
+    """`crm seed`: the seeded history, with leads done on stderr and the rate on stdout."""
+    from services.jobs.seed import seed_history
+
+    def progress(done: int) -> None:
+        if done % 100 == 0 or done == args.leads:
+            print(f"\r  {done}/{args.leads} leads", end="", file=sys.stderr, flush=True)
+
+    with application(settings) as app:
+        report = seed_history(app, leads=args.leads, seed=args.seed, end=args.end, progress=progress)
+    print(file=sys.stderr)
+    print(
+        f"seeded {report.leads} leads on {settings.backend}: {report.events} events in "
+        f"{report.seconds:.1f} s ({report.events_per_second:,.0f} events/s)"
+    )
+    return 0
+
+
+def run_import(args: argparse.Namespace, settings: Settings) -> int:
+    """`crm import purchases FILE`."""
+    from services.jobs.cdnow_import import ImportFormatError, import_purchases
+
+    path: Path = args.file
+    if not path.is_file():
+        raise CommandFailed(f"no such file: {path}", exit_code=2)
+    started = time.monotonic()
+    with application(settings) as app:
+        try:
+            report = import_purchases(app, path, progress=_customers_done)
+        except ImportFormatError as error:
+            raise CommandFailed(f"{path}: {error}") from None
+    print(file=sys.stderr)
+    seconds = time.monotonic() - started
+    print(
+        f"imported {report.customers} customers, {report.purchases} purchases: {report.events} events appended "
+        f"in {seconds:.1f} s ({report.events / seconds if seconds else 0:,.0f} events/s)"
+    )
+    return 0
+
+
+def _customers_done(customers: int) -> None:
+    print(f"\r  {customers} customers", end="", file=sys.stderr, flush=True)
