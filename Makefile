@@ -1,10 +1,12 @@
-# Everyday commands.  Everything runs from the project's own virtualenv in .venv,
-# which `make venv` creates and (re)installs whenever pyproject.toml changes.
+# Everyday commands.  Everything runs from the project's own virtualenv in .venv, which is
+# (re)installed whenever pyproject.toml changes: `make run` installs the runtime dependencies
+# only; `make test`, `make lint` and `make bench` add the development tools.
 
 PYTHON      ?= python3
 VENV        := .venv
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
+DEV_STAMP   := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
 HOST  ?= 127.0.0.1
@@ -18,17 +20,21 @@ venv install: $(STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall when the dependencies change; the stamp records the last install.
+# Reinstall when the dependencies change; each stamp records the last install of its set.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --disable-pip-version-check -e .
 	touch $@
 
-# All tests.  The suite starts its own throwaway PostgreSQL server.
-test: $(STAMP)
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP) $@
+
+# All tests.  The suite starts its own throwaway PostgreSQL server and Kafka broker.
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Style and types: ruff (lint and format) and mypy over the packages.
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -40,7 +46,7 @@ seed: $(STAMP)
 	$(BIN)/crm seed --leads $(LEADS)
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .hypothesis $(STAMP)
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis $(STAMP) $(DEV_STAMP)
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
@@ -49,5 +55,5 @@ distclean: clean
 # Benchmarks (not part of `make test`): starts its own PostgreSQL and Kafka, prints the table and
 # writes bench/results/latest.json; about 10 minutes on 2 cores. See docs/performance.md.
 .PHONY: bench
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.run

@@ -70,11 +70,18 @@ def postgres_conninfo(database: Database) -> str:
     )
 
 
+class DatabaseUnavailable(Exception):
+    """The settings' database cannot be opened (e.g. the SQLite file's folder cannot be made)."""
+
+
 def prepare_database(settings: Settings) -> None:
     """Make the folder of an embedded SQLite file (the one side effect of opening a store)."""
     database = settings.database
     if database.backend == "sqlite" and database.path != ":memory:":
-        Path(database.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(database.path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseUnavailable(f"cannot make the folder of {database.path}: {error.strerror}") from error
 
 
 def bootstrap(settings: Settings | None = None) -> CrmApplication:
@@ -101,7 +108,7 @@ def open_token_store(settings: Settings) -> TokenStore:
         prepare_database(settings)
         return SqliteTokenStore(database.path)
     if database.backend == "postgres":
-        return PostgresTokenStore(postgres_conninfo(database))
+        return PostgresTokenStore(postgres_conninfo(database), timeout=CONNECT_TIMEOUT_SECONDS)
     return MemoryTokenStore()
 
 

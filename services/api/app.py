@@ -67,20 +67,23 @@ def create_app(
     read_wait_seconds: float = READ_WAIT_SECONDS,
     max_body_bytes: int = MAX_BODY_BYTES,
     title: str = "CRM API",
+    follows_read_models: bool = True,
 ) -> FastAPI:
     """The FastAPI app serving `crm` to holders of tokens from `tokens`.
 
     `read_models` answers the pipeline, forecast, segment and list routes (without it they
     answer 503); `wait_for(position, timeout)` tells when the projections feeding them have
-    applied a position (by default: the read-model store's own positions)."""
-    metrics = Metrics()
+    applied a position (by default: the read-model store's own positions). Without
+    `follows_read_models` (Kafka consumers keep them) `/metrics` reports no projection lag."""
+    gate = ReadModelGate(crm, read_models, wait_for, read_wait_seconds)
+    metrics = Metrics(crm.head_position, gate.positions if read_models is not None and follows_read_models else _none)
 
     app = FastAPI(title=title, version="1.0.0", description=_DESCRIPTION)
     # what the dependencies of services.api.deps read, and nothing else
     app.state.crm = crm
     app.state.tokens = tokens
     app.state.metrics = metrics
-    app.state.read_models = ReadModelGate(crm, read_models, wait_for, read_wait_seconds)
+    app.state.read_models = gate
     install_problem_handlers(app)
     app.add_middleware(Edge, metrics=metrics, max_body_bytes=max_body_bytes, fastapi_app=app)
 
@@ -94,3 +97,7 @@ def create_app(
     for routes in (operation_routes, lead_routes, contact_routes, read_model_routes):
         app.include_router(routes)
     return app
+
+
+def _none() -> None:
+    return None

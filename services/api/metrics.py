@@ -1,66 +1,87 @@
-"""Request counts and latencies per method, route and status, and the event log and read-model
-positions, rendered in the Prometheus text format for `GET /metrics`."""
+"""The API's Prometheus metrics (prometheus_client): request counts and latency histograms per
+method, route and status, the process and Python collectors and `crm_build_info`, and the event
+log and read-model positions, read from the store when scraped. `GET /metrics` answers even when
+the store does not: the store's figures are then left out and `crm_event_store_up` is 0."""
 
 from __future__ import annotations
 
-import threading
+import logging
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from services.metrics import process_registry
+from services.version import crm_version
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Upper bounds (seconds) of the request latency histogram."""
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+log = logging.getLogger("crm.http")
+
+Positions = Callable[[], dict[str, int] | None]
+"""The log position each read model applied, or None when this process does not follow them."""
 
 
 class Metrics:
-    """Request counts and latency sums per method, route and status, in Prometheus text format."""
+    """One app's registry: what the edge observes per request, and the store's figures."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._requests: dict[tuple[str, str, str], list[float]] = {}
+    def __init__(self, head: Callable[[], int], positions: Positions) -> None:
+        self.registry = process_registry("api", crm_version())
+        labels = ("method", "route", "status")
+        self.requests = Counter(
+            "crm_http_requests", "HTTP requests answered, by method, route and status.", labels, registry=self.registry
+        )
+        self.latency = Histogram(
+            "crm_http_request_duration_seconds",
+            "Time spent answering HTTP requests.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_StoreFigures(head, positions))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        with self._lock:
-            entry = self._requests.setdefault((method, route, str(status)), [0, 0.0])
-            entry[0] += 1
-            entry[1] += seconds
+        """Count and time one answered request."""
+        labels = (method, route, str(status))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
 
-    def render(self, head_position: int, projection_positions: dict[str, int] | None = None) -> str:
-        with self._lock:
-            rows = sorted(self._requests.items())
-        lines = [
-            "# HELP crm_events_appended_total Events appended to the event log (its head position).",
-            "# TYPE crm_events_appended_total counter",
-            f"crm_events_appended_total {head_position}",
-        ]
-        if projection_positions is not None:
-            positions = sorted(projection_positions.items())
-            lines += [
-                "# HELP crm_projection_position Log position each read model has applied up to.",
-                "# TYPE crm_projection_position gauge",
-            ]
-            lines += [f'crm_projection_position{{projection="{name}"}} {position}' for name, position in positions]
-            lines += [
-                "# HELP crm_projection_lag Events appended but not yet applied, per read model.",
-                "# TYPE crm_projection_lag gauge",
-            ]
-            lines += [
-                f'crm_projection_lag{{projection="{name}"}} {max(head_position - position, 0)}'
-                for name, position in positions
-            ]
-        lines += [
-            "# HELP crm_http_requests_total HTTP requests answered, by method, route and status.",
-            "# TYPE crm_http_requests_total counter",
-        ]
-        lines += [f"crm_http_requests_total{{{_labels(key)}}} {int(count)}" for key, (count, _) in rows]
-        lines += [
-            "# HELP crm_http_request_duration_seconds Time spent answering HTTP requests.",
-            "# TYPE crm_http_request_duration_seconds summary",
-        ]
-        for key, (count, seconds) in rows:
-            lines.append(f"crm_http_request_duration_seconds_sum{{{_labels(key)}}} {seconds:.6f}")
-            lines.append(f"crm_http_request_duration_seconds_count{{{_labels(key)}}} {int(count)}")
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        """The Prometheus text exposition of everything."""
+        return generate_latest(self.registry)
 
 
-def _labels(key: tuple[str, str, str]) -> str:
-    method, route, status = key
+class _StoreFigures(Collector):
+    """The head of the log and how far each read model followed it, read when scraped."""
 
-    def esc(value: str) -> str:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    def __init__(self, head: Callable[[], int], positions: Positions) -> None:
+        self.head = head
+        self.positions = positions
 
-    return f'method="{esc(method)}",route="{esc(route)}",status="{esc(status)}"'
+    def collect(self) -> Iterator[Metric]:
+        try:
+            head, positions = self.head(), self.positions()
+        except Exception as error:  # the metrics still answer; the store's figures are absent
+            log.warning("metrics: the store does not answer (%s)", type(error).__name__)
+            yield GaugeMetricFamily("crm_event_store_up", "1 when the event store answered the scrape.", value=0)
+            return
+        yield GaugeMetricFamily("crm_event_store_up", "1 when the event store answered the scrape.", value=1)
+        yield CounterMetricFamily(
+            "crm_events_appended", "Events appended to the event log (its head position).", value=head
+        )
+        if positions is None:
+            return  # not followed here (Kafka consumers keep them): no lag rather than a wrong one
+        position = GaugeMetricFamily(
+            "crm_projection_position", "Log position each read model has applied up to.", labels=["projection"]
+        )
+        lag = GaugeMetricFamily(
+            "crm_projection_lag", "Events appended but not yet applied, per read model.", labels=["projection"]
+        )
+        for name, applied in sorted(positions.items()):
+            position.add_metric([name], applied)
+            lag.add_metric([name], max(head - applied, 0))
+        yield position
+        yield lag

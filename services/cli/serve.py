@@ -58,7 +58,13 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
         with following_read_models(crm, settings, log=sys.stderr) as read_side:
             if banner_text is not None:
                 print(banner_text, file=out, flush=True)
-            app = create_app(crm, tokens, read_models=read_side.queries, wait_for=read_side.wait_for)
+            app = create_app(
+                crm,
+                tokens,
+                read_models=read_side.queries,
+                wait_for=read_side.wait_for,
+                follows_read_models=read_side.runner is not None,
+            )
             uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
         tokens.close()

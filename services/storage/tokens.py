@@ -119,11 +119,18 @@ class SqliteTokenStore(TokenStore):
 class PostgresTokenStore(TokenStore):
     """Tokens in a `crm_tokens` table of the event store's PostgreSQL database."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, timeout: float = 5.0) -> None:
         from psycopg_pool import ConnectionPool
 
+        # a request waits at most `timeout` for a connection, so an outage answers fast
         self._pool: ConnectionPool = ConnectionPool(
-            conninfo, min_size=1, max_size=4, open=True, kwargs={"autocommit": True}, name="crm-tokens"
+            conninfo,
+            min_size=1,
+            max_size=4,
+            open=True,
+            timeout=timeout,
+            kwargs={"autocommit": True},
+            name="crm-tokens",
         )
         with self._pool.connection() as db:
             db.execute(

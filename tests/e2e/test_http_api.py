@@ -459,7 +459,7 @@ def test_health_metrics_request_ids_and_docs(live: LiveServer) -> None:
     metrics = admin.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
-    assert f"crm_events_appended_total {head}\n" in text
+    assert f"crm_events_appended_total {float(head)}\n" in text
     assert 'crm_http_requests_total{method="POST",route="/v1/leads",status="201"} 1' in text
     assert 'crm_http_requests_total{method="GET",route="/v1/leads/{lead_id}",status="404"} 1' in text
     assert 'crm_http_request_duration_seconds_sum{method="GET",route="/healthz",status="200"}' in text

@@ -13,6 +13,7 @@ import pytest
 from services.bootstrap import bootstrap
 from services.settings import Settings
 from tests.integration.conftest import BACKENDS
+from tests.support.processes import free_loopback_port
 
 DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]
 
@@ -73,3 +74,52 @@ def test_history_prints_the_audit_trail_and_fails_for_an_unknown_id(tmp_path: Pa
     assert missing.returncode == 1 and "not found" in missing.stderr
     bad = crm(url, "history", "not-a-uuid")
     assert bad.returncode == 2 and "not a UUID" in bad.stderr
+
+
+def crm_with(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize(
+    "command", [["status"], ["seed", "--leads", "1"], ["replay"], ["token", "issue", "--user", "a", "--role", "rep"]]
+)
+def test_a_command_that_cannot_reach_postgresql_says_so_in_one_line_with_the_password_hidden(
+    command: list[str],
+) -> None:
+    url = f"postgresql://crm:s3cret-pw@127.0.0.1:{free_loopback_port()}/crm"  # nothing listens there
+    # the timeout is the promise: one line and exit 1 within 10 s, never a retry loop
+    failed = crm_with({"CRM_DATABASE_URL": url}, *command, timeout=10)
+    assert failed.returncode == 1
+    assert failed.stderr.count("\n") == 1 and failed.stderr.startswith("crm: cannot reach the database ")
+    assert f"postgresql://crm:***@127.0.0.1:{url.rsplit(':', 1)[1]}" in failed.stderr
+    assert "s3cret-pw" not in failed.stderr + failed.stdout and "Traceback" not in failed.stderr
+
+
+def test_an_embedded_store_that_cannot_be_opened_is_one_line_too(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("x")
+    failed = crm_with({"CRM_DATABASE_URL": f"sqlite:///{not_a_folder}/crm.sqlite"}, "status", timeout=10)
+    assert failed.returncode == 1 and failed.stderr.count("\n") == 1
+    assert failed.stderr.startswith("crm: cannot reach the database sqlite:///") and "Traceback" not in failed.stderr
+
+
+def test_a_bad_setting_names_the_variable_and_changes_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    failed = crm_with({"CRM_DATABASE_URL": url, "CRM_KAFKA_PARTITIONS": "none"}, "seed", "--leads", "1")
+    assert failed.returncode == 2 and failed.stderr.startswith("crm: CRM_KAFKA_PARTITIONS: ")
+    assert not (tmp_path / "crm.sqlite").exists()
+
+
+def test_the_version_and_a_summary_of_every_sub_command() -> None:
+    version = crm_with({}, "--version")
+    assert version.returncode == 0 and re.fullmatch(r"crm \d+\.\d+\.\d+\S*\n", version.stdout)
+    shown = crm_with({}, "--help").stdout
+    commands = ["serve", "seed", "import", "history", "replay", "verify", "status", "relay", "consume", "token"]
+    for name in commands:
+        assert re.search(rf"^\s+{name}\s+\w+", shown, re.MULTILINE), f"no summary for {name}:\n{shown}"
