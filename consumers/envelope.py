@@ -295,14 +295,6 @@ SCHEMA_VERSIONS: dict[str, int] = {name: int(getattr(cls, "class_version", 1)) f
 """The schema version of every event type: its event class's `class_version`."""
 
 
-def data_model_of(event_type: str) -> type[EventData]:
-    """The data model of a public event type; SchemaError when there is none."""
-    try:
-        return EVENT_DATA_MODELS[event_type]
-    except KeyError:
-        raise SchemaError(_unknown_event_type(event_type)) from None
-
-
 # --- the envelope ------------------------------------------------------------------------
 
 

@@ -22,7 +22,8 @@ from projections.row_changes import Projection
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
 from services.settings import Database, Settings
-from services.storage.read_model_store import ReadModelStore, read_model_recorder
+from services.storage.read_model_store import ReadModelStore
+from services.storage.recorders import read_model_recorder
 from services.storage.tokens import MemoryTokenStore, PostgresTokenStore, SqliteTokenStore, TokenStore
 
 WaitFor = Callable[[int, float], bool]

@@ -37,11 +37,6 @@ class ReadModelGate:
         self.wait_for = wait_for
         self.read_wait_seconds = read_wait_seconds
 
-    @property
-    def served(self) -> bool:
-        """True when this server answers the read-model routes."""
-        return self.read_models is not None
-
     def queries(self) -> ReadModelQueries:
         """The read models as they are (503 when this server does not serve them)."""
         if self.read_models is None:

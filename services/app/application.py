@@ -27,7 +27,6 @@ from services.app.commands import (
     CaptureLead,
     ChangeConsent,
     ChangeStage,
-    Command,
     ConvertLead,
     CreateContact,
     DisqualifyLead,
@@ -506,5 +505,3 @@ def _not_found(cls: type | None, aggregate_id: UUID, detail: str = "", *, withhe
     error = LeadNotFound if cls is Lead else ContactNotFound if cls is Contact else NotFound
     return error(aggregate_id, detail, withheld=withheld)
 
-
-__all__ = ["AuditEntry", "CommandResult", "Context", "CrmApplication", "Command", "derived_id"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,18 @@ def test_the_version_and_a_summary_of_every_sub_command() -> None:
     commands = ["serve", "seed", "import", "history", "replay", "verify", "status", "relay", "consume", "token"]
     for name in commands:
         assert re.search(rf"^\s+{name}\s+\w+", shown, re.MULTILINE), f"no summary for {name}:\n{shown}"
+
+
+def test_read_models_an_older_version_built_stop_every_command_with_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    assert crm(url, "status").returncode == 0  # creates the read-model tables with their fingerprints
+    with sqlite3.connect(tmp_path / "crm.sqlite") as db:  # as an older version would have left it
+        db.execute("UPDATE crm_read_model_schema SET fingerprint = 'older' WHERE table_name = 'pipeline_leads'")
+    expected = 'crm: read model "pipeline" was built by an older version; run crm replay --swap\n'
+    for args in (["status"], ["serve", "--port", str(free_loopback_port())]):
+        stopped = crm_with({"CRM_DATABASE_URL": url}, *args, timeout=60)
+        assert (stopped.returncode, stopped.stderr.splitlines()[-1:]) == (1, [expected.strip()]), stopped.stderr
+        assert "Traceback" not in stopped.stderr
+    # the way out the line names works: a replay swapped in rebuilds the table with this version's definition
+    assert crm(url, "replay", "--swap").returncode == 0
+    assert crm(url, "status").returncode == 0

@@ -1,0 +1,389 @@
+"""The SQL of the read models on SQLite and PostgreSQL, built on eventsourcing's tracking
+recorders (`SQLiteTrackingRecorder`, `PostgresTrackingRecorder`): their tracking table refuses a
+position that is not newer than the recorded one, so an already-applied event can never be
+applied twice, and the rows written for it commit or roll back with its position.
+
+This is the one module that uses eventsourcing's private API, and why: the public
+`TrackingRecorder.insert_tracking` and `max_tracking_id` each run in a transaction of their own,
+but a batch's rows and its position must commit in ONE transaction. The recorders' private
+`_insert_tracking(cursor, tracking)` and `_max_tracking_id(name, cursor)` take the caller's
+cursor; they are used here and nowhere else (pinned by eventsourcing 9.5.x in pyproject.toml)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from eventsourcing.utils import Environment
+
+from projections.row_changes import ColumnType, Insert, NewVersion, Projection, RowChange, Table, Update, Upsert
+from services.storage import tracking
+from services.storage.schema import SchemaRecords
+
+_SQLITE_TYPES: dict[ColumnType, str] = {
+    "text": "TEXT",
+    "int": "INTEGER",
+    "float": "REAL",
+    "bool": "INTEGER",
+    "timestamp": "TEXT",
+    "json": "TEXT",
+}
+_POSTGRES_TYPES: dict[ColumnType, str] = {
+    "text": "TEXT",
+    "int": "BIGINT",
+    "float": "DOUBLE PRECISION",
+    "bool": "BOOLEAN",
+    "timestamp": "TEXT",
+    "json": "TEXT",
+}
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def to_db(value: Any) -> Any:
+    """Python value -> column value: datetimes as fixed-width ISO UTC text, ids as text."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return value
+
+
+@dataclass(frozen=True)
+class AppliedBatch:
+    """What one `apply` call did."""
+
+    applied: int
+    skipped: int
+    position: int
+
+
+class PositionTaken(Exception):
+    """A concurrent applier recorded this (or a newer) position first; this batch rolled back."""
+
+    def __init__(self, tracking_name: str, position: int) -> None:
+        super().__init__(f"{tracking_name} already at or past {position}")
+
+
+class _Cursor(Protocol):
+    def execute(self, sql: Any, params: Any = ...) -> Any: ...
+    def fetchall(self) -> Any: ...
+    def fetchone(self) -> Any: ...
+
+
+class ReadModelRecorder(TrackingRecorder):
+    """Mixin: SQL generation shared by the SQLite and PostgreSQL read-model recorders."""
+
+    column_types: dict[ColumnType, str]
+    placeholder = "?"
+    namespace = ""
+    datastore: Any
+    # provided by eventsourcing's SQLite/PostgreSQL tracking recorders this mixes into
+    _max_tracking_id: Any
+    _insert_tracking: Any
+
+    # --- names ------------------------------------------------------------------------
+
+    def table_name(self, name: str) -> str:
+        """The physical name of a read-model table in this store's namespace."""
+        full = f"{self.namespace}{name}"
+        if not _IDENTIFIER.match(full):
+            raise ValueError(f"bad table name {full!r}")
+        return full
+
+    def tracking_name(self, projection: str, source: str) -> str:
+        """The tracking row of a projection fed from one source (the log, or a topic partition)."""
+        return tracking.projection_position(self.namespace, projection, source)
+
+    # --- schema -----------------------------------------------------------------------
+
+    def create_read_model_tables(self, tables: Iterable[Table], owners: Mapping[str, str] | None = None) -> None:
+        """Create each table and its indexes if missing, recording its fingerprint. A live table
+        built from another definition raises `ReadModelSchemaMismatch` naming its owner in
+        `owners` (projection by table name), and nothing changes."""
+        tables = list(tables)
+        self.known_tables = {t.name for t in tables}
+        with self.datastore.transaction(commit=True) as c:
+            self._take_write_lock(c)  # SQLite: the check reads before the creation writes
+            schema = self._schema_records(c)
+            named = [(self.table_name(t.name), t) for t in tables]
+            missing = set(schema.check(named, live=not self.namespace, owners=owners or {}))
+            for table in tables:
+                name = self.table_name(table.name)
+                columns = ", ".join(f"{col} {self.column_types[kind]}" for col, kind in table.columns.items())
+                c.execute(
+                    f"CREATE TABLE IF NOT EXISTS {name} ({columns}, PRIMARY KEY ({', '.join(table.primary_key)}))"
+                )
+                for index in table.indexes:
+                    c.execute(f"CREATE INDEX IF NOT EXISTS {name}_{'_'.join(index)}_idx ON {name} ({', '.join(index)})")
+            schema.record((name, table) for name, table in named if name in missing)
+
+    def drop_read_model_tables(self, tables: Iterable[Table]) -> None:
+        """Drop the tables of this namespace (used for rebuilds)."""
+        tables = list(tables)
+        with self.datastore.transaction(commit=True) as c:
+            for table in tables:
+                c.execute(f"DROP TABLE IF EXISTS {self.table_name(table.name)}")
+            self._schema_records(c).forget(self.table_name(t.name) for t in tables)
+
+    def _schema_records(self, c: _Cursor) -> SchemaRecords:
+        """The table fingerprints of this database (services/storage/schema.py), in transaction `c`."""
+        return SchemaRecords(c, self.column_types, postgres=isinstance(self, PostgresTrackingRecorder))
+
+    # --- writing ----------------------------------------------------------------------
+
+    def apply_changes(
+        self,
+        projection: Projection,
+        source: str,
+        batch: Sequence[tuple[int, Sequence[RowChange]]],
+        offset: int | None = None,
+    ) -> AppliedBatch:
+        """Apply the row changes of a batch of events and the batch's last position in ONE
+        transaction. Events at or below the recorded position are skipped (re-delivery). A Kafka
+        consumer also records the next offset to read, in the same transaction."""
+        tracking_name = self.tracking_name(projection.name, source)
+        tables = {t.name: t for t in projection.tables}
+        with self.datastore.transaction(commit=True) as c:
+            self._take_write_lock(c)
+            current = self._max_tracking_id(tracking_name, c) or 0
+            fresh = []
+            for position, changes in batch:  # a batch may repeat itself (the relay published twice)
+                if position > current:
+                    fresh.append((position, changes))
+                    current = position
+            if not fresh:
+                if offset is not None and offset > (self._max_tracking_id(tracking.next_offset(tracking_name), c) or 0):
+                    # nothing new (duplicates, dead letters), but the partition moved on
+                    self._insert_tracking(
+                        c, Tracking(application_name=tracking.next_offset(tracking_name), notification_id=offset)
+                    )
+                return AppliedBatch(0, len(batch), current)
+            with self._batched(c):
+                for _, changes in fresh:
+                    for change in changes:
+                        self._execute_change(c, tables, change)
+            last = fresh[-1][0]
+            try:
+                self._insert_tracking(c, Tracking(application_name=tracking_name, notification_id=last))
+                if offset is not None:
+                    self._insert_tracking(
+                        c, Tracking(application_name=tracking.next_offset(tracking_name), notification_id=offset)
+                    )
+            except IntegrityError as error:
+                raise PositionTaken(tracking_name, last) from error
+        return AppliedBatch(len(fresh), len(batch) - len(fresh), last)
+
+    def _take_write_lock(self, c: _Cursor) -> None:
+        """Hold the write lock from the start of the transaction (PostgreSQL needs nothing)."""
+
+    def _batched(self, c: Any) -> AbstractContextManager[Any]:
+        """Send a batch's statements without waiting for each answer, where the driver can."""
+        return nullcontext()
+
+    def _execute_change(self, c: _Cursor, tables: Mapping[str, Table], change: RowChange) -> None:
+        name = self.table_name(change.table)
+        if isinstance(change, Insert):
+            cols = list(change.row)
+            self._run(
+                c, f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({self._marks(len(cols))})", change.row.values()
+            )
+        elif isinstance(change, Upsert):
+            cols = list(change.row)
+            updates = [col for col in cols if col not in change.key]
+            action = (
+                "DO UPDATE SET " + ", ".join(f"{col} = excluded.{col}" for col in updates) if updates else "DO NOTHING"
+            )
+            self._run(
+                c,
+                f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({self._marks(len(cols))}) "
+                f"ON CONFLICT ({', '.join(change.key)}) {action}",
+                change.row.values(),
+            )
+        elif isinstance(change, Update):
+            where, params = self._where(change.where, change.where_null)
+            sets = ", ".join(f"{col} = ?" for col in change.values)
+            self._run(c, f"UPDATE {name} SET {sets} WHERE {where}", [*change.values.values(), *params])
+        elif isinstance(change, NewVersion):
+            self._new_version(c, tables[change.table], name, change)
+        else:  # pragma: no cover - the union is closed
+            raise TypeError(f"unknown row change {change!r}")
+
+    def _new_version(self, c: _Cursor, table: Table, name: str, change: NewVersion) -> None:
+        overrides = {**change.changes, "version": change.version, "valid_from": change.at, "valid_to": None}
+        cols = list(table.columns)
+        select = ", ".join("?" if col in overrides else col for col in cols)
+        where, params = self._where(change.key, ("valid_to",))
+        self._run(
+            c,
+            f"INSERT INTO {name} ({', '.join(cols)}) SELECT {select} FROM {name} WHERE {where}",
+            [*(overrides[col] for col in cols if col in overrides), *params],
+        )
+        self._run(
+            c,
+            f"UPDATE {name} SET valid_to = ? WHERE {where} AND version <> ?",
+            [change.at, *params, change.version],
+        )
+
+    @staticmethod
+    def _where(equal: Mapping[str, Any], null: Sequence[str] = ()) -> tuple[str, list[Any]]:
+        parts = [f"{col} = ?" for col in equal] + [f"{col} IS NULL" for col in null]
+        return " AND ".join(parts) or "1 = 1", list(equal.values())
+
+    @staticmethod
+    def _marks(n: int) -> str:
+        return ", ".join("?" * n)
+
+    def _run(self, c: _Cursor, sql: str, params: Iterable[Any] = ()) -> None:
+        c.execute(self._dialect(sql), [to_db(p) for p in params])
+
+    def _dialect(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    # --- reading ----------------------------------------------------------------------
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a query written with `?` placeholders and logical table names."""
+        sql = self._dialect(self._qualify(sql))
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, [to_db(p) for p in params])
+            return [self._row(c, r) for r in c.fetchall()]
+
+    known_tables: set[str] = set()
+
+    def _qualify(self, sql: str) -> str:
+        if not self.namespace:
+            return sql
+        for name in self.known_tables:
+            sql = re.sub(rf"\b{name}\b", self.table_name(name), sql)
+        return sql
+
+    def swap_into_live(self, tables: Sequence[Table], projections: Iterable[str]) -> None:
+        """Make this namespace's tables and positions the live ones, in one transaction."""
+        if not self.namespace:
+            raise ValueError("the live read models cannot be swapped into themselves")
+        tracking = self.tracking_table
+        with self.datastore.transaction(commit=True) as c:
+            for table in tables:
+                name = self.table_name(table.name)
+                for index in table.indexes:
+                    c.execute(f"DROP INDEX IF EXISTS {name}_{'_'.join(index)}_idx")
+                c.execute(f"DROP TABLE IF EXISTS {table.name}")
+                c.execute(f"ALTER TABLE {name} RENAME TO {table.name}")
+                for index in table.indexes:
+                    c.execute(
+                        f"CREATE INDEX IF NOT EXISTS {table.name}_{'_'.join(index)}_idx "
+                        f"ON {table.name} ({', '.join(index)})"
+                    )
+            self._schema_records(c).carry_over((self.table_name(t.name), t.name) for t in tables)
+            for projection in projections:
+                self._run(c, f"DELETE FROM {tracking} WHERE application_name LIKE ?", [f"{projection}@%"])
+                self._run(
+                    c,
+                    f"UPDATE {tracking} SET application_name = substr(application_name, ?) "
+                    "WHERE application_name LIKE ?",
+                    [len(self.namespace) + 1, f"{self.namespace}{projection}@%"],
+                )
+
+    def drop_positions(self, projections: Iterable[str]) -> None:
+        """Forget this namespace's positions (used before a rebuild into it)."""
+        with self.datastore.transaction(commit=True) as c:
+            for projection in projections:
+                self._run(
+                    c,
+                    f"DELETE FROM {self.tracking_table} WHERE application_name LIKE ?",
+                    [f"{self.namespace}{projection}@%"],
+                )
+
+    @property
+    def tracking_table(self) -> str:
+        """Name of eventsourcing's tracking table in this database."""
+        return str(getattr(self, "tracking_table_name", "tracking"))
+
+    def _row(self, c: Any, row: Any) -> dict[str, Any]:
+        return dict(row)
+
+    def position(self, projection: str, source: str = "log") -> int:
+        """The last position applied for a projection from a source (0 when none)."""
+        return self.max_tracking_id(self.tracking_name(projection, source)) or 0
+
+    def offset(self, projection: str, source: str) -> int:
+        """The next Kafka offset to read for a projection from a topic partition (0 when none)."""
+        return self.max_tracking_id(tracking.next_offset(self.tracking_name(projection, source))) or 0
+
+    def sources(self, projection: str) -> list[str]:
+        """Where a projection has been fed from: `log`, or `topic:partition` for each partition."""
+        prefix = self.tracking_name(projection, "")
+        rows = self.fetch(
+            f"SELECT application_name FROM {self.tracking_table} WHERE application_name LIKE ?", [f"{prefix}%"]
+        )
+        names = (r["application_name"][len(prefix) :] for r in rows)
+        return sorted(n for n in names if not tracking.is_offset(n))
+
+    def checksum(self, table: Table) -> tuple[int, str]:
+        """(row count, sha256 of the rows in primary-key order): equal tables, equal checksums."""
+        order = ", ".join(table.primary_key)
+        rows = self.fetch(f"SELECT {', '.join(table.columns)} FROM {table.name} ORDER BY {order}")
+        digest = hashlib.sha256()
+        for row in rows:
+            digest.update(json.dumps([_normal(row[c]) for c in table.columns], default=str).encode())
+        return len(rows), digest.hexdigest()
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+class SQLiteReadModelRecorder(ReadModelRecorder, SQLiteTrackingRecorder):
+    """Read models in the SQLite file of the embedded mode."""
+
+    column_types = _SQLITE_TYPES
+
+    def _take_write_lock(self, c: _Cursor) -> None:
+        # eventsourcing opens a deferred transaction ("BEGIN"); one that reads first and writes
+        # later fails at once with "database is locked" when another connection wrote meanwhile.
+        # A write as the first statement waits for the lock (busy timeout) instead.
+        c.execute("UPDATE tracking SET notification_id = notification_id WHERE 0")
+
+    def _row(self, c: Any, row: Any) -> dict[str, Any]:
+        names = [d[0] for d in c.sqlite_cursor.description]
+        return dict(zip(names, row, strict=True))
+
+
+class PostgresReadModelRecorder(ReadModelRecorder, PostgresTrackingRecorder):
+    """Read models in PostgreSQL, beside the event store."""
+
+    column_types = _POSTGRES_TYPES
+    placeholder = "%s"
+
+    def _batched(self, c: Any) -> AbstractContextManager[Any]:
+        # psycopg's pipeline mode: one round trip per batch instead of one per row change; an
+        # error still surfaces before the commit, and the transaction rolls back whole.
+        return c.connection.pipeline()  # type: ignore[no-any-return]
+
+
+def read_model_recorder(env: Mapping[str, str], namespace: str = "") -> ReadModelRecorder:
+    """A read-model recorder on the database the eventsourcing `env` points at."""
+    env = dict(env)
+    module = env.get("PERSISTENCE_MODULE", "")
+    if module == "eventsourcing.popo":
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}
+        module = "eventsourcing.sqlite"
+    factory = InfrastructureFactory.construct(Environment("crm_read_models", env))
+    cls = SQLiteReadModelRecorder if module == "eventsourcing.sqlite" else PostgresReadModelRecorder
+    recorder: ReadModelRecorder = factory.tracking_recorder(cls)  # type: ignore[arg-type, assignment]
+    recorder.namespace = namespace
+    return recorder
