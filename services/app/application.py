@@ -504,4 +504,3 @@ _CREATED_EVENT: dict[type, type] = {Lead: Lead.Captured, Contact: Contact.Create
 def _not_found(cls: type | None, aggregate_id: UUID, detail: str = "", *, withheld: bool = False) -> NotFound:
     error = LeadNotFound if cls is Lead else ContactNotFound if cls is Contact else NotFound
     return error(aggregate_id, detail, withheld=withheld)
-

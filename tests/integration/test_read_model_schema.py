@@ -12,7 +12,8 @@ from consumers.in_process_runner import InProcessRunner
 from projections.pipeline import LEADS, PipelineProjection
 from projections.row_changes import Projection, Table
 from services.app.application import CrmApplication
-from services.storage.read_model_store import ReadModelStore, read_model_recorder
+from services.storage.read_model_store import ReadModelStore
+from services.storage.recorders import read_model_recorder
 from services.storage.schema import SCHEMA_TABLE, ReadModelSchemaMismatch, fingerprint
 from tests.integration.conftest import BACKENDS
 from tests.integration.factories import ALICE, capture
