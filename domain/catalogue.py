@@ -6,23 +6,22 @@ import dataclasses
 import re
 from functools import cache
 
-from eventsourcing.domain import DomainEvent
+from eventsourcing.domain import Aggregate, DomainEvent
 
 from domain.contact import Contact
+from domain.events import CrmEvent
 from domain.lead import Lead
 
-ENVELOPE_FIELDS = frozenset(
-    {"originator_id", "originator_version", "timestamp", "originator_topic", "actor", "correlation_id", "occurred_at"}
-)
-"""Fields every event has; the rest of an event's fields are its `data`."""
+ENVELOPE_FIELDS = frozenset(f.name for f in dataclasses.fields(CrmEvent)) | {
+    f.name for f in dataclasses.fields(Aggregate.Created)
+}
+"""Fields every event has (those of CrmEvent, and the aggregate topic of a creation event); the
+rest of an event's fields are its `data`."""
 
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
-
-CrmEvent = Lead.Event | Contact.Event
-"""Any event of the CRM's aggregates."""
 
 EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Lead.Captured,

@@ -9,6 +9,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import ConsentUnchanged, DuplicatePurchase, NoDetailsChanged, OccurredBeforeCreation
+from domain.events import CrmEvent
 from domain.money import Money
 from domain.values import ConsentChannel, InteractionKind, Meta
 
@@ -21,12 +22,8 @@ class Contact(Aggregate):
 
     id: UUID  # always given: uuid4, or uuid5 of an idempotency key
 
-    class Event(Aggregate.Event):
-        """Every contact event says who did it, in which request, and when it happened."""
-
-        actor: str
-        correlation_id: str
-        occurred_at: datetime
+    class Event(CrmEvent):
+        """A contact's event: who did it, in which request, and when it happened (see CrmEvent)."""
 
     class Created(Event, Aggregate.Created):
         class_version = 1

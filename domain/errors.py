@@ -31,10 +31,6 @@ class DuplicatePurchase(DomainError):
     """A purchase with that order id is already recorded on the contact."""
 
 
-class CurrencyMismatch(DomainError):
-    """Amounts in different currencies cannot be combined."""
-
-
 class ConsentUnchanged(DomainError):
     """The consent for that channel already has the requested value."""
 

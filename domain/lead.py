@@ -15,6 +15,7 @@ from domain.errors import (
     LeadAlreadyDisqualified,
     OccurredBeforeCreation,
 )
+from domain.events import CrmEvent
 from domain.money import Money
 from domain.scoring import DEFAULT_MODEL, LeadFacts, ScoredInteraction, ScoringModel, score_lead
 from domain.values import InteractionKind, LeadSource, Meta, Stage
@@ -26,12 +27,8 @@ class Lead(Aggregate):
 
     id: UUID  # always given: uuid4, or uuid5 of an idempotency key
 
-    class Event(Aggregate.Event):
-        """Every lead event says who did it, in which request, and when it happened."""
-
-        actor: str
-        correlation_id: str
-        occurred_at: datetime
+    class Event(CrmEvent):
+        """A lead's event: who did it, in which request, and when it happened (see CrmEvent)."""
 
     class Captured(Event, Aggregate.Created):
         class_version = 1

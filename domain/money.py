@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.errors import CurrencyMismatch
-
 # Active ISO 4217 alphabetic codes (list of 2024), without funds and precious-metal codes.
 ISO_4217_CODES: frozenset[str] = frozenset(
     """
@@ -41,8 +39,3 @@ class Money:
             raise TypeError("money amounts are integer minor units")
         if not is_currency_code(self.currency):
             raise ValueError(f"unknown ISO 4217 currency code: {self.currency!r}")
-
-    def __add__(self, other: Money) -> Money:
-        if other.currency != self.currency:
-            raise CurrencyMismatch(f"cannot add {other.currency} to {self.currency}")
-        return Money(self.amount + other.amount, self.currency)

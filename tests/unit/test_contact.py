@@ -7,10 +7,12 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.contact import UPDATABLE_DETAILS, Contact
 from domain.errors import ConsentUnchanged, DuplicatePurchase, NoDetailsChanged, OccurredBeforeCreation
-from domain.money import Money
+from domain.money import MAX_AMOUNT_MINOR, Money
 from domain.values import ConsentChannel, InteractionKind
 from tests.unit.factories import T0, a_contact, a_settled_contact, at, kinds, meta, pending, replay, the_only
 
@@ -253,6 +255,31 @@ def test_lifetime_value_is_kept_per_currency() -> None:
     # then each currency is summed on its own, never converted
     assert contact.lifetime_value == {"USD": 1_550, "EUR": 300}
     assert contact.purchase_count == 3
+
+
+@given(
+    purchases=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=MAX_AMOUNT_MINOR), st.sampled_from(["USD", "EUR", "JPY"])),
+        max_size=12,
+    )
+)
+def test_lifetime_value_is_the_exact_integer_sum_of_the_purchases_in_each_currency(
+    purchases: list[tuple[int, str]],
+) -> None:
+    # given a contact
+    contact = a_contact()
+
+    # when it buys each amount
+    for n, (amount, currency) in enumerate(purchases):
+        contact.record_purchase(f"o-{n}", Money(amount, currency), 1, meta(at=at(days=1)))
+
+    # then each currency's total is the sum of its amounts to the cent, also after a reload
+    expected: dict[str, int] = {}
+    for amount, currency in purchases:
+        expected[currency] = expected.get(currency, 0) + amount
+    assert contact.lifetime_value == expected
+    assert all(isinstance(total, int) for total in contact.lifetime_value.values())
+    assert replay(pending(contact)).lifetime_value == expected
 
 
 def test_first_and_last_purchase_follow_business_time_not_recording_order() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from domain.catalogue import event_classes, render_markdown
+from domain.events import CrmEvent
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "events.md"
 
@@ -23,3 +25,14 @@ def test_event_type_names_are_unique_and_dotted() -> None:
     names = list(event_classes())
     assert len(names) == len(set(names)) == 13
     assert all(n.split(".")[0] in {"lead", "contact"} for n in names)
+
+
+SHARED_FIELDS = {"actor", "correlation_id", "occurred_at"}
+
+
+def test_every_event_says_who_in_which_request_and_when_through_one_base() -> None:
+    for type_name, cls in event_classes().items():
+        assert issubclass(cls, CrmEvent), type_name
+        assert SHARED_FIELDS <= {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        declaring = [k for k in cls.__mro__ if SHARED_FIELDS & set(vars(k).get("__annotations__", {}))]
+        assert declaring == [CrmEvent], f"{type_name} must take its shared fields from CrmEvent only"
