@@ -130,20 +130,6 @@ class SegmentContact(BaseModel):
     updated_position: int
 
 
-def find_contact_by_external_id(reader: Reader, external_id: str) -> SegmentContact | None:
-    """The contact with this external id (the earliest created, should there be several)."""
-    rows = reader.fetch(
-        "SELECT contact_id, name, email, phone, company, title, external_id, created_at, lead_id, updated_position "
-        "FROM segment_contacts WHERE external_id = ? ORDER BY created_at, contact_id",
-        (external_id,),
-    )
-    if not rows:
-        return None
-    row = dict(rows[0])
-    row["created_at"] = parse_time(row["created_at"])
-    return SegmentContact.model_validate(row)
-
-
 def list_contacts(
     reader: Reader,
     *,

@@ -8,7 +8,7 @@ projection does not see.
 
 The rest of the read model: projections.contact_features (features as of a moment),
 projections.segment_membership (segment membership over time) and projections.segment_queries
-(the queries over a `Reader`). The names services use are re-exported here.
+(the queries over a `Reader`).
 """
 
 from __future__ import annotations
@@ -16,38 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from projections.contact_features import ContactFeatures
 from projections.event_record import EventRecord
 from projections.row_changes import Insert, RowChange, Table, Update
-from projections.segment_membership import SegmentMember
-from projections.segment_queries import (
-    SegmentContact,
-    SegmentSummary,
-    fetch_contact_features,
-    find_contact_by_external_id,
-    list_contacts,
-    segment_members,
-    segment_summaries,
-)
-
-__all__ = [
-    "CONSENT_CHANGES",
-    "CONTACTS",
-    "INTERACTIONS",
-    "PURCHASES",
-    "REACTIVATIONS",
-    "TABLES",
-    "ContactFeatures",
-    "SegmentContact",
-    "SegmentMember",
-    "SegmentSummary",
-    "SegmentsProjection",
-    "fetch_contact_features",
-    "find_contact_by_external_id",
-    "list_contacts",
-    "segment_members",
-    "segment_summaries",
-]
 
 CONTACTS = Table(
     name="segment_contacts",

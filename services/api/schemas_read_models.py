@@ -11,11 +11,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from projections.contact_features import Lifecycle
+from projections.contact_features import ContactFeatures, Lifecycle
 from projections.forecast import Category, Forecast, ForecastAccuracy
 from projections.pipeline_queries import LeadRow, PipelineSummary
+from projections.segment_membership import SegmentMember
+from projections.segment_queries import SegmentContact, SegmentSummary
 from projections.segment_rules import Unit
-from projections.segments import ContactFeatures, SegmentContact, SegmentMember, SegmentSummary
 from services.api.pagination import Page
 from services.auth.masking import PERSONAL_FIELDS, mask_name, mask_personal
 

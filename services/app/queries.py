@@ -8,11 +8,13 @@ from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from projections import forecast as forecasting
-from projections import segments
+from projections import segment_queries
+from projections.contact_features import ContactFeatures
 from projections.forecast import Forecast, ForecastAccuracy
 from projections.pipeline_queries import LeadRow, PipelineSummary, list_leads, pipeline_summary
+from projections.segment_membership import SegmentMember
+from projections.segment_queries import SegmentContact, SegmentSummary, list_contacts
 from projections.segment_rules import SegmentRule, default_rules
-from projections.segments import ContactFeatures, SegmentContact, SegmentMember, SegmentSummary, list_contacts
 from services.app.errors import ContactNotFound
 
 
@@ -69,24 +71,20 @@ class ReadModelQueries:
 
     def segments(self, as_of: datetime | None = None) -> list[SegmentSummary]:
         """Every segment with its member count."""
-        return segments.segment_summaries(self.store, self.rules, as_of or _now())
+        return segment_queries.segment_summaries(self.store, self.rules, as_of or _now())
 
     def segment_members(self, name: str, as_of: datetime | None = None) -> list[SegmentMember]:
         """Members of one segment, with when they entered (UnknownSegment for a bad name)."""
-        return segments.segment_members(self.store, self.rules, name, as_of or _now())
+        return segment_queries.segment_members(self.store, self.rules, name, as_of or _now())
 
     def contact_features(
         self, contact_id: UUID, as_of: datetime | None = None, unit: Literal["days", "weeks"] = "days"
     ) -> ContactFeatures:
         """RFM and the other features of one contact."""
-        found = segments.fetch_contact_features(self.store, contact_id, as_of or _now(), unit)
+        found = segment_queries.fetch_contact_features(self.store, contact_id, as_of or _now(), unit)
         if found is None:
             raise ContactNotFound(contact_id, f" as of {as_of.isoformat()}" if as_of else "")
         return found
-
-    def contact_by_external_id(self, external_id: str) -> SegmentContact | None:
-        """The contact imported or created with this id of another system."""
-        return segments.find_contact_by_external_id(self.store, external_id)
 
     def leads(
         self,

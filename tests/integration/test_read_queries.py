@@ -41,8 +41,7 @@ def test_pipeline_forecast_and_segments_answer_from_the_store(database_url: str)
     forecast = queries.forecast(as_of=END, months=3)
     assert len(forecast.months) == 3
 
-    cdnow = queries.contact_by_external_id("cdnow:4")
-    assert cdnow is not None
+    [cdnow] = queries.contacts(external_id="cdnow:4")
     features = queries.contact_features(UUID(cdnow.contact_id), as_of=datetime(1997, 9, 30, tzinfo=UTC), unit="weeks")
     # customer 00004: purchases on 1997-01-01, 01-18, 08-02 (and 12-12, after the date)
     assert (features.frequency, features.purchase_count) == (2, 3)

@@ -26,7 +26,7 @@ from projections.segment_membership import (
 )
 from projections.segment_queries import (
     fetch_contact_features,
-    find_contact_by_external_id,
+    list_contacts,
     segment_members,
     segment_summaries,
 )
@@ -476,11 +476,11 @@ def test_a_contact_is_found_by_its_external_id() -> None:
     store = store_of(a_customer_story())
 
     # when looked up by external id
-    found = find_contact_by_external_id(store, "shop:42")
-    missing = find_contact_by_external_id(store, "shop:43")
+    [found] = list_contacts(store, external_id="shop:42")
+    missing = list_contacts(store, external_id="shop:43")
 
     # then the contact's current row comes back with its creation time parsed
-    assert found is not None and missing is None
+    assert missing == []
     assert (found.contact_id, found.name, found.created_at) == (CID, "Grace Hopper", CREATED)
     assert found.updated_position == 7  # the 7th and last event of the first contact
 
