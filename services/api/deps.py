@@ -20,11 +20,9 @@ from services.api.pagination import MAX_PAGE_SIZE, PAGE_SIZE, PageRequest, decod
 from services.api.problems import MalformedHeader
 from services.api.read_models import ReadModelGate
 from services.app.application import CrmApplication
+from services.app.commands import EARLIEST_YEAR, LATEST_YEAR
 from services.auth.access import Caller, log_denial
 from services.auth.policy import Action, Authenticator, Unauthenticated
-
-EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
-"""Business times a read-model query may be asked about."""
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
 
@@ -117,10 +115,6 @@ IdempotencyKeyHeader = Annotated[
 # --- times and positions ---------------------------------------------------------------------
 
 
-def _in_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else utc(value)
-
-
 def business_time(value: datetime | None) -> datetime | None:
     """A query's business time in UTC (UTC if it has no offset), within the years served."""
     if value is None:
@@ -133,7 +127,7 @@ def business_time(value: datetime | None) -> datetime | None:
 AsOf = Annotated[
     datetime | None,
     Query(description="the state as it stood at this business time (ISO 8601; UTC if no offset)"),
-    AfterValidator(_in_utc),
+    AfterValidator(business_time),
 ]
 AtVersion = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="the state at this version")]
 ReadAsOf = Annotated[

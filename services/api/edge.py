@@ -1,6 +1,7 @@
 """The edge of the HTTP API: pure ASGI middleware around the whole app that gives each request
-an id, refuses oversized bodies and NUL characters before anything parses them, counts and
-times every request, and turns an unexpected exception into a problem+json 500."""
+an id, refuses oversized bodies, JSON nested too deeply and NUL characters before anything
+parses them, counts and times every request, and turns an unexpected exception into a
+problem+json 500."""
 
 from __future__ import annotations
 
@@ -18,10 +19,22 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
 
 from services.api.metrics import Metrics
-from services.api.problems import INTERNAL, VALIDATION, BodyTooLarge, FieldError, problem_response, problem_type_of
+from services.api.problems import (
+    INTERNAL,
+    MALFORMED_JSON,
+    VALIDATION,
+    BodyTooLarge,
+    FieldError,
+    problem_response,
+    problem_type_of,
+)
 
 MAX_BODY_BYTES = 64 * 1024
 """Largest request body accepted; larger ones get 413 before any parsing."""
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays and objects a body may have (a command is one object deep); deeper
+ones get 400 before any parsing: a parser that recurses per level would run out of stack."""
 
 
 log = logging.getLogger("crm.http")
@@ -72,6 +85,15 @@ class Edge:
             if isinstance(body, BodyTooLarge):
                 response = problem_response(
                     problem_type_of(body), str(body), instance=scope.get("path"), request_id=request_id
+                )
+                await response(scope, receive, send_with_id)
+                return
+            if nested_too_deeply(body):
+                response = problem_response(
+                    MALFORMED_JSON,
+                    f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep",
+                    instance=scope.get("path"),
+                    request_id=request_id,
                 )
                 await response(scope, receive, send_with_id)
                 return
@@ -142,7 +164,7 @@ def nul_characters(query_string: bytes, body: bytes) -> list[FieldError]:
     if b"\\u0000" in body:
         try:
             document = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return errors  # malformed JSON gets its own answer
         errors += [
             FieldError(field=path or None, message=_NUL_MESSAGE, type="string_nul") for path in _nul_paths(document, "")
@@ -151,6 +173,22 @@ def nul_characters(query_string: bytes, body: bytes) -> list[FieldError]:
 
 
 _NUL_MESSAGE = "must not contain NUL (\\u0000) characters"
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def nested_too_deeply(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when the arrays and objects of a JSON text nest more than `limit` levels deep,
+    found without parsing it (brackets inside strings do not count)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # too few brackets to nest that deep
+    depth = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub(b'""', body)):
+        depth += 1 if bracket in (b"[", b"{") else -1
+        if depth > limit:
+            return True
+    return False
 
 
 def _nul_paths(value: Any, path: str) -> Iterator[str]:

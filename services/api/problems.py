@@ -295,7 +295,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": description}
     for status, description in (
-        (400, "Malformed JSON or header"),
+        (400, "Malformed JSON (or nested more than 32 levels deep) or header"),
         (401, "Missing or unknown bearer token"),
         (403, "The role may not do this"),
         (404, "No such lead or contact (or not one of yours)"),

@@ -23,6 +23,10 @@ from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
 CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a client's `occurred_at` may be before it is rejected."""
 
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+"""The business times the CRM accepts and answers about: far outside them, converting a time to
+UTC (or comparing it with now) overflows Python's datetime range."""
+
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{4,28}[0-9]$")
 
 
@@ -39,7 +43,9 @@ def _check_currency(value: str) -> str:
     return value
 
 
-def _check_not_in_future(value: datetime) -> datetime:
+def _check_business_time(value: datetime) -> datetime:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"occurred_at must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
     if value > datetime.now(UTC) + CLOCK_SKEW:
         raise ValueError("occurred_at must not be in the future")
     return value.astimezone(UTC)
@@ -47,17 +53,29 @@ def _check_not_in_future(value: datetime) -> datetime:
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
+_LINE_SEPARATOR = re.compile("[\u0085\u2028\u2029]")
+_BIDI_CONTROL = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Unicode bidirectional controls: they make text display in another order than it is stored,
+so that a name or a note can read differently on screen, in a log line or in an export."""
 
 
 def _single_line(value: str) -> str:
     if _CONTROL_OR_NEWLINE.search(value):
         raise ValueError("must not contain control characters or line breaks")
-    return value
+    if _LINE_SEPARATOR.search(value):
+        raise ValueError("must not contain line or paragraph separators (U+2028, U+2029, U+0085)")
+    return _no_bidi_controls(value)
 
 
 def _printable(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters (NUL and the like)")
+    return _no_bidi_controls(value)
+
+
+def _no_bidi_controls(value: str) -> str:
+    if _BIDI_CONTROL.search(value):
+        raise ValueError("must not contain bidirectional text controls (U+202A-U+202E, U+2066-U+2069 and the like)")
     return value
 
 
@@ -79,7 +97,7 @@ UserId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@:-]+$")
 ]
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_single_line)]
-OccurredAt = Annotated[AwareDatetime, AfterValidator(_check_not_in_future)]
+OccurredAt = Annotated[AwareDatetime, AfterValidator(_check_business_time)]
 
 
 class Command(BaseModel):

@@ -15,6 +15,7 @@ from services.app.commands import (
     CaptureLead,
     ChangeConsent,
     ChangeStage,
+    Command,
     ConvertLead,
     CreateContact,
     DisqualifyLead,
@@ -468,3 +469,100 @@ def test_text_with_control_characters_is_rejected_naming_the_field(command, fiel
 
 def test_a_long_text_keeps_its_line_breaks() -> None:
     assert LogInteraction(kind="call", detail="line one\nline two").detail == "line one\nline two"
+
+
+# --- business time within the years served, text without bidi controls ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "when",
+    ["0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00Z", "1899-12-31T23:59:59Z", "9999-12-31T23:59:59-05:00"],
+    ids=["year 1 east of UTC", "year 1", "1899", "9999 west of UTC"],
+)
+@pytest.mark.parametrize(("model", "data"), MINIMAL_COMMANDS, ids=[m.__name__ for m, _ in MINIMAL_COMMANDS])
+def test_an_occurred_at_outside_the_years_1900_to_2999_is_rejected_on_occurred_at_by_every_command(
+    model: type[BaseModel], data: dict[str, Any], when: str
+) -> None:
+    # given a time whose conversion to UTC would overflow, or one far outside the years served
+    # when / then every command refuses it on occurred_at, with the years in the message
+    assert rejected_fields(model, **data, occurred_at=when) == {"occurred_at"}
+    assert "between the years 1900 and 2999" in rejection_messages(model, **data, occurred_at=when)
+
+
+def test_every_command_takes_occurred_at_from_the_one_base() -> None:
+    # the year bound is checked once, in Command: a command declaring its own would escape it
+    commands = Command.__subclasses__()
+    assert {model for model, _ in MINIMAL_COMMANDS} <= set(commands)
+    assert not [m.__name__ for m in commands if "occurred_at" in vars(m).get("__annotations__", {})]
+
+
+def test_an_occurred_at_on_the_first_day_of_1900_is_accepted() -> None:
+    # given / when / then
+    assert RescoreLead(occurred_at="1900-01-01T00:00:00Z").occurred_at == datetime(1900, 1, 1, tzinfo=UTC)  # type: ignore[arg-type]
+
+
+BIDI_CONTROLS = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+BIDI_CONTROLS += ["\u200e", "\u200f", "\u061c"]
+
+SINGLE_LINE_FIELDS: list[tuple[type[BaseModel], dict[str, Any], str]] = [
+    (CaptureLead, GOOD_LEAD, "name"),
+    (CaptureLead, GOOD_LEAD, "company"),
+    (CaptureLead, GOOD_LEAD, "title"),
+    (CaptureLead, GOOD_LEAD, "campaign"),
+    (CaptureLead, GOOD_LEAD, "owner"),
+    (CaptureLead, GOOD_LEAD, "idempotency_key"),
+    (CreateContact, {"name": "Ada"}, "name"),
+    (CreateContact, {"name": "Ada"}, "external_id"),
+    (UpdateContactDetails, {}, "name"),
+    (UpdateContactDetails, {}, "company"),
+    (UpdateContactDetails, {}, "title"),
+    (ReactivateContact, {"interest": "x"}, "campaign"),
+    (ReactivateContact, {"interest": "x"}, "owner"),
+    (AssignLead, {}, "owner"),
+    (RecordPurchase, {"amount": 1}, "order_id"),
+]
+FREE_TEXT_FIELDS: list[tuple[type[BaseModel], dict[str, Any], str]] = [
+    (LogInteraction, {"kind": "call"}, "detail"),
+    (DisqualifyLead, {}, "reason"),
+    (ReactivateContact, {}, "interest"),
+]
+
+
+@pytest.mark.parametrize("control", BIDI_CONTROLS, ids=[f"U+{ord(c):04X}" for c in BIDI_CONTROLS])
+def test_a_name_with_a_bidi_control_is_rejected_on_name(control: str) -> None:
+    # given a name that would display reversed ("Ada <RLO>ecalevoL")
+    # when / then
+    assert rejected_fields(CaptureLead, **capture(name=f"Ada {control}ecalevoL")) == {"name"}
+    assert "bidirectional" in rejection_messages(CaptureLead, **capture(name=f"Ada {control}ecalevoL"))
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "field"), SINGLE_LINE_FIELDS, ids=[f"{m.__name__}.{f}" for m, _, f in SINGLE_LINE_FIELDS]
+)
+@pytest.mark.parametrize("character", ["\u202e", "\u2066", "\u200f", "\u2028", "\u2029"])
+def test_a_single_line_text_with_a_bidi_control_or_a_line_separator_is_rejected_on_that_field(
+    model: type[BaseModel], data: dict[str, Any], field: str, character: str
+) -> None:
+    # given / when / then
+    assert rejected_fields(model, **{**data, field: f"ab{character}cd"}) == {field}
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "field"), FREE_TEXT_FIELDS, ids=[f"{m.__name__}.{f}" for m, _, f in FREE_TEXT_FIELDS]
+)
+def test_free_text_keeps_its_line_breaks_but_not_bidi_controls(
+    model: type[BaseModel], data: dict[str, Any], field: str
+) -> None:
+    # given text with line breaks and line separators, and text with a right-to-left override
+    multi_line = "first line\nsecond line\u2028third line\u2029next paragraph"
+
+    # when / then the line breaks are kept and the override is refused on the field
+    assert getattr(model(**data, **{field: multi_line}), field) == multi_line
+    assert rejected_fields(model, **data, **{field: "total \u202e00.99"}) == {field}
+
+
+def test_right_to_left_names_themselves_are_accepted() -> None:
+    # given names written in right-to-left scripts, without any control character
+    # when / then they are accepted as they are
+    assert CaptureLead(**capture(name="محمد عبد الله")).name == "محمد عبد الله"
+    assert CreateContact(name="דוד לוי", company="חברה").company == "חברה"
