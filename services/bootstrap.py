@@ -24,7 +24,14 @@ from services.app.queries import ReadModelQueries
 from services.settings import Database, Settings
 from services.storage.read_model_store import ReadModelStore
 from services.storage.recorders import read_model_recorder
-from services.storage.tokens import MemoryTokenStore, PostgresTokenStore, SqliteTokenStore, TokenStore
+from services.storage.tokens import (
+    Clock,
+    MemoryTokenStore,
+    PostgresTokenStore,
+    SqliteTokenStore,
+    TokenStore,
+    utc_now,
+)
 
 WaitFor = Callable[[int, float], bool]
 """(position, timeout in seconds) -> True once every projection applied the position."""
@@ -102,15 +109,16 @@ def open_read_models(
     return ReadModelStore(recorder, projections if projections is not None else select_projections(None))
 
 
-def open_token_store(settings: Settings) -> TokenStore:
-    """The token store beside the event store (a dict for `memory://`)."""
+def open_token_store(settings: Settings, clock: Clock = utc_now) -> TokenStore:
+    """The token store beside the event store (a dict for `memory://`); `clock` tells it the
+    time (tests set one to expire tokens and age their last use without waiting)."""
     database = settings.database
     if database.backend == "sqlite" and database.path != ":memory:":
         prepare_database(settings)
-        return SqliteTokenStore(database.path)
+        return SqliteTokenStore(database.path, clock=clock)
     if database.backend == "postgres":
-        return PostgresTokenStore(postgres_conninfo(database), timeout=CONNECT_TIMEOUT_SECONDS)
-    return MemoryTokenStore()
+        return PostgresTokenStore(postgres_conninfo(database), timeout=CONNECT_TIMEOUT_SECONDS, clock=clock)
+    return MemoryTokenStore(clock=clock)
 
 
 def in_process_runner(app: CrmApplication, store: ReadModelStore, **options: object) -> InProcessRunner:

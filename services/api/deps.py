@@ -22,7 +22,7 @@ from services.api.read_models import ReadModelGate
 from services.app.application import CrmApplication
 from services.app.commands import EARLIEST_YEAR, LATEST_YEAR
 from services.auth.access import Caller, log_denial
-from services.auth.policy import Action, Authenticator, Unauthenticated
+from services.auth.policy import Action, Authenticator, Principal, Refusal, Unauthenticated
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
 
@@ -55,12 +55,20 @@ MetricsDep = Annotated[Metrics, Depends(_metrics)]
 
 _bearer = HTTPBearer(auto_error=False, description="a token issued by `crm token issue`")
 
+_REFUSED = {
+    Refusal.UNKNOWN: "the bearer token is not valid",
+    Refusal.EXPIRED: "the bearer token has expired",
+    Refusal.REVOKED: "the bearer token was revoked",
+}
+
 
 class Permit:
     """A route's one authorization dependency, `Annotated[Caller, Depends(Permit(action))]`:
-    the caller behind the bearer token (401 without a token the store knows), permitted the
-    route's action by their role (403 otherwise). Dependencies are solved before the body is
-    validated, so a forbidden request is refused before its body is looked at.
+    the caller behind the bearer token (401 without a token the store knows, and for one that
+    expired or was revoked: every request asks the store, so a revocation holds from the very
+    next request), permitted the route's action by their role (403 otherwise). Dependencies are
+    solved before the body is validated, so a forbidden request is refused before its body is
+    looked at.
 
     Which leads and contacts a rep may touch is not checked here: the caller's context carries
     their owner scope, and the application checks it on the aggregate it loads."""
@@ -77,10 +85,10 @@ class Permit:
         if credentials is None:
             log_denial("missing_token", **where)
             raise Unauthenticated("send an `Authorization: Bearer <token>` header")
-        principal = tokens.authenticate(credentials.credentials)
-        if principal is None:
-            log_denial("unknown_token", **where)
-            raise Unauthenticated("the bearer token is not valid")
+        principal = tokens.resolve(credentials.credentials)
+        if not isinstance(principal, Principal):
+            log_denial(principal.value, **where)
+            raise Unauthenticated(_REFUSED[principal])
         caller = Caller(principal, request_id, request.method, request.url.path).permit(self.action)
         request.state.caller = caller  # read when a withheld aggregate is answered (the denial log)
         return caller

@@ -87,9 +87,17 @@ class Principal:
         return self.role is Role.ANALYST
 
 
+class Refusal(StrEnum):
+    """Why a bearer token is refused; the reason the denial log gives."""
+
+    UNKNOWN = "unknown_token"
+    EXPIRED = "expired_token"
+    REVOKED = "revoked_token"
+
+
 class Authenticator(Protocol):
     """Resolves a bearer token to its principal (the token store, `services.storage.tokens`)."""
 
-    def authenticate(self, token: str) -> Principal | None:
-        """The principal the token belongs to, or None for an unknown token."""
+    def resolve(self, token: str) -> Principal | Refusal:
+        """The principal a valid token belongs to, or why the token is refused."""
         ...

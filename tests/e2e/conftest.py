@@ -19,7 +19,7 @@ from services.api.app import create_app
 from services.app.application import CrmApplication
 from services.bootstrap import ReadSide, bootstrap, following_read_models, open_token_store
 from services.settings import Settings
-from services.storage.tokens import TokenStore
+from services.storage.tokens import Clock, TokenStore, utc_now
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -89,12 +89,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @contextmanager
-def live_server(database_url: str) -> Iterator[LiveServer]:
+def live_server(database_url: str, clock: Clock = utc_now) -> Iterator[LiveServer]:
     """The API served as `crm serve` serves it (read models followed in the background) over
-    the store at `database_url`."""
+    the store at `database_url`; its tokens expire by `clock`."""
     settings = Settings(database_url=database_url)
     crm = bootstrap(settings)
-    tokens = open_token_store(settings)
+    tokens = open_token_store(settings, clock=clock)
     try:
         with following_read_models(crm, settings) as read_side:
             with running(
