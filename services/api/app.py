@@ -43,8 +43,8 @@ Event-sourced CRM: leads and contacts as append-only event streams.
 
 Authenticate with `Authorization: Bearer <token>` (issue one with `crm token issue --user NAME --role ROLE`).
 Roles: **admin** and **manager** may do everything; a **rep** works on their own leads (and the contacts
-those leads became); an **analyst** reads, with names, emails and phone numbers masked; a **service**
-may log interactions, record purchases and create contacts.
+those leads became); an **analyst** reads, with names, emails and phone numbers masked (inside free text
+too); a **service** may log interactions, record purchases and create contacts.
 
 Every single-aggregate response carries `ETag: "<version>"`; send it back as `If-Match` to make a change
 conditional (409 when someone else changed it first). Creates accept an `Idempotency-Key` header.

@@ -150,17 +150,23 @@ class LeadPublic(BaseModel):
 
     @classmethod
     def of(cls, lead: Lead, *, masked: bool = False) -> LeadPublic:
-        personal: dict[str, Any] = {"name": lead.name, "email": lead.email, "phone": lead.phone}
+        personal: dict[str, Any] = {
+            "name": lead.name,
+            "email": lead.email,
+            "phone": lead.phone,
+            "company": lead.company,
+            "title": lead.title,
+            "campaign": lead.campaign,
+            "interest": lead.interest,
+            "disqualified_reason": lead.disqualified_reason,
+        }
         if masked:
             personal = mask_personal(personal)
         return cls(
             id=lead.id,
             version=lead.version,
             **personal,
-            company=lead.company,
-            title=lead.title,
             source=lead.source.value,
-            campaign=lead.campaign,
             estimated_value=lead.estimated_value,
             currency=lead.currency,
             owner=lead.owner,
@@ -173,10 +179,8 @@ class LeadPublic(BaseModel):
             last_interaction_at=max((i.occurred_at for i in lead.interactions), default=None),
             captured_at=lead.captured_at,
             contact_id=lead.contact_id,
-            interest=lead.interest,
             converted_contact_id=lead.converted_contact_id,
             deal_value=lead.deal_value,
-            disqualified_reason=lead.disqualified_reason,
             closed_at=lead.closed_at,
         )
 
@@ -230,15 +234,19 @@ class ContactPublic(BaseModel):
 
     @classmethod
     def of(cls, contact: Contact, *, masked: bool = False) -> ContactPublic:
-        personal: dict[str, Any] = {"name": contact.name, "email": contact.email, "phone": contact.phone}
+        personal: dict[str, Any] = {
+            "name": contact.name,
+            "email": contact.email,
+            "phone": contact.phone,
+            "company": contact.company,
+            "title": contact.title,
+        }
         if masked:
             personal = mask_personal(personal)
         return cls(
             id=contact.id,
             version=contact.version,
             **personal,
-            company=contact.company,
-            title=contact.title,
             external_id=contact.external_id,
             lead_id=contact.lead_id,
             created_at=contact.created_at,

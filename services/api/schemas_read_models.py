@@ -18,7 +18,7 @@ from projections.segment_membership import SegmentMember
 from projections.segment_queries import SegmentContact, SegmentSummary
 from projections.segment_rules import Unit
 from services.api.pagination import Page
-from services.auth.masking import PERSONAL_FIELDS, mask_name, mask_personal
+from services.auth.masking import mask_name, mask_personal
 
 _LEAD_ID = "0b6f7f0e-2a41-4b8e-9a57-0c1d9a3e5f21"
 _CONTACT_ID = "7d4e2c1a-5b3f-4e8d-8c2a-9f1e0d3b6a47"
@@ -313,7 +313,7 @@ class LeadSummary(BaseModel):
     def of(cls, row: LeadRow, *, masked: bool = False) -> LeadSummary:
         values = row.model_dump(exclude={"lead_id"})
         if masked:
-            values["name"] = mask_name(values["name"])
+            values = mask_personal(values)
         return cls(id=UUID(row.lead_id), **values)
 
 
@@ -371,7 +371,7 @@ class ContactSummary(BaseModel):
     def of(cls, row: SegmentContact, *, masked: bool = False) -> ContactSummary:
         values = row.model_dump(exclude={"contact_id", "lead_id"})
         if masked:
-            values.update(mask_personal({k: values[k] for k in PERSONAL_FIELDS}))
+            values = mask_personal(values)
         return cls(id=UUID(row.contact_id), lead_id=UUID(row.lead_id) if row.lead_id else None, **values)
 
 

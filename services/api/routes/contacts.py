@@ -60,7 +60,7 @@ def list_contacts_page(
     min_position: MinPosition = None,
 ) -> ContactPage:
     """Contacts with their current details, in contact id order, from the segments read
-    model; an analyst sees names, emails and phones masked."""
+    model; an analyst sees names, emails and phones masked (inside free text too)."""
     queries = reads.caught_up(min_position)
     rows, cursor = keyset_page(
         lambda after, limit: queries.contacts(segment=segment, external_id=external_id, after=after, limit=limit),

@@ -74,7 +74,7 @@ def list_leads_page(
     min_position: MinPosition = None,
 ) -> LeadPage:
     """Leads as they stand now, in lead id order, from the pipeline read model. A rep sees
-    their own leads only; an analyst sees names masked."""
+    their own leads only; an analyst sees names, and emails and phones in free text, masked."""
     owner = who.owner_filter(owner)
     queries = reads.caught_up(min_position)
     rows, cursor = keyset_page(
