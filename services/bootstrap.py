@@ -22,6 +22,7 @@ from projections.row_changes import Projection
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
 from services.settings import Database, Settings
+from services.storage import fail_fast_postgres
 from services.storage.read_model_store import ReadModelStore
 from services.storage.recorders import read_model_recorder
 from services.storage.tokens import (
@@ -36,8 +37,23 @@ from services.storage.tokens import (
 WaitFor = Callable[[int, float], bool]
 """(position, timeout in seconds) -> True once every projection applied the position."""
 
+# --- how long anything waits on PostgreSQL (docs/operations.md, "When PostgreSQL is down") ----
+
+POOL_WAIT_SECONDS = 1
+"""How long a call waits for a pooled connection (event store, read models, tokens, keys). While
+the database is down no connection comes: the call fails after this, and the API answers 503.
+eventsourcing calls it POSTGRES_CONNECT_TIMEOUT and takes whole seconds."""
+CONNECT_TIMEOUT_SECONDS = 3
+"""libpq's timeout for making a new connection (an unreachable host; a refused port fails at
+once). The pools connect in the background, so no request waits this long."""
+RECONNECT_GIVE_UP_SECONDS = 10
+"""How long a pool keeps trying to replace a lost connection before it gives the slot up; a
+request then makes a new one at once. Bounds how soon the pools refill once the database is back."""
 LOCK_TIMEOUT_SECONDS = 5
-CONNECT_TIMEOUT_SECONDS = 5
+"""Longest wait for the event table's lock on append (the database answers, but is busy)."""
+IDLE_IN_TRANSACTION_SECONDS = 5
+"""The server ends a session idle inside a transaction this long (a client gone mid-transaction),
+so that its locks do not outlive it."""
 
 
 def eventsourcing_env(database: Database) -> dict[str, str]:
@@ -51,7 +67,7 @@ def eventsourcing_env(database: Database) -> dict[str, str]:
             "SQLITE_LOCK_TIMEOUT": "10",
         }
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "services.storage.fail_fast_postgres:FailFastPostgresFactory",
         "POSTGRES_DBNAME": database.name,
         "POSTGRES_HOST": database.host,
         "POSTGRES_PORT": str(database.port),
@@ -59,8 +75,12 @@ def eventsourcing_env(database: Database) -> dict[str, str]:
         "POSTGRES_PASSWORD": database.password,
         "POSTGRES_POOL_SIZE": "10",
         "POSTGRES_MAX_OVERFLOW": "10",
-        "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
+        "POSTGRES_CONNECT_TIMEOUT": str(POOL_WAIT_SECONDS),
+        "POSTGRES_PRE_PING": "y",
         "POSTGRES_LOCK_TIMEOUT": str(LOCK_TIMEOUT_SECONDS),
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(IDLE_IN_TRANSACTION_SECONDS),
+        fail_fast_postgres.RECONNECT_TIMEOUT: str(RECONNECT_GIVE_UP_SECONDS),
+        fail_fast_postgres.LIBPQ_CONNECT_TIMEOUT: str(CONNECT_TIMEOUT_SECONDS),
     }
 
 
@@ -117,7 +137,12 @@ def open_token_store(settings: Settings, clock: Clock = utc_now) -> TokenStore:
         prepare_database(settings)
         return SqliteTokenStore(database.path, clock=clock)
     if database.backend == "postgres":
-        return PostgresTokenStore(postgres_conninfo(database), timeout=CONNECT_TIMEOUT_SECONDS, clock=clock)
+        return PostgresTokenStore(
+            postgres_conninfo(database),
+            timeout=POOL_WAIT_SECONDS,
+            clock=clock,
+            reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
+        )
     return MemoryTokenStore(clock=clock)
 
 

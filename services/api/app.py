@@ -30,6 +30,7 @@ from services.api.edge import MAX_BODY_BYTES, Edge
 from services.api.metrics import Metrics
 from services.api.problems import install_problem_handlers, problem_json_only
 from services.api.read_models import READ_WAIT_SECONDS, ReadModelGate, WaitFor
+from services.api.readiness import READY_MAX_LAG, Readiness
 from services.api.routes.contacts import router as contact_routes
 from services.api.routes.leads import router as lead_routes
 from services.api.routes.operations import router as operation_routes
@@ -48,7 +49,8 @@ too); a **service** may log interactions, record purchases and create contacts.
 
 Every single-aggregate response carries `ETag: "<version>"`; send it back as `If-Match` to make a change
 conditional (409 when someone else changed it first). Creates accept an `Idempotency-Key` header.
-Errors are RFC 9457 `application/problem+json`.
+Errors are RFC 9457 `application/problem+json`. While the database does not answer, every route answers 503
+with `Retry-After` within about a second; `/healthz` tells that the process lives, `/readyz` whether it can serve.
 
 The read models (pipeline, leads list, forecast, segments, contacts list, contact features) follow the log
 shortly after each command. To read your own write, pass the `position` the command answered with as
@@ -68,21 +70,26 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     title: str = "CRM API",
     follows_read_models: bool = True,
+    ready_max_lag: int = READY_MAX_LAG,
 ) -> FastAPI:
     """The FastAPI app serving `crm` to holders of tokens from `tokens`.
 
     `read_models` answers the pipeline, forecast, segment and list routes (without it they
     answer 503); `wait_for(position, timeout)` tells when the projections feeding them have
     applied a position (by default: the read-model store's own positions). Without
-    `follows_read_models` (Kafka consumers keep them) `/metrics` reports no projection lag."""
+    `follows_read_models` (Kafka consumers keep them) `/metrics` reports no projection lag
+    and `/readyz` does not check it; otherwise `/readyz` answers 503 when a read model is more
+    than `ready_max_lag` events behind the log."""
     gate = ReadModelGate(crm, read_models, wait_for, read_wait_seconds)
-    metrics = Metrics(crm.head_position, gate.positions if read_models is not None and follows_read_models else _none)
+    positions = gate.positions if read_models is not None and follows_read_models else None
+    metrics = Metrics(crm.head_position, positions or _none)
 
     app = FastAPI(title=title, version="1.0.0", description=_DESCRIPTION)
     # what the dependencies of services.api.deps read, and nothing else
     app.state.crm = crm
     app.state.tokens = tokens
     app.state.metrics = metrics
+    app.state.readiness = Readiness(lambda: crm.head_position(), positions, max_lag=ready_max_lag)
     app.state.read_models = gate
     install_problem_handlers(app)
     app.add_middleware(Edge, metrics=metrics, max_body_bytes=max_body_bytes, fastapi_app=app)

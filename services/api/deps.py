@@ -19,6 +19,7 @@ from services.api.metrics import Metrics
 from services.api.pagination import MAX_PAGE_SIZE, PAGE_SIZE, PageRequest, decode_cursor
 from services.api.problems import MalformedHeader
 from services.api.read_models import ReadModelGate
+from services.api.readiness import Readiness
 from services.app.application import CrmApplication
 from services.app.commands import EARLIEST_YEAR, LATEST_YEAR
 from services.auth.access import Caller, log_denial
@@ -45,10 +46,16 @@ def _metrics(request: Request) -> Metrics:
     return metrics
 
 
+def _readiness(request: Request) -> Readiness:
+    readiness: Readiness = request.app.state.readiness
+    return readiness
+
+
 CrmDep = Annotated[CrmApplication, Depends(_crm)]
 ReadModelsDep = Annotated[ReadModelGate, Depends(_read_models)]
 """The read models, reached through `.caught_up(min_position)` (503 when not served here)."""
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
+ReadinessDep = Annotated[Readiness, Depends(_readiness)]
 
 
 # --- the caller ------------------------------------------------------------------------------

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -26,6 +28,9 @@ from services.auth.access import Caller
 from services.auth.policy import Forbidden, Unauthenticated
 
 PROBLEM_JSON = "application/problem+json"
+
+STORE_RETRY_AFTER_SECONDS = 2
+"""`Retry-After` of a 503 while the database does not answer (the pools try again meanwhile)."""
 
 log = logging.getLogger("crm.http")
 
@@ -40,6 +45,15 @@ class BodyTooLarge(Exception):
 
 class StoreUnavailable(Exception):
     """The event store does not answer."""
+
+
+class NotReady(Exception):
+    """A readiness check failed; `checks` names each check's outcome: ok, failed or skipped."""
+
+    def __init__(self, failed: str, reason: str, checks: dict[str, str], retry_after: int) -> None:
+        super().__init__(f"{failed}: {reason}")
+        self.checks = checks
+        self.retry_after = retry_after
 
 
 class InvalidQuery(ValueError):
@@ -83,7 +97,8 @@ class ProblemType:
 
 VALIDATION = ProblemType(422, "validation", "Invalid request")
 MALFORMED_JSON = ProblemType(400, "malformed-json", "Malformed JSON")
-STORE_UNAVAILABLE = ProblemType(503, "store-unavailable", "Event store unavailable")
+STORE_UNAVAILABLE = ProblemType(503, "store-unavailable", "Database unavailable")
+NOT_READY = ProblemType(503, "not-ready", "Not ready")
 READ_MODEL_BEHIND = ProblemType(503, "read-model-behind", "Read models not caught up")
 INTERNAL = ProblemType(500, "internal", "Internal server error")
 
@@ -101,9 +116,15 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (ValidationError, VALIDATION),
     (RequestValidationError, VALIDATION),
     (InvalidQuery, VALIDATION),
+    # the database does not answer: eventsourcing's errors (its pool timing out is an
+    # OperationalError caused by psycopg_pool's PoolTimeout), and psycopg's own, raised by the
+    # token and key stores (PoolTimeout, PoolClosed and TooManyRequests are OperationalErrors)
     (OperationalError, STORE_UNAVAILABLE),
     (InterfaceError, STORE_UNAVAILABLE),
+    (PoolTimeout, STORE_UNAVAILABLE),
+    (psycopg.OperationalError, STORE_UNAVAILABLE),
     (StoreUnavailable, STORE_UNAVAILABLE),
+    (NotReady, NOT_READY),
     (ReadModelBehind, READ_MODEL_BEHIND),
     (ReadModelsUnavailable, ProblemType(503, "read-models-unavailable", "Read models unavailable")),
 )
@@ -136,6 +157,15 @@ class Problem(BaseModel):
     instance: str | None = Field(default=None, examples=["/v1/leads/3f0c.../stage"])
     request_id: str | None = None
     errors: list[FieldError] | None = None
+
+
+class NotReadyProblem(Problem):
+    """The problem `/readyz` answers with: which check failed, which passed, which were skipped."""
+
+    checks: dict[str, str] = Field(
+        description="each check (event_store, read_models) and how it went: ok, failed or skipped",
+        examples=[{"event_store": "failed", "read_models": "skipped"}],
+    )
 
 
 def problem_response(
@@ -209,6 +239,15 @@ def _for_error(request: Request, error: BaseException) -> JSONResponse:
         detail = str(error)
     elif isinstance(error, ReadModelsUnavailable):
         detail = str(error)
+    elif isinstance(error, NotReady):
+        headers = {"Retry-After": str(error.retry_after)}
+        extensions = {"checks": error.checks}
+        detail = str(error)
+    elif problem is STORE_UNAVAILABLE:
+        # an outage answers every request so: one line each, not a traceback each
+        log.warning("%s %s: the database does not answer: %s", request.method, request.url.path, _first_line(error))
+        headers = {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)}
+        detail = f"the database does not answer; retry in {STORE_RETRY_AFTER_SECONDS} s"
     elif problem.status >= 500:
         log.error("request failed: %s", error, exc_info=error)
         detail = None
@@ -223,6 +262,11 @@ def _for_error(request: Request, error: BaseException) -> JSONResponse:
         errors=errors,
         **extensions,
     )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return f"{type(error).__name__}: {text.splitlines()[0]}"
 
 
 def _log_withheld(request: Request, error: NotFound) -> None:
@@ -302,6 +346,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "Version conflict, reused idempotency key, or a business rule"),
         (413, "Body over 64 KiB"),
         (422, "Invalid input; `errors` names each field"),
+        (503, "The database does not answer; try again after `Retry-After` seconds"),
     )
 }
 """The problem responses every /v1 operation may give, for the OpenAPI document."""
@@ -314,12 +359,21 @@ def _problem(description: str) -> dict[str, Any]:
 READ_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
     **{status: response for status, response in PROBLEM_RESPONSES.items() if status not in (409, 413)},
     404: _problem("No such contact or segment"),
-    503: _problem("The read models did not reach `min_position` within the wait (see `Retry-After`)"),
+    503: _problem(
+        "The read models did not reach `min_position` within the wait, or the database does not answer "
+        "(see `Retry-After`)"
+    ),
 }
 """The problem responses of the read-model routes (GET only: no body, no versions)."""
 
-UNAVAILABLE_RESPONSES: dict[int | str, dict[str, Any]] = {503: _problem("The event store does not answer")}
-"""What the operations routes answer when the store is down."""
+NOT_READY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": NotReadyProblem,
+        "content": {PROBLEM_JSON: {}},
+        "description": "A check failed (`checks` says which); try again after `Retry-After` seconds",
+    }
+}
+"""What `/readyz` answers when the store or the read models are not ready."""
 
 
 def problem_json_only(schema: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ command models of `services.app.commands`, not copies of them."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -310,7 +310,18 @@ class AuditTrail(BaseModel):
 
 
 class Health(BaseModel):
-    """The service answers and so does its event store."""
+    """The process answers (liveness: nothing else is asked, the database least of all)."""
 
-    status: str = Field(examples=["ok"])
+    status: Literal["ok"] = Field(examples=["ok"])
+
+
+class Readiness(BaseModel):
+    """The event store answers and the read models follow the log."""
+
+    status: Literal["ready"] = Field(examples=["ready"])
     head_position: int = Field(description="log position of the newest event", examples=[3359])
+    lag: dict[str, int] = Field(
+        description="per read model kept by this process, events appended but not applied yet "
+        "(empty when Kafka consumers keep them)",
+        examples=[{"pipeline": 0, "segments": 2}],
+    )

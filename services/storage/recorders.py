@@ -28,6 +28,7 @@ from eventsourcing.utils import Environment
 
 from projections.row_changes import ColumnType, Insert, NewVersion, Projection, RowChange, Table, Update, Upsert
 from services.storage import tracking
+from services.storage.fail_fast_postgres import FailFastTrackingRecorder
 from services.storage.schema import SchemaRecords
 
 _SQLITE_TYPES: dict[ColumnType, str] = {
@@ -363,8 +364,9 @@ class SQLiteReadModelRecorder(ReadModelRecorder, SQLiteTrackingRecorder):
         return dict(zip(names, row, strict=True))
 
 
-class PostgresReadModelRecorder(ReadModelRecorder, PostgresTrackingRecorder):
-    """Read models in PostgreSQL, beside the event store."""
+class PostgresReadModelRecorder(ReadModelRecorder, FailFastTrackingRecorder):
+    """Read models in PostgreSQL, beside the event store (one attempt per call, like the event
+    store's recorder: see `services.storage.fail_fast_postgres`)."""
 
     column_types = _POSTGRES_TYPES
     placeholder = "%s"

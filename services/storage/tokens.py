@@ -377,11 +377,15 @@ class SqliteTokenStore(TokenStore):
 class PostgresTokenStore(TokenStore):
     """Tokens in a `crm_tokens` table of the event store's PostgreSQL database."""
 
-    def __init__(self, conninfo: str, timeout: float = 5.0, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, conninfo: str, timeout: float = 5.0, clock: Clock = utc_now, reconnect_timeout: float = 300.0
+    ) -> None:
         from psycopg_pool import ConnectionPool
 
         super().__init__(clock)
-        # a request waits at most `timeout` for a connection, so an outage answers fast
+        # a request waits at most `timeout` for a connection, so an outage answers fast; a
+        # connection a database restart broke is replaced on checkout, and a slot the pool could
+        # not reconnect for `reconnect_timeout` is made anew on the next request
         self._pool: ConnectionPool = ConnectionPool(
             conninfo,
             min_size=1,
@@ -390,6 +394,8 @@ class PostgresTokenStore(TokenStore):
             timeout=timeout,
             kwargs={"autocommit": True},
             name="crm-tokens",
+            check=ConnectionPool.check_connection,
+            reconnect_timeout=reconnect_timeout,
         )
         with self._pool.connection() as db, db.transaction():
             # one process migrates at a time; the others find the columns there

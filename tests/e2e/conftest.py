@@ -70,8 +70,8 @@ class LiveServer:
         return client
 
     def head(self) -> int:
-        """The log's head position, as /healthz reports it."""
-        response = httpx.get(f"{self.base_url}/healthz", timeout=10, trust_env=False)
+        """The log's head position, as /readyz reports it."""
+        response = httpx.get(f"{self.base_url}/readyz", timeout=10, trust_env=False)
         assert response.status_code == 200, response.text
         return int(response.json()["head_position"])
 

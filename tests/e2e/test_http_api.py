@@ -451,7 +451,10 @@ def test_health_metrics_request_ids_and_docs(live: LiveServer) -> None:
 
     echoed = admin.get("/healthz", headers={"X-Request-ID": "probe-1"})
     invented = admin.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
-    assert echoed.json() == {"status": "ok", "head_position": head}
+    assert echoed.json() == {"status": "ok"}
+    ready = admin.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["head_position"] == head
+    assert set(ready["lag"]) == set(live.read_side.queries.store.projections)
     assert echoed.headers["X-Request-ID"] == "probe-1"
     assert invented.headers["X-Request-ID"] != "bad id\twith spaces" and len(invented.headers["X-Request-ID"]) == 32
 
@@ -487,9 +490,14 @@ def test_unexpected_failures_are_problems_too_and_leak_nothing(
     monkeypatch.setattr(live.crm, "get_lead", broken)
     monkeypatch.setattr(live.crm, "head_position", broken)
     failed = admin.get(f"/v1/leads/{lead_id}", headers={"X-Request-ID": "oops-1"})
-    down = admin.get("/healthz")
+    down = admin.get("/readyz")
+    alive = admin.get("/healthz")
 
     body = problem(failed, 500)
     assert failed.headers["X-Request-ID"] == "oops-1" and body["request_id"] == "oops-1"
     assert "secret" not in failed.text
-    assert problem(down, 503)["type"].endswith("/store-unavailable") and "secret" not in down.text
+    not_ready = problem(down, 503)
+    assert not_ready["type"].endswith("/not-ready") and "secret" not in down.text
+    assert not_ready["checks"] == {"event_store": "failed", "read_models": "skipped"}
+    assert down.headers["Retry-After"].isdigit()
+    assert alive.status_code == 200 and alive.json() == {"status": "ok"}

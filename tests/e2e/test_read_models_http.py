@@ -185,7 +185,7 @@ def test_contacts_by_segment_or_external_id_and_segment_members_page_by_page(liv
             buyers.append(contact_id)
         else:
             others.append(contact_id)
-    position = admin.get("/healthz").json()["head_position"]
+    position = admin.get("/readyz").json()["head_position"]
     assert admin.get("/v1/segments", params={"min_position": position}).status_code == 200
 
     everyone = [i for page in all_pages(admin, "/v1/contacts", limit=2) for i in ids(page)]

@@ -51,7 +51,7 @@ def crm(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess
 
 @contextmanager
 def demo_server(database_url: str, cwd: Path) -> Iterator[Demo]:
-    """Start `crm serve --demo`, wait until it has printed its banner and answers /healthz."""
+    """Start `crm serve --demo`, wait until it has printed its banner and answers /readyz."""
     port = free_port()
     env = {**os.environ, "CRM_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
@@ -80,7 +80,7 @@ def demo_server(database_url: str, cwd: Path) -> Iterator[Demo]:
             if process.poll() is not None:
                 raise AssertionError(f"crm serve exited {process.returncode}: {''.join(demo.stdout + demo.stderr)}")
             try:
-                if httpx.get(f"{demo.base_url}/healthz", timeout=1, trust_env=False).status_code == 200:
+                if httpx.get(f"{demo.base_url}/readyz", timeout=2, trust_env=False).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
@@ -111,7 +111,7 @@ def test_serve_demo_seeds_prints_docs_and_a_working_token_and_keeps_it_across_re
         assert docs == f"{demo.base_url}/docs"
         assert httpx.get(docs, trust_env=False).status_code == 200
         assert token in sample and f"/v1/leads/{first_lead}" in sample
-        assert httpx.get(f"{demo.base_url}/healthz", trust_env=False).json()["head_position"] > 200
+        assert httpx.get(f"{demo.base_url}/readyz", trust_env=False).json()["head_position"] > 200
         lead = httpx.get(f"{demo.base_url}/v1/leads/{first_lead}", headers=auth, trust_env=False)
         assert lead.status_code == 200, lead.text
         assert lead.json()["id"] == first_lead and lead.headers["ETag"] == f'"{lead.json()["version"]}"'
@@ -135,7 +135,7 @@ def test_serve_demo_seeds_prints_docs_and_a_working_token_and_keeps_it_across_re
         assert [item["id"] for item in listed["items"]] == [moved.json()["id"]]
         metrics = httpx.get(f"{demo.base_url}/metrics", trust_env=False).text
         assert f'crm_projection_position{{projection="pipeline"}} {moved.json()["position"]}' in metrics
-        health = httpx.get(f"{demo.base_url}/healthz", trust_env=False).json()
+        ready = httpx.get(f"{demo.base_url}/readyz", trust_env=False).json()
 
         # `crm token issue` writes to the same store; the running server accepts the new token
         issued = crm(database_url, tmp_path, "token", "issue", "--user", "ana", "--role", "analyst")
@@ -153,7 +153,7 @@ def test_serve_demo_seeds_prints_docs_and_a_working_token_and_keeps_it_across_re
     with demo_server(database_url, tmp_path) as again:
         assert again.printed(r"Admin token:\s+(\S+)") == token
         assert "seeding" not in "".join(again.stderr)
-        assert httpx.get(f"{again.base_url}/healthz", trust_env=False).json() == health
+        assert httpx.get(f"{again.base_url}/readyz", trust_env=False).json() == ready
 
     bad_role = crm(database_url, tmp_path, "token", "issue", "--user", "x", "--role", "root")
     bad_user = crm(database_url, tmp_path, "token", "issue", "--user", "not a name", "--role", "rep")

@@ -54,3 +54,24 @@ def test_server_stops_cleanly(postgres_server: PostgresServer) -> None:
     assert not server.running
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(url, connect_timeout=2)
+
+
+def test_a_halted_server_refuses_connections_and_resumes_on_its_port_with_every_commit(
+    postgres_server: PostgresServer,
+) -> None:
+    # A private server again: halting the session's one would disturb every other test.
+    with PostgresServer(crash_safe=True) as server:
+        port, url = server.port, server.create_database("outage")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE acknowledged (id int PRIMARY KEY)")
+            conn.execute("INSERT INTO acknowledged VALUES (1)")
+
+        server.halt()
+        assert server.halted and server.running
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(url, connect_timeout=2)
+
+        server.resume()
+        assert not server.halted and server.port == port
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT id FROM acknowledged").fetchall() == [(1,)]

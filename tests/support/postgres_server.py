@@ -3,7 +3,9 @@
 ``PostgresServer`` runs ``initdb`` into a fresh temporary directory, starts the
 server on a free loopback port with durability switched off (tests do not need
 to survive a power cut), hands out URLs to fresh databases, and on ``stop()``
-shuts the server down and deletes every trace of it.
+shuts the server down and deletes every trace of it.  ``halt()`` stops it the
+hard way (``pg_ctl stop -m immediate``) but keeps it, and ``resume()`` starts it
+again on the same port and data directory: an outage, for tests of recovery.
 
 PostgreSQL refuses to run as root.  When the tests run as root (as CI does),
 the data directory is handed to the ``postgres`` system user and the server
@@ -165,14 +167,19 @@ class PostgresServer:
 
     START_ATTEMPTS = 3
 
-    def __init__(self, user: str = "crm", host: str = "127.0.0.1") -> None:
+    def __init__(self, user: str = "crm", host: str = "127.0.0.1", *, crash_safe: bool = False) -> None:
+        """`crash_safe` keeps every acknowledged commit through `halt()`: commits are written
+        to the WAL before they are acknowledged (synchronous_commit on). fsync stays off either
+        way: `halt()` kills the server, not the machine, so the WAL in the OS cache survives."""
         self._user = user
         self._host = host
+        self._crash_safe = crash_safe
         self._port: int | None = None
         self._base_dir: Path | None = None
         self._bin_dir: Path | None = None
         self._as_postgres_user = False
         self._running = False
+        self._halted = False
 
     # -- public properties -------------------------------------------------
 
@@ -252,8 +259,29 @@ class PostgresServer:
                 self._stop_server()
         finally:
             self._running = False
+            self._halted = False
             self._remove_dir()
             atexit.unregister(self.stop)
+
+    def halt(self) -> None:
+        """Stop the server at once (``pg_ctl stop -m immediate``, as in a crash), keeping its
+        data directory and port, so that ``resume()`` brings the same databases back."""
+        if not self._running:
+            raise PostgresServerError("server not started")
+        self._stop_server()
+        self._halted = True
+
+    def resume(self) -> None:
+        """Start a halted server again on the same port and data directory."""
+        if not self._halted:
+            raise PostgresServerError("server not halted")
+        self._pg_ctl_start()
+        self._halted = False
+        self._wait_until_accepting()
+
+    @property
+    def halted(self) -> bool:
+        return self._halted
 
     def __enter__(self) -> PostgresServer:
         return self.start()
@@ -354,47 +382,54 @@ class PostgresServer:
         last_error: Exception | None = None
         for _ in range(self.START_ATTEMPTS):
             self._port = free_loopback_port()
-            options = " ".join(
-                [
-                    f"-p {self._port}",
-                    f"-k {self.socket_dir}",
-                    f"-c listen_addresses={self._host}",
-                    "-c fsync=off",
-                    "-c synchronous_commit=off",
-                    "-c full_page_writes=off",
-                    "-c max_connections=200",
-                ]
-            )
-            subreaper = _set_child_subreaper(True)
             try:
-                self._run(
-                    "pg_ctl",
-                    "start",
-                    "-w",
-                    "-t",
-                    "60",
-                    "-D",
-                    str(self.data_dir),
-                    "-l",
-                    str(self.log_file),
-                    "-o",
-                    options,
-                )
+                self._pg_ctl_start()
             except PostgresServerError as exc:
-                self._kill_leftover_postmaster()
                 if "Address already in use" not in read_tail(self.log_file):
                     raise
                 # Another process took the port between our probe and the
                 # server's bind: try again on a new port.
                 last_error = exc
                 continue
-            finally:
-                if subreaper:
-                    _set_child_subreaper(False)
             self._wait_until_accepting()
             return
         assert last_error is not None
         raise last_error
+
+    def _pg_ctl_start(self) -> None:
+        """Start the postmaster on ``self._port`` over the data directory."""
+        options = " ".join(
+            [
+                f"-p {self._port}",
+                f"-k {self.socket_dir}",
+                f"-c listen_addresses={self._host}",
+                "-c fsync=off",
+                f"-c synchronous_commit={'on' if self._crash_safe else 'off'}",
+                "-c full_page_writes=off",
+                "-c max_connections=200",
+            ]
+        )
+        subreaper = _set_child_subreaper(True)
+        try:
+            self._run(
+                "pg_ctl",
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                options,
+            )
+        except PostgresServerError:
+            self._kill_leftover_postmaster()
+            raise
+        finally:
+            if subreaper:
+                _set_child_subreaper(False)
 
     def _wait_until_accepting(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
