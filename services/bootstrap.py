@@ -23,6 +23,7 @@ from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
 from services.settings import Database, Settings
 from services.storage import fail_fast_postgres
+from services.storage.access_log import AccessLog, MemoryAccessLog, PostgresAccessLog, SqliteAccessLog
 from services.storage.read_model_store import ReadModelStore
 from services.storage.recorders import read_model_recorder
 from services.storage.tokens import (
@@ -144,6 +145,18 @@ def open_token_store(settings: Settings, clock: Clock = utc_now) -> TokenStore:
             reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
         )
     return MemoryTokenStore(clock=clock)
+
+
+def open_access_log(settings: Settings) -> AccessLog:
+    """The access log beside the event store (a list for `memory://`): who read which person's
+    data. Close it on shutdown: that writes what is still buffered."""
+    database = settings.database
+    if database.backend == "sqlite" and database.path != ":memory:":
+        prepare_database(settings)
+        return SqliteAccessLog(database.path)
+    if database.backend == "postgres":
+        return PostgresAccessLog(postgres_conninfo(database), timeout=POOL_WAIT_SECONDS)
+    return MemoryAccessLog()
 
 
 def in_process_runner(app: CrmApplication, store: ReadModelStore, **options: object) -> InProcessRunner:

@@ -16,7 +16,7 @@ The parts: `services.api.edge` (request id, body limit, metrics timing), `servic
 (Prometheus), `services.api.deps` (what routes read from the request and the app),
 `services.api.read_models` (read-your-writes), `services.api.pagination` (cursors and pages),
 the response DTOs `services.api.schemas` and `services.api.schemas_read_models`, and the
-module-level routers of `services.api.routes` (leads, contacts, read_models, operations);
+module-level routers of `services.api.routes` (leads, contacts, read_models, operations, audit);
 `create_app` stores what the dependencies read on `app.state` and includes the routers.
 """
 
@@ -31,12 +31,14 @@ from services.api.metrics import Metrics
 from services.api.problems import install_problem_handlers, problem_json_only
 from services.api.read_models import READ_WAIT_SECONDS, ReadModelGate, WaitFor
 from services.api.readiness import READY_MAX_LAG, Readiness
+from services.api.routes.audit import router as audit_routes
 from services.api.routes.contacts import router as contact_routes
 from services.api.routes.leads import router as lead_routes
 from services.api.routes.operations import router as operation_routes
 from services.api.routes.read_models import router as read_model_routes
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
+from services.auth.access import AccessRecorder
 from services.auth.policy import Authenticator
 
 _DESCRIPTION = """\
@@ -45,7 +47,8 @@ Event-sourced CRM: leads and contacts as append-only event streams.
 Authenticate with `Authorization: Bearer <token>` (issue one with `crm token issue --user NAME --role ROLE`).
 Roles: **admin** and **manager** may do everything; a **rep** works on their own leads (and the contacts
 those leads became); an **analyst** reads, with names, emails and phone numbers masked (inside free text
-too); a **service** may log interactions, record purchases and create contacts.
+too); a **service** may log interactions, record purchases and create contacts. Every read of a lead's or
+a contact's data is logged; only an admin reads that access log (`GET /v1/audit/access`).
 
 Every single-aggregate response carries `ETag: "<version>"`; send it back as `If-Match` to make a change
 conditional (409 when someone else changed it first). Creates accept an `Idempotency-Key` header.
@@ -70,9 +73,11 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     title: str = "CRM API",
     follows_read_models: bool = True,
+    access_log: AccessRecorder,
     ready_max_lag: int = READY_MAX_LAG,
 ) -> FastAPI:
-    """The FastAPI app serving `crm` to holders of tokens from `tokens`.
+    """The FastAPI app serving `crm` to holders of tokens from `tokens`; every read of a
+    person's data goes to `access_log`, which admins read back at /v1/audit/access.
 
     `read_models` answers the pipeline, forecast, segment and list routes (without it they
     answer 503); `wait_for(position, timeout)` tells when the projections feeding them have
@@ -88,6 +93,7 @@ def create_app(
     # what the dependencies of services.api.deps read, and nothing else
     app.state.crm = crm
     app.state.tokens = tokens
+    app.state.access_log = access_log
     app.state.metrics = metrics
     app.state.readiness = Readiness(lambda: crm.head_position(), positions, max_lag=ready_max_lag)
     app.state.read_models = gate
@@ -101,7 +107,7 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    for routes in (operation_routes, lead_routes, contact_routes, read_model_routes):
+    for routes in (operation_routes, lead_routes, contact_routes, read_model_routes, audit_routes):
         app.include_router(routes)
     return app
 

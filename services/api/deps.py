@@ -22,7 +22,7 @@ from services.api.read_models import ReadModelGate
 from services.api.readiness import Readiness
 from services.app.application import CrmApplication
 from services.app.commands import EARLIEST_YEAR, LATEST_YEAR
-from services.auth.access import Caller, log_denial
+from services.auth.access import AccessRecorder, Caller, log_denial
 from services.auth.policy import Action, Authenticator, Principal, Refusal, Unauthenticated
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
@@ -55,6 +55,15 @@ CrmDep = Annotated[CrmApplication, Depends(_crm)]
 ReadModelsDep = Annotated[ReadModelGate, Depends(_read_models)]
 """The read models, reached through `.caught_up(min_position)` (503 when not served here)."""
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
+
+
+def _access_log(request: Request) -> AccessRecorder:
+    access_log: AccessRecorder = request.app.state.access_log
+    return access_log
+
+
+AccessLogDep = Annotated[AccessRecorder, Depends(_access_log)]
+"""Who read which person's data (`services.storage.access_log`)."""
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]
 
 
@@ -96,7 +105,10 @@ class Permit:
         if not isinstance(principal, Principal):
             log_denial(principal.value, **where)
             raise Unauthenticated(_REFUSED[principal])
-        caller = Caller(principal, request_id, request.method, request.url.path).permit(self.action)
+        route = str(getattr(request.scope.get("route"), "path", ""))
+        caller = Caller(
+            principal, request_id, request.method, request.url.path, route=route, access_log=_access_log(request)
+        ).permit(self.action)
         request.state.caller = caller  # read when a withheld aggregate is answered (the denial log)
         return caller
 
@@ -185,6 +197,11 @@ ExternalIdFilter = Annotated[
 ]
 SegmentName = Annotated[str, Path(min_length=1, max_length=100, description="the segment, e.g. repeat_buyers")]
 TimeUnit = Annotated[Literal["days", "weeks"], Query(description="unit of recency and T")]
+AccessSubjectFilter = Annotated[uuid.UUID | None, Query(description="only reads of this lead or contact")]
+AccessUserFilter = Annotated[
+    str | None,
+    Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@:-]+$", description="only reads by this user"),
+]
 
 
 def _page(

@@ -62,6 +62,8 @@ def exact_version(found: Lead | Contact, version: int | None, as_of: datetime | 
 
 
 def trail(crm: CrmApplication, aggregate_id: UUID, of: type[Lead] | type[Contact], who: Caller) -> AuditTrail:
-    """The audit trail of a lead or of a contact, within the caller's owner scope."""
+    """The audit trail of a lead or of a contact, within the caller's owner scope (a read of the
+    person's data, so it goes to the access log)."""
     entries = crm.history(aggregate_id, of=of, owner_scope=who.owner_scope)
+    who.read([aggregate_id])
     return AuditTrail.of(aggregate_id, entries, masked=who.principal.masks_personal_data)

@@ -3,14 +3,17 @@ object-level rule as it reaches the application. A rep acts only on leads they o
 contacts whose originating lead they own; `Caller.context()` hands the application that owner
 scope, and the application checks it on the aggregate a command changes, in the same load.
 Anything outside it answers as if it did not exist, so that a rep cannot probe for other reps'
-leads. Every denial is logged as one JSON line on the `crm.auth` logger."""
+leads. Every denial is logged as one JSON line on the `crm.auth` logger, and every read of a
+person's data is handed to the access log (`Caller.read`)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from services.app.application import Context
@@ -25,6 +28,54 @@ OpensLead = TypeVar("OpensLead", CaptureLead, ReactivateContact)
 
 
 @dataclass(frozen=True)
+class PersonalDataRead:
+    """One request showed a caller the personal data of these leads or contacts."""
+
+    user: str
+    role: str
+    method: str
+    route: str
+    """The route template, e.g. `/v1/leads/{lead_id}`."""
+    request_id: str
+    subject_ids: tuple[str, ...]
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    """One lead or contact whose data one request showed to one caller: a line of the access log."""
+
+    entry_id: str
+    """A time-ordered UUID (version 7): the log's order, and its page cursor."""
+    read_at: datetime
+    user: str
+    role: str
+    method: str
+    route: str
+    request_id: str
+    subject_id: str
+    """The lead or contact whose data was shown."""
+
+
+class AccessRecorder(Protocol):
+    """The access log as the API uses it (`services.storage.access_log` keeps it)."""
+
+    def record(self, read: PersonalDataRead) -> None:
+        """Keep the read; never makes the request wait for a database."""
+        ...
+
+    def flush(self) -> None:
+        """Write what is still buffered."""
+        ...
+
+    def entries(
+        self, *, subject: str | None = None, user: str | None = None, before: str | None = None, limit: int = 50
+    ) -> list[AccessEntry]:
+        """Written entries, newest first, older than the entry `before`."""
+        ...
+
+
+@dataclass(frozen=True)
 class Caller:
     """An authenticated principal making one request."""
 
@@ -34,6 +85,10 @@ class Caller:
     path: str = ""
     action: Action | None = None
     """What the request does, once `permit` allowed it."""
+    route: str = ""
+    """The route template the request matched, e.g. `/v1/leads/{lead_id}`."""
+    access_log: AccessRecorder | None = None
+    """Where this caller's reads of personal data are logged."""
 
     @property
     def user(self) -> str:
@@ -82,6 +137,15 @@ class Caller:
     def withheld(self, error: NotFound) -> None:
         """Log that the application answered an aggregate outside this caller's scope as not found."""
         self.deny("not_owner", error.aggregate_id)
+
+    def read(self, subject_ids: Iterable[UUID | str]) -> None:
+        """Log that this request shows the caller the personal data of these leads or contacts."""
+        subjects = tuple(str(s) for s in subject_ids)
+        if self.access_log is not None and subjects:
+            role = self.principal.role.value
+            self.access_log.record(
+                PersonalDataRead(self.user, role, self.method, self.route or self.path, self.request_id, subjects)
+            )
 
     def deny(self, reason: str, resource: UUID | None = None) -> None:
         """Log a denial of this caller."""

@@ -39,14 +39,18 @@ class Action(StrEnum):
     """The pipeline summary and the lead list (a rep: their own leads only)."""
     READ_INSIGHTS = "read_insights"
     """Forecast, segments, contact features and the contact list."""
+    READ_ACCESS_LOG = "read_access_log"
+    """Who read which person's data: the access log (admin only)."""
 
+
+_ADMIN_ONLY = frozenset({Action.READ_ACCESS_LOG})
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
-    Role.MANAGER: frozenset(Action),
+    Role.MANAGER: frozenset(Action) - _ADMIN_ONLY,
     # A rep works their own leads (checked per object) but does not hand leads around or
     # create contacts that belong to no lead; of the read models they see their own pipeline.
-    Role.REP: frozenset(Action) - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT, Action.READ_INSIGHTS},
+    Role.REP: frozenset(Action) - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT, Action.READ_INSIGHTS} - _ADMIN_ONLY,
     Role.ANALYST: frozenset({Action.READ, Action.READ_PIPELINE, Action.READ_INSIGHTS}),
     Role.SERVICE: frozenset({Action.LOG_INTERACTION, Action.RECORD_PURCHASE, Action.CREATE_CONTACT}),
 }

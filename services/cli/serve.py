@@ -43,12 +43,13 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
     import uvicorn
 
     from services.api.app import create_app
-    from services.bootstrap import bootstrap, following_read_models, open_token_store
+    from services.bootstrap import bootstrap, following_read_models, open_access_log, open_token_store
     from services.jobs.demo import banner, demo_lead_id, prepare_demo
 
     _configure_logging()
     crm = bootstrap(settings)
     tokens = open_token_store(settings)
+    access_log = open_access_log(settings)
     try:
         banner_text = None
         if demo:
@@ -64,9 +65,11 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
                 read_models=read_side.queries,
                 wait_for=read_side.wait_for,
                 follows_read_models=read_side.runner is not None,
+                access_log=access_log,
             )
             uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
+        access_log.close()  # writes the reads still buffered
         tokens.close()
         crm.close()
     return 0

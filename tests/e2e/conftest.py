@@ -17,8 +17,9 @@ from fastapi import FastAPI
 
 from services.api.app import create_app
 from services.app.application import CrmApplication
-from services.bootstrap import ReadSide, bootstrap, following_read_models, open_token_store
+from services.bootstrap import ReadSide, bootstrap, following_read_models, open_access_log, open_token_store
 from services.settings import Settings
+from services.storage.access_log import AccessLog
 from services.storage.tokens import Clock, TokenStore, utc_now
 
 BACKENDS = [
@@ -52,13 +53,17 @@ def running(app: FastAPI) -> Iterator[str]:
 
 
 class LiveServer:
-    """A running API with its application and token store, and clients for any user and role."""
+    """A running API with its application, token store and access log, and clients for any user
+    and role."""
 
-    def __init__(self, base_url: str, crm: CrmApplication, tokens: TokenStore, read_side: ReadSide) -> None:
+    def __init__(
+        self, base_url: str, crm: CrmApplication, tokens: TokenStore, read_side: ReadSide, access_log: AccessLog
+    ) -> None:
         self.base_url = base_url
         self.crm = crm
         self.tokens = tokens
         self.read_side = read_side
+        self.access_log = access_log
         self._clients: list[httpx.Client] = []
 
     def client(self, user: str | None = "root", role: str = "admin", **headers: str) -> httpx.Client:
@@ -95,17 +100,21 @@ def live_server(database_url: str, clock: Clock = utc_now) -> Iterator[LiveServe
     settings = Settings(database_url=database_url)
     crm = bootstrap(settings)
     tokens = open_token_store(settings, clock=clock)
+    access_log = open_access_log(settings)
     try:
         with following_read_models(crm, settings) as read_side:
             with running(
-                create_app(crm, tokens, read_models=read_side.queries, wait_for=read_side.wait_for)
+                create_app(
+                    crm, tokens, read_models=read_side.queries, wait_for=read_side.wait_for, access_log=access_log
+                )
             ) as base_url:
-                server = LiveServer(base_url, crm, tokens, read_side)
+                server = LiveServer(base_url, crm, tokens, read_side, access_log)
                 try:
                     yield server
                 finally:
                     server.close()
     finally:
+        access_log.close()
         tokens.close()
         crm.close()
 

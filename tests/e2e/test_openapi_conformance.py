@@ -24,6 +24,7 @@ from services.api.app import create_app
 from services.bootstrap import bootstrap
 from services.jobs.seed import seed_history
 from services.settings import Settings
+from services.storage.access_log import MemoryAccessLog
 from services.storage.tokens import MemoryTokenStore
 from tests.e2e.conftest import LiveServer, live_server
 from tests.support.postgres_server import PostgresServer
@@ -43,7 +44,7 @@ def documented_cases() -> list[Any]:
     app itself at collection): positive always, negative where there is an input to get wrong."""
     crm = bootstrap(Settings(database_url="memory://"))
     try:
-        paths = create_app(crm, MemoryTokenStore()).openapi()["paths"]
+        paths = create_app(crm, MemoryTokenStore(), access_log=MemoryAccessLog()).openapi()["paths"]
     finally:
         crm.close()
     cases = []

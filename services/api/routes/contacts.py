@@ -67,6 +67,7 @@ def list_contacts_page(
         page,
         key=lambda row: row.contact_id,
     )
+    who.read(row.contact_id for row in rows)
     masked = who.principal.masks_personal_data
     return ContactPage(items=[ContactSummary.of(row, masked=masked) for row in rows], next_cursor=cursor)
 
@@ -113,6 +114,7 @@ def get_contact(
 ) -> ContactPublic:
     contact = crm.get_contact(contact_id, version=version, as_of=as_of, owner_scope=who.owner_scope)
     exact_version(contact, version, as_of, ContactNotFound(contact_id, f" at version {version}"))
+    who.read([contact.id])
     response.headers["ETag"] = etag(contact.version)
     return ContactPublic.of(contact, masked=who.principal.masks_personal_data)
 

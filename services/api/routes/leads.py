@@ -89,6 +89,7 @@ def list_leads_page(
         page,
         key=lambda row: row.lead_id,
     )
+    who.read(row.lead_id for row in rows)
     masked = who.principal.masks_personal_data
     return LeadPage(items=[LeadSummary.of(row, masked=masked) for row in rows], next_cursor=cursor)
 
@@ -117,6 +118,7 @@ def get_lead(
 ) -> LeadPublic:
     lead = crm.get_lead(lead_id, version=version, as_of=as_of, owner_scope=who.owner_scope)
     exact_version(lead, version, as_of, LeadNotFound(lead_id, f" at version {version}"))
+    who.read([lead.id])
     response.headers["ETag"] = etag(lead.version)
     return LeadPublic.of(lead, masked=who.principal.masks_personal_data)
 

@@ -102,6 +102,7 @@ def segment_members(
         page,
         key=lambda member: member.contact_id,
     )
+    who.read(member.contact_id for member in rows)
     masked = who.principal.masks_personal_data
     return SegmentMembersPage(
         segment=name,
