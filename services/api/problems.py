@@ -228,7 +228,7 @@ def _for_error(request: Request, error: BaseException) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Bearer realm="crm"'}
     if isinstance(error, ConcurrencyConflict) and error.expected is not None:
         extensions = {"expected_version": error.expected, "current_version": error.actual}
-    if isinstance(error, IdempotencyKeyReused):
+    if isinstance(error, IdempotencyKeyReused) and error.aggregate_id is not None:
         extensions = {"differing_fields": error.fields, "existing_id": str(error.aggregate_id)}
     errors: list[FieldError] | None = None
     if isinstance(error, InvalidQuery):

@@ -51,9 +51,12 @@ CRM_NAMESPACE = UUID("6f1c0d52-6b0e-4c53-9d43-3c1e2b7a9e10")
 A = TypeVar("A", bound=Aggregate)
 
 
-def derived_id(kind: str, key: str) -> UUID:
-    """The id a create command with this idempotency key always gets."""
-    return uuid.uuid5(CRM_NAMESPACE, f"{kind}:{key}")
+def derived_id(kind: str, key: str, actor: str | None = None) -> UUID:
+    """The id a create command with this idempotency key always gets. With an actor, the key is
+    that actor's own: each actor's keys name ids in a namespace of that actor's, so the same key
+    from another actor names another aggregate."""
+    namespace = CRM_NAMESPACE if actor is None else uuid.uuid5(CRM_NAMESPACE, f"actor:{actor}")
+    return uuid.uuid5(namespace, f"{kind}:{key}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,15 @@ class Context:
     owner_scope: str | None = None
     """When set, the command acts only on the leads this user owns and on the contacts whose
     originating lead they own; anything else is not found (`NotFound.withheld`)."""
+    shared_keys: bool = False
+    """Idempotency keys are the actor's own (`derived_id` with the actor), so that one caller's key
+    never finds, nor tells anything about, what another created. The CRM's own jobs (seed,
+    imports) share one namespace instead, so a re-run finds what an earlier run made."""
+
+    @property
+    def key_scope(self) -> str | None:
+        """Whose idempotency keys the command's keys are: the actor's, or None when shared."""
+        return None if self.shared_keys else self.actor
 
     def meta(self, occurred_at: datetime | None) -> Meta:
         """Event metadata for a command; business time defaults to now."""
@@ -126,12 +138,12 @@ class CrmApplication(Application[UUID]):
         details = cmd.lead_details()
         lead_id = uuid.uuid4()
         if cmd.idempotency_key is not None:
-            lead_id = derived_id("lead", cmd.idempotency_key)
-            existing = self._existing_creation(Lead, lead_id, cmd.idempotency_key, details)
+            lead_id = derived_id("lead", cmd.idempotency_key, ctx.key_scope)
+            existing = self._existing_creation(Lead, lead_id, cmd.idempotency_key, details, ctx)
             if existing is not None:
                 return existing
         lead = Lead.capture(lead_id=lead_id, meta=ctx.meta(cmd.occurred_at), model=self.scoring, **details)
-        return self._save_new(lead, cmd.idempotency_key, details)
+        return self._save_new(lead, cmd.idempotency_key, details, ctx)
 
     def log_lead_interaction(
         self, lead_id: UUID, cmd: LogInteraction, ctx: Context = SYSTEM, expected_version: int | None = None
@@ -209,12 +221,12 @@ class CrmApplication(Application[UUID]):
         details = cmd.contact_details()
         contact_id = uuid.uuid4()
         if cmd.idempotency_key is not None:
-            contact_id = derived_id("contact", cmd.idempotency_key)
-            existing = self._existing_creation(Contact, contact_id, cmd.idempotency_key, details)
+            contact_id = derived_id("contact", cmd.idempotency_key, ctx.key_scope)
+            existing = self._existing_creation(Contact, contact_id, cmd.idempotency_key, details, ctx)
             if existing is not None:
                 return existing
         contact = Contact.create(contact_id=contact_id, meta=ctx.meta(cmd.occurred_at), **details)
-        return self._save_new(contact, cmd.idempotency_key, details)
+        return self._save_new(contact, cmd.idempotency_key, details, ctx)
 
     def update_contact_details(
         self, contact_id: UUID, cmd: UpdateContactDetails, ctx: Context = SYSTEM, expected_version: int | None = None
@@ -272,7 +284,7 @@ class CrmApplication(Application[UUID]):
             if cmd.idempotency_key is None:
                 raise ValueError("bulk-imported contacts need an idempotency key")
             contact = Contact.create(
-                contact_id=derived_id("contact", cmd.idempotency_key),
+                contact_id=derived_id("contact", cmd.idempotency_key, ctx.key_scope),
                 meta=ctx.meta(cmd.occurred_at),
                 **cmd.contact_details(),
             )
@@ -303,7 +315,7 @@ class CrmApplication(Application[UUID]):
         contact = self._get(Contact, contact_id, expected_version, ctx.owner_scope)
         lead_id = uuid.uuid4()
         if cmd.idempotency_key is not None:
-            lead_id = derived_id("reactivation", cmd.idempotency_key)
+            lead_id = derived_id("reactivation", cmd.idempotency_key, ctx.key_scope)
             if lead_id in contact.reactivated_lead_ids:
                 return CommandResult(contact.id, contact.version, None, related_id=lead_id)
         if contact.open_lead_id is not None and self._get(Lead, contact.open_lead_id).is_open:
@@ -445,24 +457,29 @@ class CrmApplication(Application[UUID]):
         position = recordings[-1].notification.id if recordings else None
         return CommandResult(first.id, first.version, position, related_id)
 
-    def _save_new(self, aggregate: A, key: str | None, details: dict[str, Any]) -> CommandResult:
+    def _save_new(self, aggregate: A, key: str | None, details: dict[str, Any], ctx: Context) -> CommandResult:
         try:
             return self._save(aggregate)
         except ConcurrencyConflict:
             if key is None:
                 raise
             # A concurrent retry with the same key won the race: answer as the retry would.
-            existing = self._existing_creation(type(aggregate), aggregate.id, key, details)
+            existing = self._existing_creation(type(aggregate), aggregate.id, key, details, ctx)
             if existing is None:
                 raise
             return existing
 
     def _existing_creation(
-        self, cls: type[A], aggregate_id: UUID, key: str, details: dict[str, Any]
+        self, cls: type[A], aggregate_id: UUID, key: str, details: dict[str, Any], ctx: Context
     ) -> CommandResult | None:
-        created = next(iter(self.events.get(aggregate_id, lte=1)), None)
+        """What a retried create answers: the aggregate its key created, when the values are the
+        same; `IdempotencyKeyReused` naming the differing fields when they are not. Only its
+        creator is told that much: anyone else learns only that the key is taken."""
+        created = next(self._crm_events(aggregate_id, lte=1), None)
         if created is None:
             return None
+        if created.actor != ctx.actor:
+            raise IdempotencyKeyReused(key)
         if not isinstance(created, _CREATED_EVENT[cls]):
             raise IdempotencyKeyReused(key, aggregate_id, ["kind"])
         differing = sorted(name for name, value in details.items() if getattr(created, name) != value)

@@ -47,15 +47,21 @@ class ConcurrencyConflict(ApplicationError):
 
 
 class IdempotencyKeyReused(ApplicationError):
-    """An idempotency key already created something different from what this command asks for."""
+    """An idempotency key already created something different from what this command asks for.
 
-    def __init__(self, key: str, aggregate_id: UUID, fields: list[str]) -> None:
+    Only the one who created it is told what and how it differs (`aggregate_id`, `fields`); to
+    anyone else the key is just taken (both None)."""
+
+    def __init__(self, key: str, aggregate_id: UUID | None = None, fields: list[str] | None = None) -> None:
         self.key = key
         self.aggregate_id = aggregate_id
         self.fields = fields
-        super().__init__(
-            f"idempotency key {key!r} already created {aggregate_id} with other values for: {', '.join(fields)}"
-        )
+        if aggregate_id is None or fields is None:
+            message = f"idempotency key {key!r} is already used; send another key"
+        else:
+            differing = ", ".join(fields)
+            message = f"idempotency key {key!r} already created {aggregate_id} with other values for: {differing}"
+        super().__init__(message)
 
 
 class ReactivationInProgress(ApplicationError):

@@ -112,7 +112,8 @@ def seed_history(
 def _lead_story(app: CrmApplication, rng: random.Random, clock: _Clock, key: str) -> None:
     first, last = rng.choice(_FIRST), rng.choice(_LAST)
     company = rng.choice(_COMPANIES)
-    marketing = Context(actor="system:marketing", correlation_id=f"{key}:capture")
+    # the seed's keys are shared (not its actors' own), so that a re-run finds every lead it made
+    marketing = Context(actor="system:marketing", correlation_id=f"{key}:capture", shared_keys=True)
     captured = app.capture_lead(
         CaptureLead(
             name=f"{first} {last}",
@@ -181,7 +182,7 @@ def _customer_story(
             ReactivateContact(
                 interest=rng.choice(_INTERESTS), owner=rep, idempotency_key=f"{key}:reactivate", occurred_at=at
             ),
-            Context(actor=rep, correlation_id=f"{key}:reactivate"),
+            Context(actor=rep, correlation_id=f"{key}:reactivate", shared_keys=True),
         )
         if rng.random() < 0.5 and (at := clock.advance(24, 24 * 20)) is not None:
             app.change_stage(
