@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 
 from domain.catalogue import CrmEvent, event_data, event_type_of
 from domain.contact import Contact
+from domain.errors import DomainError
 from domain.lead import Lead
 from domain.money import Money
 from domain.scoring import DEFAULT_MODEL, ScoringModel
@@ -72,6 +74,11 @@ class Context:
     """Idempotency keys are the actor's own (`derived_id` with the actor), so that one caller's key
     never finds, nor tells anything about, what another created. The CRM's own jobs (seed,
     imports) share one namespace instead, so a re-run finds what an earlier run made."""
+    may_read: bool = True
+    """False for a caller who may not read leads and contacts (a service): a command of theirs
+    refused because of the record's state (another version than the expected one, a closed lead,
+    any broken business rule) is answered as not found, like a missing record, so that such a
+    caller cannot learn, without leaving a trace, that a record exists, its version or its state."""
 
     @property
     def key_scope(self) -> str | None:
@@ -194,25 +201,26 @@ class CrmApplication(Application[UUID]):
     ) -> CommandResult:
         """Close a lead as won. A new contact is created from it in the same transaction; a lead
         that came from reactivating a contact returns to that contact instead."""
-        lead = self._get(Lead, lead_id, expected_version, ctx.owner_scope)
-        meta = ctx.meta(cmd.occurred_at)
-        deal = Money(cmd.deal_value, cmd.currency)
-        if lead.contact_id is not None:
-            lead.convert(lead.contact_id, deal, meta)
-            return self._save(lead, related_id=lead.contact_id)
-        contact = Contact.create(
-            contact_id=derived_id("contact-from-lead", str(lead.id)),
-            meta=meta,
-            name=lead.name,
-            email=lead.email,
-            phone=lead.phone,
-            company=lead.company,
-            title=lead.title,
-            external_id=None,
-            lead_id=lead.id,
-        )
-        lead.convert(contact.id, deal, meta)
-        return self._save(lead, contact, related_id=contact.id)
+        with self._withheld_unless_readable(Lead, lead_id, ctx):
+            lead = self._get(Lead, lead_id, expected_version, ctx.owner_scope)
+            meta = ctx.meta(cmd.occurred_at)
+            deal = Money(cmd.deal_value, cmd.currency)
+            if lead.contact_id is not None:
+                lead.convert(lead.contact_id, deal, meta)
+                return self._save(lead, related_id=lead.contact_id)
+            contact = Contact.create(
+                contact_id=derived_id("contact-from-lead", str(lead.id)),
+                meta=meta,
+                name=lead.name,
+                email=lead.email,
+                phone=lead.phone,
+                company=lead.company,
+                title=lead.title,
+                external_id=None,
+                lead_id=lead.id,
+            )
+            lead.convert(contact.id, deal, meta)
+            return self._save(lead, contact, related_id=contact.id)
 
     # --- contacts ---------------------------------------------------------------------
 
@@ -312,6 +320,12 @@ class CrmApplication(Application[UUID]):
     ) -> CommandResult:
         """Open a new lead (source `reactivation`) for a contact's new interest, atomically with
         the contact's `Reactivated` event."""
+        with self._withheld_unless_readable(Contact, contact_id, ctx):
+            return self._reactivate(contact_id, cmd, ctx, expected_version)
+
+    def _reactivate(
+        self, contact_id: UUID, cmd: ReactivateContact, ctx: Context, expected_version: int | None
+    ) -> CommandResult:
         contact = self._get(Contact, contact_id, expected_version, ctx.owner_scope)
         lead_id = uuid.uuid4()
         if cmd.idempotency_key is not None:
@@ -441,9 +455,24 @@ class CrmApplication(Application[UUID]):
     ) -> CommandResult:
         # The owner scope is checked on the very aggregate that is saved: should it be reassigned
         # after this load, the save conflicts instead of letting its former owner write.
-        aggregate = self._get(cls, aggregate_id, expected_version, ctx.owner_scope)
-        act(aggregate)
-        return self._save(aggregate)
+        with self._withheld_unless_readable(cls, aggregate_id, ctx):
+            aggregate = self._get(cls, aggregate_id, expected_version, ctx.owner_scope)
+            act(aggregate)
+            return self._save(aggregate)
+
+    @contextmanager
+    def _withheld_unless_readable(self, cls: type[Aggregate], aggregate_id: UUID, ctx: Context) -> Iterator[None]:
+        """For a caller who may not read the record (`Context.may_read`), a refusal that tells of
+        its state (a version conflict, a broken business rule, a reactivation in progress) is
+        "not found" instead, exactly as for a missing record. A lost race (no version in it) stays
+        a conflict: it tells nothing the caller asked about, and a retry is the right answer."""
+        try:
+            yield
+        except (DomainError, ConcurrencyConflict, ReactivationInProgress) as error:
+            lost_race = isinstance(error, ConcurrencyConflict) and error.expected is None
+            if ctx.may_read or lost_race:
+                raise
+            raise _not_found(cls, aggregate_id, withheld=True, reason="may_not_read") from None
 
     def _crm_events(self, aggregate_id: UUID, lte: int | None = None) -> Iterator[CrmEvent]:
         """The aggregate's events, typed as the CRM's events (every stored event is one)."""
@@ -518,6 +547,8 @@ def _record(contact: Contact, cmd: RecordPurchase, ctx: Context) -> None:
 _CREATED_EVENT: dict[type, type] = {Lead: Lead.Captured, Contact: Contact.Created}
 
 
-def _not_found(cls: type | None, aggregate_id: UUID, detail: str = "", *, withheld: bool = False) -> NotFound:
+def _not_found(
+    cls: type | None, aggregate_id: UUID, detail: str = "", *, withheld: bool = False, reason: str = "not_owner"
+) -> NotFound:
     error = LeadNotFound if cls is Lead else ContactNotFound if cls is Contact else NotFound
-    return error(aggregate_id, detail, withheld=withheld)
+    return error(aggregate_id, detail, withheld=withheld, reason=reason)

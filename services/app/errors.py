@@ -12,15 +12,19 @@ class ApplicationError(Exception):
 class NotFound(ApplicationError):
     """No aggregate of that kind has that id (at that time or version).
 
-    `withheld` marks one that exists but lies outside the caller's owner scope: it is answered
-    exactly like a missing one, so that nobody can probe for what is not theirs, and the
-    entry point that answers it logs the denial."""
+    `withheld` marks one that exists but that the caller may not know of: outside their owner
+    scope (`reason` "not_owner"), or refused for its state to a caller who may not read it
+    ("may_not_read"). It is answered exactly like a missing one, so that nobody can probe for
+    what is not theirs, and the entry point that answers it logs the denial with the reason."""
 
     kind = "aggregate"
 
-    def __init__(self, aggregate_id: UUID, detail: str = "", *, withheld: bool = False) -> None:
+    def __init__(
+        self, aggregate_id: UUID, detail: str = "", *, withheld: bool = False, reason: str = "not_owner"
+    ) -> None:
         self.aggregate_id = aggregate_id
         self.withheld = withheld
+        self.reason = reason
         super().__init__(f"{self.kind} {aggregate_id} not found{detail}")
 
 

@@ -101,9 +101,15 @@ class Caller:
         return self.principal.user if self.principal.scoped_to_own_leads else None
 
     def context(self) -> Context:
-        """The command context: the user is the actor, the request id the correlation id, and a
-        rep's commands are confined to their own leads."""
-        return Context(actor=self.principal.user, correlation_id=self.request_id, owner_scope=self.owner_scope)
+        """The command context: the user is the actor, the request id the correlation id, a
+        rep's commands are confined to their own leads, and a caller whose role may not read
+        leads and contacts (a service) is told nothing of a record's state when refused."""
+        return Context(
+            actor=self.principal.user,
+            correlation_id=self.request_id,
+            owner_scope=self.owner_scope,
+            may_read=self.principal.may(Action.READ),
+        )
 
     def permit(self, action: Action) -> Caller:
         """This caller, doing `action`; `Forbidden` (and logged) unless the role allows it."""
@@ -135,8 +141,8 @@ class Caller:
         return cmd
 
     def withheld(self, error: NotFound) -> None:
-        """Log that the application answered an aggregate outside this caller's scope as not found."""
-        self.deny("not_owner", error.aggregate_id)
+        """Log that the application answered an aggregate this caller may not know of as not found."""
+        self.deny(error.reason, error.aggregate_id)
 
     def read(self, subject_ids: Iterable[UUID | str]) -> None:
         """Log that this request shows the caller the personal data of these leads or contacts."""
