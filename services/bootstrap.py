@@ -104,13 +104,30 @@ class DatabaseUnavailable(Exception):
 
 
 def prepare_database(settings: Settings) -> None:
-    """Make the folder of an embedded SQLite file (the one side effect of opening a store)."""
+    """Make the folder of an embedded SQLite file, and the file itself, when missing, readable
+    and writable by its owner only (the one side effect of opening a store)."""
     database = settings.database
     if database.backend == "sqlite" and database.path != ":memory:":
+        path = Path(database.path)
         try:
-            Path(database.path).parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise DatabaseUnavailable(f"cannot make the folder of {database.path}: {error.strerror}") from error
+        try:
+            _create_owner_only(path)
+        except OSError as error:
+            raise DatabaseUnavailable(f"cannot create {database.path}: {error.strerror}") from error
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create an empty SQLite file with mode 0600 before SQLite would create it with the umask's
+    mode (often readable by everyone). SQLite gives the -wal and -shm files it makes the mode of
+    the database file, so they are the owner's only too. An existing file keeps its mode."""
+    try:
+        path.touch(mode=0o600, exist_ok=False)
+    except FileExistsError:
+        return
+    path.chmod(0o600)  # exactly 0600, whatever the umask took away
 
 
 def bootstrap(settings: Settings | None = None) -> CrmApplication:

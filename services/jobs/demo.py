@@ -41,6 +41,7 @@ def prepare_demo(crm: CrmApplication, tokens: TokenStore, settings: Settings, lo
         print(f"crm: seeded {report.events} events in {report.seconds:.1f} s", file=log, flush=True)
     path = demo_token_file(settings)
     if path is not None and path.exists():
+        path.chmod(0o600)  # one an older version left readable by others is made the owner's only
         kept = path.read_text().strip()
         principal = tokens.authenticate(kept)
         if principal is not None and principal.role is Role.ADMIN:
@@ -49,6 +50,7 @@ def prepare_demo(crm: CrmApplication, tokens: TokenStore, settings: Settings, lo
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask, and for a file that was there
         with os.fdopen(fd, "w") as file:
             file.write(token + "\n")
     return token
