@@ -68,6 +68,8 @@ def run(servers: Servers) -> list[Figure]:
     details = {
         "history": history,
         "rebuild_seconds": round(m["rebuild_seconds"], 1),
+        "rebuild_seconds_without_opening_personal_fields": round(m["rebuild_seconds_without_opening"], 1),
+        "opening_personal_fields_costs": round(m["rebuild_seconds"] / m["rebuild_seconds_without_opening"] - 1, 3),
         "scan_seconds": round(m["scan_seconds"], 2),
         "scan_runs_seconds": [round(x, 2) for x in m["scan_runs_seconds"]],
         "events_per_second_first_half": round(m["first_half_rate"]),
@@ -112,8 +114,10 @@ def run(servers: Servers) -> list[Figure]:
 
 def measure(url: str) -> dict[str, Any]:
     """In the child: the raw scan, then the rebuild with samples of progress and memory."""
-    import services.cli.read_models as replay_cli
-    from services.bootstrap import bootstrap
+    from services.app.application import CrmApplication
+    from services.bootstrap import bootstrap, eventsourcing_env
+    from services.cli.common import progress_bar
+    from services.jobs.rebuild import rebuild
     from services.settings import Settings
 
     settings = Settings(database_url=url)
@@ -138,23 +142,23 @@ def measure(url: str) -> dict[str, Any]:
     rss_before = peak_rss_mb()
 
     samples: list[tuple[float, int, float]] = []
-    original = replay_cli._progress_bar
+    show = progress_bar("rebuilding")
 
-    def sampling_progress_bar(label: str) -> Any:
-        show = original(label)
+    def progress(position: int, head: int) -> None:
+        samples.append((time.perf_counter(), position, current_rss_mb()))
+        show(position, head)
 
-        def progress(position: int, head: int) -> None:
-            samples.append((time.perf_counter(), position, current_rss_mb()))
-            show(position, head)
-
-        return progress
-
-    replay_cli._progress_bar = sampling_progress_bar
-    store, seconds = replay_cli.rebuild(app, settings, "rebuild_")
+    store, seconds = rebuild(app, settings, "rebuild_", progress=progress)
     peak = peak_rss_mb()
     head = app.head_position()
     store.close()
     app.close()
+    # the same rebuild with a mapper that leaves personal fields sealed: what it costs to open them
+    plain = CrmApplication(env=eventsourcing_env(settings.database))
+    plain_store, plain_seconds = rebuild(plain, settings, "rebuild_plain_", progress=show)
+    plain_store.drop()
+    plain_store.close()
+    plain.close()
 
     def rate_between(a: float, b: float) -> float:
         chosen = [s for s in samples if a * head <= s[1] <= b * head]
@@ -167,6 +171,7 @@ def measure(url: str) -> dict[str, Any]:
         "scan_seconds": scan_seconds,
         "scan_runs_seconds": scan_runs,
         "rebuild_seconds": seconds,
+        "rebuild_seconds_without_opening": plain_seconds,
         "rss_before_rebuild_mb": rss_before,
         "peak_rss_mb": peak,
         "ru_maxrss_mb": rusage_peak_rss_mb(),

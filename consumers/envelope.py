@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from domain.catalogue import event_classes
+from domain.personal_data import PERSONAL_EVENT_FIELDS
 from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
 from projections.event_record import EventRecord
 
@@ -208,6 +209,15 @@ class LeadConvertedData(EventData):
     """The stage it was in."""
 
 
+class LeadErasedData(EventData):
+    """The person's personal data was erased: from now on their name reads `[erased]` and their
+    email, phone, title and free text read null, in every earlier event too. A subscriber that
+    keeps personal data of this lead (or of the contact it became) must delete it now."""
+
+    reason: str
+    """Why (e.g. the data subject's request); never personal data itself."""
+
+
 class ContactCreatedData(EventData):
     """A contact was created, directly or from a converted lead."""
 
@@ -274,6 +284,15 @@ class ContactConsentChangedData(EventData):
     """True when granted, false when withdrawn."""
 
 
+class ContactErasedData(EventData):
+    """The person's personal data was erased: from now on their name reads `[erased]` and their
+    email, phone, title and free text read null, in every earlier event too. A subscriber that
+    keeps personal data of this contact (or of its leads) must delete it now."""
+
+    reason: str
+    """Why (e.g. the data subject's request); never personal data itself."""
+
+
 EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.captured": LeadCapturedData,
     "lead.interaction_logged": LeadInteractionLoggedData,
@@ -282,17 +301,28 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.stage_changed": LeadStageChangedData,
     "lead.disqualified": LeadDisqualifiedData,
     "lead.converted": LeadConvertedData,
+    "lead.erased": LeadErasedData,
     "contact.created": ContactCreatedData,
     "contact.details_updated": ContactDetailsUpdatedData,
     "contact.interaction_logged": ContactInteractionLoggedData,
     "contact.purchase_recorded": ContactPurchaseRecordedData,
     "contact.reactivated": ContactReactivatedData,
     "contact.consent_changed": ContactConsentChangedData,
+    "contact.erased": ContactErasedData,
 }
 """The data model of every public event type, in catalogue order."""
 
-SCHEMA_VERSIONS: dict[str, int] = {name: int(getattr(cls, "class_version", 1)) for name, cls in event_classes().items()}
-"""The schema version of every event type: its event class's `class_version`."""
+SEALED_SINCE = 2
+"""The schema version from which an event type's personal fields are published sealed."""
+
+SCHEMA_VERSIONS: dict[str, int] = {
+    name: int(getattr(cls, "class_version", 1)) + (SEALED_SINCE - 1 if name in PERSONAL_EVENT_FIELDS else 0)
+    for name, cls in event_classes().items()
+}
+"""The schema version of every event type: its event class's `class_version`, one more for the
+types that carry personal fields, which are published sealed (`enc:v1:...`, see
+docs/operations.md) since version 2, so that a subscriber written for plain values refuses them
+instead of taking a sealed value for a name."""
 
 
 # --- the envelope ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper
 
 from domain.catalogue import CrmEvent
 from projections.event_record import EventRecord, record_of
@@ -19,10 +20,15 @@ def head_position(app: Application[Any]) -> int:
     return app.recorder.max_notification_id() or 0
 
 
-def read_records(app: Application[Any], start: int, limit: int, stop: int | None = None) -> list[EventRecord]:
-    """Up to `limit` events from position `start` (inclusive) to `stop` (inclusive, if given)."""
+def read_records(
+    app: Application[Any], start: int, limit: int, stop: int | None = None, mapper: Mapper[Any] | None = None
+) -> list[EventRecord]:
+    """Up to `limit` events from position `start` (inclusive) to `stop` (inclusive, if given),
+    turned into events by the application's mapper (or by `mapper`, e.g. one that leaves
+    personal fields sealed for publishing)."""
     notifications = app.notification_log.select(start=start, limit=limit, stop=stop)
-    return [record_of(cast(CrmEvent, app.mapper.to_domain_event(n)), n.id) for n in notifications]
+    to_event = (mapper or app.mapper).to_domain_event
+    return [record_of(cast(CrmEvent, to_event(n)), n.id) for n in notifications]
 
 
 def record_at(app: Application[Any], position: int) -> EventRecord | None:

@@ -27,6 +27,7 @@ from consumers.envelope import DEAD_LETTER_HEADERS, decode, record_of_envelope
 from consumers.event_log import record_at
 from consumers.ports import ReadModelWriter
 from consumers.topics import DEFAULT_TOPICS, Topics
+from projections.event_record import EventRecord
 from projections.row_changes import Projection, RowChange
 
 log = logging.getLogger("crm.consumer")
@@ -57,13 +58,15 @@ class _SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         self.owner = consumer
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        pass  # positions are committed with the rows; nothing to flush
+        # positions are committed with the rows; nothing to flush
+        self.owner.assigned = self.owner.assigned - frozenset(revoked)
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         for tp in assigned:
             stored = self.owner.store.offset(self.owner.projection.name, source_of(tp))
             if stored:
                 self.owner.consumer.seek(tp, stored)
+        self.owner.assigned = self.owner.assigned | frozenset(assigned)
 
 
 class ProjectionConsumer:
@@ -77,12 +80,18 @@ class ProjectionConsumer:
         max_poll_records: int = 500,
         client_id: str | None = None,
         topics: Topics = DEFAULT_TOPICS,
+        open_record: Callable[[EventRecord], EventRecord] | None = None,
     ) -> None:
         self.projection = projection
+        self.open_record = open_record
+        """Opens the sealed personal fields of a published record before it is projected."""
         self.topics = topics
         self.store = store
         self.stopping = threading.Event()
         self.stats = ConsumerStats()
+        self.assigned: frozenset[TopicPartition] = frozenset()
+        """The partitions this consumer holds in its group now; kept by the rebalance listener, and
+        safe to read from another thread (it is replaced, never changed in place)."""
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=topics.group(projection.name),
@@ -120,6 +129,8 @@ class ProjectionConsumer:
         """(log position, row changes) of a message; None for one parked in the dead-letter topic."""
         try:
             record = record_of_envelope(decode(message.value))  # type: ignore[attr-defined]
+            if self.open_record is not None:
+                record = self.open_record(record)  # a sealed value that does not open is a ValueError
         except ValueError as error:
             self._dead_letter(message, error)
             return None

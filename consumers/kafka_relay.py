@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -85,8 +86,11 @@ class KafkaRelay:
         producer: KafkaProducer | None = None,
         topics: Topics = DEFAULT_TOPICS,
         max_unacked_batches: int = 2,
+        mapper: Mapper[Any] | None = None,
     ) -> None:
         self.app = app
+        self.mapper = mapper
+        """Turns stored events into the ones published (by default the application's own)."""
         self.topics = topics
         self.positions = positions
         self.batch_size = batch_size
@@ -115,7 +119,7 @@ class KafkaRelay:
         batch overlaps with the broker's acknowledgement of the last. When there is nothing new,
         waits for every batch in flight and saves its position."""
         start = self._next if self._next is not None else self.position() + 1
-        records = read_records(self.app, start, self.batch_size)
+        records = read_records(self.app, start, self.batch_size, mapper=self.mapper)
         if not records:
             self._settle(wait=True)
             return 0

@@ -31,12 +31,14 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Lead.StageChanged,
     Lead.Disqualified,
     Lead.Converted,
+    Lead.Erased,
     Contact.Created,
     Contact.DetailsUpdated,
     Contact.InteractionLogged,
     Contact.PurchaseRecorded,
     Contact.Reactivated,
     Contact.ConsentChanged,
+    Contact.Erased,
 )
 
 

@@ -8,9 +8,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import ConsentUnchanged, DuplicatePurchase, NoDetailsChanged, OccurredBeforeCreation
+from domain.errors import ConsentUnchanged, DuplicatePurchase, NoDetailsChanged, OccurredBeforeCreation, PersonErased
 from domain.events import CrmEvent
 from domain.money import Money
+from domain.personal_data import erased_details
 from domain.values import ConsentChannel, InteractionKind, Meta
 
 UPDATABLE_DETAILS = ("name", "email", "phone", "company", "title")
@@ -61,6 +62,12 @@ class Contact(Aggregate):
         channel: str
         granted: bool
 
+    class Erased(Event):
+        """The person's personal data was destroyed (their key shredded); holds none itself."""
+
+        class_version = 1
+        reason: str
+
     @event(Created)
     def __init__(
         self,
@@ -92,6 +99,7 @@ class Contact(Aggregate):
         self.last_purchase_at: datetime | None = None
         self.last_interaction_at: datetime | None = None
         self.reactivated_lead_ids: list[UUID] = []
+        self.erased_at: datetime | None = None
 
     # --- commands -------------------------------------------------------------------
 
@@ -138,10 +146,22 @@ class Contact(Aggregate):
         self.check_not_before_creation(meta.occurred_at)
         self._reactivated(lead_id=lead_id, interest=interest, **meta.fields())
 
+    def erase(self, reason: str, meta: Meta) -> None:
+        """Record that the person's personal data was erased; the contact takes no more commands."""
+        self.check_not_erased()
+        self._erased(reason=reason, **meta.fields())
+
     # --- guards ---------------------------------------------------------------------
 
+    def check_not_erased(self) -> None:
+        """An erased contact keeps its history and numbers but takes no more commands."""
+        if self.erased_at is not None:
+            raise PersonErased(f"contact {self.id} was erased")
+
     def check_not_before_creation(self, occurred_at: datetime) -> None:
-        """Nothing can happen to a contact, in business time, before it was created."""
+        """Nothing can happen to a contact, in business time, before it was created (nor after
+        it was erased)."""
+        self.check_not_erased()
         if occurred_at < self.created_at:
             raise OccurredBeforeCreation(
                 f"occurred_at {occurred_at.isoformat()} is before the contact was created "
@@ -200,3 +220,9 @@ class Contact(Aggregate):
         self, *, lead_id: UUID, interest: str, actor: str, correlation_id: str, occurred_at: datetime
     ) -> None:
         self.reactivated_lead_ids.append(lead_id)
+
+    @event(Erased)
+    def _erased(self, *, reason: str, actor: str, correlation_id: str, occurred_at: datetime) -> None:
+        for field, value in erased_details().items():
+            setattr(self, field, value)
+        self.erased_at = occurred_at

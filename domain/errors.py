@@ -41,3 +41,7 @@ class NoDetailsChanged(DomainError):
 
 class OccurredBeforeCreation(DomainError):
     """An event cannot happen, in business time, before its aggregate was created."""
+
+
+class PersonErased(DomainError):
+    """The person was erased: their records keep their history but take no more commands."""

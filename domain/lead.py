@@ -14,9 +14,11 @@ from domain.errors import (
     LeadAlreadyConverted,
     LeadAlreadyDisqualified,
     OccurredBeforeCreation,
+    PersonErased,
 )
 from domain.events import CrmEvent
 from domain.money import Money
+from domain.personal_data import erased_details
 from domain.scoring import DEFAULT_MODEL, LeadFacts, ScoredInteraction, ScoringModel, score_lead
 from domain.values import InteractionKind, LeadSource, Meta, Stage
 
@@ -80,6 +82,12 @@ class Lead(Aggregate):
         currency: str
         previous_stage: str
 
+    class Erased(Event):
+        """The person's personal data was destroyed (their key shredded); holds none itself."""
+
+        class_version = 1
+        reason: str
+
     @event(Captured)
     def __init__(
         self,
@@ -123,6 +131,7 @@ class Lead(Aggregate):
         self.deal_value: int | None = None
         self.disqualified_reason: str | None = None
         self.closed_at: datetime | None = None
+        self.erased_at: datetime | None = None
 
     # --- commands -------------------------------------------------------------------
 
@@ -197,7 +206,17 @@ class Lead(Aggregate):
             **meta.fields(),
         )
 
+    def erase(self, reason: str, meta: Meta) -> None:
+        """Record that the person's personal data was erased; the lead takes no more commands."""
+        self.check_not_erased()
+        self._erased(reason=reason, **meta.fields())
+
     # --- guards ---------------------------------------------------------------------
+
+    def check_not_erased(self) -> None:
+        """An erased lead keeps its history and numbers but takes no more commands."""
+        if self.erased_at is not None:
+            raise PersonErased(f"lead {self.id} was erased")
 
     @property
     def is_open(self) -> bool:
@@ -205,7 +224,8 @@ class Lead(Aggregate):
         return self.stage.is_open
 
     def check_is_open(self) -> None:
-        """A converted or disqualified lead takes no more commands."""
+        """A converted, disqualified or erased lead takes no more commands."""
+        self.check_not_erased()
         if self.stage == Stage.CONVERTED:
             raise LeadAlreadyConverted(f"lead {self.id} was converted into contact {self.converted_contact_id}")
         if self.stage == Stage.DISQUALIFIED:
@@ -308,3 +328,9 @@ class Lead(Aggregate):
         self.deal_value = deal_value
         self.currency = currency
         self.closed_at = occurred_at
+
+    @event(Erased)
+    def _erased(self, *, reason: str, actor: str, correlation_id: str, occurred_at: datetime) -> None:
+        for field, value in erased_details().items():
+            setattr(self, field, value)
+        self.erased_at = occurred_at

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from domain.personal_data import ERASED_NAME
 from domain.values import OPEN_STAGES, Stage
 from projections.event_record import EventRecord
 from projections.row_changes import Insert, NewVersion, RowChange, Table, Update, Upsert
@@ -197,6 +198,11 @@ def _interaction_logged(r: EventRecord) -> list[RowChange]:
     return [Update(LEADS.name, _lead_key(r), {"last_interaction_at": r.occurred_at, "version": r.aggregate_version})]
 
 
+def _erased(r: EventRecord) -> list[RowChange]:
+    # the name every earlier event of the lead now reads as, so a replay writes the same row
+    return [Update(LEADS.name, _lead_key(r), {"name": ERASED_NAME, "version": r.aggregate_version})]
+
+
 _HANDLERS: dict[str, Callable[[EventRecord], list[RowChange]]] = {
     "lead.captured": _captured,
     "lead.stage_changed": _stage_changed,
@@ -205,6 +211,7 @@ _HANDLERS: dict[str, Callable[[EventRecord], list[RowChange]]] = {
     "lead.assigned": _assigned,
     "lead.scored": _scored,
     "lead.interaction_logged": _interaction_logged,
+    "lead.erased": _erased,
 }
 
 STAGE_ORDER: tuple[str, ...] = tuple(s.value for s in OPEN_STAGES) + (Stage.CONVERTED.value,)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from domain.personal_data import erased_details
 from projections.event_record import EventRecord
 from projections.row_changes import Insert, RowChange, Table, Update
 
@@ -109,6 +110,7 @@ class SegmentsProjection:
             "contact.purchase_recorded": self._purchase_recorded,
             "contact.consent_changed": self._consent_changed,
             "contact.reactivated": self._reactivated,
+            "contact.erased": self._erased,
         }
 
     @staticmethod
@@ -146,6 +148,16 @@ class SegmentsProjection:
                 table=CONTACTS.name,
                 where={"contact_id": str(record.aggregate_id)},
                 values={**changes, "updated_position": record.position},
+            )
+        ]
+
+    def _erased(self, record: EventRecord) -> list[RowChange]:
+        # the details every earlier event of the contact now reads as, so a replay writes the same row
+        return [
+            Update(
+                table=CONTACTS.name,
+                where={"contact_id": str(record.aggregate_id)},
+                values={**erased_details(), "updated_position": record.position},
             )
         ]
 

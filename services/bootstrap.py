@@ -5,12 +5,14 @@ The CLI, the HTTP server, the benchmarks and the tests build everything through 
 
 from __future__ import annotations
 
+import base64
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from consumers.in_process_runner import InProcessRunner
 from consumers.kafka_consumer import ProjectionConsumer, partition_lags, read_your_writes
@@ -21,11 +23,16 @@ from projections.registry import select_projections
 from projections.row_changes import Projection
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
+from services.privacy.fields import PersonalFields
+from services.privacy.keys import KeyStore, MasterKeyVault, PersonKeys
+from services.privacy.mapper import SealingMapper
 from services.settings import Database, Settings
 from services.storage import fail_fast_postgres
 from services.storage.access_log import AccessLog, MemoryAccessLog, PostgresAccessLog, SqliteAccessLog
+from services.storage.person_keys import MemoryKeyStore, PostgresKeyStore, SqliteKeyStore
 from services.storage.read_model_store import ReadModelStore
 from services.storage.recorders import read_model_recorder
+from services.storage.sqlite_scrub import scrub_sqlite
 from services.storage.tokens import (
     Clock,
     MemoryTokenStore,
@@ -37,6 +44,9 @@ from services.storage.tokens import (
 
 WaitFor = Callable[[int, float], bool]
 """(position, timeout in seconds) -> True once every projection applied the position."""
+
+ERASURE_WAIT_SECONDS = 10.0
+"""How long an erasure waits for the read models to apply it before scrubbing the SQLite file."""
 
 # --- how long anything waits on PostgreSQL (docs/operations.md, "When PostgreSQL is down") ----
 
@@ -131,11 +141,96 @@ def _create_owner_only(path: Path) -> None:
 
 
 def bootstrap(settings: Settings | None = None) -> CrmApplication:
-    """The CRM application on the settings' event store (settings from the environment by default)."""
+    """The CRM application on the settings' event store (settings from the environment by default),
+    its events' personal fields sealed with the people's keys."""
     settings = settings or Settings.from_env()
     prepare_database(settings)
     scoring = ScoringModel(half_life_days=settings.scoring_half_life_days)
-    return CrmApplication(env=eventsourcing_env(settings.database), scoring=scoring)
+    fields = PersonalFields(open_person_keys(settings))
+    return CrmApplication(env=eventsourcing_env(settings.database), scoring=scoring, personal_fields=fields)
+
+
+# --- privacy -----------------------------------------------------------------------------------
+
+
+class MasterKeyError(Exception):
+    """The master key cannot be read, or is not 32 bytes of base64."""
+
+
+def master_key_file(settings: Settings) -> Path | None:
+    """Where the master key is kept when no setting gives it: `CRM_MASTER_KEY_FILE`, else next to
+    the SQLite file, or in var/ for PostgreSQL; nowhere for an in-memory store."""
+    if settings.master_key_file:
+        return Path(settings.master_key_file)
+    database = settings.database
+    if database.backend == "sqlite" and database.path != ":memory:":
+        return Path(database.path).parent / "master.key"
+    if database.backend == "postgres":
+        return Path("var") / f"master-key.{database.host}-{database.port}-{database.name}"
+    return None
+
+
+def master_key(settings: Settings) -> bytes:
+    """The key that wraps the people's data keys: `CRM_MASTER_KEY`, else its file (made, readable
+    by its owner only, when missing), else a key of this process alone (`memory://`)."""
+    if settings.master_key is not None:
+        return _decode_master_key(settings.master_key.get_secret_value(), "CRM_MASTER_KEY")
+    path = master_key_file(settings)
+    if path is None:
+        return os.urandom(32)
+    try:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+        return _decode_master_key(path.read_text().strip(), str(path))
+    except FileExistsError:  # another process made it first
+        return _decode_master_key(path.read_text().strip(), str(path))
+    except OSError as error:
+        raise MasterKeyError(f"cannot read or make the master key file {path}: {error.strerror}") from error
+
+
+def _decode_master_key(text: str, where: str) -> bytes:
+    try:
+        key = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise MasterKeyError(f"{where} is not base64") from None
+    if len(key) != 32:
+        raise MasterKeyError(f"{where} must hold 32 bytes of base64, not {len(key)}")
+    return key
+
+
+def open_key_store(settings: Settings) -> KeyStore:
+    """The people's wrapped keys beside the event store (a dict for `memory://`)."""
+    database = settings.database
+    if database.backend == "sqlite" and database.path != ":memory:":
+        prepare_database(settings)
+        return SqliteKeyStore(database.path)
+    if database.backend == "postgres":
+        return PostgresKeyStore(
+            postgres_conninfo(database), timeout=POOL_WAIT_SECONDS, reconnect_timeout=RECONNECT_GIVE_UP_SECONDS
+        )
+    return MemoryKeyStore()
+
+
+def after_erasure(settings: Settings, wait_for: WaitFor | None) -> Callable[[int | None], None]:
+    """What the server does once an erasure appended its events: wait until the read models
+    applied them, and on an embedded SQLite file, scrub the person's old rows out of it."""
+    database = settings.database
+
+    def scrub(position: int | None) -> None:
+        if position and wait_for is not None:
+            wait_for(position, ERASURE_WAIT_SECONDS)
+        if database.backend == "sqlite" and database.path != ":memory:":
+            scrub_sqlite(database.path)
+
+    return scrub
+
+
+def open_person_keys(settings: Settings) -> PersonKeys:
+    """The key ring of the settings' store, its keys wrapped by the master key."""
+    return PersonKeys(open_key_store(settings), MasterKeyVault(master_key(settings)))
 
 
 def open_read_models(
@@ -194,19 +289,29 @@ def create_topics(settings: Settings) -> list[str]:
     return ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions, topics(settings))
 
 
-def kafka_relay(app: CrmApplication, store: ReadModelStore, settings: Settings) -> KafkaRelay:
-    """The relay from the notification log to the event topics, keeping its position in `store`."""
-    return KafkaRelay(app, store, settings.kafka_bootstrap, topics=topics(settings))
+def kafka_relay(app: CrmApplication, store: ReadModelStore, settings: Settings, **options: Any) -> KafkaRelay:
+    """The relay from the notification log to the event topics, keeping its position in `store`;
+    it publishes personal fields sealed, as they are stored."""
+    mapper = app.mapper.sealed() if isinstance(app.mapper, SealingMapper) else None
+    return KafkaRelay(app, store, settings.kafka_bootstrap, topics=topics(settings), mapper=mapper, **options)
 
 
 def projection_consumers(
     settings: Settings, store: ReadModelStore, names: Sequence[str] | None = None
 ) -> list[ProjectionConsumer]:
-    """One consumer (and consumer group) per named projection, writing into `store`."""
-    return [
-        ProjectionConsumer(projection, store, settings.kafka_bootstrap, topics=topics(settings))
-        for projection in select_projections(names)
-    ]
+    """One consumer (and consumer group) per named projection, writing into `store`; each opens
+    the sealed personal fields of what it consumes with the people's keys."""
+    fields = PersonalFields(open_person_keys(settings))
+    return [projection_consumer(settings, store, projection, fields) for projection in select_projections(names)]
+
+
+def projection_consumer(
+    settings: Settings, store: ReadModelStore, projection: Projection, fields: PersonalFields, **options: Any
+) -> ProjectionConsumer:
+    """The consumer (and consumer group) of one projection, opening sealed fields with `fields`."""
+    return ProjectionConsumer(
+        projection, store, settings.kafka_bootstrap, topics=topics(settings), open_record=fields.open_record, **options
+    )
 
 
 def kafka_lags(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "CRM_"
@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     )
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="port on which crm relay and crm consume serve /metrics"
+    )
+    master_key: SecretStr | None = Field(
+        default=None, description="base64 of the 32-byte key that wraps the people's data keys (wins over the file)"
+    )
+    master_key_file: str | None = Field(
+        default=None, description="a file holding the master key; made (mode 0600) when missing"
     )
 
     @field_validator("database_url")

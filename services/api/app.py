@@ -26,6 +26,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from services.api.deps import AfterErasureHook
 from services.api.edge import MAX_BODY_BYTES, Edge
 from services.api.metrics import Metrics
 from services.api.problems import install_problem_handlers, problem_json_only
@@ -35,6 +36,7 @@ from services.api.routes.audit import router as audit_routes
 from services.api.routes.contacts import router as contact_routes
 from services.api.routes.leads import router as lead_routes
 from services.api.routes.operations import router as operation_routes
+from services.api.routes.privacy import router as privacy_routes
 from services.api.routes.read_models import router as read_model_routes
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
@@ -75,6 +77,7 @@ def create_app(
     follows_read_models: bool = True,
     access_log: AccessRecorder,
     ready_max_lag: int = READY_MAX_LAG,
+    after_erasure: AfterErasureHook | None = None,
 ) -> FastAPI:
     """The FastAPI app serving `crm` to holders of tokens from `tokens`; every read of a
     person's data goes to `access_log`, which admins read back at /v1/audit/access.
@@ -84,7 +87,9 @@ def create_app(
     applied a position (by default: the read-model store's own positions). Without
     `follows_read_models` (Kafka consumers keep them) `/metrics` reports no projection lag
     and `/readyz` does not check it; otherwise `/readyz` answers 503 when a read model is more
-    than `ready_max_lag` events behind the log."""
+    than `ready_max_lag` events behind the log.
+    `after_erasure(position)` runs after an erasure appended its events (e.g. to scrub the
+    person's old rows from an embedded SQLite file once the read models applied them)."""
     gate = ReadModelGate(crm, read_models, wait_for, read_wait_seconds)
     positions = gate.positions if read_models is not None and follows_read_models else None
     metrics = Metrics(crm.head_position, positions or _none)
@@ -97,6 +102,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.readiness = Readiness(lambda: crm.head_position(), positions, max_lag=ready_max_lag)
     app.state.read_models = gate
+    app.state.after_erasure = after_erasure or _nothing_after_erasure
     install_problem_handlers(app)
     app.add_middleware(Edge, metrics=metrics, max_body_bytes=max_body_bytes, fastapi_app=app)
 
@@ -107,10 +113,14 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    for routes in (operation_routes, lead_routes, contact_routes, read_model_routes, audit_routes):
+    for routes in (operation_routes, lead_routes, contact_routes, read_model_routes, privacy_routes, audit_routes):
         app.include_router(routes)
     return app
 
 
 def _none() -> None:
+    return None
+
+
+def _nothing_after_erasure(position: int | None) -> None:
     return None

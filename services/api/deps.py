@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -51,7 +52,17 @@ def _readiness(request: Request) -> Readiness:
     return readiness
 
 
+AfterErasureHook = Callable[[int | None], None]
+"""What runs after an erasure appended its events, given the position of the last one."""
+
+
+def _after_erasure(request: Request) -> AfterErasureHook:
+    hook: AfterErasureHook = request.app.state.after_erasure
+    return hook
+
+
 CrmDep = Annotated[CrmApplication, Depends(_crm)]
+AfterErasure = Annotated[AfterErasureHook, Depends(_after_erasure)]
 ReadModelsDep = Annotated[ReadModelGate, Depends(_read_models)]
 """The read models, reached through `.caught_up(min_position)` (503 when not served here)."""
 MetricsDep = Annotated[Metrics, Depends(_metrics)]

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Mapper
 from eventsourcing.utils import EnvType
 from pydantic import BaseModel
 
@@ -32,6 +32,7 @@ from services.app.commands import (
     ConvertLead,
     CreateContact,
     DisqualifyLead,
+    ErasePerson,
     LogInteraction,
     ReactivateContact,
     RecordPurchase,
@@ -46,6 +47,8 @@ from services.app.errors import (
     NotFound,
     ReactivationInProgress,
 )
+from services.privacy.fields import PersonalFields
+from services.privacy.mapper import SealingMapper
 
 CRM_NAMESPACE = UUID("6f1c0d52-6b0e-4c53-9d43-3c1e2b7a9e10")
 """Namespace of the uuid5 ids derived from idempotency keys."""
@@ -98,6 +101,18 @@ SYSTEM = Context()
 
 
 @dataclass(frozen=True)
+class ErasureResult:
+    """What an erasure did: the aggregate asked for, its version and the log position of the
+    last `Erased` event (None when the person was erased already), and every lead and contact
+    of the person."""
+
+    id: UUID
+    version: int
+    position: int | None
+    erased_ids: list[UUID]
+
+
+@dataclass(frozen=True)
 class CommandResult:
     """What a command did: the aggregate, its new version, and the log position of the last
     appended event (None when nothing was appended, e.g. a retried idempotent create)."""
@@ -128,9 +143,20 @@ class CrmApplication(Application[UUID]):
     log_section_size = 10_000
     """The most events one read of the notification log may return (delivery reads in batches)."""
 
-    def __init__(self, env: EnvType | None = None, scoring: ScoringModel = DEFAULT_MODEL) -> None:
+    def __init__(
+        self,
+        env: EnvType | None = None,
+        scoring: ScoringModel = DEFAULT_MODEL,
+        personal_fields: PersonalFields | None = None,
+    ) -> None:
         self.scoring = scoring
+        self.personal_fields = personal_fields
         super().__init__(env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """eventsourcing's mapper, sealing personal fields with the people's keys when given them."""
+        mapper = super().construct_mapper()
+        return mapper if self.personal_fields is None else SealingMapper(mapper, self.personal_fields)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Any:
         """Settings come from the bootstrap function only, never straight from os.environ."""
@@ -356,6 +382,65 @@ class CrmApplication(Application[UUID]):
             interest=cmd.interest,
         )
         return self._save(contact, lead, related_id=lead.id)
+
+    # --- privacy ----------------------------------------------------------------------
+
+    def erase_person(
+        self,
+        aggregate_id: UUID,
+        cmd: ErasePerson,
+        ctx: Context = SYSTEM,
+        of: type[Lead] | type[Contact] | None = None,
+    ) -> ErasureResult:
+        """Erase the person a lead or contact belongs to: destroy their key first (from then on
+        their personal fields read as erased everywhere they are stored sealed), then append an
+        `Erased` event, which holds no personal data, to each of their leads and contacts in one
+        transaction. Erasing again destroys nothing more and appends nothing."""
+        if self.personal_fields is None:
+            raise ValueError("this application keeps no personal fields sealed; it cannot erase")
+        kind: type[Aggregate] = of or Aggregate
+        first = self._get(kind, aggregate_id, owner_scope=ctx.owner_scope)
+        keys = self.personal_fields.keys
+        person = keys.person_of(str(aggregate_id))
+        ids = [aggregate_id] if person is None else [UUID(a) for a in keys.aggregates_of(person)]
+        if person is not None:
+            keys.shred(person)
+        aggregates: list[Lead | Contact] = []
+        for found_id in sorted(ids, key=lambda i: i != aggregate_id):  # the one asked for first
+            try:
+                aggregate: Aggregate = self.repository.get(found_id)
+            except AggregateNotFoundError:
+                continue  # linked, but its creation never committed
+            if isinstance(aggregate, Lead | Contact):
+                aggregates.append(aggregate)
+        meta = ctx.meta(None)
+        pending = [a for a in aggregates if a.erased_at is None]
+        for aggregate in pending:
+            aggregate.erase(cmd.reason, meta)
+        erased_ids = [a.id for a in aggregates]
+        if not pending:
+            return ErasureResult(aggregate_id, first.version, None, erased_ids)
+        saved = self._save(*pending)
+        return ErasureResult(saved.id, saved.version, saved.position, erased_ids)
+
+    def person_records(
+        self, aggregate_id: UUID, owner_scope: str | None = None, of: type[Lead] | type[Contact] | None = None
+    ) -> list[Lead | Contact]:
+        """Every lead and contact of the person a lead or contact belongs to (an export)."""
+        kind: type[Aggregate] = of or Aggregate
+        self._get(kind, aggregate_id, owner_scope=owner_scope)
+        keys = None if self.personal_fields is None else self.personal_fields.keys
+        person = None if keys is None else keys.person_of(str(aggregate_id))
+        ids = [str(aggregate_id)] if keys is None or person is None else keys.aggregates_of(person)
+        records: list[Lead | Contact] = []
+        for found_id in ids:
+            try:
+                record: Aggregate = self.repository.get(UUID(found_id))
+            except AggregateNotFoundError:
+                continue
+            if isinstance(record, Lead | Contact):
+                records.append(record)
+        return sorted(records, key=lambda a: (not isinstance(a, Contact), a.created_on, str(a.id)))
 
     # --- reads ------------------------------------------------------------------------
 

@@ -264,3 +264,14 @@ class ReactivateContact(Command):
     owner: UserId | None = None
     campaign: Text | None = None
     idempotency_key: IdempotencyKey | None = None
+
+
+class ErasePerson(Command):
+    """Erase a person (GDPR Art. 17): destroy their key, so that every personal field of their
+    leads and contact reads as erased, while the history keeps its types, times and numbers."""
+
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=200), AfterValidator(_single_line)
+    ]
+    """Why, e.g. `data subject request 2026-117`; the reason stays in the history, so it must not
+    itself hold personal data."""

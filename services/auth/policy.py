@@ -17,6 +17,8 @@ class Role(StrEnum):
     REP = "rep"
     ANALYST = "analyst"
     SERVICE = "service"
+    PRIVACY = "privacy"
+    """The data-protection officer: reads, exports and erases a person's data, nothing else."""
 
 
 class Action(StrEnum):
@@ -41,18 +43,30 @@ class Action(StrEnum):
     """Forecast, segments, contact features and the contact list."""
     READ_ACCESS_LOG = "read_access_log"
     """Who read which person's data: the access log (admin only)."""
+    ERASE_PERSON = "erase_person"
+    """Erase a person's personal data (admin and privacy only)."""
+    EXPORT_PERSON = "export_person"
+    """Export everything about a person (admin and privacy only)."""
 
+
+_PRIVACY_ACTIONS = frozenset({Action.ERASE_PERSON, Action.EXPORT_PERSON})
 
 _ADMIN_ONLY = frozenset({Action.READ_ACCESS_LOG})
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
-    Role.MANAGER: frozenset(Action) - _ADMIN_ONLY,
+    Role.MANAGER: frozenset(Action) - _PRIVACY_ACTIONS - _ADMIN_ONLY,
     # A rep works their own leads (checked per object) but does not hand leads around or
     # create contacts that belong to no lead; of the read models they see their own pipeline.
-    Role.REP: frozenset(Action) - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT, Action.READ_INSIGHTS} - _ADMIN_ONLY,
+    Role.REP: (
+        frozenset(Action)
+        - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT, Action.READ_INSIGHTS}
+        - _PRIVACY_ACTIONS
+        - _ADMIN_ONLY
+    ),
     Role.ANALYST: frozenset({Action.READ, Action.READ_PIPELINE, Action.READ_INSIGHTS}),
     Role.SERVICE: frozenset({Action.LOG_INTERACTION, Action.RECORD_PURCHASE, Action.CREATE_CONTACT}),
+    Role.PRIVACY: frozenset({Action.READ, Action.ERASE_PERSON, Action.EXPORT_PERSON}),
 }
 """The role rules, in one table."""
 

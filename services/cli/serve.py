@@ -43,7 +43,13 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
     import uvicorn
 
     from services.api.app import create_app
-    from services.bootstrap import bootstrap, following_read_models, open_access_log, open_token_store
+    from services.bootstrap import (
+        after_erasure,
+        bootstrap,
+        following_read_models,
+        open_access_log,
+        open_token_store,
+    )
     from services.jobs.demo import banner, demo_lead_id, prepare_demo
 
     _configure_logging()
@@ -66,6 +72,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
                 wait_for=read_side.wait_for,
                 follows_read_models=read_side.runner is not None,
                 access_log=access_log,
+                after_erasure=after_erasure(settings, read_side.wait_for),
             )
             uvicorn.run(app, host=host, port=port, log_level="info")
     finally:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from services.settings import Settings
     from services.storage.tokens import TokenRecord
 
-ROLES = ("admin", "manager", "rep", "analyst", "service")
+ROLES = ("admin", "manager", "rep", "analyst", "service", "privacy")
 """The roles a token may have (`services.auth.policy.Role`; a test keeps the two the same)."""
 
 DEFAULT_EXPIRES_IN = "90d"

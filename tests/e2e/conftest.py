@@ -17,7 +17,14 @@ from fastapi import FastAPI
 
 from services.api.app import create_app
 from services.app.application import CrmApplication
-from services.bootstrap import ReadSide, bootstrap, following_read_models, open_access_log, open_token_store
+from services.bootstrap import (
+    ReadSide,
+    after_erasure,
+    bootstrap,
+    following_read_models,
+    open_access_log,
+    open_token_store,
+)
 from services.settings import Settings
 from services.storage.access_log import AccessLog
 from services.storage.tokens import Clock, TokenStore, utc_now
@@ -105,7 +112,12 @@ def live_server(database_url: str, clock: Clock = utc_now) -> Iterator[LiveServe
         with following_read_models(crm, settings) as read_side:
             with running(
                 create_app(
-                    crm, tokens, read_models=read_side.queries, wait_for=read_side.wait_for, access_log=access_log
+                    crm,
+                    tokens,
+                    read_models=read_side.queries,
+                    wait_for=read_side.wait_for,
+                    after_erasure=after_erasure(settings, read_side.wait_for),
+                    access_log=access_log,
                 )
             ) as base_url:
                 server = LiveServer(base_url, crm, tokens, read_side, access_log)

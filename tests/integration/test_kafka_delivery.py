@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -19,21 +20,34 @@ from pathlib import Path
 import httpx
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import TopicPartition
 
-from consumers.kafka_consumer import ProjectionConsumer
+from consumers.kafka_consumer import ProjectionConsumer, partition_lags
 from consumers.kafka_relay import KafkaRelay, ensure_topics
 from consumers.topics import Topics
+from domain.personal_data import ERASED_NAME
 from services.app.application import CrmApplication
-from services.bootstrap import bootstrap, open_read_models
+from services.app.commands import ErasePerson
+from services.bootstrap import bootstrap, kafka_relay, open_person_keys, open_read_models, projection_consumer
 from services.jobs.rebuild import rebuild
 from services.jobs.seed import seed_history
+from services.privacy.fields import PersonalFields
 from services.settings import Settings
 from services.storage.read_model_store import ReadModelStore
+from tests.integration.test_erasure import ALICE, NAME, a_persons_life, found_in
 from tests.support.processes import free_loopback_port
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 END = datetime(2026, 6, 1, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Poll `condition` until it holds; fail, naming `what`, when `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds:.0f} s: {what}"
+        time.sleep(0.05)
 
 
 @dataclass
@@ -55,17 +69,43 @@ class Stack:
         }
 
     def relay(self, **kwargs: object) -> KafkaRelay:
-        return KafkaRelay(self.app, self.store, self.settings.kafka_bootstrap, topics=self.topics, **kwargs)  # type: ignore[arg-type]
+        return kafka_relay(self.app, self.store, self.settings, **kwargs)
 
     def consumer(self, name: str, **kwargs: object) -> ProjectionConsumer:
         projection = next(p for p in self.store.projections.values() if p.name == name)
-        return ProjectionConsumer(projection, self.store, self.settings.kafka_bootstrap, topics=self.topics, **kwargs)  # type: ignore[arg-type]
+        fields = PersonalFields(open_person_keys(self.settings))
+        return projection_consumer(self.settings, self.store, projection, fields, **kwargs)
 
-    def consume_all(self, idle_polls: int = 6) -> None:
+    def consume_all(self) -> None:
+        """Run each projection's consumer until it has applied every message in the topics (not
+        until some polls came back empty, which a slow broker also does)."""
         for name in self.store.projections:
-            consumer = self.consumer(name)
-            consumer.run(idle_polls=idle_polls)
+            self.consume(name)
+
+    def consume(self, name: str) -> None:
+        consumer = self.consumer(name)
+        worker = threading.Thread(target=consumer.run, name=f"consume-{name}")
+        worker.start()
+        try:
+            wait_until(lambda: not worker.is_alive() or self.caught_up(name), 120, f"{name} consumed everything")
+        finally:
+            consumer.stopping.set()
+            worker.join(timeout=60)
             consumer.close()
+        assert self.caught_up(name), f"the {name} consumer stopped early: {self.lags(name)}"
+
+    def lags(self, name: str) -> dict[str, int]:
+        """Per partition of the event topics: messages the projection has not applied yet."""
+        return partition_lags(self.settings.kafka_bootstrap, self.store, [name], self.topics)[name]
+
+    def caught_up(self, name: str) -> bool:
+        return not any(self.lags(name).values())
+
+    def caught_up_all(self) -> bool:
+        return all(self.caught_up(name) for name in self.store.projections)
+
+    def partitions(self) -> set[TopicPartition]:
+        return {TopicPartition(topic, p) for topic in self.topics.events for p in range(3)}
 
     def crm(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -82,23 +122,31 @@ class Stack:
         fresh.close()
 
     def messages(self, topic: str) -> list[object]:
-        reader = KafkaConsumer(
-            topic,
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            consumer_timeout_ms=3000,
-        )
+        """Every message of a topic, up to the end offsets as they are when asked (not until the
+        reader has waited some seconds for more, which a slow broker makes too short)."""
+        reader = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False)
         try:
-            return list(reader)
+            partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
+            reader.assign(partitions)
+            reader.seek_to_beginning(*partitions)
+            ends = reader.end_offsets(partitions)
+            found: list[object] = []
+            deadline = time.monotonic() + 60
+            while any(reader.position(tp) < end for tp, end in ends.items()):
+                assert time.monotonic() < deadline, f"{topic}: not every message read within 60 s"
+                for batch in reader.poll(timeout_ms=500).values():
+                    found.extend(batch)
+            return found
         finally:
             reader.close()
 
 
 @pytest.fixture
 def stack(postgres_url: str, kafka_bootstrap: str) -> Iterator[Stack]:
-    settings = Settings(database_url=postgres_url, kafka_bootstrap=kafka_bootstrap, kafka_partitions=3)
     topics = Topics(prefix=f"t{uuid.uuid4().hex[:8]}.")
+    settings = Settings(
+        database_url=postgres_url, kafka_bootstrap=kafka_bootstrap, kafka_partitions=3, kafka_topic_prefix=topics.prefix
+    )
     ensure_topics(kafka_bootstrap, 3, topics)
     app = bootstrap(settings)
     store = open_read_models(settings)
@@ -130,17 +178,28 @@ def test_commands_reach_the_read_models_through_kafka_identical_to_a_replay(stac
 
 def test_two_consumers_in_one_group_split_the_partitions_and_give_the_same_read_models(stack: Stack) -> None:
     seed_history(stack.app, leads=40, seed=22, end=END)
+    # given two consumers of the pipeline group running, the partitions split between them (were
+    # the history published first, the one that joined first could take it all before the other)
+    first, second = stack.consumer("pipeline", client_id="a"), stack.consumer("pipeline", client_id="b")
+    threads = [threading.Thread(target=c.run) for c in (first, second)]
+    for t in threads:
+        t.start()
+
+    def split() -> bool:
+        held = (first.assigned, second.assigned)
+        return all(held) and not held[0] & held[1] and held[0] | held[1] == stack.partitions()
+
+    wait_until(split, 120, "both consumers hold their share of the partitions")
+    # when the relay publishes the history
     relay = stack.relay()
     relay.run(until_idle=True)
     relay.close()
-    # when two consumers of the pipeline group run at once
-    first, second = stack.consumer("pipeline", client_id="a"), stack.consumer("pipeline", client_id="b")
-    threads = [threading.Thread(target=c.run, kwargs={"idle_polls": 8}) for c in (first, second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
     # then both did part of the work and the result equals a replay
+    wait_until(lambda: stack.caught_up("pipeline"), 120, "the two consumers applied every message")
+    for c in (first, second):
+        c.stopping.set()
+    for t in threads:
+        t.join(timeout=60)
     assert first.stats.applied > 0 and second.stats.applied > 0
     for c in (first, second):
         c.close()
@@ -177,7 +236,10 @@ def test_a_relay_that_dies_after_the_broker_acknowledged_but_before_saving_only_
         def _save(self, position: int) -> None:
             raise SystemExit("killed between the broker's acknowledgement and saving the position")
 
-    dying = DiesBeforeSaving(stack.app, stack.store, stack.settings.kafka_bootstrap, topics=stack.topics, batch_size=50)
+    sealed = stack.app.mapper.sealed()  # type: ignore[attr-defined]
+    dying = DiesBeforeSaving(
+        stack.app, stack.store, stack.settings.kafka_bootstrap, topics=stack.topics, batch_size=50, mapper=sealed
+    )
     with pytest.raises(SystemExit):
         dying.run(until_idle=True)
     dying.close()
@@ -206,14 +268,22 @@ def test_a_consumer_killed_mid_batch_applies_nothing_twice_after_a_restart(stack
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(stack.store.sources(name) for name in stack.store.projections):
-        time.sleep(0.05)
+    wait_until(lambda: any(stack.store.sources(name) for name in stack.store.projections), 60, "a first batch")
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
-    # and restarted until it is idle
-    restarted = stack.crm("consume", "--projection", "all", "--until-idle")
-    assert restarted.returncode == 0, restarted.stderr
+    # and restarted until it has applied every message (then stopped with SIGTERM)
+    with tempfile.TemporaryFile("w+") as errors:
+        restarted = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "consume", "--projection", "all"],
+            env=stack.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        wait_until(stack.caught_up_all, 120, "the restarted consumer applied every message")
+        restarted.send_signal(signal.SIGTERM)
+        restarted.wait(timeout=60)
+        errors.seek(0)
+        assert restarted.returncode == 0, errors.read()[-4000:]
     # then every event was applied exactly once
     stack.assert_identical_to_a_replay()
 
@@ -252,6 +322,9 @@ def test_a_foreign_client_reads_the_topics_and_every_message_matches_the_publish
     # when Kafka's own console consumer (Java, not our code) reads both topics
     lines: list[str] = []
     for topic in stack.topics.events:
+        # it stops once it has read as many messages as the topic holds (--timeout-ms only bounds a
+        # failure: as the stop condition, a fixed idle time is too short on a loaded machine)
+        published = len(stack.messages(topic))
         shown = subprocess.run(
             [
                 find_java(),
@@ -263,12 +336,14 @@ def test_a_foreign_client_reads_the_topics_and_every_message_matches_the_publish
                 "--topic",
                 topic,
                 "--from-beginning",
+                "--max-messages",
+                str(published),
                 "--timeout-ms",
-                "10000",
+                "90000",
             ],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=180,
         )
         lines += [line for line in shown.stdout.splitlines() if line.startswith("{")]
     # then it sees every event, and each validates against docs/events/<event_type>.schema.json
@@ -326,10 +401,8 @@ def test_sigterm_lets_the_relay_and_a_consumer_finish_their_batch_and_exit_clean
         stdout=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not all(stack.store.sources(name) for name in stack.store.projections):
-        time.sleep(0.1)
-    time.sleep(2)
+    # once each projection applied a batch its consumer runs, and SIGTERM stops it (no fixed wait)
+    wait_until(lambda: all(stack.store.sources(name) for name in stack.store.projections), 90, "a batch each")
     consumer.send_signal(signal.SIGTERM)
     consumed, _ = consumer.communicate(timeout=60)
     assert consumer.returncode == 0 and "pipeline: applied" in consumed and "segments: applied" in consumed
@@ -399,3 +472,28 @@ def test_the_relay_and_the_consumers_serve_their_own_metrics_with_the_real_lag(s
     assert consumer.returncode == 0
     assert consumed['crm_consumer_applied_events_total{projection="pipeline"}'] == head
     assert consumed['crm_consumer_dead_letters_total{projection="pipeline"}'] == 0
+
+
+def test_the_topics_hold_no_plaintext_of_a_person_and_their_erasure_reaches_the_read_models(stack: Stack) -> None:
+    # given a person's life published to Kafka and consumed into the read models
+    lead_id, contact_id, _ = a_persons_life(stack.app)
+    relay = stack.relay()
+    relay.run(until_idle=True)
+    stack.consume_all()
+    rows = stack.store.fetch("SELECT name FROM pipeline_leads WHERE lead_id = ?", [str(lead_id)])
+    assert rows == [{"name": NAME}]  # the consumers opened the sealed name with the person's key
+    # when the person is erased and the erasure is published and consumed
+    stack.app.erase_person(contact_id, ErasePerson(reason="data subject request"), ALICE)
+    relay.run(until_idle=True)
+    relay.close()
+    stack.consume_all()
+    # then no message of any topic ever held their name, email or phone in plain text
+    published = stack.messages(stack.topics.lead) + stack.messages(stack.topics.contact)
+    assert len(published) == stack.app.head_position()
+    dump = b"\n".join(m.value for m in published)  # type: ignore[attr-defined]
+    assert b"enc:v1:" in dump and not found_in(dump)
+    # and the read models fed from Kafka read as erased, exactly like a replay from the store
+    assert stack.store.fetch("SELECT name FROM pipeline_leads WHERE lead_id = ?", [str(lead_id)]) == [
+        {"name": ERASED_NAME}
+    ]
+    stack.assert_identical_to_a_replay()

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.contact import UPDATABLE_DETAILS, Contact
-from domain.errors import ConsentUnchanged, DuplicatePurchase, NoDetailsChanged, OccurredBeforeCreation
+from domain.errors import ConsentUnchanged, DuplicatePurchase, NoDetailsChanged, OccurredBeforeCreation, PersonErased
 from domain.money import MAX_AMOUNT_MINOR, Money
 from domain.values import ConsentChannel, InteractionKind
 from tests.unit.factories import T0, a_contact, a_settled_contact, at, kinds, meta, pending, replay, the_only
@@ -412,3 +412,13 @@ def test_the_open_lead_is_the_latest_reactivation() -> None:
     # when / then the open lead is the second one, and both are remembered
     assert contact.open_lead_id == second
     assert contact.reactivated_lead_ids == [first, second]
+
+
+def test_an_erased_contact_reads_as_erased_keeps_its_purchases_and_takes_no_more_commands() -> None:
+    contact = a_contact()
+    contact.record_purchase("o-1", Money(1_000, "USD"), 1, meta(at=at(days=1)))
+    contact.erase("data subject request", meta(at=at(days=2)))
+    assert (contact.name, contact.email, contact.phone, contact.title) == ("[erased]", None, None, None)
+    assert contact.lifetime_value == {"USD": 1_000}
+    with pytest.raises(PersonErased):
+        contact.record_purchase("o-2", Money(1_000, "USD"), 1, meta(at=at(days=3)))

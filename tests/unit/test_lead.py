@@ -18,6 +18,7 @@ from domain.errors import (
     LeadAlreadyDisqualified,
     LeadClosed,
     OccurredBeforeCreation,
+    PersonErased,
 )
 from domain.lead import Lead
 from domain.money import Money
@@ -605,3 +606,15 @@ def test_closing_a_lead_emits_no_scored() -> None:
 
     # then only the Disqualified event is recorded
     assert kinds(pending(lead)) == ["Disqualified"]
+
+
+def test_an_erased_lead_reads_as_erased_keeps_its_numbers_and_takes_no_more_commands() -> None:
+    lead = a_lead()
+    lead.change_stage(Stage.QUALIFIED, meta(at=at(days=1)))
+    lead.erase("data subject request", meta(at=at(days=2)))
+    assert (lead.name, lead.email, lead.phone, lead.title) == ("[erased]", None, None, None)
+    assert lead.stage is Stage.QUALIFIED and lead.erased_at == at(days=2)
+    with pytest.raises(PersonErased):
+        lead.change_stage(Stage.PROPOSAL, meta(at=at(days=3)))
+    with pytest.raises(PersonErased):
+        lead.erase("twice", meta(at=at(days=3)))
