@@ -3,6 +3,10 @@ export holds."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from tests.e2e.conftest import LEAD, LiveServer, problem
 
 REASON = {"reason": "data subject request 2026-117"}
@@ -68,3 +72,17 @@ def test_an_erasure_needs_a_reason_and_the_right_kind_of_record(live: LiveServer
     assert problem(dpo.post(f"/v1/leads/{contact_id}/erase", json=REASON), 404)  # a contact is not a lead
     assert problem(dpo.get(f"/v1/contacts/{lead_id}/export"), 404)
     assert live.client().get(f"/v1/leads/{lead_id}").json()["name"] == LEAD["name"]
+
+
+def test_personal_data_never_reaches_the_logs(live: LiveServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    lead_id, contact_id = a_customer(live)  # captures, logs a call with a phone number, converts
+    analyst = live.client("ana", "analyst")
+    analyst.get(f"/v1/leads/{lead_id}/history")
+    live.client("eve", "rep").get(f"/v1/leads/{lead_id}")  # a denial, logged
+    live.client().post("/v1/leads", json={**LEAD, "email": "not-an-email"})  # a refused body, logged
+    live.client("dana", "privacy").post(f"/v1/contacts/{contact_id}/erase", json=REASON)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "auth.denied" in logged, "the denial was not captured: the check below would prove nothing"
+    for secret in (LEAD["name"], LEAD["email"], LEAD["phone"], "7946 0018"):
+        assert secret not in logged, secret
