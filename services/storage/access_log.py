@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from services.auth.access import AccessEntry, PersonalDataRead
+from services.storage.postgres_pool import open_pool
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -283,20 +284,9 @@ class PostgresAccessLog(AccessLog):
     """The access log in a `crm_access_log` table of the event store's PostgreSQL database."""
 
     def __init__(self, conninfo: str, timeout: float = 5.0, **options: Any) -> None:
-        from psycopg_pool import ConnectionPool
-
         super().__init__(**options)
         # the writer and the admin's reads share two connections; a read waits at most `timeout`
-        self._pool: ConnectionPool = ConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=2,
-            open=True,
-            timeout=timeout,
-            kwargs={"autocommit": True},
-            name="crm-access-log",
-            check=ConnectionPool.check_connection,
-        )
+        self._pool: ConnectionPool = open_pool(conninfo, "crm-access-log", timeout, max_size=2)
         with self._pool.connection() as db:
             db.execute(
                 f"CREATE TABLE IF NOT EXISTS {ACCESS_LOG_TABLE} (entry_id UUID PRIMARY KEY, "

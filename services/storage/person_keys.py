@@ -12,6 +12,8 @@ from contextlib import closing
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from services.storage.postgres_pool import open_pool
+
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
@@ -121,20 +123,7 @@ class PostgresKeyStore:
     """Keys in the event store's PostgreSQL database."""
 
     def __init__(self, conninfo: str, timeout: float = 5.0, reconnect_timeout: float = 300.0) -> None:
-        from psycopg_pool import ConnectionPool
-
-        # bounded for outages like the token store's pool (services/storage/tokens.py)
-        self._pool: ConnectionPool = ConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=4,
-            open=True,
-            timeout=timeout,
-            kwargs={"autocommit": True},
-            name="crm-keys",
-            check=ConnectionPool.check_connection,
-            reconnect_timeout=reconnect_timeout,
-        )
+        self._pool: ConnectionPool = open_pool(conninfo, "crm-keys", timeout, reconnect_timeout=reconnect_timeout)
         with self._pool.connection() as db:
             db.execute(
                 f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} "

@@ -34,6 +34,7 @@ from pydantic import TypeAdapter
 from domain.time import parse_time, utc
 from services.app.commands import UserId
 from services.auth.policy import Principal, Refusal, Role
+from services.storage.postgres_pool import open_pool
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -380,23 +381,8 @@ class PostgresTokenStore(TokenStore):
     def __init__(
         self, conninfo: str, timeout: float = 5.0, clock: Clock = utc_now, reconnect_timeout: float = 300.0
     ) -> None:
-        from psycopg_pool import ConnectionPool
-
         super().__init__(clock)
-        # a request waits at most `timeout` for a connection, so an outage answers fast; a
-        # connection a database restart broke is replaced on checkout, and a slot the pool could
-        # not reconnect for `reconnect_timeout` is made anew on the next request
-        self._pool: ConnectionPool = ConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=4,
-            open=True,
-            timeout=timeout,
-            kwargs={"autocommit": True},
-            name="crm-tokens",
-            check=ConnectionPool.check_connection,
-            reconnect_timeout=reconnect_timeout,
-        )
+        self._pool: ConnectionPool = open_pool(conninfo, "crm-tokens", timeout, reconnect_timeout=reconnect_timeout)
         with self._pool.connection() as db, db.transaction():
             # one process migrates at a time; the others find the columns there
             db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (TOKEN_TABLE,))
