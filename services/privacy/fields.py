@@ -35,10 +35,10 @@ def is_token(value: object) -> bool:
     return isinstance(value, str) and value.startswith(TOKEN_PREFIX)
 
 
-def seal_value(value: str, person: str, key: bytes, context: str) -> str:
+def seal_value(value: str, person: str, key: AESGCM, context: str) -> str:
     """One value sealed with a person's key for a place (`person|field`)."""
     nonce = os.urandom(NONCE_BYTES)
-    sealed = nonce + AESGCM(key).encrypt(nonce, value.encode(), context.encode())
+    sealed = nonce + key.encrypt(nonce, value.encode(), context.encode())
     return f"{TOKEN_PREFIX}{person}:{base64.urlsafe_b64encode(sealed).decode().rstrip('=')}"
 
 
@@ -51,12 +51,12 @@ class SealedValueError(ValueError):
     """A sealed value does not open with its person's key at its place: it was altered or moved."""
 
 
-def open_value(token: str, key: bytes, context: str) -> str:
+def open_value(token: str, key: AESGCM, context: str) -> str:
     """The value in a token; SealedValueError when the key or the place is not the token's."""
     try:
         body = token[len(TOKEN_PREFIX) :].split(":", 1)[1]
         sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context.encode()).decode()
+        return key.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context.encode()).decode()
     except (InvalidTag, IndexError, ValueError) as error:
         raise SealedValueError(
             f"a sealed {context.split('|', 1)[-1]} of person {context.split('|')[0]} does not open"

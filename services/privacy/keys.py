@@ -91,7 +91,7 @@ class PersonKeys:
         self.store = store
         self.vault = vault
         self.cache_seconds = cache_seconds
-        self._keys: dict[str, tuple[bytes | None, float]] = {}
+        self._keys: dict[str, tuple[AESGCM | None, float]] = {}
         self._people: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -124,15 +124,15 @@ class PersonKeys:
         self._remember_link(aggregate_id, person)
         return person
 
-    def key(self, person: str) -> bytes | None:
-        """The person's data key; None once it was destroyed."""
+    def key(self, person: str) -> AESGCM | None:
+        """The person's data key, ready to seal and open with; None once it was destroyed."""
         now = time.monotonic()
         with self._lock:
             cached = self._keys.get(person)
         if cached is not None and cached[1] > now:
             return cached[0]
         wrapped = self.store.wrapped_key(person)
-        key = None if wrapped is None else self.vault.unwrap(wrapped, person)
+        key = None if wrapped is None else AESGCM(self.vault.unwrap(wrapped, person))
         with self._lock:
             if len(self._keys) > 100_000:
                 self._keys.clear()
