@@ -11,7 +11,9 @@ import httpx
 from tests.e2e.conftest import LEAD, LiveServer
 
 DETAIL = "Called +44 20 7946 0018; write to ada.private@home.example. Budget 1200 USD, demo on 2026-03-02."
-SECRETS = ("ada.private@", "7946", "900461", "555-123", "ada.backup@", "0018")
+SECRETS = ("ada.private@", "7946 0018", "07700 900461", "555-123-4567", "ada.backup@")
+"""What must never show, written as it was sent: a bare "7946" or "0018" would also match, by
+chance, a digit run inside an id or a recorded time of the same answer."""
 """What an analyst must never read of the free text below (the masked forms keep the domain of an
 email address, as in the email field, but this one's local part and every phone's digits go)."""
 
