@@ -153,6 +153,12 @@ class CrmApplication(Application[UUID]):
         self.personal_fields = personal_fields
         super().__init__(env)
 
+    def close(self) -> None:
+        """Release the event store's connections and those of the people's key store."""
+        super().close()
+        if self.personal_fields is not None:
+            self.personal_fields.keys.store.close()
+
     def construct_mapper(self) -> Mapper[UUID]:
         """eventsourcing's mapper, sealing personal fields with the people's keys when given them."""
         mapper = super().construct_mapper()

@@ -12,14 +12,13 @@ import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from services.auth.policy import Role
 from services.cli.common import CommandFailed, add_command
 
 if TYPE_CHECKING:
     from services.settings import Settings
     from services.storage.tokens import TokenRecord
 
-ROLES = ("admin", "manager", "rep", "analyst", "service", "privacy")
-"""The roles a token may have (`services.auth.policy.Role`; a test keeps the two the same)."""
 
 DEFAULT_EXPIRES_IN = "90d"
 """How long a token is valid unless `--expires-in` says otherwise (`DEFAULT_LIFETIME` of the store)."""
@@ -42,7 +41,7 @@ def register(commands: Any) -> None:
     actions = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     issue = add_command(actions, "issue", issue_token, "issue a token and print it (it is shown only once)")
     issue.add_argument("--user", required=True, help="user name, e.g. alice")
-    issue.add_argument("--role", required=True, choices=ROLES)
+    issue.add_argument("--role", required=True, choices=[role.value for role in Role])
     issue.add_argument(
         "--expires-in",
         type=lifetime,

@@ -28,10 +28,9 @@ from consumers.topics import Topics
 from domain.personal_data import ERASED_NAME
 from services.app.application import CrmApplication
 from services.app.commands import ErasePerson
-from services.bootstrap import bootstrap, kafka_relay, open_person_keys, open_read_models, projection_consumer
+from services.bootstrap import bootstrap, kafka_relay, open_read_models, projection_consumer
 from services.jobs.rebuild import rebuild
 from services.jobs.seed import seed_history
-from services.privacy.fields import PersonalFields
 from services.settings import Settings
 from services.storage.read_model_store import ReadModelStore
 from tests.integration.test_erasure import ALICE, NAME, a_persons_life, found_in
@@ -73,7 +72,8 @@ class Stack:
 
     def consumer(self, name: str, **kwargs: object) -> ProjectionConsumer:
         projection = next(p for p in self.store.projections.values() if p.name == name)
-        fields = PersonalFields(open_person_keys(self.settings))
+        fields = self.app.personal_fields  # the application's key ring: no second pool per consumer
+        assert fields is not None
         return projection_consumer(self.settings, self.store, projection, fields, **kwargs)
 
     def consume_all(self) -> None:
