@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -12,15 +14,15 @@ from tests.support.kafka_server import KafkaServer, KafkaUnavailable
 from tests.support.postgres_server import PostgresServer, PostgresUnavailable
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One throwaway PostgreSQL server for the whole test session.
+@contextmanager
+def running_postgres(**options: Any) -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server until the block ends.
 
     If PostgreSQL is not installed and cannot be installed, tests that need it
     are skipped on a developer machine, but fail on CI (CI is set), where a
     skipped database suite would hide real breakage.
     """
-    server = PostgresServer()
+    server = PostgresServer(**options)
     try:
         server.start()
     except PostgresUnavailable as exc:
@@ -31,6 +33,13 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the whole test session."""
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ conversion or a reactivation is one atomic append and there is one ordered notif
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -406,19 +406,10 @@ class CrmApplication(Application[UUID]):
             raise ValueError("this application keeps no personal fields sealed; it cannot erase")
         kind: type[Aggregate] = of or Aggregate
         first = self._get(kind, aggregate_id, owner_scope=ctx.owner_scope)
-        keys = self.personal_fields.keys
-        person = keys.person_of(str(aggregate_id))
-        ids = [aggregate_id] if person is None else [UUID(a) for a in keys.aggregates_of(person)]
+        person, ids = self._person_of(aggregate_id)
         if person is not None:
-            keys.shred(person)
-        aggregates: list[Lead | Contact] = []
-        for found_id in sorted(ids, key=lambda i: i != aggregate_id):  # the one asked for first
-            try:
-                aggregate: Aggregate = self.repository.get(found_id)
-            except AggregateNotFoundError:
-                continue  # linked, but its creation never committed
-            if isinstance(aggregate, Lead | Contact):
-                aggregates.append(aggregate)
+            self.personal_fields.keys.shred(person)
+        aggregates = self._records(sorted(ids, key=lambda i: i != aggregate_id))  # the one asked for first
         meta = ctx.meta(None)
         pending = [a for a in aggregates if a.erased_at is None]
         for aggregate in pending:
@@ -435,18 +426,30 @@ class CrmApplication(Application[UUID]):
         """Every lead and contact of the person a lead or contact belongs to (an export)."""
         kind: type[Aggregate] = of or Aggregate
         self._get(kind, aggregate_id, owner_scope=owner_scope)
+        records = self._records(self._person_of(aggregate_id)[1])
+        return sorted(records, key=lambda a: (not isinstance(a, Contact), a.created_on, str(a.id)))
+
+    def _person_of(self, aggregate_id: UUID) -> tuple[str | None, list[UUID]]:
+        """The person a record belongs to (None without sealed fields, or for a record from
+        before them) and every record of theirs (just this one when there is no person)."""
         keys = None if self.personal_fields is None else self.personal_fields.keys
         person = None if keys is None else keys.person_of(str(aggregate_id))
-        ids = [str(aggregate_id)] if keys is None or person is None else keys.aggregates_of(person)
+        if keys is None or person is None:
+            return None, [aggregate_id]
+        return person, [UUID(a) for a in keys.aggregates_of(person)]
+
+    def _records(self, ids: Iterable[UUID]) -> list[Lead | Contact]:
+        """The leads and contacts of these ids; an id linked to a person whose creation never
+        committed is passed over."""
         records: list[Lead | Contact] = []
-        for found_id in ids:
+        for record_id in ids:
             try:
-                record: Aggregate = self.repository.get(UUID(found_id))
+                record: Aggregate = self.repository.get(record_id)
             except AggregateNotFoundError:
                 continue
             if isinstance(record, Lead | Contact):
                 records.append(record)
-        return sorted(records, key=lambda a: (not isinstance(a, Contact), a.created_on, str(a.id)))
+        return records
 
     # --- reads ------------------------------------------------------------------------
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from tests.conftest import running_postgres
 from tests.e2e.conftest import LEAD, LiveServer, live_server, problem
-from tests.support.postgres_server import PostgresServer, PostgresUnavailable
+from tests.support.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.postgres
 
@@ -37,17 +38,8 @@ LOAD_SECONDS = 120.0
 def own_postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL server for this test alone (it is stopped mid-test), whose acknowledged
     commits survive the hard stop."""
-    server = PostgresServer(crash_safe=True)
-    try:
-        server.start()
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required on CI: {exc}", pytrace=False)
-        pytest.skip(f"PostgreSQL not available: {exc}")
-    try:
+    with running_postgres(crash_safe=True) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @dataclass(frozen=True)
