@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from pydantic import (
     AwareDatetime,
@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from domain.catalogue import event_classes
+from domain.events import event_id_of
 from domain.personal_data import PERSONAL_EVENT_FIELDS
 from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
 from projections.event_record import EventRecord
@@ -64,18 +65,6 @@ def topic_for(aggregate_type: str) -> str:
 def message_key(envelope: Envelope) -> bytes:
     """The Kafka message key: the aggregate id as text, UTF-8, so one aggregate is one partition."""
     return str(envelope.aggregate_id).encode()
-
-
-# --- event ids ---------------------------------------------------------------------------
-
-EVENT_ID_NAMESPACE = UUID("89c19dac-914d-5444-844a-217505c7d113")
-"""uuid5(NAMESPACE_URL, "urn:crm-eventlog:event-id"), written out because it is fixed for ever:
-changing it would give every event a new id and defeat deduplication."""
-
-
-def event_id_of(aggregate_id: UUID, aggregate_version: int) -> UUID:
-    """The id of the event that took an aggregate to a version: the same on every republication."""
-    return uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{aggregate_version}")
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -357,6 +346,9 @@ class Envelope(BaseModel):
     """Who caused it: a user id, `system`, or `service:<name>`."""
     correlation_id: str
     """The request it belongs to."""
+    cause: UUID | None = None
+    """For what the CRM's automation did (actor `automation:<policy>`): the `event_id` of the event
+    that caused it (for a timer, the event that set the timer). Absent or null otherwise."""
     data: dict[str, Any]
     """The event's own fields, as defined for `event_type` (see the per-type schemas)."""
 
@@ -425,6 +417,7 @@ def envelope_of(record: EventRecord) -> Envelope:
             recorded_at=record.recorded_at,
             actor=record.actor,
             correlation_id=record.correlation_id,
+            cause=None if record.cause is None else UUID(record.cause),
             data=record.data,
         )
     except ValidationError as exc:
@@ -462,6 +455,7 @@ def record_of_envelope(envelope: Envelope) -> EventRecord:
         actor=envelope.actor,
         correlation_id=envelope.correlation_id,
         data=data.model_dump(),
+        cause=None if envelope.cause is None else str(envelope.cause),
     )
 
 

@@ -95,6 +95,7 @@ def render_markdown() -> str:
         "| `actor` | the user id, or `system`/`service:...`, that caused it |",
         "| `correlation_id` | the request it belongs to |",
         "| `occurred_at` | business time: when it happened (imports set it in the past) |",
+        "| `cause` | for what automation did (actor `automation:<policy>`): the id of the event that caused it |",
         "",
         "Money is integer minor units (`amount`, `estimated_value`, `deal_value`) plus an ISO 4217 `currency`.",
         "",

@@ -9,7 +9,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import ConsentUnchanged, DuplicatePurchase, NoDetailsChanged, OccurredBeforeCreation, PersonErased
-from domain.events import CrmEvent
+from domain.events import CrmAggregate, CrmEvent
 from domain.money import Money
 from domain.personal_data import erased_details
 from domain.values import ConsentChannel, InteractionKind, Meta
@@ -17,7 +17,7 @@ from domain.values import ConsentChannel, InteractionKind, Meta
 UPDATABLE_DETAILS = ("name", "email", "phone", "company", "title")
 
 
-class Contact(Aggregate):
+class Contact(CrmAggregate):
     """A contact is created (directly or from a converted lead), buys, engages, gives or
     withdraws consent, and can be reactivated into a new lead when they show new interest."""
 

@@ -16,14 +16,25 @@ from domain.errors import (
     OccurredBeforeCreation,
     PersonErased,
 )
-from domain.events import CrmEvent
+from domain.events import CrmAggregate, CrmEvent
 from domain.money import Money
 from domain.personal_data import erased_details
-from domain.scoring import DEFAULT_MODEL, LeadFacts, ScoredInteraction, ScoringModel, score_lead
+from domain.scoring import (
+    DEFAULT_MODEL,
+    LeadFacts,
+    ScoredInteraction,
+    ScoringModel,
+    next_score_change,
+    score_lead,
+)
+from domain.timers import Timer
 from domain.values import InteractionKind, LeadSource, Meta, Stage
 
+DECAY_TIMER = "decay"
+"""The kind of the timer that rescores a lead when decay changes its rounded score."""
 
-class Lead(Aggregate):
+
+class Lead(CrmAggregate):
     """A lead is captured, engaged, scored, assigned and moved through stages until it is
     converted into a contact (won) or disqualified (lost)."""
 
@@ -251,6 +262,7 @@ class Lead(Aggregate):
         # (an import, a late webhook) does not treat the newer ones as still in the future.
         at = max([meta.occurred_at, *(i.occurred_at for i in self.interactions)])
         score = score_lead(self.facts, self.interactions, at, model)
+        self._request_decay_timer(at, model)
         if score.value == self.score:
             return False
         self._scored(
@@ -262,6 +274,15 @@ class Lead(Aggregate):
             **meta.fields(),
         )
         return True
+
+    def _request_decay_timer(self, at: datetime, model: ScoringModel) -> None:
+        """Ask to be rescored when decay next changes the rounded score, so that lists by score
+        stay current without rescoring every lead every minute."""
+        due = next_score_change(self.facts, self.interactions, at, model)
+        if due is not None:
+            self.request_timer(
+                Timer(timer_id=f"{DECAY_TIMER}:{self.id}", kind=DECAY_TIMER, aggregate_id=self.id, due_at=due)
+            )
 
     # --- event application: deterministic, re-run on every load -----------------------
 

@@ -8,9 +8,9 @@ Only interactions that happened at or before the scoring time count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from domain.values import InteractionKind, LeadSource
@@ -143,3 +143,37 @@ def score_lead(
     }
     total = min(MAX_SCORE, round(sum(breakdown.values())))
     return Score(value=total, breakdown=breakdown)
+
+
+DECAY_PRECISION = timedelta(minutes=1)
+"""How finely `next_score_change` pins the moment a rounded score drops."""
+_DECAY_HORIZON = timedelta(days=3650)
+
+
+def next_score_change(
+    facts: LeadFacts,
+    interactions: Sequence[ScoredInteraction],
+    after: datetime,
+    model: ScoringModel = DEFAULT_MODEL,
+) -> datetime | None:
+    """The first moment after `after` at which decay alone changes the rounded score (to within
+    `DECAY_PRECISION`, never early), or None when decay will never change it. With no new
+    interactions the score can only fall, so the moment is found by doubling, then bisection."""
+    current = score_lead(facts, interactions, after, model).value
+
+    def changed(at: datetime) -> bool:
+        return score_lead(facts, interactions, at, model).value != current
+
+    step = timedelta(hours=1)
+    while not changed(after + step):
+        if step > _DECAY_HORIZON:
+            return None
+        step *= 2
+    low, high = after + step / 2 if step > timedelta(hours=1) else after, after + step
+    while high - low > DECAY_PRECISION:
+        middle = low + (high - low) / 2
+        if changed(middle):
+            high = middle
+        else:
+            low = middle
+    return high

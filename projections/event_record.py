@@ -27,6 +27,8 @@ class EventRecord:
     actor: str
     correlation_id: str
     data: dict[str, Any]
+    cause: str | None = None
+    """The event id of what caused an automated action (see `CrmEvent.cause`), else None."""
 
 
 def record_of(event: CrmEvent, position: int) -> EventRecord:
@@ -42,4 +44,5 @@ def record_of(event: CrmEvent, position: int) -> EventRecord:
         actor=event.actor,
         correlation_id=event.correlation_id,
         data=event_data(event),
+        cause=event.cause,
     )

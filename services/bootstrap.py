@@ -70,15 +70,17 @@ so that its locks do not outlive it."""
 def eventsourcing_env(database: Database) -> dict[str, str]:
     """eventsourcing's persistence settings for a database; no other module names these keys."""
     if database.backend == "memory":
-        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        return {"PERSISTENCE_MODULE": "services.storage.timers:MemoryTimerFactory"}
     if database.backend == "sqlite":
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "APPLICATION_RECORDER_TOPIC": "services.storage.timers:SqliteTimerRecorder",
             "SQLITE_DBNAME": database.path,
             "SQLITE_LOCK_TIMEOUT": "10",
         }
     return {
         "PERSISTENCE_MODULE": "services.storage.fail_fast_postgres:FailFastPostgresFactory",
+        "APPLICATION_RECORDER_TOPIC": "services.storage.timers:PostgresTimerRecorder",
         "POSTGRES_DBNAME": database.name,
         "POSTGRES_HOST": database.host,
         "POSTGRES_PORT": str(database.port),

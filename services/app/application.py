@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from domain.catalogue import CrmEvent, event_data, event_type_of
 from domain.contact import Contact
 from domain.errors import DomainError
+from domain.events import CrmAggregate, event_id_of
 from domain.lead import Lead
 from domain.money import Money
 from domain.scoring import DEFAULT_MODEL, ScoringModel
@@ -47,6 +49,7 @@ from services.app.errors import (
     NotFound,
     ReactivationInProgress,
 )
+from services.app.timers import Firing, StoredTimer, TimerAlreadyFired, TimerSetting, TimerStore
 from services.privacy.fields import PersonalFields
 from services.privacy.mapper import SealingMapper
 
@@ -83,6 +86,11 @@ class Context:
     any broken business rule) is answered as not found, like a missing record, so that such a
     caller cannot learn, without leaving a trace, that a record exists, its version or its state."""
 
+    cause: str | None = None
+    """For an automated action: the id of the event that caused it. The events it appends carry
+    it, and an aggregate that this actor already acted on for this cause takes the command
+    without appending anything, so a rerun of automation never doubles an action."""
+
     @property
     def key_scope(self) -> str | None:
         """Whose idempotency keys the command's keys are: the actor's, or None when shared."""
@@ -98,6 +106,19 @@ class Context:
 
 
 SYSTEM = Context()
+
+
+@dataclass
+class TimerFiring:
+    """A timer being acted on: the first append within `CrmApplication.firing` records its firing
+    in the same transaction; `recorded` tells whether one did."""
+
+    firing: Firing
+    cause: str | None
+    recorded: bool = False
+
+
+_FIRING: ContextVar[TimerFiring | None] = ContextVar("crm_timer_firing", default=None)
 
 
 @dataclass(frozen=True)
@@ -551,7 +572,13 @@ class CrmApplication(Application[UUID]):
         # after this load, the save conflicts instead of letting its former owner write.
         with self._withheld_unless_readable(cls, aggregate_id, ctx):
             aggregate = self._get(cls, aggregate_id, expected_version, ctx.owner_scope)
-            act(aggregate)
+            if not isinstance(aggregate, CrmAggregate) or ctx.cause is None:
+                act(aggregate)
+                return self._save(aggregate)
+            if aggregate.has_acted_on(ctx.actor, ctx.cause):
+                return CommandResult(aggregate.id, aggregate.version, None)
+            with aggregate.caused_by(ctx.cause):
+                act(aggregate)
             return self._save(aggregate)
 
     @contextmanager
@@ -573,12 +600,73 @@ class CrmApplication(Application[UUID]):
         return cast(Iterator[CrmEvent], iter(self.events.get(aggregate_id, lte=lte)))
 
     def _save(self, first: Aggregate, *others: Aggregate, related_id: UUID | None = None) -> CommandResult:
+        """Append the aggregates' new events in one transaction, with the timers their commands
+        asked for and, within `firing`, the firing of the timer being acted on."""
+        aggregates = (first, *others)
+        firing = _FIRING.get()
+        pending_firing = firing.firing if firing is not None and not firing.recorded else None
+        timers = self._timer_settings(aggregates, None if firing is None else firing.cause)
         try:
-            recordings = self.save(first, *others)
+            if any(a.pending_events for a in aggregates):
+                extra: dict[str, Any] = {}
+                if timers:
+                    extra["timers"] = timers
+                if pending_firing is not None:
+                    extra["firing"] = pending_firing
+                recordings = self.save(first, *others, **extra)
+            else:
+                recordings = []
+                if timers:
+                    self._timers().write_timers(timers, pending_firing)
+                else:
+                    pending_firing = None  # nothing to write: the scheduler records the firing alone
+        except TimerAlreadyFired:
+            raise
         except IntegrityError:
             raise ConcurrencyConflict(first.id, None, None) from None
+        if firing is not None and pending_firing is not None:
+            firing.recorded = True
         position = recordings[-1].notification.id if recordings else None
         return CommandResult(first.id, first.version, position, related_id)
+
+    @staticmethod
+    def _timer_settings(aggregates: Iterable[Aggregate], fallback_cause: str | None) -> list[TimerSetting]:
+        """The timers the aggregates' commands asked for, each caused by its aggregate's newest
+        event (or, re-armed by an action that appended nothing, by what caused that action)."""
+        settings = []
+        for aggregate in aggregates:
+            if not isinstance(aggregate, CrmAggregate):
+                continue
+            timers = aggregate.collect_timers()
+            cause = str(event_id_of(aggregate.id, aggregate.version)) if aggregate.pending_events else fallback_cause
+            settings += [TimerSetting(timer, cause) for timer in timers]
+        return settings
+
+    # --- timers -----------------------------------------------------------------------
+
+    def _timers(self) -> TimerStore:
+        """The event store's timers (its recorder keeps them in its own transactions)."""
+        return cast(TimerStore, self.recorder)
+
+    @property
+    def timers(self) -> TimerStore:
+        """The timers kept with the events: due ones, their firings."""
+        return self._timers()
+
+    @contextmanager
+    def firing(self, stored: StoredTimer, fired_at: datetime) -> Iterator[TimerFiring]:
+        """Act on a due timer: the first append inside the block records the timer's firing in
+        its own transaction (TimerAlreadyFired, and nothing appended, when it fired already).
+        An action that appended nothing leaves `recorded` False for the caller to record it."""
+        timer = stored.timer
+        firing = TimerFiring(
+            Firing(timer.timer_id, stored.generation, timer.kind, timer.due_at, fired_at), stored.cause
+        )
+        token = _FIRING.set(firing)
+        try:
+            yield firing
+        finally:
+            _FIRING.reset(token)
 
     def _save_new(self, aggregate: A, key: str | None, details: dict[str, Any], ctx: Context) -> CommandResult:
         try:

@@ -381,7 +381,7 @@ def read_model_recorder(env: Mapping[str, str], namespace: str = "") -> ReadMode
     """A read-model recorder on the database the eventsourcing `env` points at."""
     env = dict(env)
     module = env.get("PERSISTENCE_MODULE", "")
-    if module == "eventsourcing.popo":
+    if module == "services.storage.timers:MemoryTimerFactory":
         env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}
         module = "eventsourcing.sqlite"
     factory = InfrastructureFactory.construct(Environment("crm_read_models", env))

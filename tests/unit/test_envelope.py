@@ -18,7 +18,6 @@ from consumers.envelope import (
     CONTACT_TOPIC,
     DEAD_LETTER_TOPIC,
     EVENT_DATA_MODELS,
-    EVENT_ID_NAMESPACE,
     LEAD_TOPIC,
     SCHEMA_VERSIONS,
     DetailName,
@@ -27,7 +26,6 @@ from consumers.envelope import (
     decode,
     encode,
     envelope_of,
-    event_id_of,
     message_key,
     record_of_envelope,
     topic_for,
@@ -35,6 +33,7 @@ from consumers.envelope import (
 from consumers.envelope_schema import ROOT, asyncapi_document, generated_files, stale_files, to_yaml
 from domain.catalogue import CrmEvent, data_fields, event_classes
 from domain.contact import UPDATABLE_DETAILS
+from domain.events import EVENT_ID_NAMESPACE, event_id_of
 from domain.money import Money
 from domain.personal_data import PERSONAL_EVENT_FIELDS
 from domain.values import ConsentChannel, InteractionKind, Stage
