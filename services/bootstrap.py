@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from consumers.event_log import read_records
 from consumers.in_process_runner import InProcessRunner
 from consumers.kafka_consumer import ProjectionConsumer, partition_lags, read_your_writes
 from consumers.kafka_relay import KafkaRelay, ensure_topics
@@ -23,12 +24,20 @@ from projections.registry import select_projections
 from projections.row_changes import Projection
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
+from services.automation import decay
+from services.automation.clock import Clock as AutomationClock
+from services.automation.clock import system_clock
+from services.automation.engine import Automation
+from services.automation.policy import Policy
+from services.automation.policy_runner import PolicyRunner
+from services.automation.scheduler import Scheduler, TimerKind
 from services.privacy.fields import PersonalFields
 from services.privacy.keys import KeyStore, MasterKeyVault, PersonKeys
 from services.privacy.mapper import SealingMapper
 from services.settings import Database, Settings
 from services.storage import fail_fast_postgres
 from services.storage.access_log import AccessLog, MemoryAccessLog, PostgresAccessLog, SqliteAccessLog
+from services.storage.leader_lock import FileLeaderLock, LeaderLock, PostgresLeaderLock, ProcessLeaderLock
 from services.storage.person_keys import MemoryKeyStore, PostgresKeyStore, SqliteKeyStore
 from services.storage.read_model_store import ReadModelStore
 from services.storage.recorders import read_model_recorder
@@ -327,6 +336,45 @@ def kafka_lags(
 # --- the read side of a server ---------------------------------------------------------------
 
 
+# --- automation ---------------------------------------------------------------------------
+
+
+def timer_kinds() -> dict[str, TimerKind]:
+    """Every kind of timer the CRM sets, and what fires it."""
+    return {decay.KIND: TimerKind(decay.POLICY, decay.rescore_when_due)}
+
+
+def policies(settings: Settings) -> list[Policy]:
+    """The policies that react to events, in the order they see each event."""
+    return []
+
+
+def leader_lock(settings: Settings) -> LeaderLock:
+    """The lock that makes one automation process the active one per store."""
+    database = settings.database
+    if database.backend == "postgres":
+        return PostgresLeaderLock(
+            postgres_conninfo(database), f"crm-automation:{database.name}", connect_timeout=CONNECT_TIMEOUT_SECONDS
+        )
+    if database.backend == "sqlite" and database.path != ":memory:":
+        return FileLeaderLock(f"{database.path}.automation.lock")
+    return ProcessLeaderLock(f"crm-automation:memory:{id(settings)}")
+
+
+def automation(
+    app: CrmApplication,
+    store: ReadModelStore,
+    settings: Settings,
+    clock: AutomationClock = system_clock,
+    poll_interval: float = 0.5,
+) -> Automation:
+    """The automation engine on the settings' store: its policies follow the log (positions
+    kept with the read models), its scheduler fires the timers, while it holds leadership."""
+    runner = PolicyRunner(app, policies(settings), store, lambda start, limit: read_records(app, start, limit))
+    scheduler = Scheduler(app, timer_kinds(), clock)
+    return Automation(runner, scheduler, leader_lock(settings), poll_interval=poll_interval)
+
+
 @dataclass(frozen=True)
 class ReadSide:
     """The read models of a running server: their queries, and how to wait for a position."""
@@ -346,17 +394,39 @@ def following_read_models(
     Kafka consumers keep them; a runner here would apply every event a second time."""
     store = open_read_models(settings)
     try:
-        if settings.read_models == "kafka":
-            waiter = read_your_writes(app, store, settings.kafka_partitions, topics(settings))
-            yield ReadSide(queries=ReadModelQueries(store), wait_for=waiter, runner=None)
-            return
-        runner = InProcessRunner(app, store, poll_interval=poll_interval)
-        started = time.monotonic()
-        applied = runner.catch_up()
-        if log is not None:
-            seconds = time.monotonic() - started
-            print(f"crm: read models caught up with {applied} events in {seconds:.1f} s", file=log, flush=True)
-        with runner:
-            yield ReadSide(queries=ReadModelQueries(store), wait_for=runner.wait, runner=runner)
+        yield from _following(app, store, settings, log, poll_interval)
     finally:
         store.close()
+
+
+@contextmanager
+def embedded_automation(app: CrmApplication, settings: Settings) -> Iterator[Automation | None]:
+    """The automation engine in a thread of the server until the block ends, unless a separate
+    `crm automate` runs it (`CRM_AUTOMATION=separate`: then None)."""
+    if settings.automation != "in-process":
+        yield None
+        return
+    store = open_read_models(settings)
+    try:
+        with automation(app, store, settings) as engine:
+            yield engine
+    finally:
+        store.close()
+
+
+def _following(
+    app: CrmApplication, store: ReadModelStore, settings: Settings, log: TextIO | None, poll_interval: float
+) -> Iterator[ReadSide]:
+    """The read side of a server: Kafka consumers keep it, or a runner caught up first."""
+    if settings.read_models == "kafka":
+        waiter = read_your_writes(app, store, settings.kafka_partitions, topics(settings))
+        yield ReadSide(queries=ReadModelQueries(store), wait_for=waiter, runner=None)
+        return
+    runner = InProcessRunner(app, store, poll_interval=poll_interval)
+    started = time.monotonic()
+    applied = runner.catch_up()
+    if log is not None:
+        seconds = time.monotonic() - started
+        print(f"crm: read models caught up with {applied} events in {seconds:.1f} s", file=log, flush=True)
+    with runner:
+        yield ReadSide(queries=ReadModelQueries(store), wait_for=runner.wait, runner=runner)

@@ -8,9 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.calendar import BusinessCalendar, parse_weekdays
 
 ENV_PREFIX = "CRM_"
 DEFAULT_DATABASE_URL = "sqlite:///var/crm.sqlite"
@@ -104,6 +107,30 @@ class Settings(BaseSettings):
         default=None, description="a file holding the master key; made (mode 0600) when missing"
     )
 
+    automation: Literal["in-process", "separate"] = Field(
+        default="in-process",
+        description="who runs the policies and timers: threads of crm serve, or a separate crm automate process",
+    )
+    time_zone: str = Field(
+        default="UTC", description="IANA time zone business days are counted in, unless a user has their own"
+    )
+    business_days: str = Field(default="mon-fri", description="the weekdays that are business days, e.g. mon-fri")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin") from None
+        return value
+
+    @field_validator("business_days")
+    @classmethod
+    def _weekdays(cls, value: str) -> str:
+        parse_weekdays(value)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _names_a_database(cls, value: str) -> str:
@@ -134,6 +161,11 @@ class Settings(BaseSettings):
     def backend(self) -> Backend:
         """`sqlite`, `postgres` or `memory`."""
         return self.database.backend
+
+    @property
+    def calendar(self) -> BusinessCalendar:
+        """The business days and default time zone automation counts by."""
+        return BusinessCalendar(weekdays=parse_weekdays(self.business_days), time_zone=self.time_zone)
 
     @property
     def redacted_database_url(self) -> str:

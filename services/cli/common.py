@@ -5,7 +5,9 @@ Nothing heavy is imported at module level, so that `crm --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,3 +91,14 @@ def add_command(commands: Any, name: str, handler: Handler, summary: str, **opti
     parser: argparse.ArgumentParser = commands.add_parser(name, help=summary, description=summary, **options)
     parser.set_defaults(handler=handler)
     return parser
+
+
+def stop_on_signals(events: list[threading.Event]) -> None:
+    """SIGTERM and SIGINT set the events: a worker finishes what it is doing and exits."""
+
+    def stop(signum: int, frame: Any) -> None:
+        for event in events:
+            event.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from projections.registry import PROJECTION_NAMES
-from services.cli.common import add_command
+from services.cli.common import add_command, stop_on_signals
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector
@@ -35,15 +34,6 @@ def _metrics_port_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port (CRM_METRICS_PORT)"
     )
-
-
-def _stop_on_sigterm(events: list[threading.Event]) -> None:
-    def stop(signum: int, frame: Any) -> None:
-        for event in events:
-            event.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
 
 
 def _start(settings: Settings, args: argparse.Namespace, component: str, collector: Collector) -> None:
@@ -71,7 +61,7 @@ def run_relay(args: argparse.Namespace, settings: Settings) -> int:
     try:
         relay = kafka_relay(app, store, settings)
         _start(settings, args, "relay", RelayCollector(relay.stats, relay.position, app.head_position))
-        _stop_on_sigterm([relay.stopping])
+        stop_on_signals([relay.stopping])
         if args.from_position is not None:
             relay.republish_from(args.from_position)
         last_report = [time.monotonic()]
@@ -106,7 +96,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
             lambda: kafka_lags(settings, store, [c.projection.name for c in consumers]),
         )
         _start(settings, args, "consume", collector)
-        _stop_on_sigterm([c.stopping for c in consumers])
+        stop_on_signals([c.stopping for c in consumers])
         idle = 10 if args.until_idle else None
         failures: list[BaseException] = []
 

@@ -46,6 +46,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
     from services.bootstrap import (
         after_erasure,
         bootstrap,
+        embedded_automation,
         following_read_models,
         open_access_log,
         open_token_store,
@@ -62,7 +63,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
             # seed first, so that the read models catch up with the demo data before serving
             token = prepare_demo(crm, tokens, settings)
             banner_text = banner(host, port, token, demo_lead_id(crm))
-        with following_read_models(crm, settings, log=sys.stderr) as read_side:
+        with following_read_models(crm, settings, log=sys.stderr) as read_side, embedded_automation(crm, settings):
             if banner_text is not None:
                 print(banner_text, file=out, flush=True)
             app = create_app(

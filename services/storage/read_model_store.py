@@ -87,6 +87,19 @@ class ReadModelStore:
         except IntegrityError:
             pass
 
+    def policy_position(self, policy: str) -> int | None:
+        """The last log position an automation policy reacted to (None before its first)."""
+        return self.recorder.max_tracking_id(tracking.policy_position(policy))
+
+    def save_policy_position(self, policy: str, position: int) -> None:
+        """Save a policy's newer position (an older one leaves the saved one)."""
+        try:
+            self.recorder.insert_tracking(
+                Tracking(application_name=tracking.policy_position(policy), notification_id=position)
+            )
+        except IntegrityError:
+            pass
+
     @property
     def tables(self) -> list[Table]:
         """Every table of every projection of this store."""

@@ -4,7 +4,8 @@
   (the in-process runner, by notification id) or `topic:partition` (a Kafka consumer, by the
   event's log position);
 - the next Kafka offset of such a partition: the same name plus `#offset`;
-- the relay: `relay@kafka`, the last log position the broker acknowledged.
+- the relay: `relay@kafka`, the last log position the broker acknowledged;
+- a policy of the automation: `automation:{policy}@log`, the last log position it reacted to.
 
 A rebuild writes into a namespace (a table-name prefix) and may then be swapped into the live one."""
 
@@ -30,3 +31,8 @@ def next_offset(tracking_name: str) -> str:
 def is_offset(tracking_name: str) -> bool:
     """True for the name of a stored Kafka offset (rather than a log position)."""
     return tracking_name.endswith(OFFSET_SUFFIX)
+
+
+def policy_position(policy: str) -> str:
+    """The tracking name of an automation policy's position in the log."""
+    return f"automation:{policy}@{LOG_SOURCE}"

@@ -1,0 +1,109 @@
+"""The policy runner: follows the event log and hands each event, once, to each policy that
+reacts to its type, then saves the policy's position (as a projection does).
+
+Once per event holds across crashes because of what is saved where: a policy's commands carry
+the event's id as their cause, and an aggregate takes a command for a cause it already acted on
+without appending (`Context.cause`). A crash after the commands but before the position is saved
+makes the rerun find its work done. A policy seen for the first time starts at the head of the
+log: deploying a new policy does not act on years of history."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from domain.errors import DomainError
+from domain.events import event_id_of
+from projections.event_record import EventRecord
+from services.app.application import Context, CrmApplication
+from services.app.errors import NotFound
+from services.automation.policy import Policy
+
+log = logging.getLogger("crm.automation")
+
+LogReader = Callable[[int, int], Sequence[EventRecord]]
+"""(start position, most records) -> the log's records from `start` on, in order."""
+
+
+class PolicyPositions(Protocol):
+    """Where each policy's position in the log is kept (the read models' tracking table)."""
+
+    def policy_position(self, policy: str) -> int | None:
+        """The last position the policy reacted to; None before its first."""
+        ...
+
+    def save_policy_position(self, policy: str, position: int) -> None:
+        """Save a newer position."""
+        ...
+
+
+def automation_context(policy: str, record: EventRecord) -> Context:
+    """The context of a policy's commands for an event: its actor, the event's request, and the
+    event's id as the cause (so that the same reaction is never taken twice)."""
+    return Context(
+        actor=f"automation:{policy}",
+        correlation_id=record.correlation_id,
+        cause=str(event_id_of(record.aggregate_id, record.aggregate_version)),
+    )
+
+
+class PolicyRunner:
+    """Hands the log's events to the policies, each at most once, in log order."""
+
+    def __init__(
+        self,
+        app: CrmApplication,
+        policies: Sequence[Policy],
+        positions: PolicyPositions,
+        read: LogReader,
+        batch_size: int = 200,
+    ) -> None:
+        self.app = app
+        self.policies = list(policies)
+        self.positions = positions
+        self.read = read
+        self.batch_size = batch_size
+
+    def start_positions(self) -> dict[str, int]:
+        """Each policy's position; a policy seen for the first time starts at the head now."""
+        head: int | None = None
+        positions = {}
+        for policy in self.policies:
+            position = self.positions.policy_position(policy.name)
+            if position is None:
+                head = self.app.head_position() if head is None else head
+                self.positions.save_policy_position(policy.name, head)
+                position = head
+            positions[policy.name] = position
+        return positions
+
+    def catch_up(self) -> int:
+        """React to every event after the policies' positions, up to the head; returns how many
+        events were read. A failure other than a refused command stops the pass (to be retried),
+        with the positions saved up to the last event fully handled."""
+        positions = self.start_positions()
+        start = min(positions.values(), default=0) + 1
+        read = 0
+        while True:
+            records = self.read(start, self.batch_size)
+            if not records:
+                return read
+            for record in records:
+                for policy in self.policies:
+                    if record.position > positions[policy.name]:
+                        self._react(policy, record)
+                        positions[policy.name] = record.position
+            for policy in self.policies:
+                self.positions.save_policy_position(policy.name, positions[policy.name])
+            read += len(records)
+            start = records[-1].position + 1
+
+    def _react(self, policy: Policy, record: EventRecord) -> None:
+        if record.event_type not in policy.event_types:
+            return
+        try:
+            policy.react(record, self.app, automation_context(policy.name, record))
+        except (DomainError, NotFound) as error:
+            # the record moved on before the policy got to it (closed, erased): nothing to do
+            log.info("crm: policy %s passed over %s at %d: %s", policy.name, record.event_type, record.position, error)
