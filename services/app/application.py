@@ -91,6 +91,10 @@ class Context:
     it, and an aggregate that this actor already acted on for this cause takes the command
     without appending anything, so a rerun of automation never doubles an action."""
 
+    clock: Callable[[], datetime] | None = None
+    """What "now" is for a command without `occurred_at` (the system clock when None): automation
+    passes its own, so that a simulation on a hand-moved clock dates its events by that clock."""
+
     @property
     def key_scope(self) -> str | None:
         """Whose idempotency keys the command's keys are: the actor's, or None when shared."""
@@ -101,7 +105,7 @@ class Context:
         return Meta(
             actor=self.actor,
             correlation_id=self.correlation_id or uuid.uuid4().hex,
-            occurred_at=occurred_at or datetime.now(UTC),
+            occurred_at=occurred_at or (self.clock() if self.clock is not None else datetime.now(UTC)),
         )
 
 
@@ -641,6 +645,13 @@ class CrmApplication(Application[UUID]):
             cause = str(event_id_of(aggregate.id, aggregate.version)) if aggregate.pending_events else fallback_cause
             settings += [TimerSetting(timer, cause) for timer in timers]
         return settings
+
+    def commit(self, *aggregates: Aggregate) -> CommandResult:
+        """Append aggregates' new events (with the timers their commands asked for) in one
+        transaction: for code that acts on aggregates directly, such as a simulation's replay."""
+        if not aggregates:
+            raise ValueError("nothing to commit")
+        return self._save(*aggregates)
 
     # --- timers -----------------------------------------------------------------------
 
