@@ -16,6 +16,7 @@ import yaml
 
 from consumers.envelope import (
     CONTACT_TOPIC,
+    CONTRACT_REVISIONS,
     DEAD_LETTER_TOPIC,
     EVENT_DATA_MODELS,
     EVENT_ID_NAMESPACE,
@@ -91,7 +92,30 @@ def test_every_event_type_has_a_data_model_and_its_class_version() -> None:
     assert list(EVENT_DATA_MODELS) == list(event_classes())
     for name, cls in event_classes().items():
         sealed = name in PERSONAL_EVENT_FIELDS  # personal fields are published sealed since version 2
-        assert SCHEMA_VERSIONS[name] == cls.class_version + (1 if sealed else 0)  # type: ignore[attr-defined]
+        revised = CONTRACT_REVISIONS.get(name, 0)  # data that changed while the class kept its shape
+        assert SCHEMA_VERSIONS[name] == cls.class_version + (1 if sealed else 0) + revised  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("event_type", ["lead.interaction_logged", "contact.interaction_logged"])
+def test_the_interaction_types_moved_to_version_3_when_the_outbound_and_reply_kinds_joined(event_type: str) -> None:
+    # an older subscriber validates `kind` against version 2's enum and would refuse the new kinds
+    assert SCHEMA_VERSIONS[event_type] == 3
+    schema = json.loads((EVENTS_DIR / f"{event_type}.schema.json").read_text())
+    assert schema["properties"]["schema_version"] == {**schema["properties"]["schema_version"], "const": 3}
+    assert {"email_sent", "email_reply"} <= set(schema["$defs"]["InteractionKind"]["enum"])
+
+
+@pytest.mark.parametrize("event_type", ["lead.interaction_logged", "contact.interaction_logged"])
+def test_an_interaction_published_as_version_2_is_still_read(records: dict[str, EventRecord], event_type: str) -> None:
+    # given a message the relay published before the new kinds existed
+    message = message_of(records, event_type)
+    message["schema_version"] = 2
+
+    # when a consumer of this version decodes it, then it reads the same record
+    assert record_of_envelope(decode(json.dumps(message).encode())) == records[event_type]
+    # but a version the type never had is refused
+    with pytest.raises(SchemaError, match=f"schema_version 1 of {event_type} is not supported"):
+        decode(json.dumps({**message, "schema_version": 1}).encode())
 
 
 JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "UUID": "string"}
