@@ -210,6 +210,18 @@ class LeadConvertedData(EventData):
     """The stage it was in."""
 
 
+class LeadConsentChangedData(EventData):
+    """The person granted or withdrew consent for one channel on a lead (the contact it converts
+    into takes it over)."""
+
+    channel: ChannelValue
+    """The channel."""
+    granted: bool
+    """True when granted, false when withdrawn."""
+    carried_from: Uuid | None
+    """The contact whose consent a reactivation lead started from; null when stated on the lead."""
+
+
 class LeadErasedData(EventData):
     """The person's personal data was erased: from now on their name reads `[erased]` and their
     email, phone, title and free text read null, in every earlier event too. A subscriber that
@@ -303,6 +315,7 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.stage_changed": LeadStageChangedData,
     "lead.disqualified": LeadDisqualifiedData,
     "lead.converted": LeadConvertedData,
+    "lead.consent_changed": LeadConsentChangedData,
     "lead.erased": LeadErasedData,
     "contact.created": ContactCreatedData,
     "contact.details_updated": ContactDetailsUpdatedData,

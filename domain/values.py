@@ -65,12 +65,16 @@ class LeadSource(StrEnum):
 
 
 class ConsentChannel(StrEnum):
-    """Channels a contact can grant or withdraw consent for."""
+    """Channels a lead or a contact can grant or withdraw consent for."""
 
     EMAIL = "email"
     PHONE = "phone"
     SMS = "sms"
     PROFILING = "profiling"
+
+
+OUTBOUND_CHANNELS: dict[InteractionKind, ConsentChannel] = {InteractionKind.EMAIL_SENT: ConsentChannel.EMAIL}
+"""The interactions we start towards a person, and the channel whose consent each one needs."""
 
 
 class MetaFields(TypedDict):

@@ -54,6 +54,7 @@ def domain_events() -> list[CrmEvent]:
         contact_id=uuid4(),
         meta=meta(at=datetime(2024, 3, 1, 11, 0, tzinfo=CEST)),  # 09:00 UTC, written in CEST
     )
+    lead.carry_consent_over(lead.contact_id, {"email": True}, meta(at=at(hours=1)))
     lead.log_interaction(InteractionKind.DEMO, "product demo", meta(at=at(hours=1)))
     lead.assign("bob", meta(at=at(hours=2)))
     lead.change_stage(Stage.QUALIFIED, meta(at=at(hours=3)))
@@ -116,6 +117,13 @@ def test_an_interaction_published_as_version_2_is_still_read(records: dict[str, 
     # but a version the type never had is refused
     with pytest.raises(SchemaError, match=f"schema_version 1 of {event_type} is not supported"):
         decode(json.dumps({**message, "schema_version": 1}).encode())
+
+
+def test_a_lead_consent_change_carries_the_contact_it_was_carried_from(records: dict[str, EventRecord]) -> None:
+    changed = record_of_envelope(decode(encode(envelope_of(records["lead.consent_changed"]))))
+    assert isinstance(changed.data["carried_from"], UUID)
+    assert (changed.data["channel"], changed.data["granted"]) == ("email", True)
+    assert SCHEMA_VERSIONS["lead.consent_changed"] == 1
 
 
 JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "UUID": "string"}
