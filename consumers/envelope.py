@@ -135,10 +135,11 @@ class LeadCapturedData(EventData):
 
 
 class LeadInteractionLoggedData(EventData):
-    """The lead engaged with us (opened an email, visited, attended, ...)."""
+    """The lead engaged with us (opened an email, visited, attended, replied, ...), or we sent
+    them an email (`email_sent`, only while their email consent is not withdrawn)."""
 
     kind: KindValue
-    """The kind of interaction."""
+    """The kind of interaction (since schema version 3 also `email_sent` and `email_reply`)."""
     detail: str | None
     """Free text about it."""
 
@@ -198,6 +199,18 @@ class LeadConvertedData(EventData):
     """The stage it was in."""
 
 
+class LeadConsentChangedData(EventData):
+    """The person granted or withdrew consent for one channel on a lead (the contact it converts
+    into takes it over)."""
+
+    channel: ChannelValue
+    """The channel."""
+    granted: bool
+    """True when granted, false when withdrawn."""
+    carried_from: Uuid | None
+    """The contact whose consent a reactivation lead started from; null when stated on the lead."""
+
+
 class LeadErasedData(EventData):
     """The person's personal data was erased: from now on their name reads `[erased]` and their
     email, phone, title and free text read null, in every earlier event too. A subscriber that
@@ -234,10 +247,11 @@ class ContactDetailsUpdatedData(EventData):
 
 
 class ContactInteractionLoggedData(EventData):
-    """The contact engaged with us."""
+    """The contact engaged with us, or we sent them an email (`email_sent`, only while their
+    email consent is not withdrawn)."""
 
     kind: KindValue
-    """The kind of interaction."""
+    """The kind of interaction (since schema version 3 also `email_sent` and `email_reply`)."""
     detail: str | None
     """Free text about it."""
 
@@ -290,6 +304,7 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.stage_changed": LeadStageChangedData,
     "lead.disqualified": LeadDisqualifiedData,
     "lead.converted": LeadConvertedData,
+    "lead.consent_changed": LeadConsentChangedData,
     "lead.erased": LeadErasedData,
     "contact.created": ContactCreatedData,
     "contact.details_updated": ContactDetailsUpdatedData,
@@ -304,14 +319,32 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
 SEALED_SINCE = 2
 """The schema version from which an event type's personal fields are published sealed."""
 
+CONTRACT_REVISIONS: dict[str, int] = {
+    # `kind` gained email_sent and email_reply: a subscriber that validates against the older
+    # enum would refuse them, so the published version moves on. The stored events did not
+    # change (their field is a string), so class_version stays and no upcaster is needed.
+    "lead.interaction_logged": 1,
+    "contact.interaction_logged": 1,
+}
+"""How many times an event type's published data changed while its event class kept its shape."""
+
 SCHEMA_VERSIONS: dict[str, int] = {
-    name: int(getattr(cls, "class_version", 1)) + (SEALED_SINCE - 1 if name in PERSONAL_EVENT_FIELDS else 0)
+    name: int(getattr(cls, "class_version", 1))
+    + (SEALED_SINCE - 1 if name in PERSONAL_EVENT_FIELDS else 0)
+    + CONTRACT_REVISIONS.get(name, 0)
     for name, cls in event_classes().items()
 }
 """The schema version of every event type: its event class's `class_version`, one more for the
 types that carry personal fields, which are published sealed (`enc:v1:...`, see
 docs/operations.md) since version 2, so that a subscriber written for plain values refuses them
-instead of taking a sealed value for a name."""
+instead of taking a sealed value for a name, plus its `CONTRACT_REVISIONS`."""
+
+READABLE_OLDER_VERSIONS: dict[str, frozenset[int]] = {
+    name: frozenset({SCHEMA_VERSIONS[name] - 1}) for name in CONTRACT_REVISIONS
+}
+"""Older schema versions this code still decodes, because their data is a subset of the current
+one (an enum that only grew): a consumer upgraded before the relay, as it should be, reads what
+the old relay publishes meanwhile, and what the topics hold from before, instead of parking it."""
 
 
 # --- the envelope ------------------------------------------------------------------------
@@ -373,7 +406,7 @@ class Envelope(BaseModel):
         if event_type is None or version is None:
             return value  # already reported
         known = SCHEMA_VERSIONS[event_type]
-        if version != known:
+        if version != known and version not in READABLE_OLDER_VERSIONS.get(event_type, ()):
             raise _error(
                 "unsupported_schema_version",
                 f"schema_version {version} of {event_type} is not supported (this code knows version {known})",

@@ -31,6 +31,7 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Lead.StageChanged,
     Lead.Disqualified,
     Lead.Converted,
+    Lead.ConsentChanged,
     Lead.Erased,
     Contact.Created,
     Contact.DetailsUpdated,

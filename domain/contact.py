@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.consent import ConsentStatement, check_outbound_allowed, statements_to_adopt
 from domain.errors import ConsentUnchanged, DuplicatePurchase, NoDetailsChanged, OccurredBeforeCreation, PersonErased
 from domain.events import CrmAggregate, CrmEvent
 from domain.money import Money
@@ -92,6 +94,7 @@ class Contact(CrmAggregate):
         self.lead_id = lead_id
         self.created_at = occurred_at
         self.consents: dict[str, bool] = {}
+        self.consent_stated_at: dict[str, datetime] = {}
         self.order_ids: set[str] = set()
         self.purchase_count = 0
         self.lifetime_value: dict[str, int] = {}
@@ -122,6 +125,7 @@ class Contact(CrmAggregate):
     def log_interaction(self, kind: InteractionKind, detail: str | None, meta: Meta) -> None:
         """Record an interaction with the contact."""
         self.check_not_before_creation(meta.occurred_at)
+        check_outbound_allowed(f"contact {self.id}", kind, self.consents)
         self._interaction_logged(kind=kind.value, detail=detail, **meta.fields())
 
     def record_purchase(self, order_id: str, amount: Money, quantity: int, meta: Meta) -> None:
@@ -140,6 +144,13 @@ class Contact(CrmAggregate):
             state = "granted" if granted else "withdrawn"
             raise ConsentUnchanged(f"consent for {channel.value} is already {state}")
         self._consent_changed(channel=channel.value, granted=granted, **meta.fields())
+
+    def adopt_consent(self, statements: Iterable[ConsentStatement], meta: Meta) -> None:
+        """Take over what the person stated on a lead converting into this contact: each
+        statement that changes the contact's consent and is newer than the contact's own for
+        that channel (so a withdrawal made on the contact since is not undone)."""
+        for statement in statements_to_adopt(statements, self.consents, self.consent_stated_at):
+            self.change_consent(statement.channel, statement.granted, meta)
 
     def reactivate(self, lead_id: UUID, interest: str, meta: Meta) -> None:
         """The contact shows new interest: link the new lead that follows it up."""
@@ -167,6 +178,11 @@ class Contact(CrmAggregate):
                 f"occurred_at {occurred_at.isoformat()} is before the contact was created "
                 f"({self.created_at.isoformat()})"
             )
+
+    def has_consent(self, channel: ConsentChannel) -> bool | None:
+        """True when granted, False when withdrawn, None when never stated; an automated email
+        needs True."""
+        return self.consents.get(channel.value)
 
     @property
     def open_lead_id(self) -> UUID | None:
@@ -214,6 +230,7 @@ class Contact(CrmAggregate):
         self, *, channel: str, granted: bool, actor: str, correlation_id: str, occurred_at: datetime
     ) -> None:
         self.consents[channel] = granted
+        self.consent_stated_at[channel] = occurred_at
 
     @event(Reactivated)
     def _reactivated(

@@ -35,6 +35,10 @@ class ConsentUnchanged(DomainError):
     """The consent for that channel already has the requested value."""
 
 
+class ConsentWithdrawn(DomainError):
+    """The person withdrew their consent for the channel an outbound interaction would use."""
+
+
 class NoDetailsChanged(DomainError):
     """A details update must change at least one field."""
 

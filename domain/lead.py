@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.consent import ConsentStatement, check_consent_changes, check_outbound_allowed
 from domain.errors import (
     AlreadyAssigned,
     InvalidStageTransition,
@@ -28,7 +30,7 @@ from domain.scoring import (
     score_lead,
 )
 from domain.timers import Timer
-from domain.values import InteractionKind, LeadSource, Meta, Stage
+from domain.values import ConsentChannel, InteractionKind, LeadSource, Meta, Stage
 
 DECAY_TIMER = "decay"
 """The kind of the timer that rescores a lead when decay changes its rounded score."""
@@ -93,6 +95,15 @@ class Lead(CrmAggregate):
         currency: str
         previous_stage: str
 
+    class ConsentChanged(Event):
+        """The person granted or withdrew consent for one channel. `carried_from` is the contact
+        whose consent a reactivation lead started from; None when it was stated on the lead."""
+
+        class_version = 1
+        channel: str
+        granted: bool
+        carried_from: UUID | None
+
     class Erased(Event):
         """The person's personal data was destroyed (their key shredded); holds none itself."""
 
@@ -143,6 +154,9 @@ class Lead(CrmAggregate):
         self.disqualified_reason: str | None = None
         self.closed_at: datetime | None = None
         self.erased_at: datetime | None = None
+        self.consents: dict[str, bool] = {}
+        self.own_consent: dict[str, ConsentStatement] = {}
+        """The latest statement per channel made on this lead itself (not carried over)."""
 
     # --- commands -------------------------------------------------------------------
 
@@ -170,6 +184,7 @@ class Lead(CrmAggregate):
         """Record an interaction; rescore when the rounded score changes."""
         self.check_is_open()
         self.check_not_before_capture(meta.occurred_at)
+        check_outbound_allowed(f"lead {self.id}", kind, self.consents)
         self._interaction_logged(kind=kind.value, detail=detail, **meta.fields())
         self._rescore(meta, model, reason=f"interaction:{kind.value}")
 
@@ -217,6 +232,23 @@ class Lead(CrmAggregate):
             **meta.fields(),
         )
 
+    def change_consent(self, channel: ConsentChannel, granted: bool, meta: Meta) -> None:
+        """Grant or withdraw consent for one channel, as the person stated it on this lead."""
+        self.check_is_open()
+        self.check_not_before_capture(meta.occurred_at)
+        check_consent_changes(f"lead {self.id}", channel, granted, self.consents)
+        self._consent_changed(channel=channel.value, granted=granted, carried_from=None, **meta.fields())
+
+    def carry_consent_over(self, contact_id: UUID, consents: Mapping[str, bool], meta: Meta) -> None:
+        """Start from the consent of the contact this lead follows up (a reactivation), so that
+        what the contact withdrew stays withdrawn on the new lead."""
+        self.check_is_open()
+        self.check_not_before_capture(meta.occurred_at)
+        for channel in ConsentChannel:
+            granted = consents.get(channel.value)
+            if granted is not None and self.consents.get(channel.value) is not granted:
+                self._consent_changed(channel=channel.value, granted=granted, carried_from=contact_id, **meta.fields())
+
     def erase(self, reason: str, meta: Meta) -> None:
         """Record that the person's personal data was erased; the lead takes no more commands."""
         self.check_not_erased()
@@ -249,6 +281,18 @@ class Lead(CrmAggregate):
                 f"occurred_at {occurred_at.isoformat()} is before the lead was captured "
                 f"({self.captured_at.isoformat()})"
             )
+
+    # --- queries --------------------------------------------------------------------
+
+    def has_consent(self, channel: ConsentChannel) -> bool | None:
+        """True when granted, False when withdrawn, None when never stated; an automated email
+        needs True."""
+        return self.consents.get(channel.value)
+
+    def own_consent_statements(self) -> list[ConsentStatement]:
+        """What the person stated on this lead itself, latest per channel: what its contact
+        takes over when the lead converts."""
+        return list(self.own_consent.values())
 
     # --- scoring ----------------------------------------------------------------------
 
@@ -349,6 +393,21 @@ class Lead(CrmAggregate):
         self.deal_value = deal_value
         self.currency = currency
         self.closed_at = occurred_at
+
+    @event(ConsentChanged)
+    def _consent_changed(
+        self,
+        *,
+        channel: str,
+        granted: bool,
+        carried_from: UUID | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self.consents[channel] = granted
+        if carried_from is None:
+            self.own_consent[channel] = ConsentStatement(ConsentChannel(channel), granted, occurred_at)
 
     @event(Erased)
     def _erased(self, *, reason: str, actor: str, correlation_id: str, occurred_at: datetime) -> None:

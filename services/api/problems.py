@@ -21,7 +21,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import DomainError
+from domain.errors import ConsentWithdrawn, DomainError
 from projections.segment_rules import UnknownSegment
 from services.app.errors import ConcurrencyConflict, IdempotencyKeyReused, NotFound, ReactivationInProgress
 from services.auth.access import Caller
@@ -111,6 +111,7 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (ConcurrencyConflict, ProblemType(409, "version-conflict", "Version conflict")),
     (IdempotencyKeyReused, ProblemType(409, "idempotency-key-reused", "Idempotency key reused")),
     (ReactivationInProgress, ProblemType(409, "reactivation-in-progress", "Reactivation in progress")),
+    (ConsentWithdrawn, ProblemType(409, "consent-withdrawn", "Consent withdrawn")),
     (DomainError, ProblemType(409, "business-rule", "Business rule violated")),
     (BodyTooLarge, ProblemType(413, "body-too-large", "Request body too large")),
     (ValidationError, VALIDATION),

@@ -264,7 +264,11 @@ class CrmApplication(Application[UUID]):
             deal = Money(cmd.deal_value, cmd.currency)
             if lead.contact_id is not None:
                 lead.convert(lead.contact_id, deal, meta)
-                return self._save(lead, related_id=lead.contact_id)
+                # Back to its contact: what the person stated on this lead since it opened, and
+                # is newer than what the contact holds, applies to the contact in the same append.
+                returning = self._get(Contact, lead.contact_id)
+                returning.adopt_consent(lead.own_consent_statements(), meta)
+                return self._save(lead, returning, related_id=lead.contact_id)
             contact = Contact.create(
                 contact_id=derived_id("contact-from-lead", str(lead.id)),
                 meta=meta,
@@ -276,8 +280,26 @@ class CrmApplication(Application[UUID]):
                 external_id=None,
                 lead_id=lead.id,
             )
+            # The lead's consent carries over as the contact's own ConsentChanged events right
+            # after its Created event, not as a new field of Created: Created keeps its shape (no
+            # new class_version, no upcaster), and whoever reads contact.consent_changed (the
+            # segments read model, subscribers) takes these as they take any other.
+            contact.adopt_consent(lead.own_consent_statements(), meta)
             lead.convert(contact.id, deal, meta)
             return self._save(lead, contact, related_id=contact.id)
+
+    def change_lead_consent(
+        self, lead_id: UUID, cmd: ChangeConsent, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Grant or withdraw consent for a channel, as the person stated it on a lead; its
+        contact takes it over when the lead converts."""
+        return self._change(
+            Lead,
+            lead_id,
+            ctx,
+            expected_version,
+            lambda lead: lead.change_consent(cmd.channel, cmd.granted, ctx.meta(cmd.occurred_at)),
+        )
 
     # --- contacts ---------------------------------------------------------------------
 
@@ -412,6 +434,7 @@ class CrmApplication(Application[UUID]):
             contact_id=contact.id,
             interest=cmd.interest,
         )
+        lead.carry_consent_over(contact.id, contact.consents, meta)
         return self._save(contact, lead, related_id=lead.id)
 
     # --- privacy ----------------------------------------------------------------------
