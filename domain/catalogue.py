@@ -32,6 +32,9 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Lead.Disqualified,
     Lead.Converted,
     Lead.Erased,
+    Lead.TaskCreated,
+    Lead.TaskCompleted,
+    Lead.TaskRescheduled,
     Contact.Created,
     Contact.DetailsUpdated,
     Contact.InteractionLogged,
@@ -39,6 +42,9 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Contact.Reactivated,
     Contact.ConsentChanged,
     Contact.Erased,
+    Contact.TaskCreated,
+    Contact.TaskCompleted,
+    Contact.TaskRescheduled,
 )
 
 

@@ -20,12 +20,14 @@ from domain.events import CrmEvent
 from domain.money import Money
 from domain.personal_data import erased_details
 from domain.scoring import DEFAULT_MODEL, LeadFacts, ScoredInteraction, ScoringModel, score_lead
+from domain.tasks import FollowUpTasks, Task
 from domain.values import InteractionKind, LeadSource, Meta, Stage
 
 
-class Lead(Aggregate):
+class Lead(FollowUpTasks, Aggregate):
     """A lead is captured, engaged, scored, assigned and moved through stages until it is
-    converted into a contact (won) or disqualified (lost)."""
+    converted into a contact (won) or disqualified (lost). It carries follow-up tasks while open
+    (`domain.tasks`)."""
 
     id: UUID  # always given: uuid4, or uuid5 of an idempotency key
 
@@ -88,6 +90,26 @@ class Lead(Aggregate):
         class_version = 1
         reason: str
 
+    class TaskCreated(Event):
+        """Someone is to do something about the lead by `due_at` (see domain.tasks)."""
+
+        class_version = 1
+        task_id: UUID
+        title: str
+        due_at: datetime
+        note: str | None
+        owner: str | None
+
+    class TaskCompleted(Event):
+        class_version = 1
+        task_id: UUID
+
+    class TaskRescheduled(Event):
+        class_version = 1
+        task_id: UUID
+        due_at: datetime
+        previous_due_at: datetime
+
     @event(Captured)
     def __init__(
         self,
@@ -132,6 +154,7 @@ class Lead(Aggregate):
         self.disqualified_reason: str | None = None
         self.closed_at: datetime | None = None
         self.erased_at: datetime | None = None
+        self.tasks: dict[UUID, Task] = {}
 
     # --- commands -------------------------------------------------------------------
 
@@ -230,6 +253,18 @@ class Lead(Aggregate):
             raise LeadAlreadyConverted(f"lead {self.id} was converted into contact {self.converted_contact_id}")
         if self.stage == Stage.DISQUALIFIED:
             raise LeadAlreadyDisqualified(f"lead {self.id} was disqualified: {self.disqualified_reason}")
+
+    def check_takes_new_tasks(self, occurred_at: datetime) -> None:
+        """Tasks are added to (and rescheduled on) open leads only: a converted lead's follow-up
+        belongs on its contact."""
+        self.check_is_open()
+        self.check_not_before_capture(occurred_at)
+
+    def check_takes_task_completion(self, occurred_at: datetime) -> None:
+        """A task is completed even on a closed lead, so that its follow-ups do not stay open for
+        ever; an erased lead takes nothing."""
+        self.check_not_erased()
+        self.check_not_before_capture(occurred_at)
 
     def check_not_before_capture(self, occurred_at: datetime) -> None:
         """Nothing can happen to a lead, in business time, before it was captured."""
@@ -333,4 +368,37 @@ class Lead(Aggregate):
     def _erased(self, *, reason: str, actor: str, correlation_id: str, occurred_at: datetime) -> None:
         for field, value in erased_details().items():
             setattr(self, field, value)
+        self._forget_task_texts()
         self.erased_at = occurred_at
+
+    @event(TaskCreated)
+    def _task_created(
+        self,
+        *,
+        task_id: UUID,
+        title: str,
+        due_at: datetime,
+        note: str | None,
+        owner: str | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_task_created(task_id, title, due_at, note, owner, actor, occurred_at)
+
+    @event(TaskCompleted)
+    def _task_completed(self, *, task_id: UUID, actor: str, correlation_id: str, occurred_at: datetime) -> None:
+        self._apply_task_completed(task_id, occurred_at)
+
+    @event(TaskRescheduled)
+    def _task_rescheduled(
+        self,
+        *,
+        task_id: UUID,
+        due_at: datetime,
+        previous_due_at: datetime,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_task_rescheduled(task_id, due_at)

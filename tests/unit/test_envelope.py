@@ -54,6 +54,10 @@ def domain_events() -> list[CrmEvent]:
         meta=meta(at=datetime(2024, 3, 1, 11, 0, tzinfo=CEST)),  # 09:00 UTC, written in CEST
     )
     lead.log_interaction(InteractionKind.DEMO, "product demo", meta(at=at(hours=1)))
+    call_back, follow_up = uuid4(), uuid4()
+    lead.add_task(call_back, "call back", at(days=1), "about the demo", "alice", meta(at=at(hours=1)))
+    lead.reschedule_task(call_back, at(days=2), meta(at=at(hours=2)))
+    lead.complete_task(call_back, meta(at=at(hours=3)))
     lead.assign("bob", meta(at=at(hours=2)))
     lead.change_stage(Stage.QUALIFIED, meta(at=at(hours=3)))
     contact = a_contact(lead_id=lead.id, external_id="shop-42", meta=meta(at=at(days=1)))
@@ -66,6 +70,9 @@ def domain_events() -> list[CrmEvent]:
     contact.record_purchase("order-1", Money(4_999, "USD"), 2, meta(at=at(days=3)))
     contact.change_consent(ConsentChannel.EMAIL, True, meta(at=at(days=3)))
     contact.reactivate(uuid4(), "upgrade", meta(at=at(days=4)))
+    contact.add_task(follow_up, "send the invoice", at(days=6), None, None, meta(at=at(days=4)))
+    contact.reschedule_task(follow_up, at(days=7), meta(at=at(days=4)))
+    contact.complete_task(follow_up, meta(at=at(days=4)))
     contact.erase("data subject request", meta(at=at(days=5)))
     return pending(lead) + pending(lost) + pending(contact)
 
@@ -94,7 +101,14 @@ def test_every_event_type_has_a_data_model_and_its_class_version() -> None:
         assert SCHEMA_VERSIONS[name] == cls.class_version + (1 if sealed else 0)  # type: ignore[attr-defined]
 
 
-JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "UUID": "string"}
+JSON_TYPES = {
+    "str": "string",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "UUID": "string",
+    "datetime": "string",
+}
 
 
 def field_schema(model_schema: dict[str, Any], name: str) -> tuple[dict[str, Any], bool]:
@@ -126,6 +140,8 @@ def test_the_data_model_has_the_event_class_fields(event_type: str) -> None:
         assert field["type"] == expected, f"{event_type}.{name}: {hint} vs {field}"
         if base == "UUID":
             assert field["format"] == "uuid"
+        if base == "datetime":
+            assert field["format"] == "date-time"
 
 
 def test_the_changeable_details_are_the_updatable_ones() -> None:
