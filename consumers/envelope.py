@@ -89,6 +89,9 @@ ChannelValue = Annotated[ConsentChannel, Field(strict=False)]
 
 Points = Annotated[float, Field(allow_inf_nan=False)]
 
+Instant = Annotated[AwareDatetime, Field(strict=False)]
+"""An aware datetime: `datetime` in Python, RFC 3339 with an offset in JSON."""
+
 DetailName = Literal["name", "email", "phone", "company", "title"]
 """The contact details an update can change (domain.contact.UPDATABLE_DETAILS)."""
 
@@ -220,6 +223,39 @@ class LeadErasedData(EventData):
     """Why (e.g. the data subject's request); never personal data itself."""
 
 
+class LeadTaskCreatedData(EventData):
+    """A follow-up task was added to the lead: someone is to do something about it by `due_at`."""
+
+    task_id: Uuid
+    """The task's id (the same in every later event of the task)."""
+    title: str
+    """What to do (free text about the person: sealed, like `detail`)."""
+    due_at: Instant
+    """When it is due. RFC 3339 with an offset."""
+    note: str | None
+    """More about it (free text about the person: sealed, like `detail`)."""
+    owner: str | None
+    """Who is to do it: the lead's owner unless someone else was named."""
+
+
+class LeadTaskCompletedData(EventData):
+    """A follow-up task of the lead was done (at `occurred_at`)."""
+
+    task_id: Uuid
+    """The task."""
+
+
+class LeadTaskRescheduledData(EventData):
+    """A follow-up task of the lead is due at another time."""
+
+    task_id: Uuid
+    """The task."""
+    due_at: Instant
+    """When it is due now. RFC 3339 with an offset."""
+    previous_due_at: Instant
+    """When it was due before."""
+
+
 class ContactCreatedData(EventData):
     """A contact was created, directly or from a converted lead."""
 
@@ -296,6 +332,39 @@ class ContactErasedData(EventData):
     """Why (e.g. the data subject's request); never personal data itself."""
 
 
+class ContactTaskCreatedData(EventData):
+    """A follow-up task was added to the contact: someone is to do something about it by `due_at`."""
+
+    task_id: Uuid
+    """The task's id (the same in every later event of the task)."""
+    title: str
+    """What to do (free text about the person: sealed, like `detail`)."""
+    due_at: Instant
+    """When it is due. RFC 3339 with an offset."""
+    note: str | None
+    """More about it (free text about the person: sealed, like `detail`)."""
+    owner: str | None
+    """Who is to do it: the contact's owner unless someone else was named."""
+
+
+class ContactTaskCompletedData(EventData):
+    """A follow-up task of the contact was done (at `occurred_at`)."""
+
+    task_id: Uuid
+    """The task."""
+
+
+class ContactTaskRescheduledData(EventData):
+    """A follow-up task of the contact is due at another time."""
+
+    task_id: Uuid
+    """The task."""
+    due_at: Instant
+    """When it is due now. RFC 3339 with an offset."""
+    previous_due_at: Instant
+    """When it was due before."""
+
+
 EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.captured": LeadCapturedData,
     "lead.interaction_logged": LeadInteractionLoggedData,
@@ -306,6 +375,9 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.converted": LeadConvertedData,
     "lead.consent_changed": LeadConsentChangedData,
     "lead.erased": LeadErasedData,
+    "lead.task_created": LeadTaskCreatedData,
+    "lead.task_completed": LeadTaskCompletedData,
+    "lead.task_rescheduled": LeadTaskRescheduledData,
     "contact.created": ContactCreatedData,
     "contact.details_updated": ContactDetailsUpdatedData,
     "contact.interaction_logged": ContactInteractionLoggedData,
@@ -313,6 +385,9 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "contact.reactivated": ContactReactivatedData,
     "contact.consent_changed": ContactConsentChangedData,
     "contact.erased": ContactErasedData,
+    "contact.task_created": ContactTaskCreatedData,
+    "contact.task_completed": ContactTaskCompletedData,
+    "contact.task_rescheduled": ContactTaskRescheduledData,
 }
 """The data model of every public event type, in catalogue order."""
 

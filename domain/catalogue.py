@@ -33,6 +33,9 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Lead.Converted,
     Lead.ConsentChanged,
     Lead.Erased,
+    Lead.TaskCreated,
+    Lead.TaskCompleted,
+    Lead.TaskRescheduled,
     Contact.Created,
     Contact.DetailsUpdated,
     Contact.InteractionLogged,
@@ -40,6 +43,9 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Contact.Reactivated,
     Contact.ConsentChanged,
     Contact.Erased,
+    Contact.TaskCreated,
+    Contact.TaskCompleted,
+    Contact.TaskRescheduled,
 )
 
 

@@ -14,14 +14,16 @@ from domain.errors import ConsentUnchanged, DuplicatePurchase, NoDetailsChanged,
 from domain.events import CrmAggregate, CrmEvent
 from domain.money import Money
 from domain.personal_data import erased_details
+from domain.tasks import FollowUpTasks, Task
 from domain.values import ConsentChannel, InteractionKind, Meta
 
 UPDATABLE_DETAILS = ("name", "email", "phone", "company", "title")
 
 
-class Contact(CrmAggregate):
+class Contact(FollowUpTasks, CrmAggregate):
     """A contact is created (directly or from a converted lead), buys, engages, gives or
-    withdraws consent, and can be reactivated into a new lead when they show new interest."""
+    withdraws consent, and can be reactivated into a new lead when they show new interest. It
+    carries follow-up tasks (`domain.tasks`)."""
 
     id: UUID  # always given: uuid4, or uuid5 of an idempotency key
 
@@ -70,6 +72,26 @@ class Contact(CrmAggregate):
         class_version = 1
         reason: str
 
+    class TaskCreated(Event):
+        """Someone is to do something about the contact by `due_at` (see domain.tasks)."""
+
+        class_version = 1
+        task_id: UUID
+        title: str
+        due_at: datetime
+        note: str | None
+        owner: str | None
+
+    class TaskCompleted(Event):
+        class_version = 1
+        task_id: UUID
+
+    class TaskRescheduled(Event):
+        class_version = 1
+        task_id: UUID
+        due_at: datetime
+        previous_due_at: datetime
+
     @event(Created)
     def __init__(
         self,
@@ -103,6 +125,7 @@ class Contact(CrmAggregate):
         self.last_interaction_at: datetime | None = None
         self.reactivated_lead_ids: list[UUID] = []
         self.erased_at: datetime | None = None
+        self.tasks: dict[UUID, Task] = {}
 
     # --- commands -------------------------------------------------------------------
 
@@ -184,6 +207,14 @@ class Contact(CrmAggregate):
         needs True."""
         return self.consents.get(channel.value)
 
+    def check_takes_new_tasks(self, occurred_at: datetime) -> None:
+        """A contact takes tasks from its creation on, until it is erased."""
+        self.check_not_before_creation(occurred_at)
+
+    def check_takes_task_completion(self, occurred_at: datetime) -> None:
+        """As for adding one."""
+        self.check_not_before_creation(occurred_at)
+
     @property
     def open_lead_id(self) -> UUID | None:
         """The lead of the latest reactivation, if any."""
@@ -242,4 +273,37 @@ class Contact(CrmAggregate):
     def _erased(self, *, reason: str, actor: str, correlation_id: str, occurred_at: datetime) -> None:
         for field, value in erased_details().items():
             setattr(self, field, value)
+        self._forget_task_texts()
         self.erased_at = occurred_at
+
+    @event(TaskCreated)
+    def _task_created(
+        self,
+        *,
+        task_id: UUID,
+        title: str,
+        due_at: datetime,
+        note: str | None,
+        owner: str | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_task_created(task_id, title, due_at, note, owner, actor, occurred_at)
+
+    @event(TaskCompleted)
+    def _task_completed(self, *, task_id: UUID, actor: str, correlation_id: str, occurred_at: datetime) -> None:
+        self._apply_task_completed(task_id, occurred_at)
+
+    @event(TaskRescheduled)
+    def _task_rescheduled(
+        self,
+        *,
+        task_id: UUID,
+        due_at: datetime,
+        previous_due_at: datetime,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_task_rescheduled(task_id, due_at)

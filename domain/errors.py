@@ -49,3 +49,19 @@ class OccurredBeforeCreation(DomainError):
 
 class PersonErased(DomainError):
     """The person was erased: their records keep their history but take no more commands."""
+
+
+class UnknownTask(DomainError):
+    """The lead or contact has no task with that id."""
+
+
+class TaskAlreadyExists(DomainError):
+    """A task with that id is already on the record."""
+
+
+class TaskAlreadyCompleted(DomainError):
+    """A completed task is done for good: it is not completed again, nor rescheduled."""
+
+
+class TaskDueUnchanged(DomainError):
+    """A reschedule must move the task's due time."""

@@ -29,6 +29,7 @@ from domain.scoring import (
     next_score_change,
     score_lead,
 )
+from domain.tasks import FollowUpTasks, Task
 from domain.timers import Timer
 from domain.values import ConsentChannel, InteractionKind, LeadSource, Meta, Stage
 
@@ -36,9 +37,10 @@ DECAY_TIMER = "decay"
 """The kind of the timer that rescores a lead when decay changes its rounded score."""
 
 
-class Lead(CrmAggregate):
+class Lead(FollowUpTasks, CrmAggregate):
     """A lead is captured, engaged, scored, assigned and moved through stages until it is
-    converted into a contact (won) or disqualified (lost)."""
+    converted into a contact (won) or disqualified (lost). It carries follow-up tasks while open
+    (`domain.tasks`)."""
 
     id: UUID  # always given: uuid4, or uuid5 of an idempotency key
 
@@ -110,6 +112,26 @@ class Lead(CrmAggregate):
         class_version = 1
         reason: str
 
+    class TaskCreated(Event):
+        """Someone is to do something about the lead by `due_at` (see domain.tasks)."""
+
+        class_version = 1
+        task_id: UUID
+        title: str
+        due_at: datetime
+        note: str | None
+        owner: str | None
+
+    class TaskCompleted(Event):
+        class_version = 1
+        task_id: UUID
+
+    class TaskRescheduled(Event):
+        class_version = 1
+        task_id: UUID
+        due_at: datetime
+        previous_due_at: datetime
+
     @event(Captured)
     def __init__(
         self,
@@ -157,6 +179,7 @@ class Lead(CrmAggregate):
         self.consents: dict[str, bool] = {}
         self.own_consent: dict[str, ConsentStatement] = {}
         """The latest statement per channel made on this lead itself (not carried over)."""
+        self.tasks: dict[UUID, Task] = {}
 
     # --- commands -------------------------------------------------------------------
 
@@ -273,6 +296,18 @@ class Lead(CrmAggregate):
             raise LeadAlreadyConverted(f"lead {self.id} was converted into contact {self.converted_contact_id}")
         if self.stage == Stage.DISQUALIFIED:
             raise LeadAlreadyDisqualified(f"lead {self.id} was disqualified: {self.disqualified_reason}")
+
+    def check_takes_new_tasks(self, occurred_at: datetime) -> None:
+        """Tasks are added to (and rescheduled on) open leads only: a converted lead's follow-up
+        belongs on its contact."""
+        self.check_is_open()
+        self.check_not_before_capture(occurred_at)
+
+    def check_takes_task_completion(self, occurred_at: datetime) -> None:
+        """A task is completed even on a closed lead, so that its follow-ups do not stay open for
+        ever; an erased lead takes nothing."""
+        self.check_not_erased()
+        self.check_not_before_capture(occurred_at)
 
     def check_not_before_capture(self, occurred_at: datetime) -> None:
         """Nothing can happen to a lead, in business time, before it was captured."""
@@ -413,4 +448,37 @@ class Lead(CrmAggregate):
     def _erased(self, *, reason: str, actor: str, correlation_id: str, occurred_at: datetime) -> None:
         for field, value in erased_details().items():
             setattr(self, field, value)
+        self._forget_task_texts()
         self.erased_at = occurred_at
+
+    @event(TaskCreated)
+    def _task_created(
+        self,
+        *,
+        task_id: UUID,
+        title: str,
+        due_at: datetime,
+        note: str | None,
+        owner: str | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_task_created(task_id, title, due_at, note, owner, actor, occurred_at)
+
+    @event(TaskCompleted)
+    def _task_completed(self, *, task_id: UUID, actor: str, correlation_id: str, occurred_at: datetime) -> None:
+        self._apply_task_completed(task_id, occurred_at)
+
+    @event(TaskRescheduled)
+    def _task_rescheduled(
+        self,
+        *,
+        task_id: UUID,
+        due_at: datetime,
+        previous_due_at: datetime,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_task_rescheduled(task_id, due_at)

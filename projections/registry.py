@@ -6,15 +6,16 @@ from collections.abc import Sequence
 
 from projections.row_changes import Projection
 
-PROJECTION_NAMES = ("pipeline", "segments")
+PROJECTION_NAMES = ("pipeline", "segments", "tasks")
 
 
 def all_projections() -> list[Projection]:
     """Every projection, in a fixed order."""
     from projections.pipeline import PipelineProjection  # the projections' modules load on demand
     from projections.segments import SegmentsProjection
+    from projections.tasks import TasksProjection
 
-    return [PipelineProjection(), SegmentsProjection()]
+    return [PipelineProjection(), SegmentsProjection(), TasksProjection()]
 
 
 def select_projections(names: Sequence[str] | None) -> list[Projection]:

@@ -20,17 +20,19 @@ from pydantic import BaseModel
 
 from domain.catalogue import CrmEvent, event_data, event_type_of
 from domain.contact import Contact
-from domain.errors import DomainError
+from domain.errors import DomainError, TaskAlreadyExists
 from domain.events import CrmAggregate, event_id_of
 from domain.lead import Lead
 from domain.money import Money
 from domain.scoring import DEFAULT_MODEL, ScoringModel
 from domain.values import LeadSource, Meta
 from services.app.commands import (
+    AddTask,
     AssignLead,
     CaptureLead,
     ChangeConsent,
     ChangeStage,
+    CompleteTask,
     ConvertLead,
     CreateContact,
     DisqualifyLead,
@@ -38,6 +40,7 @@ from services.app.commands import (
     LogInteraction,
     ReactivateContact,
     RecordPurchase,
+    RescheduleTask,
     RescoreLead,
     UpdateContactDetails,
 )
@@ -48,6 +51,7 @@ from services.app.errors import (
     LeadNotFound,
     NotFound,
     ReactivationInProgress,
+    TaskNotFound,
 )
 from services.app.timers import Firing, StoredTimer, TimerAlreadyFired, TimerSetting, TimerStore
 from services.privacy.fields import PersonalFields
@@ -57,6 +61,12 @@ CRM_NAMESPACE = UUID("6f1c0d52-6b0e-4c53-9d43-3c1e2b7a9e10")
 """Namespace of the uuid5 ids derived from idempotency keys."""
 
 A = TypeVar("A", bound=Aggregate)
+
+TaskLocator = Callable[[UUID], tuple[str, UUID] | None]
+"""Which record a task is on: (`lead` or `contact`, its id), None for a task nobody has. Task ids
+are random, or chosen by the caller (automation derives them from its trigger), so an id cannot
+name its record; the tasks read model knows it (`ReadModelQueries.record_of_task`), and the record
+itself decides (a task the locator places on a record that lacks it is not found)."""
 
 
 def derived_id(kind: str, key: str, actor: str | None = None) -> UUID:
@@ -146,7 +156,8 @@ class CommandResult:
     version: int
     position: int | None
     related_id: UUID | None = None
-    """The contact a conversion made or joined, or the lead a reactivation opened."""
+    """The contact a conversion made or joined, the lead a reactivation opened, or the task a
+    task command added or changed."""
 
 
 class AuditEntry(BaseModel):
@@ -436,6 +447,100 @@ class CrmApplication(Application[UUID]):
         )
         lead.carry_consent_over(contact.id, contact.consents, meta)
         return self._save(contact, lead, related_id=lead.id)
+
+    # --- follow-up tasks ---------------------------------------------------------------
+
+    def add_lead_task(
+        self,
+        lead_id: UUID,
+        cmd: AddTask,
+        ctx: Context = SYSTEM,
+        task_id: UUID | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Add a follow-up task to an open lead (a closed lead's follow-up belongs on its contact);
+        see `_add_task` for its id, its owner and repeats. `related_id` is the task's id."""
+        return self._add_task(Lead, lead_id, cmd, ctx, task_id, expected_version)
+
+    def add_contact_task(
+        self,
+        contact_id: UUID,
+        cmd: AddTask,
+        ctx: Context = SYSTEM,
+        task_id: UUID | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Add a follow-up task to a contact; as `add_lead_task`."""
+        return self._add_task(Contact, contact_id, cmd, ctx, task_id, expected_version)
+
+    def complete_task(
+        self, task_id: UUID, cmd: CompleteTask, ctx: Context = SYSTEM, *, locate: TaskLocator
+    ) -> CommandResult:
+        """Mark a task done, on the record `locate` says it is on (even a closed lead)."""
+        return self._change_task(
+            task_id, ctx, locate, lambda record: record.complete_task(task_id, ctx.meta(cmd.occurred_at))
+        )
+
+    def reschedule_task(
+        self, task_id: UUID, cmd: RescheduleTask, ctx: Context = SYSTEM, *, locate: TaskLocator
+    ) -> CommandResult:
+        """Move an open task's due time, on the record `locate` says it is on."""
+        return self._change_task(
+            task_id, ctx, locate, lambda record: record.reschedule_task(task_id, cmd.due_at, ctx.meta(cmd.occurred_at))
+        )
+
+    def _add_task(
+        self,
+        cls: type[Lead] | type[Contact],
+        record_id: UUID,
+        cmd: AddTask,
+        ctx: Context,
+        task_id: UUID | None,
+        expected_version: int | None,
+    ) -> CommandResult:
+        """The task's id is `task_id` when given, uuid5 of the record and the idempotency key when
+        there is one, else new; a repeat of an id the record has appends nothing (before the
+        expected version is checked: a retry after a lost answer carries the old `If-Match`). Its
+        owner is the one named, else the record's owner (for a contact, its lead's)."""
+        with self._withheld_unless_readable(cls, record_id, ctx):
+            record = self._get(cls, record_id, owner_scope=ctx.owner_scope)
+            record.check_not_erased()
+            task_id = task_id or _new_task_id(record_id, cmd, ctx)
+            if task_id in record.tasks:
+                return _existing_task(record, task_id, cmd, ctx)
+            if expected_version is not None and record.version != expected_version:
+                raise ConcurrencyConflict(record_id, expected_version, record.version)
+            owner = cmd.owner or self._owner_of(record)
+            record.add_task(task_id, cmd.title, cmd.due_at, cmd.note, owner, ctx.meta(cmd.occurred_at))
+            try:
+                return self._save(record, related_id=task_id)
+            except ConcurrencyConflict:
+                # A concurrent repeat of the same task won the race: answer as the repeat would.
+                again = self._get(cls, record_id)
+                if task_id not in again.tasks:
+                    raise
+                return _existing_task(again, task_id, cmd, ctx)
+
+    def _change_task(
+        self, task_id: UUID, ctx: Context, locate: TaskLocator, act: Callable[[Lead | Contact], object]
+    ) -> CommandResult:
+        # A rep changes their own tasks only, wherever they are (a task may be theirs on a record
+        # another rep owns); anyone else's task is withheld, exactly like a missing one.
+        place = locate(task_id)
+        if place is None:
+            raise TaskNotFound(task_id)
+        kind, record_id = place
+        try:
+            record: Lead | Contact = self._get(Lead, record_id) if kind == "lead" else self._get(Contact, record_id)
+        except NotFound:
+            raise TaskNotFound(task_id) from None
+        task = record.tasks.get(task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        if ctx.owner_scope is not None and task.owner != ctx.owner_scope:
+            raise TaskNotFound(task_id, withheld=True)
+        act(record)
+        return self._save(record, related_id=task_id)
 
     # --- privacy ----------------------------------------------------------------------
 
@@ -754,6 +859,30 @@ class CrmApplication(Application[UUID]):
         if not isinstance(aggregate, cls):
             raise _not_found(cls, aggregate_id)
         return aggregate
+
+
+def _new_task_id(record_id: UUID, cmd: AddTask, ctx: Context) -> UUID:
+    if cmd.idempotency_key is None:
+        return uuid.uuid4()
+    # the record is part of the key: the same key on another record is another task, so that no
+    # two records ever hold one task id
+    return derived_id("task", f"{record_id}:{cmd.idempotency_key}", ctx.key_scope)
+
+
+def _existing_task(record: Lead | Contact, task_id: UUID, cmd: AddTask, ctx: Context) -> CommandResult:
+    """What a repeated add answers: the task already there, appending nothing, when it says what
+    the repeat names; otherwise the key (or the explicit id) is reused, and only the one who added
+    the task is told what differs."""
+    task = record.tasks[task_id]
+    key = cmd.idempotency_key
+    differing = sorted(name for name, value in cmd.given_details().items() if getattr(task, name) != value)
+    if task.created_by != ctx.actor or differing:
+        shown = differing if task.created_by == ctx.actor else None
+        if key is not None:
+            raise IdempotencyKeyReused(key, task_id if shown else None, shown)
+        what = f" with other values for: {', '.join(shown)}" if shown else ""
+        raise TaskAlreadyExists(f"task {task_id} already exists{what}")
+    return CommandResult(record.id, record.version, None, related_id=task_id)
 
 
 def _record(contact: Contact, cmd: RecordPurchase, ctx: Context) -> None:

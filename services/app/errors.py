@@ -70,3 +70,9 @@ class IdempotencyKeyReused(ApplicationError):
 
 class ReactivationInProgress(ApplicationError):
     """The contact already has an open lead from an earlier reactivation."""
+
+
+class TaskNotFound(NotFound):
+    """No lead or contact has a task with that id (or, withheld, it is not the caller's task)."""
+
+    kind = "task"

@@ -55,6 +55,10 @@ def domain_events() -> list[CrmEvent]:
     )
     lead.carry_consent_over(lead.contact_id, {"email": True}, meta(at=at(hours=1)))
     lead.log_interaction(InteractionKind.DEMO, "product demo", meta(at=at(hours=1)))
+    call_back, follow_up = uuid4(), uuid4()
+    lead.add_task(call_back, "call back", at(days=1), "about the demo", "alice", meta(at=at(hours=1)))
+    lead.reschedule_task(call_back, at(days=2), meta(at=at(hours=2)))
+    lead.complete_task(call_back, meta(at=at(hours=3)))
     lead.assign("bob", meta(at=at(hours=2)))
     lead.change_stage(Stage.QUALIFIED, meta(at=at(hours=3)))
     contact = a_contact(lead_id=lead.id, external_id="shop-42", meta=meta(at=at(days=1)))
@@ -67,6 +71,9 @@ def domain_events() -> list[CrmEvent]:
     contact.record_purchase("order-1", Money(4_999, "USD"), 2, meta(at=at(days=3)))
     contact.change_consent(ConsentChannel.EMAIL, True, meta(at=at(days=3)))
     contact.reactivate(uuid4(), "upgrade", meta(at=at(days=4)))
+    contact.add_task(follow_up, "send the invoice", at(days=6), None, None, meta(at=at(days=4)))
+    contact.reschedule_task(follow_up, at(days=7), meta(at=at(days=4)))
+    contact.complete_task(follow_up, meta(at=at(days=4)))
     contact.erase("data subject request", meta(at=at(days=5)))
     return pending(lead) + pending(lost) + pending(contact)
 
@@ -125,7 +132,14 @@ def test_a_lead_consent_change_carries_the_contact_it_was_carried_from(records: 
     assert SCHEMA_VERSIONS["lead.consent_changed"] == 1
 
 
-JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "UUID": "string"}
+JSON_TYPES = {
+    "str": "string",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "UUID": "string",
+    "datetime": "string",
+}
 
 
 def field_schema(model_schema: dict[str, Any], name: str) -> tuple[dict[str, Any], bool]:
@@ -157,6 +171,8 @@ def test_the_data_model_has_the_event_class_fields(event_type: str) -> None:
         assert field["type"] == expected, f"{event_type}.{name}: {hint} vs {field}"
         if base == "UUID":
             assert field["format"] == "uuid"
+        if base == "datetime":
+            assert field["format"] == "date-time"
 
 
 def test_the_changeable_details_are_the_updatable_ones() -> None:
