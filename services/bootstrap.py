@@ -28,6 +28,7 @@ from services.automation import decay
 from services.automation.clock import Clock as AutomationClock
 from services.automation.clock import ManualClock, system_clock
 from services.automation.engine import Automation
+from services.automation.follow_up import FollowUpPolicy
 from services.automation.policy import Policy
 from services.automation.policy_runner import LogReader, MemoryPolicyPositions, PolicyRunner
 from services.automation.scheduler import Scheduler, TimerKind
@@ -347,7 +348,7 @@ def timer_kinds() -> dict[str, TimerKind]:
 
 def policies(settings: Settings) -> list[Policy]:
     """The policies that react to events, in the order they see each event."""
-    return []
+    return [FollowUpPolicy(settings.calendar, settings.qualify_score)]
 
 
 def log_reader(app: CrmApplication) -> LogReader:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -511,7 +511,8 @@ class CrmApplication(Application[UUID]):
             if expected_version is not None and record.version != expected_version:
                 raise ConcurrencyConflict(record_id, expected_version, record.version)
             owner = cmd.owner or self._owner_of(record)
-            record.add_task(task_id, cmd.title, cmd.due_at, cmd.note, owner, ctx.meta(cmd.occurred_at))
+            with _acting(record, ctx):
+                record.add_task(task_id, cmd.title, cmd.due_at, cmd.note, owner, ctx.meta(cmd.occurred_at))
             try:
                 return self._save(record, related_id=task_id)
             except ConcurrencyConflict:
@@ -539,7 +540,10 @@ class CrmApplication(Application[UUID]):
             raise TaskNotFound(task_id)
         if ctx.owner_scope is not None and task.owner != ctx.owner_scope:
             raise TaskNotFound(task_id, withheld=True)
-        act(record)
+        if _acted_already(record, ctx):
+            return CommandResult(record.id, record.version, None, related_id=task_id)
+        with _acting(record, ctx):
+            act(record)
         return self._save(record, related_id=task_id)
 
     # --- privacy ----------------------------------------------------------------------
@@ -704,12 +708,9 @@ class CrmApplication(Application[UUID]):
         # after this load, the save conflicts instead of letting its former owner write.
         with self._withheld_unless_readable(cls, aggregate_id, ctx):
             aggregate = self._get(cls, aggregate_id, expected_version, ctx.owner_scope)
-            if not isinstance(aggregate, CrmAggregate) or ctx.cause is None:
-                act(aggregate)
-                return self._save(aggregate)
-            if aggregate.has_acted_on(ctx.actor, ctx.cause):
+            if _acted_already(aggregate, ctx):
                 return CommandResult(aggregate.id, aggregate.version, None)
-            with aggregate.caused_by(ctx.cause):
+            with _acting(aggregate, ctx):
                 act(aggregate)
             return self._save(aggregate)
 
@@ -883,6 +884,18 @@ def _existing_task(record: Lead | Contact, task_id: UUID, cmd: AddTask, ctx: Con
         what = f" with other values for: {', '.join(shown)}" if shown else ""
         raise TaskAlreadyExists(f"task {task_id} already exists{what}")
     return CommandResult(record.id, record.version, None, related_id=task_id)
+
+
+def _acted_already(aggregate: Aggregate, ctx: Context) -> bool:
+    """True when this automated command's actor already acted on the aggregate for its cause."""
+    return (
+        ctx.cause is not None and isinstance(aggregate, CrmAggregate) and aggregate.has_acted_on(ctx.actor, ctx.cause)
+    )
+
+
+def _acting(aggregate: Aggregate, ctx: Context) -> AbstractContextManager[None]:
+    """While acting: the events the aggregate triggers carry the command's cause."""
+    return aggregate.caused_by(ctx.cause) if isinstance(aggregate, CrmAggregate) else nullcontext()
 
 
 def _record(contact: Contact, cmd: RecordPurchase, ctx: Context) -> None:
