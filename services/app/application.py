@@ -386,6 +386,7 @@ class CrmApplication(Application[UUID]):
             owner=cmd.owner,
             contact_id=contact.id,
             interest=cmd.interest,
+            country=None,
         )
         return self._save(contact, lead, related_id=lead.id)
 

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from domain.money import MAX_AMOUNT_MINOR, is_currency_code
-from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
+from domain.values import ConsentChannel, CountryCode, InteractionKind, LeadSource, Stage
 
 CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a client's `occurred_at` may be before it is rejected."""
@@ -123,6 +123,7 @@ class CaptureLead(Command):
     estimated_value: AmountMinor | None = None
     currency: Currency = "USD"
     owner: UserId | None = None
+    country: CountryCode | None = Field(default=None, description="ISO 3166-1 alpha-2, e.g. DE (any case)")
     idempotency_key: IdempotencyKey | None = None
 
     @model_validator(mode="after")
@@ -148,6 +149,7 @@ class CaptureLead(Command):
             "owner": self.owner,
             "contact_id": None,
             "interest": None,
+            "country": self.country,
         }
 
 

@@ -384,7 +384,7 @@ def test_good_capture_input_is_normalised() -> None:
 
 def test_the_capture_becomes_the_fields_of_a_captured_event() -> None:
     # given / when
-    details = CaptureLead(**capture(name=" Ada ", currency="gbp", estimated_value=10)).lead_details()
+    details = CaptureLead(**capture(name=" Ada ", currency="gbp", estimated_value=10, country=" de ")).lead_details()
 
     # then
     assert details == {
@@ -400,7 +400,15 @@ def test_the_capture_becomes_the_fields_of_a_captured_event() -> None:
         "owner": None,
         "contact_id": None,
         "interest": None,
+        "country": "DE",
     }
+
+
+@pytest.mark.parametrize("country", ["D", "DEU", "D1", "ßa", "ß", "", 49])
+def test_a_country_that_is_not_two_letters_is_refused_naming_the_field(country: object) -> None:
+    with pytest.raises(ValidationError) as error:
+        CaptureLead(**capture(country=country))
+    assert [e["loc"] for e in error.value.errors()] == [("country",)]
 
 
 @pytest.mark.parametrize("model", [CaptureLead, ConvertLead, RecordPurchase, ReactivateContact])
