@@ -70,3 +70,11 @@ class IdempotencyKeyReused(ApplicationError):
 
 class ReactivationInProgress(ApplicationError):
     """The contact already has an open lead from an earlier reactivation."""
+
+
+class UserNotFound(ApplicationError):
+    """No user of the team has that id."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        super().__init__(f"user {user_id!r} not found")

@@ -123,6 +123,9 @@ def test_serve_demo_seeds_prints_docs_and_a_working_token_and_keeps_it_across_re
         assert "read models caught up" in "".join(demo.stderr)
         pipeline = httpx.get(f"{demo.base_url}/v1/pipeline", headers=auth, trust_env=False).json()
         assert sum(stage["count"] for stage in pipeline["stages"]) >= 200
+        # a lead for a new member of the seeded team
+        visitor = {"id": "visitor", "name": "A Visitor", "role": "rep"}
+        assert httpx.post(f"{demo.base_url}/v1/users", json=visitor, headers=auth, trust_env=False).status_code == 201
         lead = {"name": "Grace Hopper", "email": "grace@navy.example", "source": "event", "owner": "visitor"}
         moved = httpx.post(f"{demo.base_url}/v1/leads", json=lead, headers=auth, trust_env=False)
         assert moved.status_code == 201, moved.text

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from domain.money import MAX_AMOUNT_MINOR
 from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
 from services.app.commands import (
+    AddUser,
     AssignLead,
     CaptureLead,
     ChangeConsent,
@@ -22,8 +23,10 @@ from services.app.commands import (
     LogInteraction,
     ReactivateContact,
     RecordPurchase,
+    ReplaceAssignmentRules,
     RescoreLead,
     UpdateContactDetails,
+    UpdateUser,
 )
 
 GOOD_LEAD: dict[str, Any] = {"name": "Ada Lovelace", "email": "ada@example.com", "source": "web_form"}
@@ -574,3 +577,48 @@ def test_right_to_left_names_themselves_are_accepted() -> None:
     # when / then they are accepted as they are
     assert CaptureLead(**capture(name="محمد عبد الله")).name == "محمد عبد الله"
     assert CreateContact(name="דוד לוי", company="חברה").company == "חברה"
+
+
+# --- the team and the assignment rules ------------------------------------------------------------
+
+
+def test_a_new_user_is_the_user_the_command_describes() -> None:
+    cmd = AddUser(id="rep-anna", name="  Anna Berg ", role="rep", daily_capacity=5, time_zone="Europe/Oslo")
+    user = cmd.user()
+    assert (user.id, user.name, user.role.value, user.daily_capacity, user.time_zone) == (
+        "rep-anna",
+        "Anna Berg",
+        "rep",
+        5,
+        "Europe/Oslo",
+    )
+    assert (user.active, user.away) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", "Anna\u202eBerg"), ("name", "two\nlines"), ("active", "true"), ("away", 1), ("id", "none")],
+)
+def test_a_new_user_with_a_bad_field_is_refused_on_that_field(field: str, value: object) -> None:
+    assert rejected_fields(AddUser, **{"id": "rep-anna", "name": "Anna", "role": "rep", field: value}) == {field}
+
+
+def test_a_user_update_is_only_the_fields_sent_with_null_clearing_capacity_and_time_zone() -> None:
+    assert UpdateUser(away=True).changes() == {"away": True}
+    assert UpdateUser(daily_capacity=None, time_zone=None).changes() == {"daily_capacity": None, "time_zone": None}
+    assert UpdateUser(role="manager").changes() == {"role": "manager"}
+
+
+def test_a_user_update_must_change_something_and_cannot_clear_what_a_user_always_has() -> None:
+    assert "give at least one of" in rejection_messages(UpdateUser)
+    for field in ("name", "role", "active", "away"):
+        assert rejected_fields(UpdateUser, **{field: None}) == {field}
+    assert rejected_fields(UpdateUser, id="rep-ben") == {"id"}, "the id is not updatable"
+
+
+def test_the_rules_are_validated_rule_by_rule_naming_the_rule_and_its_field() -> None:
+    good = {"name": "all", "strategy": "round_robin", "reps": ["alice"]}
+    assert ReplaceAssignmentRules(rules=[good, {**good, "name": "second"}]).rules[1].name == "second"  # type: ignore[list-item]
+    with pytest.raises(ValidationError) as raised:
+        ReplaceAssignmentRules(rules=[good, {**good, "reps": []}])  # type: ignore[list-item]
+    assert [e["loc"] for e in raised.value.errors()] == [("rules", 1, "reps")]
