@@ -37,11 +37,16 @@ if TYPE_CHECKING:
     from domain.lead import Lead
 
 _LINE_BREAK_OR_CONTROL = re.compile("[\x00-\x1f\x7f\u0085\u2028\u2029]")
+_BIDI_CONTROL = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""As the commands refuse them in single-line text: they make a name display in another order
+than it is stored."""
 
 
 def _single_line(value: str) -> str:
     if _LINE_BREAK_OR_CONTROL.search(value):
         raise ValueError("must be one line, without control characters")
+    if _BIDI_CONTROL.search(value):
+        raise ValueError("must not contain bidirectional text controls (U+202A-U+202E, U+2066-U+2069 and the like)")
     return value
 
 

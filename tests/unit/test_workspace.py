@@ -17,6 +17,8 @@ from domain.errors import (
 )
 from domain.team import TeamRole, User
 from domain.workspace import WORKSPACE_ID, Workspace
+from projections.event_record import record_of
+from projections.registry import all_projections
 from tests.unit.factories import at, kinds, meta, pending, replay, the_only
 
 
@@ -162,3 +164,14 @@ def test_a_workspace_rebuilt_from_its_events_has_the_same_team_and_rules() -> No
         workspace.assignment_rules,
     )
     assert copy.users["rep-ben"].role is TeamRole.MANAGER
+
+
+def test_every_read_model_passes_over_the_workspaces_events() -> None:
+    workspace = Workspace.set_up(meta())
+    workspace.add_user(a_user("rep-anna"), meta())
+    workspace.update_user("rep-anna", {"away": True}, meta())
+    workspace.replace_assignment_rules([a_rule("one", "rep-anna")], meta())
+    records = [record_of(event, position) for position, event in enumerate(pending(workspace), start=1)]
+    assert {record.aggregate_type for record in records} == {"workspace"}
+    for projection in all_projections():
+        assert [projection.apply(record) for record in records] == [[], [], [], []], projection.name
