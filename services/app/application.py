@@ -1,10 +1,11 @@
-"""The CRM application: one eventsourcing Application holding leads and contacts, so that a
-conversion or a reactivation is one atomic append and there is one ordered notification log."""
+"""The CRM application: one eventsourcing Application holding leads, contacts and the store's
+workspace (its team and assignment rules), so that a conversion or a reactivation is one atomic
+append and there is one ordered notification log."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from eventsourcing.persistence import IntegrityError, Mapper
 from eventsourcing.utils import EnvType
 from pydantic import BaseModel
 
+from domain.assignment import AssignmentRule
 from domain.catalogue import CrmEvent, event_data, event_type_of
 from domain.contact import Contact
 from domain.errors import DomainError, TaskAlreadyExists
@@ -25,9 +27,12 @@ from domain.events import CrmAggregate, event_id_of
 from domain.lead import Lead
 from domain.money import Money
 from domain.scoring import DEFAULT_MODEL, ScoringModel
+from domain.team import User, check_assignable
 from domain.values import LeadSource, Meta
+from domain.workspace import WORKSPACE_ID, Workspace
 from services.app.commands import (
     AddTask,
+    AddUser,
     AssignLead,
     CaptureLead,
     ChangeConsent,
@@ -40,9 +45,11 @@ from services.app.commands import (
     LogInteraction,
     ReactivateContact,
     RecordPurchase,
+    ReplaceAssignmentRules,
     RescheduleTask,
     RescoreLead,
     UpdateContactDetails,
+    UpdateUser,
 )
 from services.app.errors import (
     ConcurrencyConflict,
@@ -52,6 +59,7 @@ from services.app.errors import (
     NotFound,
     ReactivationInProgress,
     TaskNotFound,
+    UserNotFound,
 )
 from services.app.timers import Firing, StoredTimer, TimerAlreadyFired, TimerSetting, TimerStore
 from services.privacy.fields import PersonalFields
@@ -160,6 +168,15 @@ class CommandResult:
     task command added or changed."""
 
 
+@dataclass(frozen=True)
+class AssignmentRuleList:
+    """The ordered assignment rules, and the workspace version they were read at (0 before the
+    workspace's first change): the ETag a replacement may send back as `If-Match`."""
+
+    rules: tuple[AssignmentRule, ...]
+    version: int
+
+
 class AuditEntry(BaseModel):
     """One line of an aggregate's audit trail."""
 
@@ -173,7 +190,7 @@ class AuditEntry(BaseModel):
 
 
 class CrmApplication(Application[UUID]):
-    """Commands on leads and contacts: load, act, save, return."""
+    """Commands on leads, contacts and the workspace: load, act, save, return."""
 
     name = "crm"
     log_section_size = 10_000
@@ -217,6 +234,7 @@ class CrmApplication(Application[UUID]):
             existing = self._existing_creation(Lead, lead_id, cmd.idempotency_key, details, ctx)
             if existing is not None:
                 return existing
+        self._check_assignable(cmd.owner)
         lead = Lead.capture(lead_id=lead_id, meta=ctx.meta(cmd.occurred_at), model=self.scoring, **details)
         return self._save_new(lead, cmd.idempotency_key, details, ctx)
 
@@ -243,7 +261,8 @@ class CrmApplication(Application[UUID]):
     def assign_lead(
         self, lead_id: UUID, cmd: AssignLead, ctx: Context = SYSTEM, expected_version: int | None = None
     ) -> CommandResult:
-        """Give a lead to a sales rep."""
+        """Give a lead to a sales rep (an active user of the team)."""
+        self._check_assignable(cmd.owner)
         return self._change(
             Lead, lead_id, ctx, expected_version, lambda lead: lead.assign(cmd.owner, ctx.meta(cmd.occurred_at))
         )
@@ -422,6 +441,7 @@ class CrmApplication(Application[UUID]):
             lead_id = derived_id("reactivation", cmd.idempotency_key, ctx.key_scope)
             if lead_id in contact.reactivated_lead_ids:
                 return CommandResult(contact.id, contact.version, None, related_id=lead_id)
+        self._check_assignable(cmd.owner)
         if contact.open_lead_id is not None and self._get(Lead, contact.open_lead_id).is_open:
             raise ReactivationInProgress(
                 f"contact {contact.id} already has open lead {contact.open_lead_id} from a reactivation"
@@ -444,6 +464,7 @@ class CrmApplication(Application[UUID]):
             owner=cmd.owner,
             contact_id=contact.id,
             interest=cmd.interest,
+            country=None,
         )
         lead.carry_consent_over(contact.id, contact.consents, meta)
         return self._save(contact, lead, related_id=lead.id)
@@ -545,6 +566,80 @@ class CrmApplication(Application[UUID]):
         with _acting(record, ctx):
             act(record)
         return self._save(record, related_id=task_id)
+
+    # --- the workspace: the team and the assignment rules -------------------------------
+
+    def add_user(self, cmd: AddUser, ctx: Context = SYSTEM) -> User:
+        """Put a new user on the team; `UserAlreadyExists` when the id is taken."""
+        meta = ctx.meta(cmd.occurred_at)
+        workspace = self._workspace_to_change(meta)
+        workspace.add_user(cmd.user(), meta)
+        self._save(workspace)
+        return workspace.users[cmd.id]
+
+    def update_user(self, user_id: str, cmd: UpdateUser, ctx: Context = SYSTEM) -> User:
+        """Change some of a user's fields; an update that changes nothing appends nothing."""
+        workspace = self.get_workspace()
+        if workspace is None or user_id not in workspace.users:
+            raise UserNotFound(user_id)
+        if workspace.update_user(user_id, cmd.changes(), ctx.meta(cmd.occurred_at)):
+            self._save(workspace)
+        return workspace.users[user_id]
+
+    def replace_assignment_rules(
+        self, cmd: ReplaceAssignmentRules, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> AssignmentRuleList:
+        """Make the command's rules the whole ordered list; every rep must be a user of the team."""
+        meta = ctx.meta(cmd.occurred_at)
+        workspace = self._workspace_to_change(meta, expected_version)
+        workspace.replace_assignment_rules(cmd.rules, meta)
+        self._save(workspace)
+        return AssignmentRuleList(workspace.assignment_rules, workspace.version)
+
+    def get_workspace(self) -> Workspace | None:
+        """The store's workspace as it stands; None before its first change."""
+        try:
+            workspace: Aggregate = self.repository.get(WORKSPACE_ID)
+        except AggregateNotFoundError:
+            return None
+        return workspace if isinstance(workspace, Workspace) else None
+
+    def users(self) -> list[User]:
+        """Every user of the team, in id order."""
+        return sorted(self._team().values(), key=lambda user: user.id)
+
+    def get_user(self, user_id: str) -> User:
+        """One user of the team; `UserNotFound` when there is none of that id."""
+        user = self._team().get(user_id)
+        if user is None:
+            raise UserNotFound(user_id)
+        return user
+
+    def assignment_rules(self) -> AssignmentRuleList:
+        """The ordered assignment rules (none before they are first set)."""
+        workspace = self.get_workspace()
+        if workspace is None:
+            return AssignmentRuleList((), 0)
+        return AssignmentRuleList(workspace.assignment_rules, workspace.version)
+
+    def _team(self) -> Mapping[str, User]:
+        workspace = self.get_workspace()
+        return {} if workspace is None else workspace.users
+
+    def _check_assignable(self, owner: str | None) -> None:
+        """A lead is given only to an active user of the team (checked against the team as it
+        stands when the command runs)."""
+        if owner is not None:
+            check_assignable(self._team(), owner, "owner")
+
+    def _workspace_to_change(self, meta: Meta, expected_version: int | None = None) -> Workspace:
+        """The workspace, set up (in the same append as its first change) when there is none yet;
+        a conflict when it is not at the expected version (0 before its first change)."""
+        workspace = self.get_workspace()
+        version = 0 if workspace is None else workspace.version
+        if expected_version is not None and expected_version != version:
+            raise ConcurrencyConflict(WORKSPACE_ID, expected_version, version)
+        return Workspace.set_up(meta) if workspace is None else workspace
 
     # --- privacy ----------------------------------------------------------------------
 

@@ -76,3 +76,11 @@ class TaskNotFound(NotFound):
     """No lead or contact has a task with that id (or, withheld, it is not the caller's task)."""
 
     kind = "task"
+
+
+class UserNotFound(ApplicationError):
+    """No user of the team has that id."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        super().__init__(f"user {user_id!r} not found")
