@@ -33,7 +33,7 @@ from domain.money import Money
 from domain.values import ConsentChannel, InteractionKind, Meta, Stage
 from projections.event_record import EventRecord
 from services.app.application import Context, CrmApplication
-from services.app.commands import ConvertLead, RescoreLead
+from services.app.commands import AddUser, ConvertLead, ReplaceAssignmentRules, RescoreLead, UpdateUser
 from services.app.errors import ConcurrencyConflict, NotFound
 from services.automation.clock import ManualClock
 from services.automation.policy_runner import LogReader, PolicyRunner
@@ -46,6 +46,9 @@ Configure = Callable[[CrmApplication, Context], None]
 """Puts the configuration under test (rules, sequences) into the simulated application."""
 
 _BATCH = 500
+_CONFIGURING = "simulation"
+_CONFIGURATION = frozenset({"workspace.assignment_rules_replaced"})
+"""What the configuration under test replaces: people's changes to it in the window are not replayed."""
 _DIVERGENCES_KEPT = 20
 
 
@@ -159,7 +162,7 @@ class Simulation:
                 break
             replay.apply(record, include_automation=True)
         simulated_from = sim.head_position() + 1
-        setup = Context(actor="simulation", correlation_id="simulation", clock=clock)
+        setup = Context(actor=_CONFIGURING, correlation_id=_CONFIGURING, clock=clock)
         self.configure(sim, setup)
         _rescore_open_leads(sim, replay.open_leads, start, setup)
         runner, scheduler = self.build_engine(sim, clock)
@@ -172,6 +175,8 @@ class Simulation:
             actual.append(record)
             clock.set(max(clock(), record.recorded_at))
             _settle(runner, scheduler)
+            if record.event_type in _CONFIGURATION:
+                continue  # the configuration under test stands for the whole window
             if not record.actor.startswith("automation:") and replay.apply(record, include_automation=False):
                 replayed += 1
         clock.set(max(clock(), end))
@@ -306,12 +311,36 @@ def _contact_created(sim: CrmApplication, record: EventRecord, meta: Meta) -> No
     sim.commit(Contact.create(contact_id=record.aggregate_id, meta=meta, **record.data))
 
 
+def _in_context(meta: Meta) -> Context:
+    return Context(actor=meta.actor, correlation_id=meta.correlation_id)
+
+
+def _user_added(sim: CrmApplication, record: EventRecord, meta: Meta) -> None:
+    d = record.data
+    fields = {k: d[k] for k in ("name", "role", "active", "away", "daily_capacity", "time_zone")}
+    sim.add_user(AddUser(id=d["user_id"], **fields, occurred_at=meta.occurred_at), _in_context(meta))
+
+
+def _user_updated(sim: CrmApplication, record: EventRecord, meta: Meta) -> None:
+    update = UpdateUser(**record.data["changes"], occurred_at=meta.occurred_at)
+    sim.update_user(record.data["user_id"], update, _in_context(meta))
+
+
+def _rules_replaced(sim: CrmApplication, record: EventRecord, meta: Meta) -> None:
+    if meta.actor == _CONFIGURING:
+        return
+    sim.replace_assignment_rules(ReplaceAssignmentRules(rules=record.data["rules"]), _in_context(meta))
+
+
 _ACTIONS: dict[str, Action] = {
+    "workspace.user_added": _user_added,
+    "workspace.user_updated": _user_updated,
+    "workspace.assignment_rules_replaced": _rules_replaced,
     "lead.captured": _captured,
     "lead.interaction_logged": _on_lead(
         lambda lead, d, meta, sim: lead.log_interaction(InteractionKind(d["kind"]), d["detail"], meta, sim.scoring)
     ),
-    "lead.assigned": _on_lead(lambda lead, d, meta, sim: lead.assign(d["owner"], meta)),
+    "lead.assigned": _on_lead(lambda lead, d, meta, sim: lead.assign(d["owner"], meta, d.get("reason"))),
     "lead.stage_changed": _on_lead(lambda lead, d, meta, sim: lead.change_stage(Stage(d["stage"]), meta)),
     "lead.disqualified": _on_lead(lambda lead, d, meta, sim: lead.disqualify(d["reason"], meta)),
     "lead.converted": _converted,
