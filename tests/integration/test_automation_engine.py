@@ -3,6 +3,7 @@ per event (even when their position is lost), and a new policy that does not act
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -106,6 +107,27 @@ def test_one_engine_leads_a_store_and_another_takes_over_when_it_stops(settings:
     finally:
         for closable in (first_store, second_store, first_app, second_app):
             closable.close()
+
+
+def test_with_no_policies_the_engine_reads_no_events_and_a_store_with_history_is_idle(
+    app: CrmApplication, store: ReadModelStore, settings: Settings
+) -> None:
+    from consumers.event_log import read_records
+
+    for n in range(3):
+        app.capture_lead(capture(email=f"lead-{n}@example.com"), ALICE)
+    runner = PolicyRunner(app, [], store, lambda start, limit: read_records(app, start, limit))
+    assert [runner.catch_up(), runner.catch_up()] == [0, 0]
+
+    engine = automation(app, store, settings, poll_interval=0.05)
+    worker = threading.Thread(target=engine.run, kwargs={"until_idle": True}, daemon=True)
+    worker.start()
+    worker.join(30)
+    still_running = worker.is_alive()
+    engine.stopping.set()
+    worker.join(10)
+
+    assert not still_running, "run(until_idle=True) kept reading the same events and never went idle"
 
 
 class _Forgetful:
