@@ -15,7 +15,7 @@ from services.app.application import Context, CrmApplication
 from services.app.commands import LogInteraction
 from services.automation.policy_runner import PolicyRunner
 from services.bootstrap import automation, bootstrap, leader_lock, open_read_models
-from services.settings import Settings
+from services.settings import Settings, SettingsError
 from services.storage.read_model_store import ReadModelStore
 from tests.integration.factories import ALICE, capture
 
@@ -128,6 +128,17 @@ def test_with_no_policies_the_engine_reads_no_events_and_a_store_with_history_is
     worker.join(10)
 
     assert not still_running, "run(until_idle=True) kept reading the same events and never went idle"
+
+
+def test_idle_automation_looks_again_as_often_as_crm_automation_poll_seconds_says(
+    app: CrmApplication, store: ReadModelStore, database_url: str
+) -> None:
+    settings = Settings.from_env({"CRM_DATABASE_URL": database_url, "CRM_AUTOMATION_POLL_SECONDS": "0.05"})
+
+    assert automation(app, store, settings).poll_interval == 0.05
+    assert automation(app, store, Settings(database_url=database_url)).poll_interval == 0.5
+    with pytest.raises(SettingsError, match="CRM_AUTOMATION_POLL_SECONDS"):
+        Settings.from_env({"CRM_AUTOMATION_POLL_SECONDS": "0"})
 
 
 class _Forgetful:
