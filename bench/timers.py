@@ -187,6 +187,7 @@ def _throughput(servers: Servers, backend: str) -> tuple[Figure, float]:
             "baseline_runs_seconds": [round(x, 2) for x in base_runs],
             "baseline_commands_per_run": BASELINE_COMMANDS,
             "setup_seconds_per_lead": round(setup_per_lead, 4),
+            "load_average_1min": round(os.getloadavg()[0], 2),
         },
     )
     say(f"timers: {backend}: {figure.ours:,.0f} timers/s against {figure.baseline:,.0f} rescores/s")
@@ -364,7 +365,12 @@ def _delay_figure(backend: str, poll: float, measured: dict[str, Any]) -> Figure
         sample_unit="timers",
         what=f"due time -> firing, automation engine in a thread, {DELAY_TIMERS} timers over {DELAY_SPREAD_SECONDS} s",
         baseline_what="a bare SELECT-due / UPDATE-fired loop at the same poll interval, same database and timers",
-        details={"backend": backend, "poll_interval_seconds": poll, **measured},
+        details={
+            "backend": backend,
+            "poll_interval_seconds": poll,
+            **measured,
+            "load_average_1min": round(os.getloadavg()[0], 2),
+        },
     )
 
 
