@@ -380,13 +380,15 @@ def automation(
     store: ReadModelStore,
     settings: Settings,
     clock: AutomationClock = system_clock,
-    poll_interval: float = 0.5,
+    poll_interval: float | None = None,
 ) -> Automation:
     """The automation engine on the settings' store: its policies follow the log (positions
-    kept with the read models), its scheduler fires the timers, while it holds leadership."""
+    kept with the read models), its scheduler fires the timers, while it holds leadership; idle,
+    it looks again every `poll_interval` seconds (`CRM_AUTOMATION_POLL_SECONDS` by default)."""
     runner = PolicyRunner(app, policies(settings, store, store.wait), store, log_reader(app), clock=clock)
     scheduler = Scheduler(app, timer_kinds(), clock)
-    return Automation(runner, scheduler, leader_lock(settings), poll_interval=poll_interval)
+    interval = settings.automation_poll_seconds if poll_interval is None else poll_interval
+    return Automation(runner, scheduler, leader_lock(settings), poll_interval=interval)
 
 
 def read_models_on_demand(app: CrmApplication, store: ReadModelStore) -> WaitFor:

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         default="in-process",
         description="who runs the policies and timers: threads of crm serve, or a separate crm automate process",
     )
+    automation_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="how long idle automation waits before looking again for due timers and new events",
+    )
     time_zone: str = Field(
         default="UTC", description="IANA time zone business days are counted in, unless a user has their own"
     )

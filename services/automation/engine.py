@@ -8,6 +8,7 @@ gone) stops acting until it wins it back."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -59,9 +60,13 @@ class Automation:
         while not self._stop.is_set():
             try:
                 if not (self.lock.held() or self.lock.try_acquire()):
+                    if self.leading.is_set():
+                        log.warning("crm: automation lost leadership (pid %d); waiting to lead again", os.getpid())
                     self.leading.clear()
                     self._stop.wait(self.poll_interval)
                     continue
+                if not self.leading.is_set():
+                    log.info("crm: automation leading (pid %d)", os.getpid())
                 self.leading.set()
                 done = self.run_pass()
                 self.error = None

@@ -102,6 +102,8 @@ class PolicyRunner:
         events were read. A failure other than a refused command stops the pass (to be retried),
         with the positions saved up to the last event fully handled."""
         if not self.policies:
+            # Without a policy there is no position to start from: the whole log would be read
+            # again on every pass, and the engine would never find itself idle.
             return 0
         positions = self.start_positions()
         start = min(positions.values()) + 1

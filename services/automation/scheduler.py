@@ -78,10 +78,13 @@ class Scheduler:
             if not due:
                 break
             for stored in due:
-                outcome = self.fire(stored, now)
+                # due by the pass's start, fired (and logged) at the clock's time of the firing:
+                # a long pass must not log its last firings as early as its first
+                fired_at = self.clock()
+                outcome = self.fire(stored, fired_at)
                 run.count(outcome)
                 if outcome != "already_fired":
-                    run.delays.append((now - stored.timer.due_at).total_seconds())
+                    run.delays.append((fired_at - stored.timer.due_at).total_seconds())
             if len(due) < size:
                 break
         return run

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.auth.access import AccessEntry, PersonalDataRead
 from services.storage.postgres_pool import open_pool
+from services.storage.schema import lock_schema_changes
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -287,7 +288,8 @@ class PostgresAccessLog(AccessLog):
         super().__init__(**options)
         # the writer and the admin's reads share two connections; a read waits at most `timeout`
         self._pool: ConnectionPool = open_pool(conninfo, "crm-access-log", timeout, max_size=2)
-        with self._pool.connection() as db:
+        with self._pool.connection() as db, db.transaction():
+            lock_schema_changes(db)  # processes started together create the table in turn
             db.execute(
                 f"CREATE TABLE IF NOT EXISTS {ACCESS_LOG_TABLE} (entry_id UUID PRIMARY KEY, "
                 "read_at TIMESTAMPTZ NOT NULL, user_name TEXT NOT NULL, role TEXT NOT NULL, method TEXT NOT NULL, "

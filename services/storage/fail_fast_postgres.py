@@ -29,6 +29,8 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import Environment, EnvType
 
+from services.storage.schema import schema_locked
+
 RECONNECT_TIMEOUT = "POSTGRES_RECONNECT_TIMEOUT"
 """Seconds the pool keeps trying to replace a lost connection before it gives the slot up."""
 LIBPQ_CONNECT_TIMEOUT = "POSTGRES_LIBPQ_CONNECT_TIMEOUT"
@@ -61,6 +63,11 @@ class FailFastApplicationRecorder(PostgresApplicationRecorder):
     select_notifications = attempted_once(PostgresApplicationRecorder.select_notifications)
     max_notification_id = attempted_once(PostgresApplicationRecorder.max_notification_id)
 
+    def create_table(self) -> None:
+        """eventsourcing's table creation, one process at a time (`schema_locked`)."""
+        with schema_locked(self.datastore):
+            super().create_table()
+
 
 class FailFastTrackingRecorder(PostgresTrackingRecorder):
     """Tracking positions, one attempt per call (the read-model recorder builds on it)."""
@@ -68,6 +75,11 @@ class FailFastTrackingRecorder(PostgresTrackingRecorder):
     insert_tracking = attempted_once(PostgresTrackingRecorder.insert_tracking)
     max_tracking_id = attempted_once(PostgresTrackingRecorder.max_tracking_id)
     has_tracking_id = attempted_once(PostgresTrackingRecorder.has_tracking_id)
+
+    def create_table(self) -> None:
+        """eventsourcing's table creation, one process at a time (`schema_locked`)."""
+        with schema_locked(self.datastore):
+            super().create_table()
 
 
 class FailFastPostgresFactory(PostgresFactory):

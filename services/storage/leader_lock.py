@@ -37,13 +37,16 @@ def lock_key(name: str) -> int:
 
 
 class PostgresLeaderLock:
-    """`pg_try_advisory_lock` on a connection kept open while leading."""
+    """`pg_try_advisory_lock` on a connection of its own, kept open while leading and while
+    waiting to lead (a waiting process asks again on the same session, rather than opening a
+    new connection every poll)."""
 
     def __init__(self, conninfo: str, name: str, connect_timeout: int = 3) -> None:
         self.conninfo = conninfo
         self.key = lock_key(name)
         self.connect_timeout = connect_timeout
         self._conn: Any = None
+        self._holding = False
 
     def try_acquire(self) -> bool:
         """Take the advisory lock if no other session holds it."""
@@ -51,17 +54,22 @@ class PostgresLeaderLock:
 
         if self.held():
             return True
-        self.release()
-        self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=self.connect_timeout)
-        row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
-        if row is not None and row[0]:
-            return True
-        self.release()
-        return False
+        reused = self._conn is not None and not self._conn.closed
+        if not reused:
+            self._conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=self.connect_timeout)
+        try:
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        except psycopg.Error:
+            self.release()
+            if not reused:
+                raise
+            return self.try_acquire()  # the waiting session was dropped: once more on a new one
+        self._holding = row is not None and bool(row[0])
+        return self._holding
 
     def held(self) -> bool:
         """True while our session holds the lock and answers."""
-        if self._conn is None or self._conn.closed:
+        if not self._holding or self._conn is None or self._conn.closed:
             return False
         try:
             self._conn.execute("SELECT 1")
@@ -71,11 +79,17 @@ class PostgresLeaderLock:
         return True
 
     def release(self) -> None:
-        """Close the session, which frees the lock."""
+        """Give the lock back and close the session (its end would free the lock too, but only
+        once the server has noticed it)."""
+        holding, self._holding = self._holding, False
         if self._conn is not None:
             try:
-                self._conn.close()
+                if holding and not self._conn.closed:
+                    self._conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+            except Exception:
+                pass  # a session already gone holds no lock
             finally:
+                self._conn.close()
                 self._conn = None
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from services.storage.postgres_pool import open_pool
+from services.storage.schema import lock_schema_changes
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -124,7 +125,8 @@ class PostgresKeyStore:
 
     def __init__(self, conninfo: str, timeout: float = 5.0, reconnect_timeout: float = 300.0) -> None:
         self._pool: ConnectionPool = open_pool(conninfo, "crm-keys", timeout, reconnect_timeout=reconnect_timeout)
-        with self._pool.connection() as db:
+        with self._pool.connection() as db, db.transaction():
+            lock_schema_changes(db)  # processes started together create the tables in turn
             db.execute(
                 f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} "
                 "(person_id TEXT PRIMARY KEY, wrapped_key BYTEA NOT NULL, created_at TIMESTAMPTZ NOT NULL)"

@@ -29,7 +29,7 @@ from eventsourcing.utils import Environment
 from projections.row_changes import ColumnType, Insert, NewVersion, Projection, RowChange, Table, Update, Upsert
 from services.storage import tracking
 from services.storage.fail_fast_postgres import FailFastTrackingRecorder
-from services.storage.schema import SchemaRecords
+from services.storage.schema import SchemaRecords, lock_schema_changes
 
 _SQLITE_TYPES: dict[ColumnType, str] = {
     "text": "TEXT",
@@ -117,6 +117,7 @@ class ReadModelRecorder(TrackingRecorder):
         self.known_tables = {t.name for t in tables}
         with self.datastore.transaction(commit=True) as c:
             self._take_write_lock(c)  # SQLite: the check reads before the creation writes
+            self._lock_schema(c)
             schema = self._schema_records(c)
             named = [(self.table_name(t.name), t) for t in tables]
             missing = set(schema.check(named, live=not self.namespace, owners=owners or {}))
@@ -188,6 +189,9 @@ class ReadModelRecorder(TrackingRecorder):
 
     def _take_write_lock(self, c: _Cursor) -> None:
         """Hold the write lock from the start of the transaction (PostgreSQL needs nothing)."""
+
+    def _lock_schema(self, c: _Cursor) -> None:
+        """Create tables one process at a time (SQLite: the write lock does it already)."""
 
     def _batched(self, c: Any) -> AbstractContextManager[Any]:
         """Send a batch's statements without waiting for each answer, where the driver can."""
@@ -370,6 +374,9 @@ class PostgresReadModelRecorder(ReadModelRecorder, FailFastTrackingRecorder):
 
     column_types = _POSTGRES_TYPES
     placeholder = "%s"
+
+    def _lock_schema(self, c: _Cursor) -> None:
+        lock_schema_changes(c)
 
     def _batched(self, c: Any) -> AbstractContextManager[Any]:
         # psycopg's pipeline mode: one round trip per batch instead of one per row change; an

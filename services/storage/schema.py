@@ -12,13 +12,37 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from projections.row_changes import ColumnType, Table
 
 SCHEMA_TABLE = "crm_read_model_schema"
+SCHEMA_LOCK = "crm-schema"
+"""The name of the PostgreSQL advisory lock that whoever creates tables holds until it commits."""
+
+
+def lock_schema_changes(c: Any) -> None:
+    """PostgreSQL: wait for, and hold until this transaction ends, the database's lock on table
+    creation. Two sessions running `CREATE TABLE IF NOT EXISTS` for the same table at the same
+    moment both find it missing, and one fails (a duplicate in `pg_type`): processes started
+    together on a fresh database create their tables one after another instead."""
+    c.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (SCHEMA_LOCK,))
+
+
+@contextmanager
+def schema_locked(datastore: Any) -> Iterator[None]:
+    """PostgreSQL: hold the same lock for a block that creates tables in several transactions
+    (eventsourcing's `create_table` reads, creates types, then tables), on a pooled connection
+    of its own (eventsourcing's pool connections are in autocommit mode: a session lock)."""
+    with datastore.get_connection() as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (SCHEMA_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (SCHEMA_LOCK,))
 
 
 class ReadModelSchemaMismatch(Exception):

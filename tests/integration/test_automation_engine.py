@@ -3,6 +3,7 @@ per event (even when their position is lost), and a new policy that does not act
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ from services.app.application import Context, CrmApplication
 from services.app.commands import LogInteraction
 from services.automation.policy_runner import PolicyRunner
 from services.bootstrap import automation, bootstrap, leader_lock, open_read_models
-from services.settings import Settings
+from services.settings import Settings, SettingsError
 from services.storage.read_model_store import ReadModelStore
 from tests.integration.factories import ALICE, capture
 
@@ -106,6 +107,38 @@ def test_one_engine_leads_a_store_and_another_takes_over_when_it_stops(settings:
     finally:
         for closable in (first_store, second_store, first_app, second_app):
             closable.close()
+
+
+def test_with_no_policies_the_engine_reads_no_events_and_a_store_with_history_is_idle(
+    app: CrmApplication, store: ReadModelStore, settings: Settings
+) -> None:
+    from consumers.event_log import read_records
+
+    for n in range(3):
+        app.capture_lead(capture(email=f"lead-{n}@example.com"), ALICE)
+    runner = PolicyRunner(app, [], store, lambda start, limit: read_records(app, start, limit))
+    assert [runner.catch_up(), runner.catch_up()] == [0, 0]
+
+    engine = automation(app, store, settings, poll_interval=0.05)
+    worker = threading.Thread(target=engine.run, kwargs={"until_idle": True}, daemon=True)
+    worker.start()
+    worker.join(30)
+    still_running = worker.is_alive()
+    engine.stopping.set()
+    worker.join(10)
+
+    assert not still_running, "run(until_idle=True) kept reading the same events and never went idle"
+
+
+def test_idle_automation_looks_again_as_often_as_crm_automation_poll_seconds_says(
+    app: CrmApplication, store: ReadModelStore, database_url: str
+) -> None:
+    settings = Settings.from_env({"CRM_DATABASE_URL": database_url, "CRM_AUTOMATION_POLL_SECONDS": "0.05"})
+
+    assert automation(app, store, settings).poll_interval == 0.05
+    assert automation(app, store, Settings(database_url=database_url)).poll_interval == 0.5
+    with pytest.raises(SettingsError, match="CRM_AUTOMATION_POLL_SECONDS"):
+        Settings.from_env({"CRM_AUTOMATION_POLL_SECONDS": "0"})
 
 
 class _Forgetful:

@@ -133,3 +133,32 @@ def test_an_automated_command_repeated_for_the_same_cause_appends_nothing(app: C
     assert app.get_lead(lead.id).version == first.version
     other = Context(actor="automation:other", correlation_id="c", cause="cause-1")
     assert app.log_lead_interaction(lead.id, LogInteraction(kind="call", occurred_at=later), other).position
+
+
+class TickingClock:
+    """A clock that moves a second on every reading, as time passes during a long pass."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+def test_each_firing_is_logged_at_the_time_it_fired_not_when_its_pass_began(app: CrmApplication) -> None:
+    leads = [engaged_lead(app)]
+    second_id = app.capture_lead(capture(occurred_at=MONDAY, email="grace@example.com"), ALICE).id
+    app.log_lead_interaction(second_id, LogInteraction(kind=InteractionKind.DEMO, occurred_at=MONDAY), ALICE)
+    leads.append(app.get_lead(second_id))
+    latest_due = max(decay_timer_of(app, lead).timer.due_at for lead in leads)
+    clock = TickingClock(latest_due)
+
+    run = Scheduler(app, KINDS, clock).run_due()
+
+    # the pass read the clock once to find what was due, then once per firing
+    fired = [latest_due + timedelta(seconds=2), latest_due + timedelta(seconds=3)]
+    assert run.fired == 2
+    assert [record.fired_at for record in app.timers.firing_log()] == fired
+    due = [record.due_at for record in app.timers.firing_log()]
+    assert run.delays == [(f - d).total_seconds() for f, d in zip(fired, due, strict=True)]
