@@ -119,8 +119,14 @@ def _inline(schema: Schema, components: dict[str, Schema]) -> Schema:
     for key in ("$schema", "$id"):
         schema.pop(key, None)
     for name, definition in schema.pop("$defs", {}).items():
+        definition = _refs_to_components(definition)  # a definition may refer to another one
         if components.setdefault(name, definition) != definition:
             raise ValueError(f"two different schemas are named {name}")
+    return _refs_to_components(schema)
+
+
+def _refs_to_components(schema: Schema) -> Schema:
+    """The schema with its references to `$defs` pointing at components.schemas instead."""
     text = json.dumps(schema).replace('"#/$defs/', '"#/components/schemas/')
     inlined: Schema = json.loads(text)
     return inlined

@@ -45,3 +45,11 @@ class OccurredBeforeCreation(DomainError):
 
 class PersonErased(DomainError):
     """The person was erased: their records keep their history but take no more commands."""
+
+
+class AlreadyEnrolled(DomainError):
+    """The lead is enrolled in that nurture sequence already (its enrolment is still active)."""
+
+
+class NotEnrolled(DomainError):
+    """The lead has no active enrolment in that nurture sequence."""

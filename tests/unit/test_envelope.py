@@ -31,10 +31,12 @@ from consumers.envelope import (
     topic_for,
 )
 from consumers.envelope_schema import ROOT, asyncapi_document, generated_files, stale_files, to_yaml
+from domain.calendar import BusinessCalendar
 from domain.catalogue import CrmEvent, data_fields, event_classes
 from domain.contact import UPDATABLE_DETAILS
 from domain.events import EVENT_ID_NAMESPACE, event_id_of
 from domain.money import Money
+from domain.nurture import NurtureExitReason, NurtureSequence
 from domain.personal_data import PERSONAL_EVENT_FIELDS
 from domain.values import ConsentChannel, InteractionKind, Stage
 from projections.event_record import EventRecord, record_of
@@ -66,7 +68,30 @@ def domain_events() -> list[CrmEvent]:
     contact.change_consent(ConsentChannel.EMAIL, True, meta(at=at(days=3)))
     contact.reactivate(uuid4(), "upgrade", meta(at=at(days=4)))
     contact.erase("data subject request", meta(at=at(days=5)))
-    return pending(lead) + pending(lost) + pending(contact)
+    return pending(lead) + pending(lost) + pending(contact) + nurture_events()
+
+
+def nurture_events() -> list[CrmEvent]:
+    """A lead through a sequence of every kind of step, and one that exits."""
+    sequence = NurtureSequence.model_validate(
+        {
+            "name": "welcome",
+            "steps": [
+                {"wait_days": 0, "email": {"template": "welcome-1"}},
+                {"wait_days": 1, "email": {"template": "welcome-2"}},
+                {"wait_days": 2, "task": {"title": "call", "due_in_days": 1}},
+                {"wait_days": 1, "score_check": {"min_score": 0}},
+            ],
+        }
+    )
+    calendar = BusinessCalendar()
+    lead = a_lead()
+    lead.enrol_in_nurture(sequence, meta(at=at(hours=1)), calendar)
+    for step, consent in enumerate((True, None, None, None)):
+        lead.perform_nurture_step("welcome", 1, step, meta(at=at(hours=2 + step)), calendar, email_consent=consent)
+    lead.enrol_in_nurture(sequence, meta(at=at(hours=8)), calendar)
+    lead.exit_nurture("welcome", NurtureExitReason.MANUAL, meta(at=at(hours=9)))
+    return pending(lead)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +118,15 @@ def test_every_event_type_has_a_data_model_and_its_class_version() -> None:
         assert SCHEMA_VERSIONS[name] == cls.class_version + (1 if sealed else 0)  # type: ignore[attr-defined]
 
 
-JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "UUID": "string"}
+JSON_TYPES = {
+    "str": "string",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "UUID": "string",
+    "datetime": "string",
+}
+CONTAINERS = {"dict[": "object", "list[": "array"}
 
 
 def field_schema(model_schema: dict[str, Any], name: str) -> tuple[dict[str, Any], bool]:
@@ -121,10 +154,13 @@ def test_the_data_model_has_the_event_class_fields(event_type: str) -> None:
         base, optional = (hint[: -len(" | None")], True) if hint.endswith(" | None") else (hint, False)
         field, nullable = field_schema(schema, name)
         assert nullable == optional, f"{event_type}.{name}: {hint} vs {field}"
-        expected = "object" if base.startswith("dict[") else JSON_TYPES[base]
+        expected = next((kind for start, kind in CONTAINERS.items() if base.startswith(start)), None)
+        expected = expected or JSON_TYPES[base]
         assert field["type"] == expected, f"{event_type}.{name}: {hint} vs {field}"
         if base == "UUID":
             assert field["format"] == "uuid"
+        if base == "datetime":
+            assert field["format"] == "date-time"
 
 
 def test_the_changeable_details_are_the_updatable_ones() -> None:
