@@ -24,7 +24,8 @@ from projections.registry import select_projections
 from projections.row_changes import Projection
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
-from services.automation import decay
+from services.app.sequences import MemorySequences, SequenceStore
+from services.automation import decay, nurture
 from services.automation.clock import Clock as AutomationClock
 from services.automation.clock import system_clock
 from services.automation.engine import Automation
@@ -41,6 +42,7 @@ from services.storage.leader_lock import FileLeaderLock, LeaderLock, PostgresLea
 from services.storage.person_keys import MemoryKeyStore, PostgresKeyStore, SqliteKeyStore
 from services.storage.read_model_store import ReadModelStore
 from services.storage.recorders import read_model_recorder
+from services.storage.sequences import PostgresSequences, SqliteSequences
 from services.storage.sqlite_scrub import scrub_sqlite
 from services.storage.tokens import (
     Clock,
@@ -158,7 +160,13 @@ def bootstrap(settings: Settings | None = None) -> CrmApplication:
     prepare_database(settings)
     scoring = ScoringModel(half_life_days=settings.scoring_half_life_days)
     fields = PersonalFields(open_person_keys(settings))
-    return CrmApplication(env=eventsourcing_env(settings.database), scoring=scoring, personal_fields=fields)
+    return CrmApplication(
+        env=eventsourcing_env(settings.database),
+        scoring=scoring,
+        personal_fields=fields,
+        calendar=settings.calendar,
+        sequences=open_sequences(settings),
+    )
 
 
 # --- privacy -----------------------------------------------------------------------------------
@@ -223,6 +231,19 @@ def open_key_store(settings: Settings) -> KeyStore:
             postgres_conninfo(database), timeout=POOL_WAIT_SECONDS, reconnect_timeout=RECONNECT_GIVE_UP_SECONDS
         )
     return MemoryKeyStore()
+
+
+def open_sequences(settings: Settings) -> SequenceStore:
+    """The nurture sequences' definitions beside the event store (a dict for `memory://`)."""
+    database = settings.database
+    if database.backend == "sqlite" and database.path != ":memory:":
+        prepare_database(settings)
+        return SqliteSequences(database.path)
+    if database.backend == "postgres":
+        return PostgresSequences(
+            postgres_conninfo(database), timeout=POOL_WAIT_SECONDS, reconnect_timeout=RECONNECT_GIVE_UP_SECONDS
+        )
+    return MemorySequences()
 
 
 def after_erasure(settings: Settings, wait_for: WaitFor | None) -> Callable[[int | None], None]:
@@ -341,12 +362,15 @@ def kafka_lags(
 
 def timer_kinds() -> dict[str, TimerKind]:
     """Every kind of timer the CRM sets, and what fires it."""
-    return {decay.KIND: TimerKind(decay.POLICY, decay.rescore_when_due)}
+    return {
+        decay.KIND: TimerKind(decay.POLICY, decay.rescore_when_due),
+        nurture.KIND: TimerKind(nurture.POLICY, nurture.perform_step_when_due),
+    }
 
 
 def policies(settings: Settings) -> list[Policy]:
     """The policies that react to events, in the order they see each event."""
-    return []
+    return [nurture.NurtureExits(), nurture.NurtureEnrolment()]
 
 
 def leader_lock(settings: Settings) -> LeaderLock:

@@ -18,14 +18,16 @@ from eventsourcing.persistence import IntegrityError, Mapper
 from eventsourcing.utils import EnvType
 from pydantic import BaseModel
 
+from domain.calendar import BusinessCalendar
 from domain.catalogue import CrmEvent, event_data, event_type_of
 from domain.contact import Contact
 from domain.errors import DomainError
 from domain.events import CrmAggregate, event_id_of
 from domain.lead import Lead
 from domain.money import Money
+from domain.nurture import NurtureExitReason, NurtureSequence
 from domain.scoring import DEFAULT_MODEL, ScoringModel
-from domain.values import LeadSource, Meta
+from domain.values import ConsentChannel, LeadSource, Meta
 from services.app.commands import (
     AssignLead,
     CaptureLead,
@@ -33,8 +35,11 @@ from services.app.commands import (
     ChangeStage,
     ConvertLead,
     CreateContact,
+    DefineSequence,
     DisqualifyLead,
+    EnrolInSequence,
     ErasePerson,
+    ExitSequence,
     LogInteraction,
     ReactivateContact,
     RecordPurchase,
@@ -48,7 +53,11 @@ from services.app.errors import (
     LeadNotFound,
     NotFound,
     ReactivationInProgress,
+    SequenceAlreadyDefined,
+    SequenceNotFound,
+    UnknownSequence,
 )
+from services.app.sequences import MemorySequences, SequenceStore, StoredSequence
 from services.app.timers import Firing, StoredTimer, TimerAlreadyFired, TimerSetting, TimerStore
 from services.privacy.fields import PersonalFields
 from services.privacy.mapper import SealingMapper
@@ -169,9 +178,15 @@ class CrmApplication(Application[UUID]):
         env: EnvType | None = None,
         scoring: ScoringModel = DEFAULT_MODEL,
         personal_fields: PersonalFields | None = None,
+        calendar: BusinessCalendar | None = None,
+        sequences: SequenceStore | None = None,
     ) -> None:
         self.scoring = scoring
         self.personal_fields = personal_fields
+        self.calendar = calendar or BusinessCalendar()
+        """The business days and default time zone that nurture waits are counted in."""
+        self.sequences: SequenceStore = sequences if sequences is not None else MemorySequences()
+        """The nurture sequences' definitions."""
         super().__init__(env)
 
     def close(self) -> None:
@@ -179,6 +194,7 @@ class CrmApplication(Application[UUID]):
         super().close()
         if self.personal_fields is not None:
             self.personal_fields.keys.store.close()
+        self.sequences.close()
 
     def construct_mapper(self) -> Mapper[UUID]:
         """eventsourcing's mapper, sealing personal fields with the people's keys when given them."""
@@ -409,6 +425,113 @@ class CrmApplication(Application[UUID]):
             interest=cmd.interest,
         )
         return self._save(contact, lead, related_id=lead.id)
+
+    # --- nurture sequences ---------------------------------------------------------------
+
+    def define_sequence(self, cmd: DefineSequence, ctx: Context = SYSTEM) -> StoredSequence:
+        """Define a nurture sequence; a name is defined once (`SequenceAlreadyDefined`)."""
+        stored = StoredSequence(NurtureSequence.model_validate(cmd.model_dump()), ctx.actor, datetime.now(UTC))
+        if not self.sequences.add(stored):
+            raise SequenceAlreadyDefined(cmd.name)
+        return stored
+
+    def sequence(self, name: str) -> StoredSequence:
+        """The definition of a nurture sequence (`SequenceNotFound` when there is none)."""
+        stored = self.sequences.get(name)
+        if stored is None:
+            raise SequenceNotFound(name)
+        return stored
+
+    def list_sequences(self) -> list[StoredSequence]:
+        """Every nurture sequence, by name."""
+        return self.sequences.all()
+
+    def enrol_lead(
+        self, lead_id: UUID, cmd: EnrolInSequence, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Enrol a lead in a sequence by hand (again after an earlier enrolment ended, too)."""
+        stored = self.sequences.get(cmd.sequence)
+        if stored is None:
+            raise UnknownSequence(cmd.sequence)
+        return self._change(
+            Lead,
+            lead_id,
+            ctx,
+            expected_version,
+            lambda lead: lead.enrol_in_nurture(
+                stored.definition, ctx.meta(cmd.occurred_at), self.calendar, self._owner_time_zone(lead)
+            ),
+        )
+
+    def exit_sequence(
+        self, lead_id: UUID, cmd: ExitSequence, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """End a lead's active enrolment in a sequence by hand (reason `manual`)."""
+        return self._change(
+            Lead,
+            lead_id,
+            ctx,
+            expected_version,
+            lambda lead: lead.exit_nurture(cmd.sequence, NurtureExitReason.MANUAL, ctx.meta(cmd.occurred_at)),
+        )
+
+    def enrol_by_rules(self, lead_id: UUID, ctx: Context, occurred_at: datetime | None = None) -> CommandResult | None:
+        """Enrol a lead in every sequence whose `enrol_when` it matches and that it was never in
+        (None, and nothing loaded, when no sequence has a rule)."""
+        rules = [s.definition for s in self.sequences.all() if s.definition.enrol_when is not None]
+        if not rules:
+            return None
+        return self._change(
+            Lead,
+            lead_id,
+            ctx,
+            None,
+            lambda lead: lead.enrol_by_rules(rules, ctx.meta(occurred_at), self.calendar, self._owner_time_zone(lead)),
+        )
+
+    def exit_sequences(
+        self, lead_id: UUID, reason: NurtureExitReason, ctx: Context, occurred_at: datetime | None = None
+    ) -> CommandResult:
+        """End every active enrolment of a lead, for `reason` (nothing when it has none)."""
+        return self._change(Lead, lead_id, ctx, None, lambda lead: lead.exit_nurtures(reason, ctx.meta(occurred_at)))
+
+    def perform_nurture_step(
+        self, lead_id: UUID, sequence: str, enrolment: int, step: int, ctx: Context, occurred_at: datetime
+    ) -> CommandResult:
+        """Do a due step of a lead's enrolment, dated `occurred_at`; nothing when it is no longer
+        the enrolment's next step (the enrolment ended, or the step was done)."""
+        # Not through `_change`'s once-per-cause check: the timers of two enrolments made by one
+        # command share that command's event as their cause, and the second must still act.
+        # A step is done once by the enrolment's own rule (only its next step is done).
+        lead = self._get(Lead, lead_id)
+        with lead.caused_by(ctx.cause):
+            lead.perform_nurture_step(
+                sequence,
+                enrolment,
+                step,
+                ctx.meta(occurred_at),
+                self.calendar,
+                self._owner_time_zone(lead),
+                self._email_consent(lead),
+            )
+        return self._save(lead)
+
+    def _owner_time_zone(self, lead: Lead) -> str | None:
+        """The time zone a lead's nurture waits are counted in: its owner's own, once users
+        have one; until then None, which counts in the calendar's default zone."""
+        return None
+
+    def _email_consent(self, lead: Lead) -> bool | None:
+        """The person's email consent as far as the store knows it: True, False (withdrawn) or
+        None (never stated). Leads record no consent of their own yet; a lead that follows up a
+        contact (a reactivation) has that contact's."""
+        if lead.contact_id is None:
+            return None
+        try:
+            contact = self._get(Contact, lead.contact_id)
+        except ContactNotFound:
+            return None
+        return contact.consents.get(ConsentChannel.EMAIL.value)
 
     # --- privacy ----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from domain.money import MAX_AMOUNT_MINOR, is_currency_code
+from domain.nurture import NurtureSequence, SequenceName
 from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -275,3 +276,19 @@ class ErasePerson(Command):
     ]
     """Why, e.g. `data subject request 2026-117`; the reason stays in the history, so it must not
     itself hold personal data."""
+
+
+class DefineSequence(NurtureSequence):
+    """Define a nurture sequence (`domain.nurture`): its name, steps and enrolment rule."""
+
+
+class EnrolInSequence(Command):
+    """Enrol a lead in a nurture sequence by hand."""
+
+    sequence: SequenceName
+
+
+class ExitSequence(Command):
+    """End a lead's enrolment in a nurture sequence by hand (reason `manual`)."""
+
+    sequence: SequenceName

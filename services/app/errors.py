@@ -70,3 +70,42 @@ class IdempotencyKeyReused(ApplicationError):
 
 class ReactivationInProgress(ApplicationError):
     """The contact already has an open lead from an earlier reactivation."""
+
+
+class InvalidReference(ApplicationError):
+    """A command's field names something that does not exist (a sequence nobody defined): invalid
+    input naming the field, like a malformed one, found only once it is looked up."""
+
+    kind = "value_error"
+    """Machine-readable kind of the problem (the `type` of the field error)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class UnknownSequence(InvalidReference):
+    """The nurture sequence named in a command is not defined."""
+
+    kind = "unknown_sequence"
+
+    def __init__(self, name: str, field: str = "sequence") -> None:
+        super().__init__(field, f"no nurture sequence is named {name!r}")
+
+
+class SequenceNotFound(ApplicationError):
+    """No nurture sequence has that name (the one a route's path names)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"nurture sequence {name!r} not found")
+
+
+class SequenceAlreadyDefined(ApplicationError):
+    """A nurture sequence of that name exists already: sequences are defined once (an enrolment
+    keeps a copy of the steps it was enrolled with, so a definition is never rewritten in place)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"a nurture sequence named {name!r} exists already")
