@@ -6,15 +6,16 @@ from collections.abc import Sequence
 
 from projections.row_changes import Projection
 
-PROJECTION_NAMES = ("pipeline", "segments")
+PROJECTION_NAMES = ("pipeline", "segments", "nurture")
 
 
 def all_projections() -> list[Projection]:
     """Every projection, in a fixed order."""
+    from projections.nurture import NurtureProjection
     from projections.pipeline import PipelineProjection  # the projections' modules load on demand
     from projections.segments import SegmentsProjection
 
-    return [PipelineProjection(), SegmentsProjection()]
+    return [PipelineProjection(), SegmentsProjection(), NurtureProjection()]
 
 
 def select_projections(names: Sequence[str] | None) -> list[Projection]:

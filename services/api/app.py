@@ -16,8 +16,8 @@ The parts: `services.api.edge` (request id, body limit, metrics timing), `servic
 (Prometheus), `services.api.deps` (what routes read from the request and the app),
 `services.api.read_models` (read-your-writes), `services.api.pagination` (cursors and pages),
 the response DTOs `services.api.schemas` and `services.api.schemas_read_models`, and the
-module-level routers of `services.api.routes` (leads, contacts, read_models, operations, audit);
-`create_app` stores what the dependencies read on `app.state` and includes the routers.
+module-level routers of `services.api.routes` (leads, contacts, read_models, sequences, operations,
+audit); `create_app` stores what the dependencies read on `app.state` and includes the routers.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from services.api.routes.leads import router as lead_routes
 from services.api.routes.operations import router as operation_routes
 from services.api.routes.privacy import router as privacy_routes
 from services.api.routes.read_models import router as read_model_routes
+from services.api.routes.sequences import router as sequence_routes
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
 from services.auth.access import AccessRecorder
@@ -113,7 +114,15 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    for routes in (operation_routes, lead_routes, contact_routes, read_model_routes, privacy_routes, audit_routes):
+    for routes in (
+        operation_routes,
+        lead_routes,
+        contact_routes,
+        read_model_routes,
+        sequence_routes,
+        privacy_routes,
+        audit_routes,
+    ):
         app.include_router(routes)
     return app
 

@@ -23,7 +23,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import DomainError
 from projections.segment_rules import UnknownSegment
-from services.app.errors import ConcurrencyConflict, IdempotencyKeyReused, NotFound, ReactivationInProgress
+from services.app.errors import (
+    ConcurrencyConflict,
+    IdempotencyKeyReused,
+    InvalidReference,
+    NotFound,
+    ReactivationInProgress,
+    SequenceAlreadyDefined,
+    SequenceNotFound,
+)
 from services.auth.access import Caller
 from services.auth.policy import Forbidden, Unauthenticated
 
@@ -108,6 +116,8 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (Forbidden, ProblemType(403, "forbidden", "Not allowed for your role")),
     (NotFound, ProblemType(404, "not-found", "Not found")),
     (UnknownSegment, ProblemType(404, "unknown-segment", "No such segment")),
+    (SequenceNotFound, ProblemType(404, "unknown-sequence", "No such nurture sequence")),
+    (SequenceAlreadyDefined, ProblemType(409, "sequence-exists", "Nurture sequence exists")),
     (ConcurrencyConflict, ProblemType(409, "version-conflict", "Version conflict")),
     (IdempotencyKeyReused, ProblemType(409, "idempotency-key-reused", "Idempotency key reused")),
     (ReactivationInProgress, ProblemType(409, "reactivation-in-progress", "Reactivation in progress")),
@@ -116,6 +126,7 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (ValidationError, VALIDATION),
     (RequestValidationError, VALIDATION),
     (InvalidQuery, VALIDATION),
+    (InvalidReference, VALIDATION),
     # the database does not answer: eventsourcing's errors (its pool timing out is an
     # OperationalError caused by psycopg_pool's PoolTimeout), and psycopg's own, raised by the
     # token and key stores (PoolTimeout, PoolClosed and TooManyRequests are OperationalErrors)
@@ -231,7 +242,7 @@ def _for_error(request: Request, error: BaseException) -> JSONResponse:
     if isinstance(error, IdempotencyKeyReused) and error.aggregate_id is not None:
         extensions = {"differing_fields": error.fields, "existing_id": str(error.aggregate_id)}
     errors: list[FieldError] | None = None
-    if isinstance(error, InvalidQuery):
+    if isinstance(error, InvalidQuery | InvalidReference):
         errors = [FieldError(field=error.field, message=error.message, type=error.kind)]
     if isinstance(error, ReadModelBehind):
         headers = {"Retry-After": str(error.retry_after)}
@@ -354,6 +365,11 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def _problem(description: str) -> dict[str, Any]:
     return {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": description}
+
+
+def documented_problem(description: str) -> dict[str, Any]:
+    """An operation's problem response for the OpenAPI document, described in its own words."""
+    return _problem(description)
 
 
 READ_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -11,6 +11,7 @@ from projections import forecast as forecasting
 from projections import segment_queries
 from projections.contact_features import ContactFeatures
 from projections.forecast import Forecast, ForecastAccuracy
+from projections.nurture import SequenceStats, sequence_stats
 from projections.pipeline_queries import LeadRow, PipelineSummary, list_leads, pipeline_summary
 from projections.segment_membership import SegmentMember
 from projections.segment_queries import SegmentContact, SegmentSummary, list_contacts
@@ -114,6 +115,10 @@ class ReadModelQueries:
         the one with `external_id`."""
         among = None if segment is None else [m.contact_id for m in self.segment_members(segment)]
         return list_contacts(self.store, external_id=external_id, among=among, after=after, limit=limit)
+
+    def sequence_stats(self, sequence: str) -> SequenceStats:
+        """How a nurture sequence has done: enrolments by outcome, leads converted after one."""
+        return sequence_stats(self.store, sequence)
 
     def positions(self) -> dict[str, int]:
         """The log position each projection has applied."""

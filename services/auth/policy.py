@@ -40,13 +40,19 @@ class Action(StrEnum):
     READ_PIPELINE = "read_pipeline"
     """The pipeline summary and the lead list (a rep: their own leads only)."""
     READ_INSIGHTS = "read_insights"
-    """Forecast, segments, contact features and the contact list."""
+    """Forecast, segments, contact features, the contact list and nurture sequences' statistics."""
     READ_ACCESS_LOG = "read_access_log"
     """Who read which person's data: the access log (admin only)."""
     ERASE_PERSON = "erase_person"
     """Erase a person's personal data (admin and privacy only)."""
     EXPORT_PERSON = "export_person"
     """Export everything about a person (admin and privacy only)."""
+    DEFINE_SEQUENCE = "define_sequence"
+    """Define a nurture sequence (managers and admins)."""
+    READ_SEQUENCES = "read_sequences"
+    """The nurture sequences' definitions."""
+    ENROL_LEAD = "enrol_lead"
+    """Enrol a lead in a nurture sequence by hand, or end its enrolment (a rep: their own leads)."""
 
 
 _PRIVACY_ACTIONS = frozenset({Action.ERASE_PERSON, Action.EXPORT_PERSON})
@@ -60,11 +66,11 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     # create contacts that belong to no lead; of the read models they see their own pipeline.
     Role.REP: (
         frozenset(Action)
-        - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT, Action.READ_INSIGHTS}
+        - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT, Action.READ_INSIGHTS, Action.DEFINE_SEQUENCE}
         - _PRIVACY_ACTIONS
         - _ADMIN_ONLY
     ),
-    Role.ANALYST: frozenset({Action.READ, Action.READ_PIPELINE, Action.READ_INSIGHTS}),
+    Role.ANALYST: frozenset({Action.READ, Action.READ_PIPELINE, Action.READ_INSIGHTS, Action.READ_SEQUENCES}),
     Role.SERVICE: frozenset({Action.LOG_INTERACTION, Action.RECORD_PURCHASE, Action.CREATE_CONTACT}),
     Role.PRIVACY: frozenset({Action.READ, Action.ERASE_PERSON, Action.EXPORT_PERSON}),
 }
