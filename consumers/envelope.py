@@ -138,10 +138,11 @@ class LeadCapturedData(EventData):
 
 
 class LeadInteractionLoggedData(EventData):
-    """The lead engaged with us (opened an email, visited, attended, ...)."""
+    """The lead engaged with us (opened an email, visited, attended, replied, ...), or we sent
+    them an email (`email_sent`, only while their email consent is not withdrawn)."""
 
     kind: KindValue
-    """The kind of interaction."""
+    """The kind of interaction (since schema version 3 also `email_sent` and `email_reply`)."""
     detail: str | None
     """Free text about it."""
 
@@ -201,6 +202,18 @@ class LeadConvertedData(EventData):
     """The stage it was in."""
 
 
+class LeadConsentChangedData(EventData):
+    """The person granted or withdrew consent for one channel on a lead (the contact it converts
+    into takes it over)."""
+
+    channel: ChannelValue
+    """The channel."""
+    granted: bool
+    """True when granted, false when withdrawn."""
+    carried_from: Uuid | None
+    """The contact whose consent a reactivation lead started from; null when stated on the lead."""
+
+
 class LeadErasedData(EventData):
     """The person's personal data was erased: from now on their name reads `[erased]` and their
     email, phone, title and free text read null, in every earlier event too. A subscriber that
@@ -208,6 +221,39 @@ class LeadErasedData(EventData):
 
     reason: str
     """Why (e.g. the data subject's request); never personal data itself."""
+
+
+class LeadTaskCreatedData(EventData):
+    """A follow-up task was added to the lead: someone is to do something about it by `due_at`."""
+
+    task_id: Uuid
+    """The task's id (the same in every later event of the task)."""
+    title: str
+    """What to do (free text about the person: sealed, like `detail`)."""
+    due_at: Instant
+    """When it is due. RFC 3339 with an offset."""
+    note: str | None
+    """More about it (free text about the person: sealed, like `detail`)."""
+    owner: str | None
+    """Who is to do it: the lead's owner unless someone else was named."""
+
+
+class LeadTaskCompletedData(EventData):
+    """A follow-up task of the lead was done (at `occurred_at`)."""
+
+    task_id: Uuid
+    """The task."""
+
+
+class LeadTaskRescheduledData(EventData):
+    """A follow-up task of the lead is due at another time."""
+
+    task_id: Uuid
+    """The task."""
+    due_at: Instant
+    """When it is due now. RFC 3339 with an offset."""
+    previous_due_at: Instant
+    """When it was due before."""
 
 
 SequenceName = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
@@ -296,7 +342,8 @@ class LeadNurtureStepSkippedData(EventData):
 
 
 class LeadNurtureTaskRequestedData(EventData):
-    """A task step is due: the lead's owner is to do something by `due_at`."""
+    """A task step was done: it added a follow-up task for the lead's owner (the
+    `lead.task_created` just before this event, with the step's title and due time)."""
 
     sequence: SequenceName
     """The sequence's name."""
@@ -304,12 +351,8 @@ class LeadNurtureTaskRequestedData(EventData):
     """Which of the lead's enrolments in it."""
     step: StepIndex
     """The step's index."""
-    title: str
-    """What to do (from the sequence's definition)."""
-    due_at: Instant
-    """When it is due. RFC 3339 with an offset."""
-    owner: str | None
-    """Who is to do it: the lead's owner then (null when it had none)."""
+    task_id: Uuid
+    """The task it added."""
 
 
 class LeadNurtureScoreCheckedData(EventData):
@@ -381,10 +424,11 @@ class ContactDetailsUpdatedData(EventData):
 
 
 class ContactInteractionLoggedData(EventData):
-    """The contact engaged with us."""
+    """The contact engaged with us, or we sent them an email (`email_sent`, only while their
+    email consent is not withdrawn)."""
 
     kind: KindValue
-    """The kind of interaction."""
+    """The kind of interaction (since schema version 3 also `email_sent` and `email_reply`)."""
     detail: str | None
     """Free text about it."""
 
@@ -429,6 +473,39 @@ class ContactErasedData(EventData):
     """Why (e.g. the data subject's request); never personal data itself."""
 
 
+class ContactTaskCreatedData(EventData):
+    """A follow-up task was added to the contact: someone is to do something about it by `due_at`."""
+
+    task_id: Uuid
+    """The task's id (the same in every later event of the task)."""
+    title: str
+    """What to do (free text about the person: sealed, like `detail`)."""
+    due_at: Instant
+    """When it is due. RFC 3339 with an offset."""
+    note: str | None
+    """More about it (free text about the person: sealed, like `detail`)."""
+    owner: str | None
+    """Who is to do it: the contact's owner unless someone else was named."""
+
+
+class ContactTaskCompletedData(EventData):
+    """A follow-up task of the contact was done (at `occurred_at`)."""
+
+    task_id: Uuid
+    """The task."""
+
+
+class ContactTaskRescheduledData(EventData):
+    """A follow-up task of the contact is due at another time."""
+
+    task_id: Uuid
+    """The task."""
+    due_at: Instant
+    """When it is due now. RFC 3339 with an offset."""
+    previous_due_at: Instant
+    """When it was due before."""
+
+
 EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.captured": LeadCapturedData,
     "lead.interaction_logged": LeadInteractionLoggedData,
@@ -437,7 +514,11 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.stage_changed": LeadStageChangedData,
     "lead.disqualified": LeadDisqualifiedData,
     "lead.converted": LeadConvertedData,
+    "lead.consent_changed": LeadConsentChangedData,
     "lead.erased": LeadErasedData,
+    "lead.task_created": LeadTaskCreatedData,
+    "lead.task_completed": LeadTaskCompletedData,
+    "lead.task_rescheduled": LeadTaskRescheduledData,
     "lead.nurture_enrolled": LeadNurtureEnrolledData,
     "lead.nurture_email_requested": LeadNurtureEmailRequestedData,
     "lead.nurture_step_skipped": LeadNurtureStepSkippedData,
@@ -452,20 +533,41 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "contact.reactivated": ContactReactivatedData,
     "contact.consent_changed": ContactConsentChangedData,
     "contact.erased": ContactErasedData,
+    "contact.task_created": ContactTaskCreatedData,
+    "contact.task_completed": ContactTaskCompletedData,
+    "contact.task_rescheduled": ContactTaskRescheduledData,
 }
 """The data model of every public event type, in catalogue order."""
 
 SEALED_SINCE = 2
 """The schema version from which an event type's personal fields are published sealed."""
 
+CONTRACT_REVISIONS: dict[str, int] = {
+    # `kind` gained email_sent and email_reply: a subscriber that validates against the older
+    # enum would refuse them, so the published version moves on. The stored events did not
+    # change (their field is a string), so class_version stays and no upcaster is needed.
+    "lead.interaction_logged": 1,
+    "contact.interaction_logged": 1,
+}
+"""How many times an event type's published data changed while its event class kept its shape."""
+
 SCHEMA_VERSIONS: dict[str, int] = {
-    name: int(getattr(cls, "class_version", 1)) + (SEALED_SINCE - 1 if name in PERSONAL_EVENT_FIELDS else 0)
+    name: int(getattr(cls, "class_version", 1))
+    + (SEALED_SINCE - 1 if name in PERSONAL_EVENT_FIELDS else 0)
+    + CONTRACT_REVISIONS.get(name, 0)
     for name, cls in event_classes().items()
 }
 """The schema version of every event type: its event class's `class_version`, one more for the
 types that carry personal fields, which are published sealed (`enc:v1:...`, see
 docs/operations.md) since version 2, so that a subscriber written for plain values refuses them
-instead of taking a sealed value for a name."""
+instead of taking a sealed value for a name, plus its `CONTRACT_REVISIONS`."""
+
+READABLE_OLDER_VERSIONS: dict[str, frozenset[int]] = {
+    name: frozenset({SCHEMA_VERSIONS[name] - 1}) for name in CONTRACT_REVISIONS
+}
+"""Older schema versions this code still decodes, because their data is a subset of the current
+one (an enum that only grew): a consumer upgraded before the relay, as it should be, reads what
+the old relay publishes meanwhile, and what the topics hold from before, instead of parking it."""
 
 
 # --- the envelope ------------------------------------------------------------------------
@@ -527,7 +629,7 @@ class Envelope(BaseModel):
         if event_type is None or version is None:
             return value  # already reported
         known = SCHEMA_VERSIONS[event_type]
-        if version != known:
+        if version != known and version not in READABLE_OLDER_VERSIONS.get(event_type, ()):
             raise _error(
                 "unsupported_schema_version",
                 f"schema_version {version} of {event_type} is not supported (this code knows version {known})",

@@ -31,7 +31,11 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Lead.StageChanged,
     Lead.Disqualified,
     Lead.Converted,
+    Lead.ConsentChanged,
     Lead.Erased,
+    Lead.TaskCreated,
+    Lead.TaskCompleted,
+    Lead.TaskRescheduled,
     Lead.NurtureEnrolled,
     Lead.NurtureEmailRequested,
     Lead.NurtureStepSkipped,
@@ -46,6 +50,9 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Contact.Reactivated,
     Contact.ConsentChanged,
     Contact.Erased,
+    Contact.TaskCreated,
+    Contact.TaskCompleted,
+    Contact.TaskRescheduled,
 )
 
 

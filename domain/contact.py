@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.consent import ConsentStatement, check_outbound_allowed, statements_to_adopt
 from domain.errors import ConsentUnchanged, DuplicatePurchase, NoDetailsChanged, OccurredBeforeCreation, PersonErased
 from domain.events import CrmAggregate, CrmEvent
 from domain.money import Money
 from domain.personal_data import erased_details
+from domain.tasks import FollowUpTasks, Task
 from domain.values import ConsentChannel, InteractionKind, Meta
 
 UPDATABLE_DETAILS = ("name", "email", "phone", "company", "title")
 
 
-class Contact(CrmAggregate):
+class Contact(FollowUpTasks, CrmAggregate):
     """A contact is created (directly or from a converted lead), buys, engages, gives or
-    withdraws consent, and can be reactivated into a new lead when they show new interest."""
+    withdraws consent, and can be reactivated into a new lead when they show new interest. It
+    carries follow-up tasks (`domain.tasks`)."""
 
     id: UUID  # always given: uuid4, or uuid5 of an idempotency key
 
@@ -68,6 +72,26 @@ class Contact(CrmAggregate):
         class_version = 1
         reason: str
 
+    class TaskCreated(Event):
+        """Someone is to do something about the contact by `due_at` (see domain.tasks)."""
+
+        class_version = 1
+        task_id: UUID
+        title: str
+        due_at: datetime
+        note: str | None
+        owner: str | None
+
+    class TaskCompleted(Event):
+        class_version = 1
+        task_id: UUID
+
+    class TaskRescheduled(Event):
+        class_version = 1
+        task_id: UUID
+        due_at: datetime
+        previous_due_at: datetime
+
     @event(Created)
     def __init__(
         self,
@@ -92,6 +116,7 @@ class Contact(CrmAggregate):
         self.lead_id = lead_id
         self.created_at = occurred_at
         self.consents: dict[str, bool] = {}
+        self.consent_stated_at: dict[str, datetime] = {}
         self.order_ids: set[str] = set()
         self.purchase_count = 0
         self.lifetime_value: dict[str, int] = {}
@@ -100,6 +125,7 @@ class Contact(CrmAggregate):
         self.last_interaction_at: datetime | None = None
         self.reactivated_lead_ids: list[UUID] = []
         self.erased_at: datetime | None = None
+        self.tasks: dict[UUID, Task] = {}
 
     # --- commands -------------------------------------------------------------------
 
@@ -122,6 +148,7 @@ class Contact(CrmAggregate):
     def log_interaction(self, kind: InteractionKind, detail: str | None, meta: Meta) -> None:
         """Record an interaction with the contact."""
         self.check_not_before_creation(meta.occurred_at)
+        check_outbound_allowed(f"contact {self.id}", kind, self.consents)
         self._interaction_logged(kind=kind.value, detail=detail, **meta.fields())
 
     def record_purchase(self, order_id: str, amount: Money, quantity: int, meta: Meta) -> None:
@@ -140,6 +167,13 @@ class Contact(CrmAggregate):
             state = "granted" if granted else "withdrawn"
             raise ConsentUnchanged(f"consent for {channel.value} is already {state}")
         self._consent_changed(channel=channel.value, granted=granted, **meta.fields())
+
+    def adopt_consent(self, statements: Iterable[ConsentStatement], meta: Meta) -> None:
+        """Take over what the person stated on a lead converting into this contact: each
+        statement that changes the contact's consent and is newer than the contact's own for
+        that channel (so a withdrawal made on the contact since is not undone)."""
+        for statement in statements_to_adopt(statements, self.consents, self.consent_stated_at):
+            self.change_consent(statement.channel, statement.granted, meta)
 
     def reactivate(self, lead_id: UUID, interest: str, meta: Meta) -> None:
         """The contact shows new interest: link the new lead that follows it up."""
@@ -167,6 +201,19 @@ class Contact(CrmAggregate):
                 f"occurred_at {occurred_at.isoformat()} is before the contact was created "
                 f"({self.created_at.isoformat()})"
             )
+
+    def has_consent(self, channel: ConsentChannel) -> bool | None:
+        """True when granted, False when withdrawn, None when never stated; an automated email
+        needs True."""
+        return self.consents.get(channel.value)
+
+    def check_takes_new_tasks(self, occurred_at: datetime) -> None:
+        """A contact takes tasks from its creation on, until it is erased."""
+        self.check_not_before_creation(occurred_at)
+
+    def check_takes_task_completion(self, occurred_at: datetime) -> None:
+        """As for adding one."""
+        self.check_not_before_creation(occurred_at)
 
     @property
     def open_lead_id(self) -> UUID | None:
@@ -214,6 +261,7 @@ class Contact(CrmAggregate):
         self, *, channel: str, granted: bool, actor: str, correlation_id: str, occurred_at: datetime
     ) -> None:
         self.consents[channel] = granted
+        self.consent_stated_at[channel] = occurred_at
 
     @event(Reactivated)
     def _reactivated(
@@ -225,4 +273,37 @@ class Contact(CrmAggregate):
     def _erased(self, *, reason: str, actor: str, correlation_id: str, occurred_at: datetime) -> None:
         for field, value in erased_details().items():
             setattr(self, field, value)
+        self._forget_task_texts()
         self.erased_at = occurred_at
+
+    @event(TaskCreated)
+    def _task_created(
+        self,
+        *,
+        task_id: UUID,
+        title: str,
+        due_at: datetime,
+        note: str | None,
+        owner: str | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_task_created(task_id, title, due_at, note, owner, actor, occurred_at)
+
+    @event(TaskCompleted)
+    def _task_completed(self, *, task_id: UUID, actor: str, correlation_id: str, occurred_at: datetime) -> None:
+        self._apply_task_completed(task_id, occurred_at)
+
+    @event(TaskRescheduled)
+    def _task_rescheduled(
+        self,
+        *,
+        task_id: UUID,
+        due_at: datetime,
+        previous_due_at: datetime,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_task_rescheduled(task_id, due_at)

@@ -35,6 +35,10 @@ class ConsentUnchanged(DomainError):
     """The consent for that channel already has the requested value."""
 
 
+class ConsentWithdrawn(DomainError):
+    """The person withdrew their consent for the channel an outbound interaction would use."""
+
+
 class NoDetailsChanged(DomainError):
     """A details update must change at least one field."""
 
@@ -45,6 +49,22 @@ class OccurredBeforeCreation(DomainError):
 
 class PersonErased(DomainError):
     """The person was erased: their records keep their history but take no more commands."""
+
+
+class UnknownTask(DomainError):
+    """The lead or contact has no task with that id."""
+
+
+class TaskAlreadyExists(DomainError):
+    """A task with that id is already on the record."""
+
+
+class TaskAlreadyCompleted(DomainError):
+    """A completed task is done for good: it is not completed again, nor rescheduled."""
+
+
+class TaskDueUnchanged(DomainError):
+    """A reschedule must move the task's due time."""
 
 
 class AlreadyEnrolled(DomainError):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.consent import ConsentStatement, check_consent_changes, check_outbound_allowed
 from domain.errors import (
     AlreadyAssigned,
     InvalidStageTransition,
@@ -28,17 +30,18 @@ from domain.scoring import (
     next_score_change,
     score_lead,
 )
+from domain.tasks import FollowUpTasks, Task
 from domain.timers import Timer
-from domain.values import InteractionKind, LeadSource, Meta, Stage
+from domain.values import ConsentChannel, InteractionKind, LeadSource, Meta, Stage
 
 DECAY_TIMER = "decay"
 """The kind of the timer that rescores a lead when decay changes its rounded score."""
 
 
-class Lead(NurtureEnrolments, CrmAggregate):
+class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
     """A lead is captured, engaged, scored, assigned and moved through stages until it is
-    converted into a contact (won) or disqualified (lost). It can be enrolled in nurture
-    sequences (`domain.nurture_enrolments`)."""
+    converted into a contact (won) or disqualified (lost). It carries follow-up tasks while open
+    (`domain.tasks`) and can be enrolled in nurture sequences (`domain.nurture_enrolments`)."""
 
     id: UUID  # always given: uuid4, or uuid5 of an idempotency key
 
@@ -95,11 +98,40 @@ class Lead(NurtureEnrolments, CrmAggregate):
         currency: str
         previous_stage: str
 
+    class ConsentChanged(Event):
+        """The person granted or withdrew consent for one channel. `carried_from` is the contact
+        whose consent a reactivation lead started from; None when it was stated on the lead."""
+
+        class_version = 1
+        channel: str
+        granted: bool
+        carried_from: UUID | None
+
     class Erased(Event):
         """The person's personal data was destroyed (their key shredded); holds none itself."""
 
         class_version = 1
         reason: str
+
+    class TaskCreated(Event):
+        """Someone is to do something about the lead by `due_at` (see domain.tasks)."""
+
+        class_version = 1
+        task_id: UUID
+        title: str
+        due_at: datetime
+        note: str | None
+        owner: str | None
+
+    class TaskCompleted(Event):
+        class_version = 1
+        task_id: UUID
+
+    class TaskRescheduled(Event):
+        class_version = 1
+        task_id: UUID
+        due_at: datetime
+        previous_due_at: datetime
 
     class NurtureEnrolled(Event):
         """The lead started a nurture sequence, with a copy of its steps (`NurtureStep.snapshot`)."""
@@ -128,15 +160,13 @@ class Lead(NurtureEnrolments, CrmAggregate):
         reason: str
 
     class NurtureTaskRequested(Event):
-        """A task step is due: `owner` is to do `title` by `due_at`."""
+        """A task step added the follow-up task `task_id` (its `TaskCreated` precedes this)."""
 
         class_version = 1
         sequence: str
         enrolment: int
         step: int
-        title: str
-        due_at: datetime
-        owner: str | None
+        task_id: UUID
 
     class NurtureScoreChecked(Event):
         """A score check passed (`score` >= `min_score`); the sequence goes on."""
@@ -207,6 +237,10 @@ class Lead(NurtureEnrolments, CrmAggregate):
         self.disqualified_reason: str | None = None
         self.closed_at: datetime | None = None
         self.erased_at: datetime | None = None
+        self.consents: dict[str, bool] = {}
+        self.own_consent: dict[str, ConsentStatement] = {}
+        """The latest statement per channel made on this lead itself (not carried over)."""
+        self.tasks: dict[UUID, Task] = {}
         self.nurtures: dict[str, NurtureEnrolment] = {}
 
     # --- commands -------------------------------------------------------------------
@@ -235,6 +269,7 @@ class Lead(NurtureEnrolments, CrmAggregate):
         """Record an interaction; rescore when the rounded score changes."""
         self.check_is_open()
         self.check_not_before_capture(meta.occurred_at)
+        check_outbound_allowed(f"lead {self.id}", kind, self.consents)
         self._interaction_logged(kind=kind.value, detail=detail, **meta.fields())
         self._rescore(meta, model, reason=f"interaction:{kind.value}")
 
@@ -282,6 +317,23 @@ class Lead(NurtureEnrolments, CrmAggregate):
             **meta.fields(),
         )
 
+    def change_consent(self, channel: ConsentChannel, granted: bool, meta: Meta) -> None:
+        """Grant or withdraw consent for one channel, as the person stated it on this lead."""
+        self.check_is_open()
+        self.check_not_before_capture(meta.occurred_at)
+        check_consent_changes(f"lead {self.id}", channel, granted, self.consents)
+        self._consent_changed(channel=channel.value, granted=granted, carried_from=None, **meta.fields())
+
+    def carry_consent_over(self, contact_id: UUID, consents: Mapping[str, bool], meta: Meta) -> None:
+        """Start from the consent of the contact this lead follows up (a reactivation), so that
+        what the contact withdrew stays withdrawn on the new lead."""
+        self.check_is_open()
+        self.check_not_before_capture(meta.occurred_at)
+        for channel in ConsentChannel:
+            granted = consents.get(channel.value)
+            if granted is not None and self.consents.get(channel.value) is not granted:
+                self._consent_changed(channel=channel.value, granted=granted, carried_from=contact_id, **meta.fields())
+
     def erase(self, reason: str, meta: Meta) -> None:
         """Record that the person's personal data was erased; the lead takes no more commands."""
         self.check_not_erased()
@@ -307,6 +359,18 @@ class Lead(NurtureEnrolments, CrmAggregate):
         if self.stage == Stage.DISQUALIFIED:
             raise LeadAlreadyDisqualified(f"lead {self.id} was disqualified: {self.disqualified_reason}")
 
+    def check_takes_new_tasks(self, occurred_at: datetime) -> None:
+        """Tasks are added to (and rescheduled on) open leads only: a converted lead's follow-up
+        belongs on its contact."""
+        self.check_is_open()
+        self.check_not_before_capture(occurred_at)
+
+    def check_takes_task_completion(self, occurred_at: datetime) -> None:
+        """A task is completed even on a closed lead, so that its follow-ups do not stay open for
+        ever; an erased lead takes nothing."""
+        self.check_not_erased()
+        self.check_not_before_capture(occurred_at)
+
     def check_not_before_capture(self, occurred_at: datetime) -> None:
         """Nothing can happen to a lead, in business time, before it was captured."""
         if occurred_at < self.captured_at:
@@ -314,6 +378,18 @@ class Lead(NurtureEnrolments, CrmAggregate):
                 f"occurred_at {occurred_at.isoformat()} is before the lead was captured "
                 f"({self.captured_at.isoformat()})"
             )
+
+    # --- queries --------------------------------------------------------------------
+
+    def has_consent(self, channel: ConsentChannel) -> bool | None:
+        """True when granted, False when withdrawn, None when never stated; an automated email
+        needs True."""
+        return self.consents.get(channel.value)
+
+    def own_consent_statements(self) -> list[ConsentStatement]:
+        """What the person stated on this lead itself, latest per channel: what its contact
+        takes over when the lead converts."""
+        return list(self.own_consent.values())
 
     # --- scoring ----------------------------------------------------------------------
 
@@ -415,11 +491,59 @@ class Lead(NurtureEnrolments, CrmAggregate):
         self.currency = currency
         self.closed_at = occurred_at
 
+    @event(ConsentChanged)
+    def _consent_changed(
+        self,
+        *,
+        channel: str,
+        granted: bool,
+        carried_from: UUID | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self.consents[channel] = granted
+        if carried_from is None:
+            self.own_consent[channel] = ConsentStatement(ConsentChannel(channel), granted, occurred_at)
+
     @event(Erased)
     def _erased(self, *, reason: str, actor: str, correlation_id: str, occurred_at: datetime) -> None:
         for field, value in erased_details().items():
             setattr(self, field, value)
+        self._forget_task_texts()
         self.erased_at = occurred_at
+
+    @event(TaskCreated)
+    def _task_created(
+        self,
+        *,
+        task_id: UUID,
+        title: str,
+        due_at: datetime,
+        note: str | None,
+        owner: str | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_task_created(task_id, title, due_at, note, owner, actor, occurred_at)
+
+    @event(TaskCompleted)
+    def _task_completed(self, *, task_id: UUID, actor: str, correlation_id: str, occurred_at: datetime) -> None:
+        self._apply_task_completed(task_id, occurred_at)
+
+    @event(TaskRescheduled)
+    def _task_rescheduled(
+        self,
+        *,
+        task_id: UUID,
+        due_at: datetime,
+        previous_due_at: datetime,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_task_rescheduled(task_id, due_at)
 
     @event(NurtureEnrolled)
     def _nurture_enrolled(
@@ -469,9 +593,7 @@ class Lead(NurtureEnrolments, CrmAggregate):
         sequence: str,
         enrolment: int,
         step: int,
-        title: str,
-        due_at: datetime,
-        owner: str | None,
+        task_id: UUID,
         actor: str,
         correlation_id: str,
         occurred_at: datetime,

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from domain.calendar import BusinessCalendar
 from domain.errors import AlreadyEnrolled, NotEnrolled
@@ -34,6 +34,11 @@ EnrolmentStatus = Literal["active", "completed", "exited"]
 def nurture_timer_id(lead_id: UUID, sequence: str, enrolment: int, step: int) -> str:
     """The name of the timer of one step of one enrolment: one timer per step, never reused."""
     return f"nurture:{lead_id}:{sequence}:{enrolment}:{step}"
+
+
+def nurture_task_id(lead_id: UUID, sequence: str, enrolment: int, step: int) -> UUID:
+    """The id of the task a task step adds: the same however often the step is tried."""
+    return uuid5(lead_id, f"nurture:{sequence}:{enrolment}:{step}")
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,10 @@ class NurtureEnrolments:
         def check_not_before_capture(self, occurred_at: datetime) -> None: ...
 
         def request_timer(self, timer: Timer) -> None: ...
+
+        def add_task(
+            self, task_id: UUID, title: str, due_at: datetime, note: str | None, owner: str | None, meta: Meta
+        ) -> None: ...
 
     # --- commands -------------------------------------------------------------------
 
@@ -200,11 +209,12 @@ class NurtureEnrolments:
         calendar: BusinessCalendar,
         time_zone: str | None,
     ) -> None:
-        """The task step: records the task for the lead's owner, due `due_in_days` business days
-        after the step. The one place a task step acts, so that follow-up tasks of their own
-        (when leads have them) take over here."""
+        """The task step: a follow-up task (`lead.task_created`) for the lead's owner, due
+        `due_in_days` business days after the step, and the step's record of it."""
         due_at = calendar.add_business_days(meta.occurred_at, task.due_in_days or 0, time_zone)
-        self._nurture_task_requested(title=task.title, due_at=due_at, owner=self.owner, **where)
+        task_id = nurture_task_id(self.id, where["sequence"], where["enrolment"], where["step"])
+        self.add_task(task_id, task.title, due_at, None, self.owner, meta)
+        self._nurture_task_requested(task_id=task_id, **where)
 
     def _after_step(
         self, enrolment: NurtureEnrolment, meta: Meta, calendar: BusinessCalendar, time_zone: str | None

@@ -2,9 +2,10 @@
 has been erased.
 
 Personal data is what identifies or describes a person: their name, email address, phone
-number and job title, and free text written about them (interaction details, and the new values
-of those details when they change). The company, the source, amounts and times are not: they
-stay readable after an erasure, so that the pipeline, segments and forecasts keep their numbers.
+number and job title, and free text written about them (interaction details, the titles and
+notes of follow-up tasks, and the new values of those details when they change). The company,
+the source, amounts and times are not: they stay readable after an erasure, so that the
+pipeline, segments and forecasts keep their numbers.
 """
 
 from __future__ import annotations
@@ -20,12 +21,18 @@ PERSONAL_DETAILS = frozenset({"name", "email", "phone", "title"})
 FREE_TEXT = frozenset({"detail"})
 """Free-text facts written about a person."""
 
+TASK_TEXT = frozenset({"title", "note"})
+"""What a follow-up task says is to be done about a person, and its note: free text too (a task's
+title reads null once its person is erased, like a job title)."""
+
 PERSONAL_EVENT_FIELDS: dict[str, frozenset[str]] = {
     "lead.captured": PERSONAL_DETAILS,
     "lead.interaction_logged": FREE_TEXT,
     "contact.created": PERSONAL_DETAILS,
     "contact.details_updated": frozenset({"changes"}),
     "contact.interaction_logged": FREE_TEXT,
+    "lead.task_created": TASK_TEXT,
+    "contact.task_created": TASK_TEXT,
 }
 """The fields of each event type that hold personal data (`changes` holds personal details
 among others: only those are personal)."""

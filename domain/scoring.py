@@ -29,6 +29,10 @@ _ENGAGEMENT_POINTS = {
     InteractionKind.DEMO: 15.0,
     InteractionKind.SOCIAL: 2.0,
     InteractionKind.SUPPORT: 1.0,
+    # Added without a new revision: no interaction recorded before these kinds existed can be one
+    # of them, so revision 1 still scores every earlier history exactly as it did.
+    InteractionKind.EMAIL_SENT: 0.0,  # what we do is not the person's engagement
+    InteractionKind.EMAIL_REPLY: 8.0,  # the person wrote back: as strong as submitting a form
 }
 
 _SOURCE_POINTS = {

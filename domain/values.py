@@ -30,7 +30,8 @@ OPEN_STAGES: tuple[Stage, ...] = tuple(s for s in Stage if s.is_open)
 
 
 class InteractionKind(StrEnum):
-    """Ways a person engages with us; each earns engagement points."""
+    """Ways a person and we interact: what the person does earns engagement points, what we do
+    (an email we sent) earns none by itself."""
 
     EMAIL_OPEN = "email_open"
     EMAIL_CLICK = "email_click"
@@ -42,6 +43,10 @@ class InteractionKind(StrEnum):
     DEMO = "demo"
     SOCIAL = "social"
     SUPPORT = "support"
+    EMAIL_SENT = "email_sent"
+    """An outbound email we sent the person: it needs their email consent not to be withdrawn."""
+    EMAIL_REPLY = "email_reply"
+    """The person replied to an email of ours."""
 
 
 class LeadSource(StrEnum):
@@ -60,12 +65,16 @@ class LeadSource(StrEnum):
 
 
 class ConsentChannel(StrEnum):
-    """Channels a contact can grant or withdraw consent for."""
+    """Channels a lead or a contact can grant or withdraw consent for."""
 
     EMAIL = "email"
     PHONE = "phone"
     SMS = "sms"
     PROFILING = "profiling"
+
+
+OUTBOUND_CHANNELS: dict[InteractionKind, ConsentChannel] = {InteractionKind.EMAIL_SENT: ConsentChannel.EMAIL}
+"""The interactions we start towards a person, and the channel whose consent each one needs."""
 
 
 class MetaFields(TypedDict):

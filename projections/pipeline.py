@@ -198,6 +198,11 @@ def _interaction_logged(r: EventRecord) -> list[RowChange]:
     return [Update(LEADS.name, _lead_key(r), {"last_interaction_at": r.occurred_at, "version": r.aggregate_version})]
 
 
+def _consent_changed(r: EventRecord) -> list[RowChange]:
+    # no column of its own (the send-time check is the aggregate's), but the row keeps the version
+    return [Update(LEADS.name, _lead_key(r), {"version": r.aggregate_version})]
+
+
 def _erased(r: EventRecord) -> list[RowChange]:
     # the name every earlier event of the lead now reads as, so a replay writes the same row
     return [Update(LEADS.name, _lead_key(r), {"name": ERASED_NAME, "version": r.aggregate_version})]
@@ -211,6 +216,7 @@ _HANDLERS: dict[str, Callable[[EventRecord], list[RowChange]]] = {
     "lead.assigned": _assigned,
     "lead.scored": _scored,
     "lead.interaction_logged": _interaction_logged,
+    "lead.consent_changed": _consent_changed,
     "lead.erased": _erased,
 }
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from projections.row_changes import Projection
 
-PROJECTION_NAMES = ("pipeline", "segments", "nurture")
+PROJECTION_NAMES = ("pipeline", "segments", "tasks", "nurture")
 
 
 def all_projections() -> list[Projection]:
@@ -14,8 +14,9 @@ def all_projections() -> list[Projection]:
     from projections.nurture import NurtureProjection
     from projections.pipeline import PipelineProjection  # the projections' modules load on demand
     from projections.segments import SegmentsProjection
+    from projections.tasks import TasksProjection
 
-    return [PipelineProjection(), SegmentsProjection(), NurtureProjection()]
+    return [PipelineProjection(), SegmentsProjection(), TasksProjection(), NurtureProjection()]
 
 
 def select_projections(names: Sequence[str] | None) -> list[Projection]:

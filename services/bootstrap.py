@@ -27,11 +27,13 @@ from services.app.queries import ReadModelQueries
 from services.app.sequences import MemorySequences, SequenceStore
 from services.automation import decay, nurture
 from services.automation.clock import Clock as AutomationClock
-from services.automation.clock import system_clock
+from services.automation.clock import ManualClock, system_clock
 from services.automation.engine import Automation
+from services.automation.follow_up import FollowUpPolicy
 from services.automation.policy import Policy
-from services.automation.policy_runner import PolicyRunner
+from services.automation.policy_runner import LogReader, MemoryPolicyPositions, PolicyRunner
 from services.automation.scheduler import Scheduler, TimerKind
+from services.automation.simulation import Configure, Simulation
 from services.privacy.fields import PersonalFields
 from services.privacy.keys import KeyStore, MasterKeyVault, PersonKeys
 from services.privacy.mapper import SealingMapper
@@ -370,7 +372,16 @@ def timer_kinds() -> dict[str, TimerKind]:
 
 def policies(settings: Settings) -> list[Policy]:
     """The policies that react to events, in the order they see each event."""
-    return [nurture.NurtureExits(), nurture.NurtureEnrolment()]
+    return [
+        FollowUpPolicy(settings.calendar, settings.qualify_score),
+        nurture.NurtureExits(),
+        nurture.NurtureEnrolment(),
+    ]
+
+
+def log_reader(app: CrmApplication) -> LogReader:
+    """Reads an application's log as event records, for the policy runner and simulations."""
+    return lambda start, limit: read_records(app, start, limit)
 
 
 def leader_lock(settings: Settings) -> LeaderLock:
@@ -394,9 +405,26 @@ def automation(
 ) -> Automation:
     """The automation engine on the settings' store: its policies follow the log (positions
     kept with the read models), its scheduler fires the timers, while it holds leadership."""
-    runner = PolicyRunner(app, policies(settings), store, lambda start, limit: read_records(app, start, limit))
+    runner = PolicyRunner(app, policies(settings), store, log_reader(app), clock=clock)
     scheduler = Scheduler(app, timer_kinds(), clock)
     return Automation(runner, scheduler, leader_lock(settings), poll_interval=poll_interval)
+
+
+def simulation(app: CrmApplication, settings: Settings, configure: Configure) -> Simulation:
+    """A what-if of the automation over the application's history: replayed into a fresh
+    in-memory application, configured by `configure`, with the same policies and timers."""
+
+    def new_app() -> CrmApplication:
+        # the simulated store's sequences are the ones `configure` defines, counted by the same calendar
+        return CrmApplication(
+            env=eventsourcing_env(Database(backend="memory")), scoring=app.scoring, calendar=app.calendar
+        )
+
+    def build_engine(sim: CrmApplication, clock: ManualClock) -> tuple[PolicyRunner, Scheduler]:
+        runner = PolicyRunner(sim, policies(settings), MemoryPolicyPositions(), log_reader(sim), clock=clock)
+        return runner, Scheduler(sim, timer_kinds(), clock)
+
+    return Simulation(log_reader(app), new_app, log_reader, build_engine, configure)
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,9 @@ class Settings(BaseSettings):
         default="UTC", description="IANA time zone business days are counted in, unless a user has their own"
     )
     business_days: str = Field(default="mon-fri", description="the weekdays that are business days, e.g. mon-fri")
+    qualify_score: int = Field(
+        default=60, ge=1, le=100, description="a lead whose score reaches this gets a task to qualify it"
+    )
 
     @field_validator("time_zone")
     @classmethod

@@ -15,9 +15,10 @@ Conventions:
 The parts: `services.api.edge` (request id, body limit, metrics timing), `services.api.metrics`
 (Prometheus), `services.api.deps` (what routes read from the request and the app),
 `services.api.read_models` (read-your-writes), `services.api.pagination` (cursors and pages),
-the response DTOs `services.api.schemas` and `services.api.schemas_read_models`, and the
-module-level routers of `services.api.routes` (leads, contacts, read_models, sequences, operations,
-audit); `create_app` stores what the dependencies read on `app.state` and includes the routers.
+the response DTOs `services.api.schemas`, `services.api.schemas_read_models`,
+`services.api.schemas_tasks` and `services.api.schemas_sequences`, and the module-level routers of
+`services.api.routes` (leads, contacts, tasks, read_models, sequences, operations, privacy, audit);
+`create_app` stores what the dependencies read on `app.state` and includes the routers.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from services.api.routes.operations import router as operation_routes
 from services.api.routes.privacy import router as privacy_routes
 from services.api.routes.read_models import router as read_model_routes
 from services.api.routes.sequences import router as sequence_routes
+from services.api.routes.tasks import router as task_routes
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
 from services.auth.access import AccessRecorder
@@ -58,7 +60,11 @@ conditional (409 when someone else changed it first). Creates accept an `Idempot
 Errors are RFC 9457 `application/problem+json`. While the database does not answer, every route answers 503
 with `Retry-After` within about a second; `/healthz` tells that the process lives, `/readyz` whether it can serve.
 
-The read models (pipeline, leads list, forecast, segments, contacts list, contact features) follow the log
+Follow-up tasks sit on leads and contacts (`POST /v1/leads/{id}/tasks`, `POST /v1/contacts/{id}/tasks`) and
+are read, completed and rescheduled under `/v1/tasks`: a rep adds tasks for themselves on their own records and
+sees and changes their own tasks; managers and admins all of them; analysts read them, masked.
+
+The read models (pipeline, leads list, forecast, segments, contacts list, contact features, tasks) follow the log
 shortly after each command. To read your own write, pass the `position` the command answered with as
 `min_position`: the read waits up to 2 s for the read models to apply it, else answers 503 with `Retry-After`.
 Lists page with an opaque `cursor` (the previous page's `next_cursor`). Reps see their own pipeline and leads;
@@ -118,6 +124,7 @@ def create_app(
         operation_routes,
         lead_routes,
         contact_routes,
+        task_routes,
         read_model_routes,
         sequence_routes,
         privacy_routes,

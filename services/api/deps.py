@@ -16,6 +16,7 @@ from pydantic import AfterValidator
 
 from domain.time import utc
 from domain.values import LeadSource, Stage
+from projections.task_queries import StatusFilter, parse_page_key
 from services.api.metrics import Metrics
 from services.api.pagination import MAX_PAGE_SIZE, PAGE_SIZE, PageRequest, decode_cursor
 from services.api.problems import MalformedHeader
@@ -235,3 +236,35 @@ def _page(
 
 PageQuery = Annotated[PageRequest, Depends(_page)]
 """`cursor` and `limit`: which page of a list (422 naming `cursor` for one this API did not give)."""
+
+
+def _a_task_page_key(key: str) -> str:
+    parse_page_key(key)
+    return key
+
+
+def _task_page(
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="`next_cursor` of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size")] = PAGE_SIZE,
+) -> PageRequest:
+    return PageRequest(after=decode_cursor(cursor, read=_a_task_page_key), limit=limit)
+
+
+TaskPageQuery = Annotated[PageRequest, Depends(_task_page)]
+"""`cursor` and `limit` of the task list, whose pages are in due order (the cursor names the last
+task's due time and id)."""
+TaskOwnerFilter = Annotated[
+    str | None,
+    Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@:-]+$", description="only this owner's tasks"),
+]
+TaskStatusQuery = Annotated[
+    StatusFilter | None,
+    Query(description="`open` (overdue ones included), `done`, or `overdue`: open and due before now"),
+]
+DueBefore = Annotated[
+    datetime | None,
+    Query(description="only tasks due before this time (ISO 8601; UTC if no offset)"),
+    AfterValidator(business_time),
+]

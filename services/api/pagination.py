@@ -1,5 +1,6 @@
-"""Cursor pagination, the same for every list: keyset pages in id order, an opaque cursor that
-names the last id of the previous page, and one page model."""
+"""Cursor pagination, the same for every list: keyset pages in id order (the task list: in due
+order, then id), an opaque cursor that names the last key of the previous page, and one page
+model."""
 
 from __future__ import annotations
 
@@ -42,13 +43,18 @@ def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> str | None:
-    """The id a cursor stands for; 422 naming `cursor` when it is not one of ours."""
+def _an_id(key: str) -> str:
+    return str(UUID(key))
+
+
+def decode_cursor(cursor: str | None, read: Callable[[str], str] = _an_id) -> str | None:
+    """The key a cursor stands for (an id, unless `read` checks another kind of key and raises
+    ValueError for what is not one); 422 naming `cursor` when it is not one of ours."""
     if cursor is None:
         return None
     try:
         decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        return str(UUID(decoded))
+        return read(decoded)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidQuery("cursor", "not a cursor this API gave out; start again without one", "cursor") from None
 

@@ -21,7 +21,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import DomainError
+from domain.errors import ConsentWithdrawn, DomainError, UnknownTask
 from projections.segment_rules import UnknownSegment
 from services.app.errors import (
     ConcurrencyConflict,
@@ -121,6 +121,8 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (ConcurrencyConflict, ProblemType(409, "version-conflict", "Version conflict")),
     (IdempotencyKeyReused, ProblemType(409, "idempotency-key-reused", "Idempotency key reused")),
     (ReactivationInProgress, ProblemType(409, "reactivation-in-progress", "Reactivation in progress")),
+    (ConsentWithdrawn, ProblemType(409, "consent-withdrawn", "Consent withdrawn")),
+    (UnknownTask, ProblemType(404, "not-found", "Not found")),
     (DomainError, ProblemType(409, "business-rule", "Business rule violated")),
     (BodyTooLarge, ProblemType(413, "body-too-large", "Request body too large")),
     (ValidationError, VALIDATION),
@@ -353,7 +355,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (400, "Malformed JSON (or nested more than 32 levels deep) or header"),
         (401, "Missing or unknown bearer token"),
         (403, "The role may not do this"),
-        (404, "No such lead or contact (or not one of yours)"),
+        (404, "No such lead, contact or task (or not one of yours)"),
         (409, "Version conflict, reused idempotency key, or a business rule"),
         (413, "Body over 64 KiB"),
         (422, "Invalid input; `errors` names each field"),

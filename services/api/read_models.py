@@ -1,13 +1,16 @@
 """The read models as the routes reach them: 503 when this server does not serve them, and
-read-your-writes (wait until the projections applied a log position, else 503)."""
+read-your-writes (wait until the projections applied a log position, else 503), for tasks even
+without a position."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
+from projections.task_queries import TaskRow
 from services.api.problems import READ_MODEL_RESPONSES, InvalidQuery, ReadModelBehind, ReadModelsUnavailable
-from services.app.application import CrmApplication
+from services.app.application import CrmApplication, TaskLocator
 from services.app.queries import ReadModelQueries
 
 READ_WAIT_SECONDS = 2.0
@@ -60,3 +63,22 @@ class ReadModelGate:
         if not wait(min_position, self.read_wait_seconds):
             raise ReadModelBehind(min_position, models.positions())
         return models
+
+    def task(self, task_id: UUID, min_position: int | None) -> TaskRow | None:
+        """A task as the read models hold it once they applied `min_position`. One they do not
+        hold is looked for again once they applied the head of the log, so that a task just added
+        is found without a position (its `Location` followed at once, a completion right after);
+        only then is it unknown. The wait is the read-your-writes wait, 503 when it runs out."""
+        found = self.caught_up(min_position).find_task(task_id)
+        if found is None:
+            found = self.caught_up(self.crm.head_position()).find_task(task_id)
+        return found
+
+    def task_locator(self, min_position: int | None) -> TaskLocator:
+        """Where a task is, for the application's task commands, as `task` finds it."""
+
+        def locate(task_id: UUID) -> tuple[str, UUID] | None:
+            found = self.task(task_id, min_position)
+            return None if found is None else (found.aggregate_type, UUID(found.aggregate_id))
+
+        return locate

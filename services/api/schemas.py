@@ -116,6 +116,7 @@ class LeadPublic(BaseModel):
                     "deal_value": None,
                     "disqualified_reason": None,
                     "closed_at": None,
+                    "consents": {"email": True, "sms": False},
                 }
             ]
         }
@@ -147,6 +148,9 @@ class LeadPublic(BaseModel):
     deal_value: int | None = Field(description="minor units")
     disqualified_reason: str | None
     closed_at: datetime | None
+    consents: dict[str, bool] = Field(
+        description="per channel: true granted, false withdrawn; a channel never stated is absent"
+    )
 
     @classmethod
     def of(cls, lead: Lead, *, masked: bool = False) -> LeadPublic:
@@ -182,6 +186,7 @@ class LeadPublic(BaseModel):
             converted_contact_id=lead.converted_contact_id,
             deal_value=lead.deal_value,
             closed_at=lead.closed_at,
+            consents=dict(lead.consents),
         )
 
 

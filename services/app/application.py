@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from domain.calendar import BusinessCalendar
 from domain.catalogue import CrmEvent, event_data, event_type_of
 from domain.contact import Contact
-from domain.errors import DomainError
+from domain.errors import DomainError, TaskAlreadyExists
 from domain.events import CrmAggregate, event_id_of
 from domain.lead import Lead
 from domain.money import Money
@@ -29,10 +29,12 @@ from domain.nurture import NurtureExitReason, NurtureSequence
 from domain.scoring import DEFAULT_MODEL, ScoringModel
 from domain.values import ConsentChannel, LeadSource, Meta
 from services.app.commands import (
+    AddTask,
     AssignLead,
     CaptureLead,
     ChangeConsent,
     ChangeStage,
+    CompleteTask,
     ConvertLead,
     CreateContact,
     DefineSequence,
@@ -43,6 +45,7 @@ from services.app.commands import (
     LogInteraction,
     ReactivateContact,
     RecordPurchase,
+    RescheduleTask,
     RescoreLead,
     UpdateContactDetails,
 )
@@ -55,6 +58,7 @@ from services.app.errors import (
     ReactivationInProgress,
     SequenceAlreadyDefined,
     SequenceNotFound,
+    TaskNotFound,
     UnknownSequence,
 )
 from services.app.sequences import MemorySequences, SequenceStore, StoredSequence
@@ -66,6 +70,12 @@ CRM_NAMESPACE = UUID("6f1c0d52-6b0e-4c53-9d43-3c1e2b7a9e10")
 """Namespace of the uuid5 ids derived from idempotency keys."""
 
 A = TypeVar("A", bound=Aggregate)
+
+TaskLocator = Callable[[UUID], tuple[str, UUID] | None]
+"""Which record a task is on: (`lead` or `contact`, its id), None for a task nobody has. Task ids
+are random, or chosen by the caller (automation derives them from its trigger), so an id cannot
+name its record; the tasks read model knows it (`ReadModelQueries.record_of_task`), and the record
+itself decides (a task the locator places on a record that lacks it is not found)."""
 
 
 def derived_id(kind: str, key: str, actor: str | None = None) -> UUID:
@@ -100,6 +110,10 @@ class Context:
     it, and an aggregate that this actor already acted on for this cause takes the command
     without appending anything, so a rerun of automation never doubles an action."""
 
+    clock: Callable[[], datetime] | None = None
+    """What "now" is for a command without `occurred_at` (the system clock when None): automation
+    passes its own, so that a simulation on a hand-moved clock dates its events by that clock."""
+
     @property
     def key_scope(self) -> str | None:
         """Whose idempotency keys the command's keys are: the actor's, or None when shared."""
@@ -110,7 +124,7 @@ class Context:
         return Meta(
             actor=self.actor,
             correlation_id=self.correlation_id or uuid.uuid4().hex,
-            occurred_at=occurred_at or datetime.now(UTC),
+            occurred_at=occurred_at or (self.clock() if self.clock is not None else datetime.now(UTC)),
         )
 
 
@@ -151,7 +165,8 @@ class CommandResult:
     version: int
     position: int | None
     related_id: UUID | None = None
-    """The contact a conversion made or joined, or the lead a reactivation opened."""
+    """The contact a conversion made or joined, the lead a reactivation opened, or the task a
+    task command added or changed."""
 
 
 class AuditEntry(BaseModel):
@@ -276,7 +291,11 @@ class CrmApplication(Application[UUID]):
             deal = Money(cmd.deal_value, cmd.currency)
             if lead.contact_id is not None:
                 lead.convert(lead.contact_id, deal, meta)
-                return self._save(lead, related_id=lead.contact_id)
+                # Back to its contact: what the person stated on this lead since it opened, and
+                # is newer than what the contact holds, applies to the contact in the same append.
+                returning = self._get(Contact, lead.contact_id)
+                returning.adopt_consent(lead.own_consent_statements(), meta)
+                return self._save(lead, returning, related_id=lead.contact_id)
             contact = Contact.create(
                 contact_id=derived_id("contact-from-lead", str(lead.id)),
                 meta=meta,
@@ -288,8 +307,26 @@ class CrmApplication(Application[UUID]):
                 external_id=None,
                 lead_id=lead.id,
             )
+            # The lead's consent carries over as the contact's own ConsentChanged events right
+            # after its Created event, not as a new field of Created: Created keeps its shape (no
+            # new class_version, no upcaster), and whoever reads contact.consent_changed (the
+            # segments read model, subscribers) takes these as they take any other.
+            contact.adopt_consent(lead.own_consent_statements(), meta)
             lead.convert(contact.id, deal, meta)
             return self._save(lead, contact, related_id=contact.id)
+
+    def change_lead_consent(
+        self, lead_id: UUID, cmd: ChangeConsent, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Grant or withdraw consent for a channel, as the person stated it on a lead; its
+        contact takes it over when the lead converts."""
+        return self._change(
+            Lead,
+            lead_id,
+            ctx,
+            expected_version,
+            lambda lead: lead.change_consent(cmd.channel, cmd.granted, ctx.meta(cmd.occurred_at)),
+        )
 
     # --- contacts ---------------------------------------------------------------------
 
@@ -424,13 +461,113 @@ class CrmApplication(Application[UUID]):
             contact_id=contact.id,
             interest=cmd.interest,
         )
+        lead.carry_consent_over(contact.id, contact.consents, meta)
         return self._save(contact, lead, related_id=lead.id)
+
+    # --- follow-up tasks ---------------------------------------------------------------
+
+    def add_lead_task(
+        self,
+        lead_id: UUID,
+        cmd: AddTask,
+        ctx: Context = SYSTEM,
+        task_id: UUID | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Add a follow-up task to an open lead (a closed lead's follow-up belongs on its contact);
+        see `_add_task` for its id, its owner and repeats. `related_id` is the task's id."""
+        return self._add_task(Lead, lead_id, cmd, ctx, task_id, expected_version)
+
+    def add_contact_task(
+        self,
+        contact_id: UUID,
+        cmd: AddTask,
+        ctx: Context = SYSTEM,
+        task_id: UUID | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Add a follow-up task to a contact; as `add_lead_task`."""
+        return self._add_task(Contact, contact_id, cmd, ctx, task_id, expected_version)
+
+    def complete_task(
+        self, task_id: UUID, cmd: CompleteTask, ctx: Context = SYSTEM, *, locate: TaskLocator
+    ) -> CommandResult:
+        """Mark a task done, on the record `locate` says it is on (even a closed lead)."""
+        return self._change_task(
+            task_id, ctx, locate, lambda record: record.complete_task(task_id, ctx.meta(cmd.occurred_at))
+        )
+
+    def reschedule_task(
+        self, task_id: UUID, cmd: RescheduleTask, ctx: Context = SYSTEM, *, locate: TaskLocator
+    ) -> CommandResult:
+        """Move an open task's due time, on the record `locate` says it is on."""
+        return self._change_task(
+            task_id, ctx, locate, lambda record: record.reschedule_task(task_id, cmd.due_at, ctx.meta(cmd.occurred_at))
+        )
+
+    def _add_task(
+        self,
+        cls: type[Lead] | type[Contact],
+        record_id: UUID,
+        cmd: AddTask,
+        ctx: Context,
+        task_id: UUID | None,
+        expected_version: int | None,
+    ) -> CommandResult:
+        """The task's id is `task_id` when given, uuid5 of the record and the idempotency key when
+        there is one, else new; a repeat of an id the record has appends nothing (before the
+        expected version is checked: a retry after a lost answer carries the old `If-Match`). Its
+        owner is the one named, else the record's owner (for a contact, its lead's)."""
+        with self._withheld_unless_readable(cls, record_id, ctx):
+            record = self._get(cls, record_id, owner_scope=ctx.owner_scope)
+            record.check_not_erased()
+            task_id = task_id or _new_task_id(record_id, cmd, ctx)
+            if task_id in record.tasks:
+                return _existing_task(record, task_id, cmd, ctx)
+            if expected_version is not None and record.version != expected_version:
+                raise ConcurrencyConflict(record_id, expected_version, record.version)
+            owner = cmd.owner or self._owner_of(record)
+            with _acting(record, ctx):
+                record.add_task(task_id, cmd.title, cmd.due_at, cmd.note, owner, ctx.meta(cmd.occurred_at))
+            try:
+                return self._save(record, related_id=task_id)
+            except ConcurrencyConflict:
+                # A concurrent repeat of the same task won the race: answer as the repeat would.
+                again = self._get(cls, record_id)
+                if task_id not in again.tasks:
+                    raise
+                return _existing_task(again, task_id, cmd, ctx)
+
+    def _change_task(
+        self, task_id: UUID, ctx: Context, locate: TaskLocator, act: Callable[[Lead | Contact], object]
+    ) -> CommandResult:
+        # A rep changes their own tasks only, wherever they are (a task may be theirs on a record
+        # another rep owns); anyone else's task is withheld, exactly like a missing one.
+        place = locate(task_id)
+        if place is None:
+            raise TaskNotFound(task_id)
+        kind, record_id = place
+        try:
+            record: Lead | Contact = self._get(Lead, record_id) if kind == "lead" else self._get(Contact, record_id)
+        except NotFound:
+            raise TaskNotFound(task_id) from None
+        task = record.tasks.get(task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        if ctx.owner_scope is not None and task.owner != ctx.owner_scope:
+            raise TaskNotFound(task_id, withheld=True)
+        if _acted_already(record, ctx):
+            return CommandResult(record.id, record.version, None, related_id=task_id)
+        with _acting(record, ctx):
+            act(record)
+        return self._save(record, related_id=task_id)
 
     # --- nurture sequences ---------------------------------------------------------------
 
     def define_sequence(self, cmd: DefineSequence, ctx: Context = SYSTEM) -> StoredSequence:
         """Define a nurture sequence; a name is defined once (`SequenceAlreadyDefined`)."""
-        stored = StoredSequence(NurtureSequence.model_validate(cmd.model_dump()), ctx.actor, datetime.now(UTC))
+        defined_at = ctx.meta(None).occurred_at
+        stored = StoredSequence(NurtureSequence.model_validate(cmd.model_dump()), ctx.actor, defined_at)
         if not self.sequences.add(stored):
             raise SequenceAlreadyDefined(cmd.name)
         return stored
@@ -475,7 +612,7 @@ class CrmApplication(Application[UUID]):
             lambda lead: lead.exit_nurture(cmd.sequence, NurtureExitReason.MANUAL, ctx.meta(cmd.occurred_at)),
         )
 
-    def enrol_by_rules(self, lead_id: UUID, ctx: Context, occurred_at: datetime | None = None) -> CommandResult | None:
+    def enrol_by_rules(self, lead_id: UUID, ctx: Context) -> CommandResult | None:
         """Enrol a lead in every sequence whose `enrol_when` it matches and that it was never in
         (None, and nothing loaded, when no sequence has a rule)."""
         rules = [s.definition for s in self.sequences.all() if s.definition.enrol_when is not None]
@@ -486,14 +623,12 @@ class CrmApplication(Application[UUID]):
             lead_id,
             ctx,
             None,
-            lambda lead: lead.enrol_by_rules(rules, ctx.meta(occurred_at), self.calendar, self._owner_time_zone(lead)),
+            lambda lead: lead.enrol_by_rules(rules, ctx.meta(None), self.calendar, self._owner_time_zone(lead)),
         )
 
-    def exit_sequences(
-        self, lead_id: UUID, reason: NurtureExitReason, ctx: Context, occurred_at: datetime | None = None
-    ) -> CommandResult:
+    def exit_sequences(self, lead_id: UUID, reason: NurtureExitReason, ctx: Context) -> CommandResult:
         """End every active enrolment of a lead, for `reason` (nothing when it has none)."""
-        return self._change(Lead, lead_id, ctx, None, lambda lead: lead.exit_nurtures(reason, ctx.meta(occurred_at)))
+        return self._change(Lead, lead_id, ctx, None, lambda lead: lead.exit_nurtures(reason, ctx.meta(None)))
 
     def perform_nurture_step(
         self, lead_id: UUID, sequence: str, enrolment: int, step: int, ctx: Context, occurred_at: datetime
@@ -521,17 +656,11 @@ class CrmApplication(Application[UUID]):
         have one; until then None, which counts in the calendar's default zone."""
         return None
 
-    def _email_consent(self, lead: Lead) -> bool | None:
-        """The person's email consent as far as the store knows it: True, False (withdrawn) or
-        None (never stated). Leads record no consent of their own yet; a lead that follows up a
-        contact (a reactivation) has that contact's."""
-        if lead.contact_id is None:
-            return None
-        try:
-            contact = self._get(Contact, lead.contact_id)
-        except ContactNotFound:
-            return None
-        return contact.consents.get(ConsentChannel.EMAIL.value)
+    @staticmethod
+    def _email_consent(lead: Lead) -> bool | None:
+        """The person's email consent as the lead records it (stated on it, or carried over from
+        the contact it follows up): True, False (withdrawn) or None (never stated)."""
+        return lead.has_consent(ConsentChannel.EMAIL)
 
     # --- privacy ----------------------------------------------------------------------
 
@@ -695,12 +824,9 @@ class CrmApplication(Application[UUID]):
         # after this load, the save conflicts instead of letting its former owner write.
         with self._withheld_unless_readable(cls, aggregate_id, ctx):
             aggregate = self._get(cls, aggregate_id, expected_version, ctx.owner_scope)
-            if not isinstance(aggregate, CrmAggregate) or ctx.cause is None:
-                act(aggregate)
-                return self._save(aggregate)
-            if aggregate.has_acted_on(ctx.actor, ctx.cause):
+            if _acted_already(aggregate, ctx):
                 return CommandResult(aggregate.id, aggregate.version, None)
-            with aggregate.caused_by(ctx.cause):
+            with _acting(aggregate, ctx):
                 act(aggregate)
             return self._save(aggregate)
 
@@ -764,6 +890,13 @@ class CrmApplication(Application[UUID]):
             cause = str(event_id_of(aggregate.id, aggregate.version)) if aggregate.pending_events else fallback_cause
             settings += [TimerSetting(timer, cause) for timer in timers]
         return settings
+
+    def commit(self, *aggregates: Aggregate) -> CommandResult:
+        """Append aggregates' new events (with the timers their commands asked for) in one
+        transaction: for code that acts on aggregates directly, such as a simulation's replay."""
+        if not aggregates:
+            raise ValueError("nothing to commit")
+        return self._save(*aggregates)
 
     # --- timers -----------------------------------------------------------------------
 
@@ -843,6 +976,42 @@ class CrmApplication(Application[UUID]):
         if not isinstance(aggregate, cls):
             raise _not_found(cls, aggregate_id)
         return aggregate
+
+
+def _new_task_id(record_id: UUID, cmd: AddTask, ctx: Context) -> UUID:
+    if cmd.idempotency_key is None:
+        return uuid.uuid4()
+    # the record is part of the key: the same key on another record is another task, so that no
+    # two records ever hold one task id
+    return derived_id("task", f"{record_id}:{cmd.idempotency_key}", ctx.key_scope)
+
+
+def _existing_task(record: Lead | Contact, task_id: UUID, cmd: AddTask, ctx: Context) -> CommandResult:
+    """What a repeated add answers: the task already there, appending nothing, when it says what
+    the repeat names; otherwise the key (or the explicit id) is reused, and only the one who added
+    the task is told what differs."""
+    task = record.tasks[task_id]
+    key = cmd.idempotency_key
+    differing = sorted(name for name, value in cmd.given_details().items() if getattr(task, name) != value)
+    if task.created_by != ctx.actor or differing:
+        shown = differing if task.created_by == ctx.actor else None
+        if key is not None:
+            raise IdempotencyKeyReused(key, task_id if shown else None, shown)
+        what = f" with other values for: {', '.join(shown)}" if shown else ""
+        raise TaskAlreadyExists(f"task {task_id} already exists{what}")
+    return CommandResult(record.id, record.version, None, related_id=task_id)
+
+
+def _acted_already(aggregate: Aggregate, ctx: Context) -> bool:
+    """True when this automated command's actor already acted on the aggregate for its cause."""
+    return (
+        ctx.cause is not None and isinstance(aggregate, CrmAggregate) and aggregate.has_acted_on(ctx.actor, ctx.cause)
+    )
+
+
+def _acting(aggregate: Aggregate, ctx: Context) -> AbstractContextManager[None]:
+    """While acting: the events the aggregate triggers carry the command's cause."""
+    return aggregate.caused_by(ctx.cause) if isinstance(aggregate, CrmAggregate) else nullcontext()
 
 
 def _record(contact: Contact, cmd: RecordPurchase, ctx: Context) -> None:

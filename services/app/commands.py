@@ -52,6 +52,14 @@ def _check_business_time(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _check_due_time(value: datetime) -> datetime:
+    # A task may be due in the past (an overdue follow-up is still one), but within the years
+    # the CRM answers about.
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"due_at must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return value.astimezone(UTC)
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
 _LINE_SEPARATOR = re.compile("[\u0085\u2028\u2029]")
@@ -99,6 +107,11 @@ UserId = Annotated[
 ]
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_single_line)]
 OccurredAt = Annotated[AwareDatetime, AfterValidator(_check_business_time)]
+DueAt = Annotated[
+    AwareDatetime,
+    AfterValidator(_check_due_time),
+    Field(description="when it is due, with a UTC offset (ISO 8601); it may be in the past"),
+]
 
 
 class Command(BaseModel):
@@ -276,6 +289,32 @@ class ErasePerson(Command):
     ]
     """Why, e.g. `data subject request 2026-117`; the reason stays in the history, so it must not
     itself hold personal data."""
+
+
+class AddTask(Command):
+    """Give someone something to do about a lead or a contact by a due time (a follow-up)."""
+
+    title: Text = Field(description="what to do, e.g. `call back about the demo`")
+    due_at: DueAt
+    note: LongText | None = None
+    owner: UserId | None = Field(default=None, description="who is to do it; the record's owner by default")
+    idempotency_key: IdempotencyKey | None = None
+
+    def given_details(self) -> dict[str, Any]:
+        """The task's fields this command names: a retry is compared on these (an owner left to
+        default is the record's owner at the time, which may have changed since)."""
+        given = {"title": self.title, "due_at": self.due_at, "note": self.note}
+        return given if self.owner is None else {**given, "owner": self.owner}
+
+
+class CompleteTask(Command):
+    """Mark a task done (at `occurred_at`, now by default)."""
+
+
+class RescheduleTask(Command):
+    """Move a task's due time."""
+
+    due_at: DueAt
 
 
 class DefineSequence(NurtureSequence):

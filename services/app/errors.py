@@ -72,6 +72,12 @@ class ReactivationInProgress(ApplicationError):
     """The contact already has an open lead from an earlier reactivation."""
 
 
+class TaskNotFound(NotFound):
+    """No lead or contact has a task with that id (or, withheld, it is not the caller's task)."""
+
+    kind = "task"
+
+
 class InvalidReference(ApplicationError):
     """A command's field names something that does not exist (a sequence nobody defined): invalid
     input naming the field, like a malformed one, found only once it is looked up."""

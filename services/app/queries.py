@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from projections import forecast as forecasting
-from projections import segment_queries
+from projections import segment_queries, task_queries
 from projections.contact_features import ContactFeatures
 from projections.forecast import Forecast, ForecastAccuracy
 from projections.nurture import SequenceStats, sequence_stats
@@ -16,6 +16,7 @@ from projections.pipeline_queries import LeadRow, PipelineSummary, list_leads, p
 from projections.segment_membership import SegmentMember
 from projections.segment_queries import SegmentContact, SegmentSummary, list_contacts
 from projections.segment_rules import SegmentRule, default_rules
+from projections.task_queries import StatusFilter, TaskRow
 from services.app.errors import ContactNotFound
 
 
@@ -115,6 +116,31 @@ class ReadModelQueries:
         the one with `external_id`."""
         among = None if segment is None else [m.contact_id for m in self.segment_members(segment)]
         return list_contacts(self.store, external_id=external_id, among=among, after=after, limit=limit)
+
+    def find_task(self, task_id: UUID) -> TaskRow | None:
+        """One follow-up task as the tasks read model holds it, if it does."""
+        return task_queries.fetch_task(self.store, task_id)
+
+    def record_of_task(self, task_id: UUID) -> tuple[str, UUID] | None:
+        """(`lead` or `contact`, its id) of the record a task is on: the application's `TaskLocator`."""
+        found = self.find_task(task_id)
+        return None if found is None else (found.aggregate_type, UUID(found.aggregate_id))
+
+    def tasks(
+        self,
+        *,
+        now: datetime | None = None,
+        owner: str | None = None,
+        status: StatusFilter | None = None,
+        due_before: datetime | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 50,
+    ) -> list[TaskRow]:
+        """Follow-up tasks matching every filter given, soonest due first, after the (due time,
+        id) `after`; `overdue` is asked as of `now` (the present by default)."""
+        return task_queries.list_tasks(
+            self.store, now=now or _now(), owner=owner, status=status, due_before=due_before, after=after, limit=limit
+        )
 
     def sequence_stats(self, sequence: str) -> SequenceStats:
         """How a nurture sequence has done: enrolments by outcome, leads converted after one."""

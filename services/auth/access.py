@@ -17,14 +17,14 @@ from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from services.app.application import Context
-from services.app.commands import CaptureLead, ReactivateContact
+from services.app.commands import AddTask, CaptureLead, ReactivateContact
 from services.app.errors import NotFound
 from services.auth.policy import Action, Forbidden, Principal
 
 log = logging.getLogger("crm.auth")
 
-OpensLead = TypeVar("OpensLead", CaptureLead, ReactivateContact)
-"""A command that opens a lead with an owner."""
+OpensLead = TypeVar("OpensLead", CaptureLead, ReactivateContact, AddTask)
+"""A command that opens a lead, or adds a task, with an owner."""
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,16 @@ class Caller:
         return self.owner_scope
 
     def as_owner(self, cmd: OpensLead) -> OpensLead:
-        """A rep opens leads for themselves: the owner defaults to them and may not be another."""
+        """A rep opens leads and adds tasks for themselves: the owner defaults to them and may not
+        be another."""
         if self.owner_scope is None:
             return cmd
         if cmd.owner is None:
             return cmd.model_copy(update={"owner": self.owner_scope})
         if cmd.owner != self.owner_scope:
             self.deny("owner_not_self")
-            raise Forbidden("a rep can only open leads they own themselves")
+            what = "add tasks for themselves" if isinstance(cmd, AddTask) else "open leads they own themselves"
+            raise Forbidden(f"a rep can only {what}")
         return cmd
 
     def withheld(self, error: NotFound) -> None:

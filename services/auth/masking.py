@@ -1,6 +1,7 @@
 """What an analyst sees of personal data: names, emails and phone numbers masked, in single
 fields and inside event data alike, and every email address and phone number written inside
-free text (an interaction's detail, a reason, an interest, a company or a title)."""
+free text (an interaction's detail, a reason, an interest, a company, a title, or a task's title
+and note)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,17 @@ from domain.money import is_currency_code
 PERSONAL_FIELDS = ("name", "email", "phone")
 """What an analyst sees masked."""
 
-FREE_TEXT_FIELDS = ("detail", "reason", "interest", "disqualified_reason", "company", "title", "campaign", "notes")
+FREE_TEXT_FIELDS = (
+    "detail",
+    "reason",
+    "interest",
+    "disqualified_reason",
+    "company",
+    "title",
+    "campaign",
+    "notes",
+    "note",
+)
 """Text people type freely, where an email address or a phone number may be written: an analyst
 sees it with those masked (`mask_free_text`) and the rest as it is."""
 

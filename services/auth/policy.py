@@ -47,6 +47,12 @@ class Action(StrEnum):
     """Erase a person's personal data (admin and privacy only)."""
     EXPORT_PERSON = "export_person"
     """Export everything about a person (admin and privacy only)."""
+    ADD_TASK = "add_task"
+    """Add a follow-up task to a lead or a contact (a rep: to their own, for themselves)."""
+    CHANGE_TASK = "change_task"
+    """Complete or reschedule a task (a rep: their own tasks only)."""
+    READ_TASKS = "read_tasks"
+    """The task list and single tasks (a rep: their own; an analyst: with free text masked)."""
     DEFINE_SEQUENCE = "define_sequence"
     """Define a nurture sequence (managers and admins)."""
     READ_SEQUENCES = "read_sequences"
@@ -70,7 +76,12 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         - _PRIVACY_ACTIONS
         - _ADMIN_ONLY
     ),
-    Role.ANALYST: frozenset({Action.READ, Action.READ_PIPELINE, Action.READ_INSIGHTS, Action.READ_SEQUENCES}),
+    # An analyst reads the tasks too (how follow-ups keep to their due times is analysis), with
+    # their titles and notes masked like every other free text; they change none. They read the
+    # nurture sequences' definitions too (and, through READ_INSIGHTS, their statistics).
+    Role.ANALYST: frozenset(
+        {Action.READ, Action.READ_PIPELINE, Action.READ_INSIGHTS, Action.READ_TASKS, Action.READ_SEQUENCES}
+    ),
     Role.SERVICE: frozenset({Action.LOG_INTERACTION, Action.RECORD_PURCHASE, Action.CREATE_CONTACT}),
     Role.PRIVACY: frozenset({Action.READ, Action.ERASE_PERSON, Action.EXPORT_PERSON}),
 }

@@ -3,9 +3,9 @@ enrols leads matching a sequence's `enrol_when`, and the policy that ends a lead
 when the person engages for real (a reply, a meeting, a demo), the lead closes, or email consent
 is withdrawn.
 
-Every action is dated in business time from the log (the timer's due time, the trigger event's
-`occurred_at`), not by the clock the automation happens to run at, so a late pass or a replay
-records the same times."""
+A step is dated at its timer's due time, however late the scheduler ran; what the policies do is
+dated by the automation's clock, like every automated command (a simulation's clock, in a
+simulation)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ class NurtureExits:
         """Exit the lead's enrolments when the event is a reason to."""
         reason = exit_reason(record)
         if reason is not None:
-            app.exit_sequences(record.aggregate_id, reason, ctx, record.occurred_at)
+            app.exit_sequences(record.aggregate_id, reason, ctx)
 
 
 @dataclass(frozen=True)
@@ -83,4 +83,4 @@ class NurtureEnrolment:
 
     def react(self, record: EventRecord, app: CrmApplication, ctx: Context) -> None:
         """Enrol the lead by the sequences' rules."""
-        app.enrol_by_rules(record.aggregate_id, ctx, record.occurred_at)
+        app.enrol_by_rules(record.aggregate_id, ctx)

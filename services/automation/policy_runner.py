@@ -18,6 +18,7 @@ from domain.events import event_id_of
 from projections.event_record import EventRecord
 from services.app.application import Context, CrmApplication
 from services.app.errors import NotFound
+from services.automation.clock import Clock, system_clock
 from services.automation.policy import Policy
 
 log = logging.getLogger("crm.automation")
@@ -38,13 +39,29 @@ class PolicyPositions(Protocol):
         ...
 
 
-def automation_context(policy: str, record: EventRecord) -> Context:
-    """The context of a policy's commands for an event: its actor, the event's request, and the
-    event's id as the cause (so that the same reaction is never taken twice)."""
+class MemoryPolicyPositions:
+    """Positions kept in memory (a simulation's, which nothing must outlive)."""
+
+    def __init__(self) -> None:
+        self._positions: dict[str, int] = {}
+
+    def policy_position(self, policy: str) -> int | None:
+        """The last position the policy reacted to; None before its first."""
+        return self._positions.get(policy)
+
+    def save_policy_position(self, policy: str, position: int) -> None:
+        """Save a newer position."""
+        self._positions[policy] = max(position, self._positions.get(policy, 0))
+
+
+def automation_context(policy: str, record: EventRecord, clock: Clock = system_clock) -> Context:
+    """The context of a policy's commands for an event: its actor, the event's request, the
+    event's id as the cause (so that the same reaction is never taken twice), and the clock."""
     return Context(
         actor=f"automation:{policy}",
         correlation_id=record.correlation_id,
         cause=str(event_id_of(record.aggregate_id, record.aggregate_version)),
+        clock=clock,
     )
 
 
@@ -58,8 +75,10 @@ class PolicyRunner:
         positions: PolicyPositions,
         read: LogReader,
         batch_size: int = 200,
+        clock: Clock = system_clock,
     ) -> None:
         self.app = app
+        self.clock = clock
         self.policies = list(policies)
         self.positions = positions
         self.read = read
@@ -82,8 +101,10 @@ class PolicyRunner:
         """React to every event after the policies' positions, up to the head; returns how many
         events were read. A failure other than a refused command stops the pass (to be retried),
         with the positions saved up to the last event fully handled."""
+        if not self.policies:
+            return 0
         positions = self.start_positions()
-        start = min(positions.values(), default=0) + 1
+        start = min(positions.values()) + 1
         read = 0
         while True:
             records = self.read(start, self.batch_size)
@@ -103,7 +124,7 @@ class PolicyRunner:
         if record.event_type not in policy.event_types:
             return
         try:
-            policy.react(record, self.app, automation_context(policy.name, record))
+            policy.react(record, self.app, automation_context(policy.name, record, self.clock))
         except (DomainError, NotFound) as error:
             # the record moved on before the policy got to it (closed, erased): nothing to do
             log.info("crm: policy %s passed over %s at %d: %s", policy.name, record.event_type, record.position, error)

@@ -93,6 +93,7 @@ class Scheduler:
             actor=f"automation:{kind.policy}",
             correlation_id=f"timer:{stored.timer.timer_id}#{stored.generation}",
             cause=stored.cause,
+            clock=self.clock,
         )
         for _ in range(CONFLICT_RETRIES):
             try:

@@ -7,9 +7,10 @@ from uuid import uuid4
 
 import pytest
 
-from domain.errors import LeadAlreadyConverted, OccurredBeforeCreation
-from domain.values import Stage
-from services.app.application import CrmApplication
+from domain.contact import Contact
+from domain.errors import ConsentWithdrawn, LeadAlreadyConverted, OccurredBeforeCreation
+from domain.values import ConsentChannel, Meta, Stage
+from services.app.application import CrmApplication, derived_id
 from services.app.commands import (
     AssignLead,
     ChangeConsent,
@@ -174,6 +175,119 @@ class TestContacts:
         # and the contact may be reactivated again once that lead is closed
         again = app.reactivate_contact(contact_id, ReactivateContact(interest="second upgrade"), BOB)
         assert app.get_contact(contact_id).reactivated_lead_ids == [lead_id, again.related_id]
+
+
+class TestConsent:
+    def test_a_lead_consent_is_recorded_and_read_back(self, app: CrmApplication) -> None:
+        lead_id = app.capture_lead(capture(), ALICE).id
+        result = app.change_lead_consent(lead_id, ChangeConsent(channel="email", granted=True), ALICE, 2)
+        app.change_lead_consent(lead_id, ChangeConsent(channel="sms", granted=False), BOB)
+        lead = app.get_lead(lead_id)
+        assert result.version == 3 and lead.version == 4
+        assert lead.consents == {"email": True, "sms": False}
+        assert (lead.has_consent(ConsentChannel.EMAIL), lead.has_consent(ConsentChannel.PHONE)) == (True, None)
+        assert app.history(lead_id)[-1].data == {"channel": "sms", "granted": False, "carried_from": None}
+
+    def test_converting_carries_the_lead_consent_to_the_new_contact_in_the_same_append(
+        self, app: CrmApplication
+    ) -> None:
+        # given a lead that granted email and withdrew phone consent
+        lead_id = app.capture_lead(capture(), ALICE).id
+        app.change_lead_consent(lead_id, ChangeConsent(channel="phone", granted=False), ALICE)
+        app.change_lead_consent(lead_id, ChangeConsent(channel="email", granted=True), ALICE)
+        head = app.head_position()
+        # when it converts
+        result = app.convert_lead(lead_id, ConvertLead(deal_value=100_00), BOB)
+        # then the contact's Created event is followed by its consent, all in one append
+        assert result.related_id is not None
+        trail = app.history(result.related_id)
+        assert [e.event_type for e in trail] == [
+            "contact.created",
+            "contact.consent_changed",
+            "contact.consent_changed",
+        ]
+        assert [e.data for e in trail[1:]] == [
+            {"channel": "email", "granted": True},
+            {"channel": "phone", "granted": False},
+        ]
+        assert {(e.actor, e.correlation_id) for e in trail} == {("bob", "req-bob")}
+        assert app.get_contact(result.related_id).consents == {"email": True, "phone": False}
+        assert app.head_position() == head + 4 == result.position  # Converted, Created, 2 x ConsentChanged
+
+    def test_a_conversion_whose_append_fails_stores_neither_the_conversion_nor_the_carried_consent(
+        self, app: CrmApplication
+    ) -> None:
+        # given a lead with consent, and the id its contact would get already taken
+        lead_id = app.capture_lead(capture(), ALICE).id
+        app.change_lead_consent(lead_id, ChangeConsent(channel="email", granted=False), ALICE)
+        meta = Meta(actor="alice", correlation_id="req-squat", occurred_at=datetime.now(UTC))
+        squatter = Contact.create(contact_id=derived_id("contact-from-lead", str(lead_id)), meta=meta, **_nobody())
+        app.save(squatter)
+        head = app.head_position()
+        # when the conversion's append fails
+        with pytest.raises(ConcurrencyConflict):
+            app.convert_lead(lead_id, ConvertLead(deal_value=100_00), ALICE)
+        # then nothing of it is stored: the lead is open, the squatter has no consent
+        assert app.head_position() == head
+        assert app.get_lead(lead_id).stage == Stage.NEW
+        assert app.get_contact(squatter.id).consents == {} and app.get_contact(squatter.id).version == 1
+
+    def test_a_reactivation_lead_starts_from_its_contact_consent_and_returns_its_newer_statements(
+        self, app: CrmApplication
+    ) -> None:
+        # given a contact that withdrew email and granted phone consent, reactivated
+        contact_id = app.create_contact(new_contact(), ALICE).id
+        app.change_consent(contact_id, ChangeConsent(channel="email", granted=False), ALICE)
+        app.change_consent(contact_id, ChangeConsent(channel="phone", granted=True), ALICE)
+        lead_id = app.reactivate_contact(contact_id, ReactivateContact(interest="upgrade"), BOB).related_id
+        assert lead_id is not None
+        # then the new lead starts from the contact's consent, so the withdrawal holds there too
+        lead = app.get_lead(lead_id)
+        assert lead.consents == {"email": False, "phone": True}
+        assert {e.data["carried_from"] for e in app.history(lead_id) if e.event_type == "lead.consent_changed"} == {
+            contact_id
+        }
+        head = app.head_position()
+        with pytest.raises(ConsentWithdrawn):
+            app.log_lead_interaction(lead_id, LogInteraction(kind="email_sent"), BOB)
+        assert app.head_position() == head
+        # when the person grants sms on the lead, and it converts back
+        app.change_lead_consent(lead_id, ChangeConsent(channel="sms", granted=True), BOB)
+        before = app.get_contact(contact_id).version
+        result = app.convert_lead(lead_id, ConvertLead(deal_value=500_00), BOB)
+        # then the contact takes the lead's own statement over, in the conversion's append, and keeps its own
+        contact = app.get_contact(contact_id)
+        assert result.related_id == contact_id and contact.version == before + 1
+        assert contact.consents == {"email": False, "phone": True, "sms": True}
+        assert app.history(contact_id)[-1].correlation_id == "req-bob"
+        assert app.head_position() == result.position
+
+    def test_an_email_sent_after_a_withdrawal_is_refused_on_leads_and_contacts_and_appends_nothing(
+        self, app: CrmApplication
+    ) -> None:
+        lead_id = app.capture_lead(capture(), ALICE).id
+        contact_id = app.create_contact(new_contact(), ALICE).id
+        app.log_lead_interaction(lead_id, LogInteraction(kind="email_sent"), ALICE)  # never stated: allowed
+        app.change_lead_consent(lead_id, ChangeConsent(channel="email", granted=False), ALICE)
+        app.change_consent(contact_id, ChangeConsent(channel="email", granted=False), ALICE)
+        head = app.head_position()
+        with pytest.raises(ConsentWithdrawn):
+            app.log_lead_interaction(lead_id, LogInteraction(kind="email_sent"), ALICE)
+        with pytest.raises(ConsentWithdrawn):
+            app.log_contact_interaction(contact_id, LogInteraction(kind="email_sent"), ALICE)
+        assert app.head_position() == head
+
+
+def _nobody() -> dict[str, object]:
+    return {
+        "name": "Squatter",
+        "email": None,
+        "phone": None,
+        "company": None,
+        "title": None,
+        "external_id": None,
+        "lead_id": None,
+    }
 
 
 class TestReading:

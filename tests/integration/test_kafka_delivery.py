@@ -27,7 +27,7 @@ from consumers.kafka_relay import KafkaRelay, ensure_topics
 from consumers.topics import Topics
 from domain.personal_data import ERASED_NAME
 from services.app.application import CrmApplication
-from services.app.commands import ErasePerson
+from services.app.commands import AddTask, CompleteTask, ErasePerson, RescheduleTask
 from services.bootstrap import bootstrap, kafka_relay, open_read_models, projection_consumer
 from services.jobs.rebuild import rebuild
 from services.jobs.seed import seed_history
@@ -497,3 +497,38 @@ def test_the_topics_hold_no_plaintext_of_a_person_and_their_erasure_reaches_the_
         {"name": ERASED_NAME}
     ]
     stack.assert_identical_to_a_replay()
+
+
+def test_tasks_reach_their_read_model_through_kafka_sealed_and_equal_to_a_replay(stack: Stack) -> None:
+    # given tasks on a person's (open, reactivation) lead and contact, one rescheduled and one done
+    _, contact_id, lead_id = a_persons_life(stack.app)
+    due = datetime(2026, 3, 3, 9, tzinfo=UTC)
+    on_lead = stack.app.add_lead_task(lead_id, AddTask(title=f"Ring {NAME}", due_at=due), ALICE).related_id
+    on_contact = stack.app.add_contact_task(
+        contact_id, AddTask(title="Renewal", due_at=due, note=f"ask {NAME} first"), ALICE
+    ).related_id
+    assert on_lead is not None and on_contact is not None
+    where = {on_lead: ("lead", lead_id), on_contact: ("contact", contact_id)}
+    stack.app.complete_task(on_lead, CompleteTask(), ALICE, locate=where.get)
+    stack.app.reschedule_task(
+        on_contact, RescheduleTask(due_at=datetime(2026, 3, 9, tzinfo=UTC)), ALICE, locate=where.get
+    )
+
+    # when they are relayed and consumed
+    relay = stack.relay()
+    relay.run(until_idle=True)
+    relay.close()
+    stack.consume("tasks")
+
+    # then the topics hold no plaintext of them, and the Kafka-fed tasks equal a replay
+    published = stack.messages(stack.topics.lead) + stack.messages(stack.topics.contact)
+    dump = b"\n".join(m.value for m in published)  # type: ignore[attr-defined]
+    assert b'"event_type":"contact.task_rescheduled"' in dump and NAME.encode() not in dump
+    rows = stack.store.fetch("SELECT task_id, title, note, status, due_at FROM follow_up_tasks ORDER BY due_at")
+    assert [(r["title"], r["note"], r["status"]) for r in rows] == [
+        (f"Ring {NAME}", None, "done"),
+        ("Renewal", f"ask {NAME} first", "open"),
+    ]
+    fresh, _ = rebuild(stack.app, stack.settings, "kafka_tasks_", names=["tasks"])
+    assert fresh.checksums() == {t: c for t, c in stack.store.checksums().items() if t == "follow_up_tasks"}
+    fresh.close()

@@ -11,6 +11,7 @@ from uuid import UUID
 import pytest
 
 from consumers.event_log import read_records
+from domain.nurture_enrolments import nurture_task_id
 from domain.values import ConsentChannel, InteractionKind
 from services.app.application import CrmApplication
 from services.app.commands import (
@@ -69,7 +70,11 @@ class Automation:
         self.clock = ManualClock(start)
         self.positions = Positions()
         self.runner = PolicyRunner(
-            app, policies(Settings()), self.positions, lambda start, limit: read_records(app, start, limit)
+            app,
+            policies(Settings()),
+            self.positions,
+            lambda start, limit: read_records(app, start, limit),
+            clock=self.clock,
         )
         # only the nurture steps: score decay's timers would fire too, and are not what is counted
         self.scheduler = Scheduler(app, {nurture.KIND: timer_kinds()[nurture.KIND]}, self.clock)
@@ -129,13 +134,12 @@ def test_a_lead_walks_through_a_whole_sequence_counted_in_business_days(app: Crm
         ("enrolled", {"enrolment": 1}),
         ("email_requested", {"enrolment": 1, "step": 0, "template": "welcome-1"}),
         ("email_requested", {"enrolment": 1, "step": 1, "template": "case-study"}),
-        (
-            "task_requested",
-            {"enrolment": 1, "step": 2, "title": "Call about the case study", "due_at": WEDNESDAY, "owner": None},
-        ),
+        ("task_requested", {"enrolment": 1, "step": 2, "task_id": nurture_task_id(lead_id, "welcome", 1, 2)}),
         ("score_checked", {"enrolment": 1, "step": 3, "score": app.get_lead(lead_id).score, "min_score": 5}),
         ("completed", {"enrolment": 1}),
     ]
+    task = app.get_lead(lead_id).tasks[nurture_task_id(lead_id, "welcome", 1, 2)]
+    assert (task.title, task.due_at, task.created_by) == ("Call about the case study", WEDNESDAY, "automation:nurture")
     trail = [e for e in app.history(lead_id) if e.event_type.startswith("lead.nurture_")]
     assert trail[0].actor == "automation:nurture_enrolment" and trail[0].occurred_at == THURSDAY
     assert {e.actor for e in trail[1:]} == {"automation:nurture"}
@@ -176,8 +180,8 @@ def test_an_email_step_without_consent_is_skipped_and_the_sequence_goes_on(app: 
     assert timer is not None and timer.fired_at is None and timer.timer.due_at == TUESDAY
 
 
-@pytest.mark.parametrize("kind", [InteractionKind.MEETING, InteractionKind.DEMO])
-def test_a_meeting_or_a_demo_ends_the_enrolment_and_its_next_step_does_nothing(
+@pytest.mark.parametrize("kind", [InteractionKind.EMAIL_REPLY, InteractionKind.MEETING, InteractionKind.DEMO])
+def test_a_reply_a_meeting_or_a_demo_ends_the_enrolment_and_its_next_step_does_nothing(
     app: CrmApplication, kind: InteractionKind
 ) -> None:
     app.define_sequence(DefineSequence.model_validate(WELCOME))
@@ -191,7 +195,8 @@ def test_a_meeting_or_a_demo_ends_the_enrolment_and_its_next_step_does_nothing(
     version = app.get_lead(lead_id).version
     outcomes = automation.at(FRIDAY + timedelta(days=30))
 
-    assert nurture_events(app, lead_id)[-1] == ("exited", {"enrolment": 1, "reason": kind.value})
+    reason = "reply" if kind is InteractionKind.EMAIL_REPLY else kind.value
+    assert nurture_events(app, lead_id)[-1] == ("exited", {"enrolment": 1, "reason": reason})
     assert outcomes == {"no_change": 1}, "the step due on Friday found its enrolment over"
     assert app.get_lead(lead_id).version == version
 
@@ -252,3 +257,18 @@ def test_rules_enrol_a_lead_when_its_score_reaches_them_and_not_again_after_it_l
 
     welcome = app.get_lead(lead_id).nurtures["welcome"]
     assert (welcome.number, welcome.status, welcome.exit_reason) == (1, "exited", "manual")
+
+
+def test_withdrawing_email_consent_ends_the_enrolment(app: CrmApplication) -> None:
+    app.define_sequence(DefineSequence.model_validate(WELCOME))
+    automation = Automation(app, THURSDAY)
+    lead_id = consenting_lead(app)
+    app.enrol_lead(lead_id, EnrolInSequence(sequence="welcome", occurred_at=THURSDAY), ALICE)
+    automation.at(THURSDAY)
+    withdrawn = ChangeConsent(channel=ConsentChannel.EMAIL, granted=False, occurred_at=THURSDAY + timedelta(hours=1))
+
+    app.change_lead_consent(lead_id, withdrawn, ALICE)
+    automation.at(THURSDAY + timedelta(hours=1))
+
+    assert nurture_events(app, lead_id)[-1] == ("exited", {"enrolment": 1, "reason": "consent_withdrawn"})
+    assert automation.at(FRIDAY) == {"no_change": 1}

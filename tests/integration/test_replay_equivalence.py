@@ -29,6 +29,7 @@ lead_ops = st.one_of(
     st.tuples(st.just("rescore"), st.none()),
     st.tuples(st.just("disqualify"), st.sampled_from(["no budget", "no need"])),
     st.tuples(st.just("convert"), st.integers(min_value=0, max_value=10**9)),
+    st.tuples(st.just("consent"), st.tuples(st.sampled_from(list(ConsentChannel)), st.booleans())),
 )
 contact_ops = st.one_of(
     st.tuples(st.just("purchase"), st.integers(min_value=0, max_value=10**7)),
@@ -55,6 +56,8 @@ def apply_lead_op(lead: Lead, op: tuple[str, Any], meta: Meta) -> Contact | None
         lead.rescore(meta)
     elif name == "disqualify":
         lead.disqualify(arg, meta)
+    elif name == "consent":
+        lead.change_consent(arg[0], arg[1], meta)
     elif name == "convert":
         lead.check_is_open()
         contact = Contact.create(
@@ -68,6 +71,7 @@ def apply_lead_op(lead: Lead, op: tuple[str, Any], meta: Meta) -> Contact | None
             external_id=None,
             lead_id=lead.id,
         )
+        contact.adopt_consent(lead.own_consent_statements(), meta)
         lead.convert(contact.id, Money(arg, "USD"), meta)
         return contact
     return None

@@ -11,17 +11,20 @@ from pydantic import BaseModel, ValidationError
 from domain.money import MAX_AMOUNT_MINOR
 from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
 from services.app.commands import (
+    AddTask,
     AssignLead,
     CaptureLead,
     ChangeConsent,
     ChangeStage,
     Command,
+    CompleteTask,
     ConvertLead,
     CreateContact,
     DisqualifyLead,
     LogInteraction,
     ReactivateContact,
     RecordPurchase,
+    RescheduleTask,
     RescoreLead,
     UpdateContactDetails,
 )
@@ -566,3 +569,35 @@ def test_right_to_left_names_themselves_are_accepted() -> None:
     # when / then they are accepted as they are
     assert CaptureLead(**capture(name="محمد عبد الله")).name == "محمد عبد الله"
     assert CreateContact(name="דוד לוי", company="חברה").company == "חברה"
+
+
+# --- follow-up tasks ---------------------------------------------------------------------------
+
+GOOD_TASK: dict[str, Any] = {"title": "Call back", "due_at": "2026-03-03T09:00:00+01:00"}
+
+
+@pytest.mark.parametrize("title", ["", "   ", "x" * 201, "two\nlines", "a\u202eb"])
+def test_a_task_with_a_bad_title_is_rejected_on_title(title: str) -> None:
+    assert rejected_fields(AddTask, **{**GOOD_TASK, "title": title}) == {"title"}
+
+
+@pytest.mark.parametrize("due_at", ["2026-03-03T09:00:00", "tomorrow", "1899-12-31T23:00:00Z", "3000-01-01T00:00:00Z"])
+def test_a_task_due_at_no_instant_the_crm_answers_about_is_rejected_on_due_at(due_at: str) -> None:
+    assert rejected_fields(AddTask, **{**GOOD_TASK, "due_at": due_at}) == {"due_at"}
+    assert rejected_fields(RescheduleTask, due_at=due_at) == {"due_at"}
+
+
+def test_a_task_is_due_at_an_instant_in_utc_and_may_be_due_in_the_past() -> None:
+    task = AddTask(**{**GOOD_TASK, "due_at": "2001-03-03T09:00:00+01:00"})
+    assert task.due_at == datetime(2001, 3, 3, 8, tzinfo=UTC) and task.due_at.utcoffset() == timedelta(0)
+
+
+def test_a_retried_task_is_compared_on_the_owner_only_when_the_command_names_one() -> None:
+    # an owner left to default is the record's at the time, which a reassignment may have changed
+    assert set(AddTask(**GOOD_TASK).given_details()) == {"title", "due_at", "note"}
+    assert AddTask(**GOOD_TASK, owner="bob").given_details()["owner"] == "bob"
+
+
+def test_completing_a_task_takes_nothing_but_a_business_time() -> None:
+    assert rejected_fields(CompleteTask, done=True) == {"done"}
+    assert CompleteTask().occurred_at is None

@@ -10,8 +10,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.consent import ConsentStatement
 from domain.contact import UPDATABLE_DETAILS, Contact
-from domain.errors import ConsentUnchanged, DuplicatePurchase, NoDetailsChanged, OccurredBeforeCreation, PersonErased
+from domain.errors import (
+    ConsentUnchanged,
+    ConsentWithdrawn,
+    DuplicatePurchase,
+    NoDetailsChanged,
+    OccurredBeforeCreation,
+    PersonErased,
+)
 from domain.money import MAX_AMOUNT_MINOR, Money
 from domain.values import ConsentChannel, InteractionKind
 from tests.unit.factories import T0, a_contact, a_settled_contact, at, kinds, meta, pending, replay, the_only
@@ -23,6 +31,7 @@ COMMANDS: dict[str, ContactCommand] = {
     "record_purchase": lambda c, m: c.record_purchase("order-1", Money(1_000, "USD"), 1, m),
     "change_consent": lambda c, m: c.change_consent(ConsentChannel.EMAIL, True, m),
     "reactivate": lambda c, m: c.reactivate(uuid4(), "new product line", m),
+    "adopt_consent": lambda c, m: c.adopt_consent([ConsentStatement(ConsentChannel.SMS, True, T0)], m),
 }
 
 
@@ -380,6 +389,91 @@ def test_a_first_explicit_withdrawal_is_recorded() -> None:
     # then the opt-out is recorded
     changed = the_only(pending(contact), Contact.ConsentChanged)
     assert (changed.channel, changed.granted) == ("sms", False)
+
+
+def test_has_consent_tells_granted_withdrawn_and_never_stated_apart() -> None:
+    # given a contact that granted email and withdrew sms
+    contact = a_settled_contact()
+    contact.change_consent(ConsentChannel.EMAIL, True, meta(at=at(days=1)))
+    contact.change_consent(ConsentChannel.SMS, False, meta(at=at(days=1)))
+
+    # when / then
+    assert contact.has_consent(ConsentChannel.EMAIL) is True
+    assert contact.has_consent(ConsentChannel.SMS) is False
+    assert contact.has_consent(ConsentChannel.PHONE) is None
+
+
+def test_an_email_sent_to_a_contact_who_withdrew_email_consent_is_refused_and_nothing_is_recorded() -> None:
+    # given a contact who withdrew email consent
+    contact = a_settled_contact()
+    contact.change_consent(ConsentChannel.EMAIL, False, meta(at=at(days=1)))
+    pending(contact)
+
+    # when an outbound email is logged
+    with pytest.raises(ConsentWithdrawn, match="consent for email was withdrawn"):
+        contact.log_interaction(InteractionKind.EMAIL_SENT, "promotion", meta(at=at(days=2)))
+
+    # then nothing is recorded; a reply of theirs still is
+    assert pending(contact) == []
+    assert contact.last_interaction_at is None
+    contact.log_interaction(InteractionKind.EMAIL_REPLY, None, meta(at=at(days=2)))
+    assert the_only(pending(contact), Contact.InteractionLogged).kind == "email_reply"
+
+
+def test_an_email_sent_to_a_contact_who_never_stated_email_consent_is_recorded() -> None:
+    contact = a_settled_contact()
+    contact.log_interaction(InteractionKind.EMAIL_SENT, None, meta(at=at(days=1)))
+    assert the_only(pending(contact), Contact.InteractionLogged).kind == "email_sent"
+
+
+def test_a_new_contact_adopts_every_consent_statement_of_its_lead_in_channel_order() -> None:
+    # given a contact just created from a lead that withdrew sms and granted email
+    contact = a_contact(lead_id=uuid4())
+    statements = [
+        ConsentStatement(ConsentChannel.SMS, False, at(days=-3)),
+        ConsentStatement(ConsentChannel.EMAIL, True, at(days=-2)),
+    ]
+
+    # when it adopts them at the conversion
+    contact.adopt_consent(statements, meta(actor="bob", correlation_id="req-convert"))
+
+    # then Created is followed by one ConsentChanged per channel, at the conversion, by its actor
+    events = pending(contact)
+    assert kinds(events) == ["Created", "ConsentChanged", "ConsentChanged"]
+    assert [(e.channel, e.granted) for e in events[1:]] == [("email", True), ("sms", False)]
+    assert {(e.actor, e.correlation_id, e.occurred_at) for e in events[1:]} == {("bob", "req-convert", T0)}
+    assert contact.consents == {"email": True, "sms": False}
+
+
+def test_a_returning_lead_statement_newer_than_the_contact_own_applies_and_an_older_one_does_not() -> None:
+    # given a contact that granted email on day 1 and withdrew sms on day 5
+    contact = a_settled_contact()
+    contact.change_consent(ConsentChannel.EMAIL, True, meta(at=at(days=1)))
+    contact.change_consent(ConsentChannel.SMS, False, meta(at=at(days=5)))
+    pending(contact)
+
+    # when its reactivation lead converts back with an email withdrawal of day 3, an sms grant
+    # of day 4 (older than the contact's sms withdrawal) and a first phone grant
+    contact.adopt_consent(
+        [
+            ConsentStatement(ConsentChannel.EMAIL, False, at(days=3)),
+            ConsentStatement(ConsentChannel.SMS, True, at(days=4)),
+            ConsentStatement(ConsentChannel.PHONE, True, at(days=4)),
+        ],
+        meta(at=at(days=6)),
+    )
+
+    # then the email withdrawal and the phone grant apply; the contact's later sms withdrawal stands
+    assert [(e.channel, e.granted) for e in pending(contact)] == [("email", False), ("phone", True)]
+    assert contact.consents == {"email": False, "sms": False, "phone": True}
+
+
+def test_adopting_what_the_contact_already_holds_records_nothing() -> None:
+    contact = a_settled_contact()
+    contact.change_consent(ConsentChannel.EMAIL, True, meta(at=at(days=1)))
+    pending(contact)
+    contact.adopt_consent([ConsentStatement(ConsentChannel.EMAIL, True, at(days=9))], meta(at=at(days=9)))
+    assert pending(contact) == []
 
 
 # --- reactivation ------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import yaml
 
 from consumers.envelope import (
     CONTACT_TOPIC,
+    CONTRACT_REVISIONS,
     DEAD_LETTER_TOPIC,
     EVENT_DATA_MODELS,
     LEAD_TOPIC,
@@ -54,7 +55,12 @@ def domain_events() -> list[CrmEvent]:
         contact_id=uuid4(),
         meta=meta(at=datetime(2024, 3, 1, 11, 0, tzinfo=CEST)),  # 09:00 UTC, written in CEST
     )
+    lead.carry_consent_over(lead.contact_id, {"email": True}, meta(at=at(hours=1)))
     lead.log_interaction(InteractionKind.DEMO, "product demo", meta(at=at(hours=1)))
+    call_back, follow_up = uuid4(), uuid4()
+    lead.add_task(call_back, "call back", at(days=1), "about the demo", "alice", meta(at=at(hours=1)))
+    lead.reschedule_task(call_back, at(days=2), meta(at=at(hours=2)))
+    lead.complete_task(call_back, meta(at=at(hours=3)))
     lead.assign("bob", meta(at=at(hours=2)))
     lead.change_stage(Stage.QUALIFIED, meta(at=at(hours=3)))
     contact = a_contact(lead_id=lead.id, external_id="shop-42", meta=meta(at=at(days=1)))
@@ -67,6 +73,9 @@ def domain_events() -> list[CrmEvent]:
     contact.record_purchase("order-1", Money(4_999, "USD"), 2, meta(at=at(days=3)))
     contact.change_consent(ConsentChannel.EMAIL, True, meta(at=at(days=3)))
     contact.reactivate(uuid4(), "upgrade", meta(at=at(days=4)))
+    contact.add_task(follow_up, "send the invoice", at(days=6), None, None, meta(at=at(days=4)))
+    contact.reschedule_task(follow_up, at(days=7), meta(at=at(days=4)))
+    contact.complete_task(follow_up, meta(at=at(days=4)))
     contact.erase("data subject request", meta(at=at(days=5)))
     return pending(lead) + pending(lost) + pending(contact) + nurture_events()
 
@@ -115,7 +124,37 @@ def test_every_event_type_has_a_data_model_and_its_class_version() -> None:
     assert list(EVENT_DATA_MODELS) == list(event_classes())
     for name, cls in event_classes().items():
         sealed = name in PERSONAL_EVENT_FIELDS  # personal fields are published sealed since version 2
-        assert SCHEMA_VERSIONS[name] == cls.class_version + (1 if sealed else 0)  # type: ignore[attr-defined]
+        revised = CONTRACT_REVISIONS.get(name, 0)  # data that changed while the class kept its shape
+        assert SCHEMA_VERSIONS[name] == cls.class_version + (1 if sealed else 0) + revised  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("event_type", ["lead.interaction_logged", "contact.interaction_logged"])
+def test_the_interaction_types_moved_to_version_3_when_the_outbound_and_reply_kinds_joined(event_type: str) -> None:
+    # an older subscriber validates `kind` against version 2's enum and would refuse the new kinds
+    assert SCHEMA_VERSIONS[event_type] == 3
+    schema = json.loads((EVENTS_DIR / f"{event_type}.schema.json").read_text())
+    assert schema["properties"]["schema_version"] == {**schema["properties"]["schema_version"], "const": 3}
+    assert {"email_sent", "email_reply"} <= set(schema["$defs"]["InteractionKind"]["enum"])
+
+
+@pytest.mark.parametrize("event_type", ["lead.interaction_logged", "contact.interaction_logged"])
+def test_an_interaction_published_as_version_2_is_still_read(records: dict[str, EventRecord], event_type: str) -> None:
+    # given a message the relay published before the new kinds existed
+    message = message_of(records, event_type)
+    message["schema_version"] = 2
+
+    # when a consumer of this version decodes it, then it reads the same record
+    assert record_of_envelope(decode(json.dumps(message).encode())) == records[event_type]
+    # but a version the type never had is refused
+    with pytest.raises(SchemaError, match=f"schema_version 1 of {event_type} is not supported"):
+        decode(json.dumps({**message, "schema_version": 1}).encode())
+
+
+def test_a_lead_consent_change_carries_the_contact_it_was_carried_from(records: dict[str, EventRecord]) -> None:
+    changed = record_of_envelope(decode(encode(envelope_of(records["lead.consent_changed"]))))
+    assert isinstance(changed.data["carried_from"], UUID)
+    assert (changed.data["channel"], changed.data["granted"]) == ("email", True)
+    assert SCHEMA_VERSIONS["lead.consent_changed"] == 1
 
 
 JSON_TYPES = {

@@ -12,6 +12,8 @@ import pytest
 
 from domain.errors import (
     AlreadyAssigned,
+    ConsentUnchanged,
+    ConsentWithdrawn,
     DomainError,
     InvalidStageTransition,
     LeadAlreadyConverted,
@@ -23,7 +25,7 @@ from domain.errors import (
 from domain.lead import Lead
 from domain.money import Money
 from domain.scoring import DEFAULT_MODEL, ScoredInteraction, ScoringModel, score_lead
-from domain.values import OPEN_STAGES, InteractionKind, LeadSource, Stage
+from domain.values import OPEN_STAGES, ConsentChannel, InteractionKind, LeadSource, Stage
 from tests.unit.factories import (
     T0,
     a_converted_lead,
@@ -47,6 +49,8 @@ COMMANDS: dict[str, LeadCommand] = {
     "disqualify": lambda lead, m: lead.disqualify("went with a competitor", m),
     "convert": lambda lead, m: lead.convert(uuid4(), Money(5_000, "USD"), m),
     "rescore": lambda lead, m: lead.rescore(m),
+    "change_consent": lambda lead, m: lead.change_consent(ConsentChannel.EMAIL, False, m),
+    "carry_consent_over": lambda lead, m: lead.carry_consent_over(uuid4(), {"email": True}, m),
 }
 
 
@@ -618,3 +622,173 @@ def test_an_erased_lead_reads_as_erased_keeps_its_numbers_and_takes_no_more_comm
         lead.change_stage(Stage.PROPOSAL, meta(at=at(days=3)))
     with pytest.raises(PersonErased):
         lead.erase("twice", meta(at=at(days=3)))
+
+
+# --- consent -----------------------------------------------------------------------------------
+
+
+def test_a_new_lead_has_stated_no_consent() -> None:
+    # given / when a lead is captured
+    lead = a_lead()
+
+    # then no channel is granted nor withdrawn
+    assert lead.consents == {}
+    assert all(lead.has_consent(channel) is None for channel in ConsentChannel)
+
+
+@pytest.mark.parametrize("channel", list(ConsentChannel), ids=lambda c: c.value)
+def test_granting_then_withdrawing_consent_on_a_lead_records_both_as_its_own(channel: ConsentChannel) -> None:
+    # given a lead
+    lead = a_settled_lead()
+
+    # when the person grants consent for a channel and later withdraws it
+    lead.change_consent(channel, True, meta(at=at(days=1), actor="bob"))
+    lead.change_consent(channel, False, meta(at=at(days=2)))
+
+    # then both statements are recorded, stated on the lead itself, and the consent is withdrawn
+    events = pending(lead)
+    assert kinds(events) == ["ConsentChanged", "ConsentChanged"]
+    assert [(e.channel, e.granted, e.carried_from) for e in events] == [
+        (channel.value, True, None),
+        (channel.value, False, None),
+    ]
+    assert events[0].actor == "bob"
+    assert lead.has_consent(channel) is False
+    assert [(s.channel, s.granted, s.stated_at) for s in lead.own_consent_statements()] == [
+        (channel, False, at(days=2))
+    ]
+
+
+@pytest.mark.parametrize("granted", [True, False])
+def test_stating_a_lead_consent_it_already_has_is_rejected(granted: bool) -> None:
+    # given a lead whose email consent was stated
+    lead = a_settled_lead()
+    lead.change_consent(ConsentChannel.EMAIL, granted, meta(at=at(days=1)))
+    pending(lead)
+
+    # when the same is stated again
+    with pytest.raises(ConsentUnchanged, match="already"):
+        lead.change_consent(ConsentChannel.EMAIL, granted, meta(at=at(days=2)))
+
+    # then nothing is recorded
+    assert pending(lead) == []
+
+
+def test_a_lead_consent_is_rebuilt_from_its_events() -> None:
+    # given a lead that carried consent over and then stated its own
+    lead = a_lead()
+    lead.carry_consent_over(uuid4(), {"email": True, "sms": False}, meta())
+    lead.change_consent(ConsentChannel.EMAIL, False, meta(at=at(days=1)))
+
+    # when it is rebuilt from its events alone
+    copy = replay(pending(lead))
+
+    # then it knows the same consent and the same own statements
+    assert copy.consents == lead.consents == {"email": False, "sms": False}
+    assert copy.own_consent == lead.own_consent
+
+
+def test_a_reactivation_lead_starts_from_its_contact_consent_marked_as_carried_over() -> None:
+    # given a contact that granted email and withdrew phone consent
+    contact_id = uuid4()
+    lead = a_settled_lead(contact_id=contact_id, source="reactivation")
+
+    # when the new lead carries the contact's consent over
+    lead.carry_consent_over(contact_id, {"phone": False, "email": True}, meta(actor="bob"))
+
+    # then each channel is recorded in channel order, as carried from the contact
+    events = pending(lead)
+    assert [(e.channel, e.granted, e.carried_from) for e in events] == [
+        ("email", True, contact_id),
+        ("phone", False, contact_id),
+    ]
+    assert lead.has_consent(ConsentChannel.PHONE) is False
+    assert lead.has_consent(ConsentChannel.EMAIL) is True
+    # and none of it counts as said on the lead itself
+    assert lead.own_consent_statements() == []
+
+
+def test_carrying_over_no_consent_records_nothing() -> None:
+    lead = a_settled_lead(contact_id=uuid4(), source="reactivation")
+    lead.carry_consent_over(uuid4(), {}, meta())
+    assert pending(lead) == []
+
+
+def test_an_email_sent_after_the_email_consent_was_withdrawn_is_refused_and_nothing_is_recorded() -> None:
+    # given a lead that withdrew email consent
+    lead = a_settled_lead()
+    lead.change_consent(ConsentChannel.EMAIL, False, meta(at=at(days=1)))
+    pending(lead)
+
+    # when an outbound email is logged
+    with pytest.raises(ConsentWithdrawn, match="consent for email was withdrawn"):
+        lead.log_interaction(InteractionKind.EMAIL_SENT, "newsletter", meta(at=at(days=2)))
+
+    # then nothing is recorded
+    assert pending(lead) == []
+    assert lead.interactions == []
+
+
+def test_a_withdrawal_carried_over_from_the_contact_refuses_an_email_sent_too() -> None:
+    lead = a_settled_lead(contact_id=uuid4(), source="reactivation")
+    lead.carry_consent_over(uuid4(), {"email": False}, meta())
+    with pytest.raises(ConsentWithdrawn):
+        lead.log_interaction(InteractionKind.EMAIL_SENT, None, meta(at=at(days=1)))
+
+
+@pytest.mark.parametrize("email_consent", [None, True], ids=["never stated", "granted"])
+def test_an_email_sent_is_logged_while_email_consent_is_not_withdrawn(email_consent: bool | None) -> None:
+    # given a lead whose email consent was never stated, or granted
+    lead = a_settled_lead()
+    if email_consent is not None:
+        lead.change_consent(ConsentChannel.EMAIL, email_consent, meta())
+    pending(lead)
+
+    # when an outbound email is logged
+    lead.log_interaction(InteractionKind.EMAIL_SENT, "welcome", meta(at=at(days=1)))
+
+    # then it is recorded
+    assert the_only(pending(lead), Lead.InteractionLogged).kind == "email_sent"
+    assert lead.has_consent(ConsentChannel.EMAIL) is email_consent
+
+
+def test_after_an_email_withdrawal_the_person_still_engages_and_other_channels_are_untouched() -> None:
+    # given a lead that withdrew email consent
+    lead = a_settled_lead()
+    lead.change_consent(ConsentChannel.EMAIL, False, meta())
+
+    # when the person replies, and we call them
+    lead.log_interaction(InteractionKind.EMAIL_REPLY, "please call me instead", meta(at=at(hours=1)))
+    lead.log_interaction(InteractionKind.CALL, None, meta(at=at(hours=2)))
+
+    # then both are recorded: only what we send by email needs email consent
+    assert [i.kind for i in lead.interactions] == [InteractionKind.EMAIL_REPLY, InteractionKind.CALL]
+
+
+def test_an_email_sent_earns_no_points_and_a_reply_does() -> None:
+    # given two leads alike
+    quiet, replying = a_settled_lead(), a_settled_lead()
+
+    # when we email one and the other replies
+    quiet.log_interaction(InteractionKind.EMAIL_SENT, None, meta())
+    replying.log_interaction(InteractionKind.EMAIL_REPLY, None, meta())
+
+    # then the sent email changes no score, the reply raises it
+    assert kinds(pending(quiet)) == ["InteractionLogged"]
+    assert the_only(pending(replying), Lead.Scored).reason == "interaction:email_reply"
+    assert replying.score > quiet.score
+
+
+def test_an_erased_lead_keeps_its_consent_flags_and_takes_no_more_consent_changes() -> None:
+    # given a lead that withdrew email consent, then was erased
+    lead = a_settled_lead()
+    lead.change_consent(ConsentChannel.EMAIL, False, meta(at=at(days=1)))
+    lead.erase("data subject request", meta(at=at(days=2)))
+    pending(lead)
+
+    # then the flag, which names no one, is still known (nothing may be sent anyway) ...
+    assert lead.has_consent(ConsentChannel.EMAIL) is False
+    # ... and the lead takes no more statements
+    with pytest.raises(PersonErased):
+        lead.change_consent(ConsentChannel.EMAIL, True, meta(at=at(days=3)))
+    assert pending(lead) == []

@@ -13,7 +13,7 @@ from domain.errors import AlreadyEnrolled, LeadAlreadyConverted, NotEnrolled
 from domain.lead import Lead
 from domain.money import Money
 from domain.nurture import NurtureExitReason, NurtureSequence
-from domain.nurture_enrolments import NURTURE_TIMER, nurture_timer_id
+from domain.nurture_enrolments import NURTURE_TIMER, nurture_task_id, nurture_timer_id
 from tests.unit.factories import a_lead, kinds, meta, pending, replay, the_only
 
 CALENDAR = BusinessCalendar()
@@ -113,9 +113,11 @@ def test_a_task_step_gives_the_owner_a_task_due_in_business_days() -> None:
     lead.perform_nurture_step("welcome", 1, 0, meta(at=FRIDAY), CALENDAR)
 
     events = pending(lead)
-    task = the_only(events, Lead.NurtureTaskRequested)
-    assert (task.title, task.owner, task.due_at) == ("Call about the trial", "bob", MONDAY)
-    assert kinds(events)[-1] == "NurtureCompleted", "the last step completes the enrolment"
+    created, requested = the_only(events, Lead.TaskCreated), the_only(events, Lead.NurtureTaskRequested)
+    assert (created.title, created.owner, created.due_at) == ("Call about the trial", "bob", MONDAY)
+    assert requested.task_id == created.task_id == nurture_task_id(lead.id, "welcome", 1, 0)
+    assert lead.tasks[created.task_id].created_by == "alice"
+    assert kinds(events) == ["TaskCreated", "NurtureTaskRequested", "NurtureCompleted"]
     assert lead.collect_timers() == [] and not lead.nurtures["welcome"].is_active
 
 

@@ -149,6 +149,10 @@ class LeadLog:
     def interact(self, name: str, at: datetime, kind: str = "call") -> EventRecord:
         return self._add(name, "lead.interaction_logged", at, {"kind": kind, "detail": None})
 
+    def consent(self, name: str, at: datetime, channel: str = "email", granted: bool = False) -> EventRecord:
+        data = {"channel": channel, "granted": granted, "carried_from": None}
+        return self._add(name, "lead.consent_changed", at, data)
+
 
 def store_of(records: list[EventRecord]) -> SqliteReader:
     """The pipeline read model after projecting `records` in order."""
@@ -172,6 +176,7 @@ def test_every_hand_written_lead_record_carries_exactly_the_fields_of_its_domain
     log.capture("ada", day(0))
     log.interact("ada", day(1))
     log.score("ada", 30, day(1))
+    log.consent("ada", day(1))
     log.assign("ada", "bob", day(2))
     log.move("ada", "contacted", day(3))
     log.convert("ada", day(4), 90_000)
@@ -328,6 +333,16 @@ def test_a_score_and_an_interaction_change_only_the_current_row() -> None:
     ]
     assert PROJECTION.apply(log.interact("ada", day(2))) == [
         Update(LEADS.name, {"lead_id": A}, {"last_interaction_at": day(2), "version": 3})
+    ]
+
+
+def test_a_consent_change_only_moves_the_current_row_to_its_version() -> None:
+    # given a lead
+    log = LeadLog()
+    log.capture("ada", day(0))
+    # when the person withdraws email consent, then the row keeps up with the lead's version only
+    assert PROJECTION.apply(log.consent("ada", day(1), granted=False)) == [
+        Update(LEADS.name, {"lead_id": A}, {"version": 2})
     ]
 
 

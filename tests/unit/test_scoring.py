@@ -275,6 +275,35 @@ def test_scoring_is_deterministic_and_independent_of_interaction_order() -> None
     assert score_lead(facts, [a, b], T0) == score_lead(facts, [b, a], T0)
 
 
+def test_an_email_we_sent_earns_nothing_and_a_reply_counts_like_a_form() -> None:
+    # given / when / then
+    assert engagement(ScoredInteraction(InteractionKind.EMAIL_SENT, T0)) == 0.0
+    assert engagement(ScoredInteraction(InteractionKind.EMAIL_REPLY, T0)) == 8.0
+    assert engagement(ScoredInteraction(InteractionKind.EMAIL_REPLY, at(days=-14))) == 4.0
+
+
+def test_every_interaction_kind_has_its_points() -> None:
+    assert set(DEFAULT_MODEL.engagement_points) == set(InteractionKind)
+
+
+def test_the_existing_points_are_unchanged_so_the_model_keeps_its_revision() -> None:
+    # a history without the new kinds scores as revision 1 always did; the version names the same function
+    old = {k: v for k, v in DEFAULT_MODEL.engagement_points.items() if k.value not in ("email_sent", "email_reply")}
+    assert old == {
+        InteractionKind.EMAIL_OPEN: 1.0,
+        InteractionKind.EMAIL_CLICK: 3.0,
+        InteractionKind.WEB_VISIT: 2.0,
+        InteractionKind.FORM_SUBMIT: 8.0,
+        InteractionKind.WEBINAR: 10.0,
+        InteractionKind.CALL: 6.0,
+        InteractionKind.MEETING: 12.0,
+        InteractionKind.DEMO: 15.0,
+        InteractionKind.SOCIAL: 2.0,
+        InteractionKind.SUPPORT: 1.0,
+    }
+    assert DEFAULT_MODEL.revision == 1
+
+
 # --- the model ------------------------------------------------------------------------------------
 
 

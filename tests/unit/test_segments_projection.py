@@ -276,6 +276,30 @@ def test_lead_events_change_nothing() -> None:
     assert changes == []
 
 
+def test_a_contact_converted_from_a_lead_has_the_lead_consent_from_its_creation_on() -> None:
+    # given a lead that granted sms and withdrew email consent, converted on day 2 into a
+    # contact that took its consent over, as the conversion does
+    lead = a_lead()
+    lead.change_consent(ConsentChannel.SMS, True, meta(at(days=1)))
+    lead.change_consent(ConsentChannel.EMAIL, False, meta(at(days=1)))
+    converted = meta(at(days=2))
+    contact = a_contact(contact_id=CONTACT_ID, lead_id=lead.id, meta=converted)
+    contact.adopt_consent(lead.own_consent_statements(), converted)
+    lead.convert(CONTACT_ID, Money(100_000, "USD"), converted)
+
+    # when the conversion's events are projected (the lead's first, as they are appended)
+    store = store_of(pending(lead) + pending(contact))
+
+    # then the contact's features hold the carried consent from the moment it exists
+    features = fetch_contact_features(store, CONTACT_ID, at(days=2))
+    assert features is not None
+    assert features.consent == {"email": False, "sms": True}
+    assert (features.value("consent_email"), features.value("consent_sms")) == (False, True)
+    assert fetch_contact_features(store, CONTACT_ID, at(days=1)) is None
+    # and the lead's own consent events wrote nothing here
+    assert len(store.fetch("SELECT * FROM segment_consent_changes")) == 2
+
+
 # --- rules as data -----------------------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ from services.api.schemas_read_models import LeadPage, LeadSummary
 from services.app.commands import (
     AssignLead,
     CaptureLead,
+    ChangeConsent,
     ChangeStage,
     ConvertLead,
     DisqualifyLead,
@@ -59,6 +60,15 @@ _CAPTURE_EXAMPLES = {
             "currency": "USD",
         },
     }
+}
+
+
+_CONSENT_EXAMPLES = {
+    "opt in": {"summary": "the person agreed to receive email", "value": {"channel": "email", "granted": True}},
+    "opt out": {
+        "summary": "the person withdrew email consent (unsubscribed)",
+        "value": {"channel": "email", "granted": False, "occurred_at": "2026-03-02T14:05:00Z"},
+    },
 }
 
 
@@ -138,6 +148,21 @@ def log_lead_interaction(
     response: Response,
 ) -> CommandAccepted:
     return accepted(response, crm.log_lead_interaction(lead_id, body, who.context(), expected_version=expected))
+
+
+@router.post("/{lead_id}/consent", summary="Grant or withdraw consent for a channel")
+def change_consent(
+    lead_id: UUID,
+    who: Annotated[Caller, Depends(Permit(Action.CHANGE_CONSENT))],
+    crm: CrmDep,
+    body: Annotated[ChangeConsent, Body(openapi_examples=_CONSENT_EXAMPLES)],
+    expected: IfMatch,
+    response: Response,
+) -> CommandAccepted:
+    """Record what the person said about a channel; once email consent is withdrawn, logging an
+    `email_sent` interaction is refused (409), and the contact the lead converts into takes the
+    consent over."""
+    return accepted(response, crm.change_lead_consent(lead_id, body, who.context(), expected_version=expected))
 
 
 @router.post("/{lead_id}/stage", summary="Move a lead to another open stage")
