@@ -11,8 +11,9 @@ from domain.values import InteractionKind
 from services.app.application import Context, CrmApplication
 from services.app.commands import LogInteraction
 from services.automation.clock import ManualClock
+from services.automation.policy_runner import MemoryPolicyPositions, PolicyRunner
 from services.automation.scheduler import Scheduler
-from services.bootstrap import simulation, timer_kinds
+from services.bootstrap import log_reader, policies, simulation, timer_kinds
 from services.settings import Settings
 from tests.integration.conftest import BACKENDS
 from tests.integration.factories import ALICE, capture
@@ -25,14 +26,17 @@ def no_changes(sim: CrmApplication, ctx: Context) -> None:
 
 
 def recorded_history(app: CrmApplication, start: datetime) -> datetime:
-    """Leads engaged now, and the automation run on a clock 30 days on; returns that moment."""
+    """Leads engaged now, and the whole automation run on a clock 30 days on; returns that moment."""
+    later = start + timedelta(days=30)
+    clock = ManualClock(later)
+    runner = PolicyRunner(app, policies(Settings()), MemoryPolicyPositions(), log_reader(app), clock=clock)
+    runner.start_positions()
     for n in range(4):
         lead_id = app.capture_lead(capture(email=f"lead{n}@example.com"), ALICE).id
         for kind in [InteractionKind.DEMO, InteractionKind.MEETING][: n % 2 + 1]:
             app.log_lead_interaction(lead_id, LogInteraction(kind=kind), ALICE)
-    later = start + timedelta(days=30)
-    scheduler = Scheduler(app, timer_kinds(), ManualClock(later))
-    while scheduler.run_due().fired:
+    scheduler = Scheduler(app, timer_kinds(), clock)
+    while runner.catch_up() or scheduler.run_due().fired:
         pass
     return later
 
@@ -45,6 +49,7 @@ def test_the_same_configuration_reproduces_what_the_automation_did(app: CrmAppli
     report = simulation(app, Settings(database_url=database_url), no_changes).run(start, end)
 
     assert report.actual.rescored > 4, "decay lowered each lead's score several times"
+    assert report.actual.tasks_created == 2, "the two leads with a demo and a meeting reached the qualify score"
     assert report.simulated == report.actual
     assert report.divergences == 0
     assert report.replayed == 4 + 6, "every capture and interaction, none of the automation's events"
