@@ -27,7 +27,7 @@ from services.automation import nurture
 from services.automation.clock import ManualClock
 from services.automation.policy_runner import PolicyRunner
 from services.automation.scheduler import Scheduler
-from services.bootstrap import policies, timer_kinds
+from services.bootstrap import policies, simulation, timer_kinds
 from services.settings import Settings
 from tests.integration.conftest import BACKENDS
 from tests.integration.factories import ALICE, capture, new_contact
@@ -272,3 +272,21 @@ def test_withdrawing_email_consent_ends_the_enrolment(app: CrmApplication) -> No
 
     assert nurture_events(app, lead_id)[-1] == ("exited", {"enrolment": 1, "reason": "consent_withdrawn"})
     assert automation.at(FRIDAY) == {"no_change": 1}
+
+
+def test_a_what_if_with_a_new_sequence_counts_whom_it_would_have_enrolled_and_writes_nothing(
+    app: CrmApplication, database_url: str
+) -> None:
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    for n, source in enumerate(["webinar", "webinar", "referral"]):
+        app.capture_lead(capture(email=f"lead{n}@example.com", source=source), ALICE)
+    head = app.head_position()
+    webinar_leads = DefineSequence.model_validate({**WELCOME, "enrol_when": {"sources": ["webinar"]}})
+
+    report = simulation(
+        app, Settings(database_url=database_url), lambda sim, ctx: sim.define_sequence(webinar_leads, ctx)
+    ).run(start, start + timedelta(days=10))
+
+    assert report.simulated.enrolments == {"welcome": 2} and report.actual.enrolments == {}
+    assert report.simulated.emails_skipped == 4, "two email steps each, and no consent stated"
+    assert app.head_position() == head and app.list_sequences() == []
