@@ -14,6 +14,8 @@ no Kafka client import, so projections stay free of Kafka.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -30,9 +32,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from domain.assignment import Strategy
 from domain.catalogue import event_classes
 from domain.events import event_id_of
 from domain.personal_data import PERSONAL_EVENT_FIELDS
+from domain.team import TeamRole
 from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
 from projections.event_record import EventRecord
 
@@ -40,9 +44,10 @@ from projections.event_record import EventRecord
 
 LEAD_TOPIC = "crm.lead.events.v1"
 CONTACT_TOPIC = "crm.contact.events.v1"
+WORKSPACE_TOPIC = "crm.workspace.events.v1"
 DEAD_LETTER_TOPIC = "crm.dead-letter.v1"
 
-_TOPICS = {"lead": LEAD_TOPIC, "contact": CONTACT_TOPIC}
+_TOPICS = {"lead": LEAD_TOPIC, "contact": CONTACT_TOPIC, "workspace": WORKSPACE_TOPIC}
 
 DEAD_LETTER_HEADERS: dict[str, str] = {
     "error": "why the message could not be consumed: the exception type and message",
@@ -95,6 +100,15 @@ Instant = Annotated[AwareDatetime, Field(strict=False)]
 DetailName = Literal["name", "email", "phone", "company", "title"]
 """The contact details an update can change (domain.contact.UPDATABLE_DETAILS)."""
 
+CountryValue = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+"""An ISO 3166-1 alpha-2 country code, upper-case, e.g. DE."""
+
+RoleValue = Annotated[TeamRole, Field(strict=False)]
+StrategyValue = Annotated[Strategy, Field(strict=False)]
+
+UserField = Literal["name", "role", "active", "away", "daily_capacity", "time_zone"]
+"""What an update can change about a user (domain.team.USER_FIELDS)."""
+
 
 class EventData(BaseModel):
     """The `data` of an event: its own fields, every one present (null where allowed)."""
@@ -135,6 +149,8 @@ class LeadCapturedData(EventData):
     """The existing contact this lead follows up (reactivation), if any."""
     interest: str | None
     """What the person is interested in."""
+    country: CountryValue | None
+    """The person's country, ISO 3166-1 alpha-2 (since schema version 3)."""
 
 
 class LeadInteractionLoggedData(EventData):
@@ -506,6 +522,98 @@ class ContactTaskRescheduledData(EventData):
     """When it was due before."""
 
 
+class WorkspaceCreatedData(EventData):
+    """The store's workspace (its team and assignment rules) was set up; its first change follows."""
+
+
+class WorkspaceUserAddedData(EventData):
+    """A user joined the team."""
+
+    user_id: str
+    """Their id, the one a lead's `owner` names (lowercase letters, digits, `-`, `_`, `.`, `@`)."""
+    name: str
+    """Their name."""
+    role: RoleValue
+    """What they are on the team."""
+    active: bool
+    """False for someone who left: they own their leads still but take no new ones."""
+    away: bool
+    """Away for now: assignment rules pass them over."""
+    daily_capacity: int | None
+    """The most leads assignment rules give them per day of theirs; null: no limit."""
+    time_zone: str | None
+    """The IANA time zone their day is in; null: the store's default (UTC)."""
+
+
+class WorkspaceUserUpdatedData(EventData):
+    """Some of a user's fields changed."""
+
+    user_id: str
+    """The user."""
+    changes: Annotated[dict[UserField, str | bool | int | None], Field(min_length=1)]
+    """The new value of each changed field; unchanged fields are absent."""
+
+
+class RuleConditionsData(EventData):
+    """Which leads a rule takes: every condition must hold; an empty list accepts any value."""
+
+    sources: list[SourceValue]
+    """The lead's source is one of these."""
+    campaigns: list[str]
+    """The lead's campaign is one of these."""
+    countries: list[CountryValue]
+    """The lead's country is one of these."""
+    min_score: int | None
+    """The lead scores at least this."""
+
+
+class AssignmentRuleData(EventData):
+    """One assignment rule."""
+
+    name: str
+    """Unique in the list."""
+    when: RuleConditionsData
+    """Which leads it takes."""
+    strategy: StrategyValue
+    """How it shares them among its reps."""
+    reps: Annotated[list[str], Field(min_length=1)]
+    """The users who take its leads, in order."""
+    weights: dict[str, int] | None
+    """For the weighted strategy: the weight of each rep; null otherwise."""
+
+
+class WorkspaceAssignmentRulesReplacedData(EventData):
+    """The assignment rules were replaced: `rules` is the whole ordered list from now on."""
+
+    rules: list[AssignmentRuleData]
+    """The rules, in the order they are tried: the first whose conditions a lead meets takes it."""
+
+
+class NurtureEnrolWhenData(EventData):
+    """Which leads a sequence takes by itself: those meeting every criterion given (null: any)."""
+
+    sources: list[SourceValue] | None
+    """The lead's source is one of these."""
+    campaigns: list[str] | None
+    """The lead's campaign is one of these."""
+    min_score: int | None
+    """The lead's score is at least this."""
+
+
+class WorkspaceSequenceDefinedData(EventData):
+    """A nurture sequence was defined; a name is defined once. Leads enrolled in it follow the
+    copy of the steps their `lead.nurture_enrolled` holds."""
+
+    name: SequenceName
+    """The sequence's name (a slug)."""
+    description: str
+    """What it is for."""
+    steps: Annotated[list[NurtureStepData], Field(min_length=1)]
+    """The steps, in order: each waits its business days, then does its one action."""
+    enrol_when: NurtureEnrolWhenData | None
+    """The rule that enrols captured or rescored leads by itself; null: leads are enrolled by hand."""
+
+
 EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.captured": LeadCapturedData,
     "lead.interaction_logged": LeadInteractionLoggedData,
@@ -536,6 +644,11 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "contact.task_created": ContactTaskCreatedData,
     "contact.task_completed": ContactTaskCompletedData,
     "contact.task_rescheduled": ContactTaskRescheduledData,
+    "workspace.created": WorkspaceCreatedData,
+    "workspace.user_added": WorkspaceUserAddedData,
+    "workspace.user_updated": WorkspaceUserUpdatedData,
+    "workspace.assignment_rules_replaced": WorkspaceAssignmentRulesReplacedData,
+    "workspace.sequence_defined": WorkspaceSequenceDefinedData,
 }
 """The data model of every public event type, in catalogue order."""
 
@@ -569,6 +682,29 @@ READABLE_OLDER_VERSIONS: dict[str, frozenset[int]] = {
 one (an enum that only grew): a consumer upgraded before the relay, as it should be, reads what
 the old relay publishes meanwhile, and what the topics hold from before, instead of parking it."""
 
+DATA_UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("lead.captured", 2): lambda data: {**data, "country": None},
+}
+"""How the data of an older schema version of an event type reads in the next version, by
+(event type, older version): what the CRM's own consumers apply to messages published before
+an upgrade (still in the topics, or read again by a rebuild), as the event store's upcasters
+do to stored events. A version with no way up is refused as unsupported."""
+
+
+def _upcast(raw: bytes) -> bytes | None:
+    """A message of an older schema version as the current version would have it (its data upcast
+    step by step, its schema_version the current one); None when there is no way up."""
+    message = json.loads(raw)
+    event_type, version, data = message.get("event_type"), message.get("schema_version"), message.get("data")
+    if not isinstance(event_type, str) or type(version) is not int or not isinstance(data, dict):
+        return None
+    known = SCHEMA_VERSIONS.get(event_type, version)
+    while version < known and (event_type, version) in DATA_UPCASTERS:
+        data, version = DATA_UPCASTERS[(event_type, version)](data), version + 1
+    if version != known:
+        return None
+    return json.dumps({**message, "schema_version": version, "data": data}, ensure_ascii=False).encode()
+
 
 # --- the envelope ------------------------------------------------------------------------
 
@@ -586,7 +722,7 @@ class Envelope(BaseModel):
     """The public event type, `<aggregate_type>.<what_happened>`, e.g. `lead.scored`."""
     schema_version: int = Field(ge=1)
     """Version of the shape of `data` for this event type; it changes when the shape does."""
-    aggregate_type: Literal["lead", "contact"]
+    aggregate_type: Literal["lead", "contact", "workspace"]
     """The kind of aggregate the event belongs to."""
     aggregate_id: UUID
     """The aggregate's id; also the Kafka message key, so its events stay in order."""
@@ -689,11 +825,20 @@ def encode(envelope: Envelope) -> bytes:
 
 def decode(raw: bytes) -> Envelope:
     """The envelope in a message value, checked against the envelope schema and the data schema
-    of its event type; SchemaError (a ValueError) naming every problem otherwise."""
+    of its event type (a message of an older schema version that `DATA_UPCASTERS` lead up from is
+    read as the current version); SchemaError (a ValueError) naming every problem otherwise."""
     try:
         return Envelope.model_validate_json(raw)
     except ValidationError as exc:
-        raise SchemaError(f"invalid event message: {_problems(exc)}") from None
+        error = exc
+    # an older schema version (published before an upgrade) is read as the current one, when it can be
+    upcast = _upcast(raw) if any(e["type"] == "unsupported_schema_version" for e in error.errors()) else None
+    if upcast is not None:
+        try:
+            return Envelope.model_validate_json(upcast)
+        except ValidationError as exc:
+            error = exc
+    raise SchemaError(f"invalid event message: {_problems(error)}") from None
 
 
 def record_of_envelope(envelope: Envelope) -> EventRecord:

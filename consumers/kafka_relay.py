@@ -1,7 +1,7 @@
 """The relay: follows the notification log from its saved position and publishes every event to
-Kafka (`crm.lead.events.v1`, `crm.contact.events.v1`), keyed by aggregate id so each aggregate's
-events stay in order. Its position is saved only after the broker acknowledged the whole batch:
-a crash yields duplicates in Kafka, never a gap."""
+Kafka (`crm.lead.events.v1`, `crm.contact.events.v1`, `crm.workspace.events.v1`), keyed by
+aggregate id so each aggregate's events stay in order. Its position is saved only after the
+broker acknowledged the whole batch: a crash yields duplicates in Kafka, never a gap."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def ensure_topics(bootstrap: str, partitions: int, topics: Topics = DEFAULT_TOPI
     created = []
     try:
         existing = set(admin.list_topics())
-        for name in (topics.lead, topics.contact, topics.dead_letter):
+        for name in (*topics.events, topics.dead_letter):
             if name in existing:
                 continue
             try:

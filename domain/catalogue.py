@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate, DomainEvent
 from domain.contact import Contact
 from domain.events import CrmEvent
 from domain.lead import Lead
+from domain.workspace import Workspace
 
 ENVELOPE_FIELDS = frozenset(f.name for f in dataclasses.fields(CrmEvent)) | {
     f.name for f in dataclasses.fields(Aggregate.Created)
@@ -53,6 +54,11 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Contact.TaskCreated,
     Contact.TaskCompleted,
     Contact.TaskRescheduled,
+    Workspace.Created,
+    Workspace.UserAdded,
+    Workspace.UserUpdated,
+    Workspace.AssignmentRulesReplaced,
+    Workspace.SequenceDefined,
 )
 
 
@@ -67,7 +73,7 @@ def _type_name(event_cls: type) -> str:
 
 
 def aggregate_type_of(event: CrmEvent) -> str:
-    """`lead` or `contact`."""
+    """`lead`, `contact` or `workspace`."""
     return _aggregate_type(type(event))
 
 

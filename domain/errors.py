@@ -67,9 +67,57 @@ class TaskDueUnchanged(DomainError):
     """A reschedule must move the task's due time."""
 
 
+class InvalidField(DomainError):
+    """A command's field names something the aggregate's state does not allow (a user who is not
+    on the team, a rule name used twice): invalid input naming the field, like a malformed one,
+    found only once the aggregate is loaded."""
+
+    kind = "value_error"
+    """Machine-readable kind of the problem (the `type` of the field error)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        """Dotted path of the field in the command, e.g. `owner` or `rules.1.reps.0`."""
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class UnknownUser(InvalidField):
+    """The user named is not on the team."""
+
+    kind = "unknown_user"
+
+
+class InactiveUser(InvalidField):
+    """The user named is on the team but no longer active: they take no leads."""
+
+    kind = "inactive_user"
+
+
+class DuplicateRuleName(InvalidField):
+    """Two assignment rules of one list have the same name."""
+
+    kind = "duplicate_name"
+
+
+class UserAlreadyExists(DomainError):
+    """A user with that id is on the team already."""
+
+
 class AlreadyEnrolled(DomainError):
     """The lead is enrolled in that nurture sequence already (its enrolment is still active)."""
 
 
 class NotEnrolled(DomainError):
     """The lead has no active enrolment in that nurture sequence."""
+
+
+class UnknownSequence(InvalidField):
+    """The nurture sequence a command names is not defined."""
+
+    kind = "unknown_sequence"
+
+
+class SequenceAlreadyDefined(DomainError):
+    """A nurture sequence of that name exists already: sequences are defined once (an enrolment
+    keeps a copy of the steps it was enrolled with, so a definition is never rewritten in place)."""

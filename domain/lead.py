@@ -49,7 +49,7 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         """A lead's event: who did it, in which request, and when it happened (see CrmEvent)."""
 
     class Captured(Event, Aggregate.Created):
-        class_version = 1
+        class_version = 2
         name: str
         email: str | None
         company: str | None
@@ -62,6 +62,13 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         owner: str | None
         contact_id: UUID | None
         interest: str | None
+        country: str | None
+        """ISO 3166-1 alpha-2, upper-case; since version 2."""
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A lead captured before countries were recorded has none."""
+            state["country"] = None
 
     class InteractionLogged(Event):
         class_version = 1
@@ -209,6 +216,7 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         owner: str | None,
         contact_id: UUID | None,
         interest: str | None,
+        country: str | None,
         actor: str,
         correlation_id: str,
         occurred_at: datetime,
@@ -225,6 +233,7 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         self.owner = owner
         self.contact_id = contact_id
         self.interest = interest
+        self.country = country
         self.captured_at = occurred_at
         self.stage = Stage.NEW
         self.stage_entered_at = occurred_at

@@ -14,12 +14,15 @@ the others) and then does exactly one action:
 - `score_check` with a `min_score`: the sequence goes on when the lead's score is at least that,
   and ends otherwise (`below: exit`, reason `score_below_threshold`).
 
-A lead's enrolment keeps a copy of the steps (`NurtureEnrolled.steps`), so redefining a sequence
-later, or replaying the log, never changes what an enrolment already under way does."""
+Sequences are defined in the workspace (`workspace.sequence_defined`), once per name. A lead's
+enrolment keeps a copy of the steps (`NurtureEnrolled.steps`), so replaying the log, or a later
+sequence, never changes what an enrolment already under way does."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -150,6 +153,20 @@ class NurtureSequence(_Config):
     def step_snapshots(self) -> list[dict[str, Any]]:
         """The steps as an enrolment records them."""
         return [step.snapshot() for step in self.steps]
+
+
+@dataclass(frozen=True)
+class DefinedSequence:
+    """A sequence as the workspace keeps it: the definition, who defined it and when."""
+
+    definition: NurtureSequence
+    defined_by: str
+    defined_at: datetime
+
+    @property
+    def name(self) -> str:
+        """The sequence's name."""
+        return self.definition.name
 
 
 def steps_of(snapshots: Sequence[Mapping[str, Any]]) -> tuple[NurtureStep, ...]:

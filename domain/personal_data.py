@@ -6,6 +6,14 @@ number and job title, and free text written about them (interaction details, the
 notes of follow-up tasks, and the new values of those details when they change). The company,
 the source, amounts and times are not: they stay readable after an erasure, so that the
 pipeline, segments and forecasts keep their numbers.
+
+A lead's country is not personal data either: on its own it names no one (millions share each
+value, as they share a company's name or a source), and assignment rules and reports must keep
+filtering on it after the person is erased. It is recorded plain and stays readable.
+
+The team's users (`workspace.*` events) are the CRM's own staff, not the people whose data it
+keeps: their names are a directory entry, recorded plain and not sealed per person, because a
+lead's owner must stay resolvable in every replay. Remove a leaver by deactivating them.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
-"""Value types shared by the aggregates: stages, interaction kinds, sources, consent channels."""
+"""Value types shared by the aggregates: stages, interaction kinds, sources, consent channels,
+countries."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TypedDict
+from typing import Annotated, TypedDict
+
+from pydantic import AfterValidator, StringConstraints
 
 
 class Stage(StrEnum):
@@ -75,6 +78,19 @@ class ConsentChannel(StrEnum):
 
 OUTBOUND_CHANNELS: dict[InteractionKind, ConsentChannel] = {InteractionKind.EMAIL_SENT: ConsentChannel.EMAIL}
 """The interactions we start towards a person, and the channel whose consent each one needs."""
+
+
+def country_code(value: str) -> str:
+    """An ISO 3166-1 alpha-2 country code written in either case, upper-cased (`de` -> `DE`);
+    ValueError for anything but two ASCII letters."""
+    # checked before upper-casing: "ß".upper() is "SS", which would pass for a code
+    if len(value) != 2 or not value.isascii() or not value.isalpha():
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code: two letters, e.g. DE")
+    return value.upper()
+
+
+CountryCode = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(country_code)]
+"""A country as commands and rules take it: two letters, stored upper-case."""
 
 
 class MetaFields(TypedDict):

@@ -368,17 +368,20 @@ def list_leads(
     *,
     stage: str | None = None,
     owner: str | None = None,
+    unassigned: bool = False,
     source: str | None = None,
     min_score: int | None = None,
     after: str | None = None,
     limit: int = 50,
 ) -> list[LeadRow]:
-    """Current leads matching every filter given, in lead id order, starting after the lead id
-    `after` (keyset pagination: a page never repeats or skips a lead that existed on the
-    previous one), at most `limit` of them."""
+    """Current leads matching every filter given (`unassigned`: only those nobody owns), in lead
+    id order, starting after the lead id `after` (keyset pagination: a page never repeats or
+    skips a lead that existed on the previous one), at most `limit` of them."""
     from projections.pipeline import LEADS
 
     where, params = ["1 = 1"], list[Any]()
+    if unassigned:
+        where.append("owner IS NULL")
     for column, value in (("stage", stage), ("owner", owner), ("source", source)):
         if value is not None:
             where.append(f"{column} = ?")
@@ -406,3 +409,47 @@ def list_leads(
         values["version"] = int(values["version"])
         leads.append(LeadRow.model_validate(values))
     return leads
+
+
+# --- each owner's workload (what assignment rules balance) ---------------------------------------
+
+
+def open_leads_by_owner(reader: Reader) -> dict[str, int]:
+    """How many open leads each owner has now (owners with none are absent)."""
+    from projections.pipeline import LEADS
+
+    stages = ", ".join("?" for _ in OPEN_STAGE_ORDER)
+    rows = reader.fetch(
+        f"SELECT owner, COUNT(*) AS leads FROM {LEADS.name} WHERE owner IS NOT NULL AND stage IN ({stages})"
+        " GROUP BY owner ORDER BY owner",
+        list(OPEN_STAGE_ORDER),
+    )
+    return {row["owner"]: int(row["leads"]) for row in rows}
+
+
+def assignments_since(reader: Reader, since: Mapping[str, datetime], until: datetime | None = None) -> dict[str, int]:
+    """How many leads were given to each owner named in `since` from that owner's own moment on
+    (e.g. the start of their day, `domain.team.User.day_start`) and before `until` (no end by
+    default), in business time: a lead captured with them as its owner, or assigned to them from
+    someone else or from no one. Every owner asked about is in the answer (0 when none)."""
+    counts = dict.fromkeys(since, 0)
+    if not since:
+        return counts
+    starts = {owner: utc(moment) for owner, moment in since.items()}
+    end = None if until is None else utc(until)
+    rows = reader.fetch(
+        f"SELECT v.lead_id, v.owner, v.valid_from FROM {LEAD_VERSIONS.name} v WHERE v.lead_id IN"
+        f" (SELECT lead_id FROM {LEAD_VERSIONS.name} WHERE valid_from >= ?) ORDER BY v.lead_id, v.version",
+        [min(starts.values())],
+    )
+    lead, previous = None, None
+    for row in rows:
+        if row["lead_id"] != lead:
+            lead, previous = row["lead_id"], None
+        owner = row["owner"]
+        if owner is not None and owner != previous and owner in starts:
+            at = parse_time(row["valid_from"])
+            if at >= starts[owner] and (end is None or at < end):
+                counts[owner] += 1
+        previous = owner
+    return counts

@@ -24,7 +24,6 @@ from projections.registry import select_projections
 from projections.row_changes import Projection
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
-from services.app.sequences import MemorySequences, SequenceStore
 from services.automation import decay, nurture
 from services.automation.clock import Clock as AutomationClock
 from services.automation.clock import ManualClock, system_clock
@@ -44,7 +43,6 @@ from services.storage.leader_lock import FileLeaderLock, LeaderLock, PostgresLea
 from services.storage.person_keys import MemoryKeyStore, PostgresKeyStore, SqliteKeyStore
 from services.storage.read_model_store import ReadModelStore
 from services.storage.recorders import read_model_recorder
-from services.storage.sequences import PostgresSequences, SqliteSequences
 from services.storage.sqlite_scrub import scrub_sqlite
 from services.storage.tokens import (
     Clock,
@@ -167,7 +165,6 @@ def bootstrap(settings: Settings | None = None) -> CrmApplication:
         scoring=scoring,
         personal_fields=fields,
         calendar=settings.calendar,
-        sequences=open_sequences(settings),
     )
 
 
@@ -233,19 +230,6 @@ def open_key_store(settings: Settings) -> KeyStore:
             postgres_conninfo(database), timeout=POOL_WAIT_SECONDS, reconnect_timeout=RECONNECT_GIVE_UP_SECONDS
         )
     return MemoryKeyStore()
-
-
-def open_sequences(settings: Settings) -> SequenceStore:
-    """The nurture sequences' definitions beside the event store (a dict for `memory://`)."""
-    database = settings.database
-    if database.backend == "sqlite" and database.path != ":memory:":
-        prepare_database(settings)
-        return SqliteSequences(database.path)
-    if database.backend == "postgres":
-        return PostgresSequences(
-            postgres_conninfo(database), timeout=POOL_WAIT_SECONDS, reconnect_timeout=RECONNECT_GIVE_UP_SECONDS
-        )
-    return MemorySequences()
 
 
 def after_erasure(settings: Settings, wait_for: WaitFor | None) -> Callable[[int | None], None]:

@@ -17,7 +17,8 @@ The parts: `services.api.edge` (request id, body limit, metrics timing), `servic
 `services.api.read_models` (read-your-writes), `services.api.pagination` (cursors and pages),
 the response DTOs `services.api.schemas`, `services.api.schemas_read_models`,
 `services.api.schemas_tasks` and `services.api.schemas_sequences`, and the module-level routers of
-`services.api.routes` (leads, contacts, tasks, read_models, sequences, operations, privacy, audit);
+`services.api.routes` (leads, contacts, tasks, read_models, sequences, operations, privacy, audit,
+users, assignment_rules);
 `create_app` stores what the dependencies read on `app.state` and includes the routers.
 """
 
@@ -33,6 +34,7 @@ from services.api.metrics import Metrics
 from services.api.problems import install_problem_handlers, problem_json_only
 from services.api.read_models import READ_WAIT_SECONDS, ReadModelGate, WaitFor
 from services.api.readiness import READY_MAX_LAG, Readiness
+from services.api.routes.assignment_rules import router as assignment_rule_routes
 from services.api.routes.audit import router as audit_routes
 from services.api.routes.contacts import router as contact_routes
 from services.api.routes.leads import router as lead_routes
@@ -41,6 +43,7 @@ from services.api.routes.privacy import router as privacy_routes
 from services.api.routes.read_models import router as read_model_routes
 from services.api.routes.sequences import router as sequence_routes
 from services.api.routes.tasks import router as task_routes
+from services.api.routes.users import router as user_routes
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
 from services.auth.access import AccessRecorder
@@ -50,10 +53,15 @@ _DESCRIPTION = """\
 Event-sourced CRM: leads and contacts as append-only event streams.
 
 Authenticate with `Authorization: Bearer <token>` (issue one with `crm token issue --user NAME --role ROLE`).
-Roles: **admin** and **manager** may do everything; a **rep** works on their own leads (and the contacts
-those leads became); an **analyst** reads, with names, emails and phone numbers masked (inside free text
-too); a **service** may log interactions, record purchases and create contacts. Every read of a lead's or
-a contact's data is logged; only an admin reads that access log (`GET /v1/audit/access`).
+Roles: **admin** and **manager** may do everything (but only an admin manages the team's users); a **rep**
+works on their own leads (and the contacts those leads became); an **analyst** reads, with names, emails and
+phone numbers masked (inside free text too); a **service** may log interactions, record purchases and create
+contacts. Every read of a lead's or a contact's data is logged; only an admin reads that access log
+(`GET /v1/audit/access`).
+
+A lead is owned by a user of the team (`/v1/users`, managed by admins, read by admins, managers and reps):
+capturing, assigning or reactivating with an `owner` who is not an active user is a 422 naming `owner`.
+The assignment rules (`/v1/assignment-rules`, admins and managers) say which rep a new lead goes to.
 
 Every single-aggregate response carries `ETag: "<version>"`; send it back as `If-Match` to make a change
 conditional (409 when someone else changed it first). Creates accept an `Idempotency-Key` header.
@@ -129,6 +137,8 @@ def create_app(
         sequence_routes,
         privacy_routes,
         audit_routes,
+        user_routes,
+        assignment_rule_routes,
     ):
         app.include_router(routes)
     return app

@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 
+from domain.team import UNASSIGNED, UserId
 from domain.time import utc
 from domain.values import LeadSource, Stage
 from projections.task_queries import StatusFilter, parse_page_key
@@ -197,6 +198,16 @@ OwnerFilter = Annotated[
     str | None,
     Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@:-]+$", description="only this owner's leads"),
 ]
+LeadOwnerFilter = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.@:-]+$",
+        description=f"only this owner's leads; `{UNASSIGNED}`: only the leads nobody owns",
+        examples=["rep-anna", UNASSIGNED],
+    ),
+]
 StageFilter = Annotated[Stage | None, Query(description="only leads in this stage now")]
 SourceFilter = Annotated[LeadSource | None, Query(description="only leads from this source")]
 SourceAsOfFilter = Annotated[LeadSource | None, Query(description="only leads from this source (as of then)")]
@@ -218,6 +229,7 @@ SequencePath = Annotated[
 ]
 SegmentName = Annotated[str, Path(min_length=1, max_length=100, description="the segment, e.g. repeat_buyers")]
 TimeUnit = Annotated[Literal["days", "weeks"], Query(description="unit of recency and T")]
+UserPath = Annotated[UserId, Path(description="the user's id, e.g. rep-anna")]
 AccessSubjectFilter = Annotated[uuid.UUID | None, Query(description="only reads of this lead or contact")]
 AccessUserFilter = Annotated[
     str | None,

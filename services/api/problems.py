@@ -21,16 +21,22 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import ConsentWithdrawn, DomainError, UnknownTask
+from domain.errors import (
+    ConsentWithdrawn,
+    DomainError,
+    InvalidField,
+    SequenceAlreadyDefined,
+    UnknownTask,
+    UserAlreadyExists,
+)
 from projections.segment_rules import UnknownSegment
 from services.app.errors import (
     ConcurrencyConflict,
     IdempotencyKeyReused,
-    InvalidReference,
     NotFound,
     ReactivationInProgress,
-    SequenceAlreadyDefined,
     SequenceNotFound,
+    UserNotFound,
 )
 from services.auth.access import Caller
 from services.auth.policy import Forbidden, Unauthenticated
@@ -115,6 +121,7 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (Unauthenticated, ProblemType(401, "unauthenticated", "Authentication required")),
     (Forbidden, ProblemType(403, "forbidden", "Not allowed for your role")),
     (NotFound, ProblemType(404, "not-found", "Not found")),
+    (UserNotFound, ProblemType(404, "not-found", "Not found")),
     (UnknownSegment, ProblemType(404, "unknown-segment", "No such segment")),
     (SequenceNotFound, ProblemType(404, "unknown-sequence", "No such nurture sequence")),
     (SequenceAlreadyDefined, ProblemType(409, "sequence-exists", "Nurture sequence exists")),
@@ -123,12 +130,13 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (ReactivationInProgress, ProblemType(409, "reactivation-in-progress", "Reactivation in progress")),
     (ConsentWithdrawn, ProblemType(409, "consent-withdrawn", "Consent withdrawn")),
     (UnknownTask, ProblemType(404, "not-found", "Not found")),
+    (UserAlreadyExists, ProblemType(409, "user-exists", "User already exists")),
+    (InvalidField, VALIDATION),
     (DomainError, ProblemType(409, "business-rule", "Business rule violated")),
     (BodyTooLarge, ProblemType(413, "body-too-large", "Request body too large")),
     (ValidationError, VALIDATION),
     (RequestValidationError, VALIDATION),
     (InvalidQuery, VALIDATION),
-    (InvalidReference, VALIDATION),
     # the database does not answer: eventsourcing's errors (its pool timing out is an
     # OperationalError caused by psycopg_pool's PoolTimeout), and psycopg's own, raised by the
     # token and key stores (PoolTimeout, PoolClosed and TooManyRequests are OperationalErrors)
@@ -244,7 +252,9 @@ def _for_error(request: Request, error: BaseException) -> JSONResponse:
     if isinstance(error, IdempotencyKeyReused) and error.aggregate_id is not None:
         extensions = {"differing_fields": error.fields, "existing_id": str(error.aggregate_id)}
     errors: list[FieldError] | None = None
-    if isinstance(error, InvalidQuery | InvalidReference):
+    if isinstance(error, InvalidQuery):
+        errors = [FieldError(field=error.field, message=error.message, type=error.kind)]
+    if isinstance(error, InvalidField):
         errors = [FieldError(field=error.field, message=error.message, type=error.kind)]
     if isinstance(error, ReadModelBehind):
         headers = {"Retry-After": str(error.retry_after)}
@@ -264,6 +274,8 @@ def _for_error(request: Request, error: BaseException) -> JSONResponse:
     elif problem.status >= 500:
         log.error("request failed: %s", error, exc_info=error)
         detail = None
+    elif isinstance(error, InvalidField):
+        detail = f"1 invalid input(s): {error.field}"  # as a malformed field is answered
     else:
         detail = str(error)
     return problem_response(
@@ -383,6 +395,13 @@ READ_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
 }
 """The problem responses of the read-model routes (GET only: no body, no versions)."""
+
+WORKSPACE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **{status: response for status, response in PROBLEM_RESPONSES.items() if status != 404},
+    404: _problem("No such user"),
+    409: _problem("A user of that id exists already, or the rules changed since the version sent as If-Match"),
+}
+"""The problem responses of the team and assignment-rule routes."""
 
 NOT_READY_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {

@@ -102,6 +102,7 @@ class LeadPublic(BaseModel):
                     "estimated_value": 1200000,
                     "currency": "USD",
                     "owner": "alice",
+                    "country": "GB",
                     "stage": "qualified",
                     "stage_entered_at": _WHEN,
                     "score": 57,
@@ -134,6 +135,7 @@ class LeadPublic(BaseModel):
     estimated_value: int | None = Field(description="minor units")
     currency: str
     owner: str | None
+    country: str | None = Field(description="ISO 3166-1 alpha-2, e.g. GB; null when not known")
     stage: str
     stage_entered_at: datetime
     score: int
@@ -174,6 +176,7 @@ class LeadPublic(BaseModel):
             estimated_value=lead.estimated_value,
             currency=lead.currency,
             owner=lead.owner,
+            country=lead.country,
             stage=lead.stage.value,
             stage_entered_at=lead.stage_entered_at,
             score=lead.score,

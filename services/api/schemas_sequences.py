@@ -8,9 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.nurture import EnrolWhen, NurtureStep
+from domain.nurture import DefinedSequence, EnrolWhen, NurtureStep
 from projections.nurture import SequenceStats
-from services.app.sequences import StoredSequence
 
 SEQUENCE_EXAMPLE: dict[str, Any] = {
     "name": "trial-follow-up",
@@ -43,7 +42,7 @@ class SequencePublic(BaseModel):
     defined_at: datetime
 
     @classmethod
-    def of(cls, stored: StoredSequence) -> SequencePublic:
+    def of(cls, stored: DefinedSequence) -> SequencePublic:
         definition = stored.definition
         return cls(
             name=definition.name,

@@ -1,10 +1,11 @@
-"""The CRM application: one eventsourcing Application holding leads and contacts, so that a
-conversion or a reactivation is one atomic append and there is one ordered notification log."""
+"""The CRM application: one eventsourcing Application holding leads, contacts and the store's
+workspace (its team and assignment rules), so that a conversion or a reactivation is one atomic
+append and there is one ordered notification log."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -18,18 +19,22 @@ from eventsourcing.persistence import IntegrityError, Mapper
 from eventsourcing.utils import EnvType
 from pydantic import BaseModel
 
+from domain.assignment import AssignmentRule
 from domain.calendar import BusinessCalendar
 from domain.catalogue import CrmEvent, event_data, event_type_of
 from domain.contact import Contact
-from domain.errors import DomainError, TaskAlreadyExists
+from domain.errors import DomainError, TaskAlreadyExists, UnknownSequence
 from domain.events import CrmAggregate, event_id_of
 from domain.lead import Lead
 from domain.money import Money
-from domain.nurture import NurtureExitReason, NurtureSequence
+from domain.nurture import DefinedSequence, NurtureExitReason, NurtureSequence
 from domain.scoring import DEFAULT_MODEL, ScoringModel
+from domain.team import User, check_assignable
 from domain.values import ConsentChannel, LeadSource, Meta
+from domain.workspace import WORKSPACE_ID, Workspace
 from services.app.commands import (
     AddTask,
+    AddUser,
     AssignLead,
     CaptureLead,
     ChangeConsent,
@@ -45,9 +50,11 @@ from services.app.commands import (
     LogInteraction,
     ReactivateContact,
     RecordPurchase,
+    ReplaceAssignmentRules,
     RescheduleTask,
     RescoreLead,
     UpdateContactDetails,
+    UpdateUser,
 )
 from services.app.errors import (
     ConcurrencyConflict,
@@ -56,12 +63,10 @@ from services.app.errors import (
     LeadNotFound,
     NotFound,
     ReactivationInProgress,
-    SequenceAlreadyDefined,
     SequenceNotFound,
     TaskNotFound,
-    UnknownSequence,
+    UserNotFound,
 )
-from services.app.sequences import MemorySequences, SequenceStore, StoredSequence
 from services.app.timers import Firing, StoredTimer, TimerAlreadyFired, TimerSetting, TimerStore
 from services.privacy.fields import PersonalFields
 from services.privacy.mapper import SealingMapper
@@ -169,6 +174,15 @@ class CommandResult:
     task command added or changed."""
 
 
+@dataclass(frozen=True)
+class AssignmentRuleList:
+    """The ordered assignment rules, and the workspace version they were read at (0 before the
+    workspace's first change): the ETag a replacement may send back as `If-Match`."""
+
+    rules: tuple[AssignmentRule, ...]
+    version: int
+
+
 class AuditEntry(BaseModel):
     """One line of an aggregate's audit trail."""
 
@@ -182,7 +196,7 @@ class AuditEntry(BaseModel):
 
 
 class CrmApplication(Application[UUID]):
-    """Commands on leads and contacts: load, act, save, return."""
+    """Commands on leads, contacts and the workspace: load, act, save, return."""
 
     name = "crm"
     log_section_size = 10_000
@@ -194,14 +208,11 @@ class CrmApplication(Application[UUID]):
         scoring: ScoringModel = DEFAULT_MODEL,
         personal_fields: PersonalFields | None = None,
         calendar: BusinessCalendar | None = None,
-        sequences: SequenceStore | None = None,
     ) -> None:
         self.scoring = scoring
         self.personal_fields = personal_fields
         self.calendar = calendar or BusinessCalendar()
         """The business days and default time zone that nurture waits are counted in."""
-        self.sequences: SequenceStore = sequences if sequences is not None else MemorySequences()
-        """The nurture sequences' definitions."""
         super().__init__(env)
 
     def close(self) -> None:
@@ -209,7 +220,6 @@ class CrmApplication(Application[UUID]):
         super().close()
         if self.personal_fields is not None:
             self.personal_fields.keys.store.close()
-        self.sequences.close()
 
     def construct_mapper(self) -> Mapper[UUID]:
         """eventsourcing's mapper, sealing personal fields with the people's keys when given them."""
@@ -233,6 +243,7 @@ class CrmApplication(Application[UUID]):
             existing = self._existing_creation(Lead, lead_id, cmd.idempotency_key, details, ctx)
             if existing is not None:
                 return existing
+        self._check_assignable(cmd.owner)
         lead = Lead.capture(lead_id=lead_id, meta=ctx.meta(cmd.occurred_at), model=self.scoring, **details)
         return self._save_new(lead, cmd.idempotency_key, details, ctx)
 
@@ -259,7 +270,8 @@ class CrmApplication(Application[UUID]):
     def assign_lead(
         self, lead_id: UUID, cmd: AssignLead, ctx: Context = SYSTEM, expected_version: int | None = None
     ) -> CommandResult:
-        """Give a lead to a sales rep."""
+        """Give a lead to a sales rep (an active user of the team)."""
+        self._check_assignable(cmd.owner)
         return self._change(
             Lead, lead_id, ctx, expected_version, lambda lead: lead.assign(cmd.owner, ctx.meta(cmd.occurred_at))
         )
@@ -438,6 +450,7 @@ class CrmApplication(Application[UUID]):
             lead_id = derived_id("reactivation", cmd.idempotency_key, ctx.key_scope)
             if lead_id in contact.reactivated_lead_ids:
                 return CommandResult(contact.id, contact.version, None, related_id=lead_id)
+        self._check_assignable(cmd.owner)
         if contact.open_lead_id is not None and self._get(Lead, contact.open_lead_id).is_open:
             raise ReactivationInProgress(
                 f"contact {contact.id} already has open lead {contact.open_lead_id} from a reactivation"
@@ -460,6 +473,7 @@ class CrmApplication(Application[UUID]):
             owner=cmd.owner,
             contact_id=contact.id,
             interest=cmd.interest,
+            country=None,
         )
         lead.carry_consent_over(contact.id, contact.consents, meta)
         return self._save(contact, lead, related_id=lead.id)
@@ -562,41 +576,117 @@ class CrmApplication(Application[UUID]):
             act(record)
         return self._save(record, related_id=task_id)
 
+    # --- the workspace: the team and the assignment rules -------------------------------
+
+    def add_user(self, cmd: AddUser, ctx: Context = SYSTEM) -> User:
+        """Put a new user on the team; `UserAlreadyExists` when the id is taken."""
+        meta = ctx.meta(cmd.occurred_at)
+        workspace = self._workspace_to_change(meta)
+        workspace.add_user(cmd.user(), meta)
+        self._save(workspace)
+        return workspace.users[cmd.id]
+
+    def update_user(self, user_id: str, cmd: UpdateUser, ctx: Context = SYSTEM) -> User:
+        """Change some of a user's fields; an update that changes nothing appends nothing."""
+        workspace = self.get_workspace()
+        if workspace is None or user_id not in workspace.users:
+            raise UserNotFound(user_id)
+        if workspace.update_user(user_id, cmd.changes(), ctx.meta(cmd.occurred_at)):
+            self._save(workspace)
+        return workspace.users[user_id]
+
+    def replace_assignment_rules(
+        self, cmd: ReplaceAssignmentRules, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> AssignmentRuleList:
+        """Make the command's rules the whole ordered list; every rep must be a user of the team."""
+        meta = ctx.meta(cmd.occurred_at)
+        workspace = self._workspace_to_change(meta, expected_version)
+        workspace.replace_assignment_rules(cmd.rules, meta)
+        self._save(workspace)
+        return AssignmentRuleList(workspace.assignment_rules, workspace.version)
+
+    def get_workspace(self) -> Workspace | None:
+        """The store's workspace as it stands; None before its first change."""
+        try:
+            workspace: Aggregate = self.repository.get(WORKSPACE_ID)
+        except AggregateNotFoundError:
+            return None
+        return workspace if isinstance(workspace, Workspace) else None
+
+    def users(self) -> list[User]:
+        """Every user of the team, in id order."""
+        return sorted(self._team().values(), key=lambda user: user.id)
+
+    def get_user(self, user_id: str) -> User:
+        """One user of the team; `UserNotFound` when there is none of that id."""
+        user = self._team().get(user_id)
+        if user is None:
+            raise UserNotFound(user_id)
+        return user
+
+    def assignment_rules(self) -> AssignmentRuleList:
+        """The ordered assignment rules (none before they are first set)."""
+        workspace = self.get_workspace()
+        if workspace is None:
+            return AssignmentRuleList((), 0)
+        return AssignmentRuleList(workspace.assignment_rules, workspace.version)
+
+    def _team(self) -> Mapping[str, User]:
+        workspace = self.get_workspace()
+        return {} if workspace is None else workspace.users
+
+    def _check_assignable(self, owner: str | None) -> None:
+        """A lead is given only to an active user of the team (checked against the team as it
+        stands when the command runs)."""
+        if owner is not None:
+            check_assignable(self._team(), owner, "owner")
+
+    def _workspace_to_change(self, meta: Meta, expected_version: int | None = None) -> Workspace:
+        """The workspace, set up (in the same append as its first change) when there is none yet;
+        a conflict when it is not at the expected version (0 before its first change)."""
+        workspace = self.get_workspace()
+        version = 0 if workspace is None else workspace.version
+        if expected_version is not None and expected_version != version:
+            raise ConcurrencyConflict(WORKSPACE_ID, expected_version, version)
+        return Workspace.set_up(meta) if workspace is None else workspace
+
     # --- nurture sequences ---------------------------------------------------------------
 
-    def define_sequence(self, cmd: DefineSequence, ctx: Context = SYSTEM) -> StoredSequence:
-        """Define a nurture sequence; a name is defined once (`SequenceAlreadyDefined`)."""
-        defined_at = ctx.meta(None).occurred_at
-        stored = StoredSequence(NurtureSequence.model_validate(cmd.model_dump()), ctx.actor, defined_at)
-        if not self.sequences.add(stored):
-            raise SequenceAlreadyDefined(cmd.name)
-        return stored
+    def define_sequence(self, cmd: DefineSequence, ctx: Context = SYSTEM) -> DefinedSequence:
+        """Define a nurture sequence in the workspace; a name is defined once
+        (`SequenceAlreadyDefined`)."""
+        meta = ctx.meta(None)
+        workspace = self._workspace_to_change(meta)
+        workspace.define_sequence(NurtureSequence.model_validate(cmd.model_dump()), meta)
+        self._save(workspace)
+        return workspace.sequences[cmd.name]
 
-    def sequence(self, name: str) -> StoredSequence:
+    def sequence(self, name: str) -> DefinedSequence:
         """The definition of a nurture sequence (`SequenceNotFound` when there is none)."""
-        stored = self.sequences.get(name)
-        if stored is None:
+        defined = self._sequences().get(name)
+        if defined is None:
             raise SequenceNotFound(name)
-        return stored
+        return defined
 
-    def list_sequences(self) -> list[StoredSequence]:
+    def list_sequences(self) -> list[DefinedSequence]:
         """Every nurture sequence, by name."""
-        return self.sequences.all()
+        sequences = self._sequences()
+        return [sequences[name] for name in sorted(sequences)]
 
     def enrol_lead(
         self, lead_id: UUID, cmd: EnrolInSequence, ctx: Context = SYSTEM, expected_version: int | None = None
     ) -> CommandResult:
         """Enrol a lead in a sequence by hand (again after an earlier enrolment ended, too)."""
-        stored = self.sequences.get(cmd.sequence)
-        if stored is None:
-            raise UnknownSequence(cmd.sequence)
+        defined = self._sequences().get(cmd.sequence)
+        if defined is None:
+            raise UnknownSequence("sequence", f"no nurture sequence is named {cmd.sequence!r}")
         return self._change(
             Lead,
             lead_id,
             ctx,
             expected_version,
             lambda lead: lead.enrol_in_nurture(
-                stored.definition, ctx.meta(cmd.occurred_at), self.calendar, self._owner_time_zone(lead)
+                defined.definition, ctx.meta(cmd.occurred_at), self.calendar, self._owner_time_zone(lead)
             ),
         )
 
@@ -614,8 +704,8 @@ class CrmApplication(Application[UUID]):
 
     def enrol_by_rules(self, lead_id: UUID, ctx: Context) -> CommandResult | None:
         """Enrol a lead in every sequence whose `enrol_when` it matches and that it was never in
-        (None, and nothing loaded, when no sequence has a rule)."""
-        rules = [s.definition for s in self.sequences.all() if s.definition.enrol_when is not None]
+        (None, and the lead not loaded, when no sequence has a rule)."""
+        rules = [s.definition for s in self.list_sequences() if s.definition.enrol_when is not None]
         if not rules:
             return None
         return self._change(
@@ -652,9 +742,14 @@ class CrmApplication(Application[UUID]):
         return self._save(lead)
 
     def _owner_time_zone(self, lead: Lead) -> str | None:
-        """The time zone a lead's nurture waits are counted in: its owner's own, once users
-        have one; until then None, which counts in the calendar's default zone."""
-        return None
+        """The time zone a lead's nurture waits are counted in: its owner's own when the owner is
+        a user of the team with one; else None, which counts in the calendar's default zone."""
+        owner = None if lead.owner is None else self._team().get(lead.owner)
+        return None if owner is None else owner.time_zone
+
+    def _sequences(self) -> Mapping[str, DefinedSequence]:
+        workspace = self.get_workspace()
+        return {} if workspace is None else workspace.sequences
 
     @staticmethod
     def _email_consent(lead: Lead) -> bool | None:

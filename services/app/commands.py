@@ -14,12 +14,16 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
+from domain.assignment import AssignmentRule
 from domain.money import MAX_AMOUNT_MINOR, is_currency_code
 from domain.nurture import NurtureSequence, SequenceName
-from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
+from domain.team import USER_FIELDS, DailyCapacity, TeamRole, TimeZoneName, User
+from domain.team import UserId as TeamUserId
+from domain.values import ConsentChannel, CountryCode, InteractionKind, LeadSource, Stage
 
 CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a client's `occurred_at` may be before it is rejected."""
@@ -137,6 +141,7 @@ class CaptureLead(Command):
     estimated_value: AmountMinor | None = None
     currency: Currency = "USD"
     owner: UserId | None = None
+    country: CountryCode | None = Field(default=None, description="ISO 3166-1 alpha-2, e.g. DE (any case)")
     idempotency_key: IdempotencyKey | None = None
 
     @model_validator(mode="after")
@@ -162,6 +167,7 @@ class CaptureLead(Command):
             "owner": self.owner,
             "contact_id": None,
             "interest": None,
+            "country": self.country,
         }
 
 
@@ -315,6 +321,64 @@ class RescheduleTask(Command):
     """Move a task's due time."""
 
     due_at: DueAt
+
+
+# --- the team and the assignment rules -----------------------------------------------------------
+
+
+class AddUser(Command):
+    """Put a new user on the team."""
+
+    id: TeamUserId = Field(description="a slug: lowercase letters, digits, -, _, ., @ (at most 64), e.g. rep-anna")
+    name: Name
+    role: TeamRole
+    active: Annotated[bool, Field(strict=True)] = True
+    away: Annotated[bool, Field(strict=True)] = False
+    daily_capacity: DailyCapacity | None = Field(
+        default=None, description="the most leads assignment rules give them per day; null: no limit"
+    )
+    time_zone: TimeZoneName | None = Field(
+        default=None, description="IANA name, e.g. Europe/Berlin; null: the store's default (UTC)"
+    )
+
+    def user(self) -> User:
+        """The user this command adds."""
+        return User.model_validate(self.model_dump(exclude={"occurred_at"}))
+
+
+class UpdateUser(Command):
+    """Change some of a user's fields; omitted fields stay as they are. Null clears the daily
+    capacity (no limit) and the time zone (the store's default); the others cannot be null."""
+
+    name: Name | None = None
+    role: TeamRole | None = None
+    active: Annotated[bool, Field(strict=True)] | None = None
+    away: Annotated[bool, Field(strict=True)] | None = None
+    daily_capacity: DailyCapacity | None = None
+    time_zone: TimeZoneName | None = None
+
+    @field_validator("name", "role", "active", "away")
+    @classmethod
+    def _not_cleared(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("cannot be null; leave it out to keep it")
+        return value
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> UpdateUser:
+        if not self.changes():
+            raise ValueError(f"give at least one of {', '.join(USER_FIELDS)}")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the caller set, as an event records them."""
+        return self.model_dump(mode="json", exclude_unset=True, exclude={"occurred_at"})
+
+
+class ReplaceAssignmentRules(Command):
+    """Make this the whole ordered list of assignment rules (an empty list: no rules)."""
+
+    rules: Annotated[list[AssignmentRule], Field(max_length=200)]
 
 
 class DefineSequence(NurtureSequence):

@@ -78,26 +78,12 @@ class TaskNotFound(NotFound):
     kind = "task"
 
 
-class InvalidReference(ApplicationError):
-    """A command's field names something that does not exist (a sequence nobody defined): invalid
-    input naming the field, like a malformed one, found only once it is looked up."""
+class UserNotFound(ApplicationError):
+    """No user of the team has that id."""
 
-    kind = "value_error"
-    """Machine-readable kind of the problem (the `type` of the field error)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
-
-
-class UnknownSequence(InvalidReference):
-    """The nurture sequence named in a command is not defined."""
-
-    kind = "unknown_sequence"
-
-    def __init__(self, name: str, field: str = "sequence") -> None:
-        super().__init__(field, f"no nurture sequence is named {name!r}")
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        super().__init__(f"user {user_id!r} not found")
 
 
 class SequenceNotFound(ApplicationError):
@@ -106,12 +92,3 @@ class SequenceNotFound(ApplicationError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"nurture sequence {name!r} not found")
-
-
-class SequenceAlreadyDefined(ApplicationError):
-    """A nurture sequence of that name exists already: sequences are defined once (an enrolment
-    keeps a copy of the steps it was enrolled with, so a definition is never rewritten in place)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"a nurture sequence named {name!r} exists already")

@@ -93,14 +93,23 @@ class ReadModelQueries:
         *,
         stage: str | None = None,
         owner: str | None = None,
+        unassigned: bool = False,
         source: str | None = None,
         min_score: int | None = None,
         after: str | None = None,
         limit: int = 50,
     ) -> list[LeadRow]:
-        """Current leads matching every filter given, in lead id order after the lead id `after`."""
+        """Current leads matching every filter given (`unassigned`: only those nobody owns), in
+        lead id order after the lead id `after`."""
         return list_leads(
-            self.store, stage=stage, owner=owner, source=source, min_score=min_score, after=after, limit=limit
+            self.store,
+            stage=stage,
+            owner=owner,
+            unassigned=unassigned,
+            source=source,
+            min_score=min_score,
+            after=after,
+            limit=limit,
         )
 
     def contacts(

@@ -53,6 +53,14 @@ class Action(StrEnum):
     """Complete or reschedule a task (a rep: their own tasks only)."""
     READ_TASKS = "read_tasks"
     """The task list and single tasks (a rep: their own; an analyst: with free text masked)."""
+    READ_USERS = "read_users"
+    """The team's users (admin, manager, rep)."""
+    MANAGE_USERS = "manage_users"
+    """Add users to the team and change them (admin only)."""
+    READ_ASSIGNMENT_RULES = "read_assignment_rules"
+    """The assignment rules (admin and manager)."""
+    MANAGE_ASSIGNMENT_RULES = "manage_assignment_rules"
+    """Replace the assignment rules (admin and manager)."""
     DEFINE_SEQUENCE = "define_sequence"
     """Define a nurture sequence (managers and admins)."""
     READ_SEQUENCES = "read_sequences"
@@ -63,16 +71,20 @@ class Action(StrEnum):
 
 _PRIVACY_ACTIONS = frozenset({Action.ERASE_PERSON, Action.EXPORT_PERSON})
 
-_ADMIN_ONLY = frozenset({Action.READ_ACCESS_LOG})
+_ADMIN_ONLY = frozenset({Action.READ_ACCESS_LOG, Action.MANAGE_USERS})
+
+_RULES_ACTIONS = frozenset({Action.READ_ASSIGNMENT_RULES, Action.MANAGE_ASSIGNMENT_RULES})
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
     Role.MANAGER: frozenset(Action) - _PRIVACY_ACTIONS - _ADMIN_ONLY,
     # A rep works their own leads (checked per object) but does not hand leads around or
     # create contacts that belong to no lead; of the read models they see their own pipeline.
+    # They see who is on the team, not how leads are shared out among it.
     Role.REP: (
         frozenset(Action)
         - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT, Action.READ_INSIGHTS, Action.DEFINE_SEQUENCE}
+        - _RULES_ACTIONS
         - _PRIVACY_ACTIONS
         - _ADMIN_ONLY
     ),

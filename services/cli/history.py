@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 def register(commands: Any) -> None:
     """`crm history`."""
     history = add_command(commands, "history", run, "print a lead's or contact's audit trail")
-    history.add_argument("aggregate_id", type=uuid, help="the lead or contact id")
+    history.add_argument("aggregate_id", type=uuid, help="the lead, contact or workspace id")
     history.add_argument("--json", action="store_true", help="one JSON object per line")
 
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from domain.team import TeamRole
 from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
 from services.app.application import Context, CrmApplication
 from services.app.commands import (
+    AddUser,
     AssignLead,
     CaptureLead,
     ChangeConsent,
@@ -23,6 +25,7 @@ from services.app.commands import (
 )
 
 REPS = ("alice", "bob", "carol", "dave", "erin")
+"""The seeded team: the reps every seeded lead is given to, added as users before the first story."""
 _SOURCES = (
     (LeadSource.WEB_FORM, 30),
     (LeadSource.WEBINAR, 12),
@@ -99,6 +102,7 @@ def seed_history(
     start = end - timedelta(days=365)
     head_before = app.head_position()
     began = datetime.now(UTC)
+    hire_the_team(app, Context(actor="system:seed", correlation_id=f"seed:{seed}:team"))
     for index in range(leads):
         rng = random.Random(f"{seed}:{index}")
         clock = _Clock(rng, start + timedelta(seconds=rng.uniform(0, 365 * 86400 * 0.97)), end)
@@ -107,6 +111,14 @@ def seed_history(
             progress(index + 1)
     seconds = (datetime.now(UTC) - began).total_seconds()
     return SeedReport(leads=leads, events=app.head_position() - head_before, seconds=seconds)
+
+
+def hire_the_team(app: CrmApplication, ctx: Context) -> None:
+    """Put the seeded reps on the team, those who are not on it already (a rerun adds no one)."""
+    on_the_team = {user.id for user in app.users()}
+    for rep in REPS:
+        if rep not in on_the_team:
+            app.add_user(AddUser(id=rep, name=rep.title(), role=TeamRole.REP), ctx)
 
 
 def _lead_story(app: CrmApplication, rng: random.Random, clock: _Clock, key: str) -> None:

@@ -28,6 +28,7 @@ from services.bootstrap import (
 from services.settings import Settings
 from services.storage.access_log import AccessLog
 from services.storage.tokens import Clock, TokenStore, utc_now
+from tests.integration.factories import TEAM, hire
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -103,9 +104,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @contextmanager
 def live_server(database_url: str, clock: Clock = utc_now) -> Iterator[LiveServer]:
     """The API served as `crm serve` serves it (read models followed in the background) over
-    the store at `database_url`; its tokens expire by `clock`."""
+    the store at `database_url`, the reps of TEAM (alice and bob) on its team; its tokens expire
+    by `clock`."""
     settings = Settings(database_url=database_url)
     crm = bootstrap(settings)
+    hire(crm, *TEAM)
     tokens = open_token_store(settings, clock=clock)
     access_log = open_access_log(settings)
     try:

@@ -135,6 +135,24 @@ def test_bidi_controls_and_line_separators_in_names_and_other_single_line_text_a
         ("POST", f"/v1/leads/{lead_id}/interactions", {"kind": "call", "detail": "pay \u202e00.001$"}, "detail"),
         ("POST", f"/v1/leads/{lead_id}/disqualify", {"reason": "no\u2067 budget"}, "reason"),
         ("POST", f"/v1/contacts/{contact_id}/reactivate", {"interest": "add-on\u200e"}, "interest"),
+        ("POST", "/v1/users", {"id": "rep-eve", "name": "Eve\u202eLyn", "role": "rep"}, "name"),
+        ("PATCH", "/v1/users/alice", {"name": "Alice\u2028Smith"}, "name"),
+        (
+            "PUT",
+            "/v1/assignment-rules",
+            {"rules": [{"name": "dach\u202e", "strategy": "round_robin", "reps": ["alice"]}]},
+            "rules.0.name",
+        ),
+        (
+            "PUT",
+            "/v1/assignment-rules",
+            {
+                "rules": [
+                    {"name": "a", "when": {"campaigns": ["x\u2066y"]}, "strategy": "round_robin", "reps": ["alice"]}
+                ]
+            },
+            "rules.0.when.campaigns.0",
+        ),
     ]
 
     for method, path, body, field in cases:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from projections.segment_rules import default_rules
 from services.api.app import create_app
 from services.bootstrap import bootstrap
-from services.jobs.seed import seed_history
+from services.jobs.seed import REPS, seed_history
 from services.settings import Settings
 from services.storage.access_log import MemoryAccessLog
 from services.storage.tokens import MemoryTokenStore
@@ -112,6 +112,8 @@ def _existing(target: Target, path: str) -> dict[str, Any]:
         known["contact_id"] = st.sampled_from(target.contact_ids)
     if "{name}" in path:
         known["name"] = st.sampled_from([rule.name for rule in default_rules()])
+    if "{user_id}" in path:
+        known["user_id"] = st.sampled_from(list(REPS))
     return known
 
 

@@ -50,10 +50,10 @@ def crm(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess
 
 
 @contextmanager
-def demo_server(database_url: str, cwd: Path) -> Iterator[Demo]:
+def demo_server(database_url: str, cwd: Path, automation: str = "in-process") -> Iterator[Demo]:
     """Start `crm serve --demo`, wait until it has printed its banner and answers /readyz."""
     port = free_port()
-    env = {**os.environ, "CRM_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "CRM_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1", "CRM_AUTOMATION": automation}
     process = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -102,7 +102,8 @@ def test_serve_demo_seeds_prints_docs_and_a_working_token_and_keeps_it_across_re
     database_url = f"sqlite:///{tmp_path / 'var' / 'crm.sqlite'}"
     first_lead = str(derived_id("lead", "seed:42:0"))
 
-    with demo_server(database_url, tmp_path) as demo:
+    # without automation, which would rescore the seeded leads as their scores decay meanwhile
+    with demo_server(database_url, tmp_path, automation="separate") as demo:
         docs = demo.printed(r"Interactive docs:\s+(\S+)")
         token = demo.printed(r"Admin token:\s+(\S+)")
         sample = demo.printed(r"Try:\s+(curl .+)")
@@ -123,6 +124,9 @@ def test_serve_demo_seeds_prints_docs_and_a_working_token_and_keeps_it_across_re
         assert "read models caught up" in "".join(demo.stderr)
         pipeline = httpx.get(f"{demo.base_url}/v1/pipeline", headers=auth, trust_env=False).json()
         assert sum(stage["count"] for stage in pipeline["stages"]) >= 200
+        # a lead for a new member of the seeded team
+        visitor = {"id": "visitor", "name": "A Visitor", "role": "rep"}
+        assert httpx.post(f"{demo.base_url}/v1/users", json=visitor, headers=auth, trust_env=False).status_code == 201
         lead = {"name": "Grace Hopper", "email": "grace@navy.example", "source": "event", "owner": "visitor"}
         moved = httpx.post(f"{demo.base_url}/v1/leads", json=lead, headers=auth, trust_env=False)
         assert moved.status_code == 201, moved.text
@@ -150,7 +154,7 @@ def test_serve_demo_seeds_prints_docs_and_a_working_token_and_keeps_it_across_re
         assert "seeding 200 demo leads" in "".join(demo.stderr)
 
     assert (tmp_path / "var" / "demo-admin-token").read_text().strip() == token
-    with demo_server(database_url, tmp_path) as again:
+    with demo_server(database_url, tmp_path, automation="separate") as again:
         assert again.printed(r"Admin token:\s+(\S+)") == token
         assert "seeding" not in "".join(again.stderr)
         assert httpx.get(f"{again.base_url}/readyz", trust_env=False).json() == ready
@@ -158,3 +162,29 @@ def test_serve_demo_seeds_prints_docs_and_a_working_token_and_keeps_it_across_re
     bad_role = crm(database_url, tmp_path, "token", "issue", "--user", "x", "--role", "root")
     bad_user = crm(database_url, tmp_path, "token", "issue", "--user", "not a name", "--role", "rep")
     assert bad_role.returncode == 2 and bad_user.returncode == 2 and not bad_user.stdout
+
+
+def test_serve_runs_the_automation_a_web_form_lead_gets_its_call_task(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'var' / 'crm.sqlite'}"
+
+    with demo_server(database_url, tmp_path) as demo:
+        token = demo.printed(r"Admin token:\s+(\S+)")
+        auth = {"Authorization": f"Bearer {token}"}
+        lead = {"name": "Ada Lovelace", "email": "ada@acme.example", "source": "web_form", "owner": "alice"}
+        captured = httpx.post(f"{demo.base_url}/v1/leads", json=lead, headers=auth, trust_env=False)
+        assert captured.status_code == 201, captured.text
+        lead_id = captured.json()["id"]
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            history = httpx.get(f"{demo.base_url}/v1/leads/{lead_id}/history", headers=auth, trust_env=False).json()
+            made = [e for e in history["entries"] if e["event_type"] == "lead.task_created"]
+            if made:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"no call task came: {''.join(demo.stderr)}")
+        (task,) = made
+        assert task["actor"] == "automation:follow_up" and task["data"]["owner"] == "alice"
+        listed = httpx.get(f"{demo.base_url}/v1/tasks", params={"owner": "alice"}, headers=auth, trust_env=False)
+        assert [t["title"] for t in listed.json()["items"]] == ["Call within 1 business day"]

@@ -10,6 +10,7 @@ import pytest
 from services.app.application import CrmApplication
 from services.bootstrap import bootstrap
 from services.settings import Settings
+from tests.integration.factories import TEAM, hire
 
 BACKENDS = [
     pytest.param("memory", id="popo"),
@@ -31,12 +32,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def open_app(database_url: str) -> Iterator[Callable[[], CrmApplication]]:
-    """Opens applications on the test's store (several, to check what persists); closes them all."""
+    """Opens applications on the test's store (several, to check what persists), the reps of
+    TEAM on its team; closes them all."""
     opened: list[CrmApplication] = []
 
     def _open() -> CrmApplication:
         app = bootstrap(Settings(database_url=database_url))
         opened.append(app)
+        hire(app, *TEAM)
         return app
 
     yield _open
@@ -46,5 +49,5 @@ def open_app(database_url: str) -> Iterator[Callable[[], CrmApplication]]:
 
 @pytest.fixture
 def app(open_app: Callable[[], CrmApplication]) -> CrmApplication:
-    """An application on a fresh store."""
+    """An application on a fresh store whose team is TEAM (alice and bob)."""
     return open_app()

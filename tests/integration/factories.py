@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.app.application import Context
-from services.app.commands import CaptureLead, CreateContact
+from services.app.application import Context, CrmApplication
+from services.app.commands import AddUser, CaptureLead, CreateContact
 
 ALICE = Context(actor="alice", correlation_id="req-alice")
 BOB = Context(actor="bob", correlation_id="req-bob")
+
+TEAM = ("alice", "bob")
+"""The reps every test application has on its team, so that leads can be given to them."""
+
+
+def hire(app: CrmApplication, *user_ids: str, role: str = "rep") -> None:
+    """Put these users on the application's team, those who are not on it already."""
+    on_the_team = {user.id for user in app.users()}
+    for user_id in user_ids:
+        if user_id not in on_the_team:
+            app.add_user(AddUser(id=user_id, name=user_id.title(), role=role), Context("root", f"hire-{user_id}"))
 
 
 def capture(**overrides: Any) -> CaptureLead:

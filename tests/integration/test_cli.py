@@ -66,7 +66,8 @@ def test_history_prints_the_audit_trail_and_fails_for_an_unknown_id(tmp_path: Pa
     crm(url, "seed", "--leads", "3", "--end", "2026-06-01")
     app = bootstrap(Settings(database_url=url))
     try:
-        lead_id = next(iter(app.recorder.select_notifications(1, 1))).originator_id
+        captured = app.recorder.select_notifications(1, 1, topics=["domain.lead:Lead.Captured"])
+        lead_id = next(iter(captured)).originator_id
     finally:
         app.close()
     shown = crm(url, "history", str(lead_id))

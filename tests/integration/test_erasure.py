@@ -32,6 +32,7 @@ from services.bootstrap import after_erasure, bootstrap, open_read_models
 from services.jobs.rebuild import verify
 from services.settings import Settings
 from services.storage.read_model_store import ReadModelStore
+from tests.integration.factories import hire
 from tests.support.postgres_server import find_postgres_bin_dir
 
 ALICE = Context(actor="alice", correlation_id="req-erasure")
@@ -66,6 +67,7 @@ def store(settings: Settings) -> Iterator[ReadModelStore]:
 
 def a_persons_life(app: CrmApplication) -> tuple[UUID, UUID, UUID]:
     """A lead, the contact it became, and the contact's later lead: one person."""
+    hire(app, "alice")
     lead = app.capture_lead(
         CaptureLead(
             name=NAME,

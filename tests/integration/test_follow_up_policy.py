@@ -37,7 +37,7 @@ def test_a_web_form_lead_gets_a_call_task_due_the_next_business_day_for_its_owne
     follow_up = runner(app)
     follow_up.start_positions()
     lead_id = app.capture_lead(
-        capture(source="web_form", owner="rep-anna", title=None, company=None, occurred_at=FRIDAY_AFTERNOON_BERLIN),
+        capture(source="web_form", owner="alice", title=None, company=None, occurred_at=FRIDAY_AFTERNOON_BERLIN),
         ALICE,
     ).id
 
@@ -46,7 +46,7 @@ def test_a_web_form_lead_gets_a_call_task_due_the_next_business_day_for_its_owne
     lead = app.get_lead(lead_id)
     (task,) = lead.tasks.values()
     assert task.title == CALL_TITLE
-    assert task.owner == "rep-anna"
+    assert task.owner == "alice"
     assert task.due_at == datetime(2026, 3, 9, 15, 0, tzinfo=UTC), "Monday 16:00 in Berlin"
     added = app.history(lead_id)[-1]
     assert added.event_type == "lead.task_created" and added.actor == "automation:follow_up"
@@ -81,7 +81,7 @@ def test_other_sources_get_no_call_task(app: CrmApplication) -> None:
 def test_a_lead_reaching_the_qualification_score_gets_a_qualify_task(app: CrmApplication) -> None:
     follow_up = runner(app, now=datetime.now(UTC) + timedelta(minutes=1))
     follow_up.start_positions()
-    lead_id = app.capture_lead(capture(source="referral", owner="rep-ben"), ALICE).id
+    lead_id = app.capture_lead(capture(source="referral", owner="bob"), ALICE).id
     assert app.get_lead(lead_id).score < 40
     for kind in (InteractionKind.DEMO, InteractionKind.MEETING):
         app.log_lead_interaction(lead_id, LogInteraction(kind=kind), ALICE)

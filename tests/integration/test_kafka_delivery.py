@@ -140,6 +140,10 @@ class Stack:
         finally:
             reader.close()
 
+    def published(self) -> list[object]:
+        """Every message of every event topic (leads, contacts, the workspace)."""
+        return [message for topic in self.topics.events for message in self.messages(topic)]
+
 
 @pytest.fixture
 def stack(postgres_url: str, kafka_bootstrap: str) -> Iterator[Stack]:
@@ -166,8 +170,11 @@ def test_commands_reach_the_read_models_through_kafka_identical_to_a_replay(stac
     stack.consume_all()
     # then every event is in Kafka once, and the read models equal a replay
     assert stats.published == head and relay.position() == head
-    published = stack.messages(stack.topics.lead) + stack.messages(stack.topics.contact)
+    published = stack.published()
     assert sorted(json.loads(m.value)["position"] for m in published) == list(range(1, head + 1))  # type: ignore[attr-defined]
+    # the seeded team's events are on the workspace topic, and the projections passed over them
+    team = [json.loads(m.value)["event_type"] for m in stack.messages(stack.topics.workspace)]  # type: ignore[attr-defined]
+    assert team[0] == "workspace.created" and set(team[1:]) == {"workspace.user_added"}
     stack.assert_identical_to_a_replay()
     verified = stack.crm("verify")
     assert verified.returncode == 0 and "identical" in verified.stdout, verified.stdout + verified.stderr
@@ -250,7 +257,7 @@ def test_a_relay_that_dies_after_the_broker_acknowledged_but_before_saving_only_
     relay.close()
     stack.consume_all()
     # then Kafka holds duplicates of the first batch, never a gap, and the read models are right
-    published = stack.messages(stack.topics.lead) + stack.messages(stack.topics.contact)
+    published = stack.published()
     positions = [json.loads(m.value)["position"] for m in published]  # type: ignore[attr-defined]
     assert len(positions) > head and set(positions) == set(range(1, head + 1))
     stack.assert_identical_to_a_replay()
@@ -462,8 +469,8 @@ def test_the_relay_and_the_consumers_serve_their_own_metrics_with_the_real_lag(s
 
         def caught_up(samples: dict[str, float]) -> bool:
             lags = {k: v for k, v in samples.items() if k.startswith("crm_consumer_lag_messages{")}
-            # the pipeline's own partitions only: both event topics, 3 partitions each, nothing left
-            return len(lags) == 6 and all('projection="pipeline"' in k for k in lags) and not any(lags.values())
+            # the pipeline's own partitions only: the three event topics, 3 partitions each, nothing left
+            return len(lags) == 9 and all('projection="pipeline"' in k for k in lags) and not any(lags.values())
 
         consumed = scrape_until(consumer_port, caught_up)
     finally:
@@ -488,7 +495,7 @@ def test_the_topics_hold_no_plaintext_of_a_person_and_their_erasure_reaches_the_
     relay.close()
     stack.consume_all()
     # then no message of any topic ever held their name, email or phone in plain text
-    published = stack.messages(stack.topics.lead) + stack.messages(stack.topics.contact)
+    published = stack.published()
     assert len(published) == stack.app.head_position()
     dump = b"\n".join(m.value for m in published)  # type: ignore[attr-defined]
     assert b"enc:v1:" in dump and not found_in(dump)

@@ -15,6 +15,7 @@ from domain.nurture_enrolments import nurture_task_id
 from domain.values import ConsentChannel, InteractionKind
 from services.app.application import CrmApplication
 from services.app.commands import (
+    AddUser,
     ChangeConsent,
     ConvertLead,
     DefineSequence,
@@ -290,3 +291,22 @@ def test_a_what_if_with_a_new_sequence_counts_whom_it_would_have_enrolled_and_wr
     assert report.simulated.enrolments == {"welcome": 2} and report.actual.enrolments == {}
     assert report.simulated.emails_skipped == 4, "two email steps each, and no consent stated"
     assert app.head_position() == head and app.list_sequences() == []
+
+
+def test_the_waits_of_a_lead_count_business_days_in_its_owners_time_zone(app: CrmApplication) -> None:
+    app.add_user(AddUser(id="kenji", name="Kenji Sato", role="rep", time_zone="Asia/Tokyo"), ALICE)
+    app.add_user(AddUser(id="ute", name="Ute Berg", role="rep"), ALICE)
+    app.define_sequence(DefineSequence.model_validate({**WELCOME, "name": "one-day", "steps": WELCOME["steps"][1:2]}))
+    late_friday = datetime(2026, 3, 6, 23, 30, tzinfo=UTC)  # already Saturday in Tokyo
+    due = {}
+    for owner in ("kenji", "ute"):
+        lead_id = app.capture_lead(
+            capture(occurred_at=late_friday, owner=owner, email=f"{owner}@example.com"), ALICE
+        ).id
+        app.enrol_lead(lead_id, EnrolInSequence(sequence="one-day", occurred_at=late_friday), ALICE)
+        timer = app.timers.stored_timer(f"nurture:{lead_id}:one-day:1:0")
+        assert timer is not None
+        due[owner] = timer.timer.due_at
+
+    assert due["kenji"] == datetime(2026, 3, 8, 23, 30, tzinfo=UTC), "Monday 08:30 in Tokyo"
+    assert due["ute"] == datetime(2026, 3, 9, 23, 30, tzinfo=UTC), "a user without a zone: the calendar's (UTC)"

@@ -13,7 +13,7 @@ from services.app.application import CrmApplication, derived_id
 from services.app.commands import AssignLead, ChangeStage, ConvertLead
 from services.app.errors import ConcurrencyConflict
 from tests.integration.conftest import BACKENDS
-from tests.integration.factories import ALICE, capture
+from tests.integration.factories import ALICE, capture, hire
 
 DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]
 POSTGRES = [p for p in BACKENDS if p.values[0] == "postgres"]
@@ -42,6 +42,7 @@ def test_two_writers_with_the_same_expected_version_exactly_one_wins(
     lead_id = app.capture_lead(capture(), ALICE).id
     writers = [app, open_app()]
     rounds = 15
+    hire(app, *(f"rep-{round_no}-{i}" for round_no in range(rounds) for i in range(len(writers))))
     for round_no in range(rounds):
         expected = app.get_lead(lead_id).version
         barrier = threading.Barrier(2)

@@ -78,14 +78,15 @@ def test_the_runner_applies_the_log_once_and_resumes_after_a_restart(
     app: CrmApplication, store: ReadModelStore, database_url: str
 ) -> None:
     t0 = datetime.now(UTC) - timedelta(days=3)
-    lead_id = app.capture_lead(capture(occurred_at=t0), ALICE).id
+    captured = app.capture_lead(capture(occurred_at=t0), ALICE)
+    lead_id = captured.id
     runner = InProcessRunner(app, store)
-    assert runner.catch_up() == 2
+    assert runner.catch_up() == captured.position  # the team's workspace events, then the lead's two
     # a restarted runner (a new store object on the same database) resumes where the last stopped
     app.change_stage(lead_id, ChangeStage(stage="qualified", occurred_at=t0 + timedelta(days=1)), ALICE)
     result = app.convert_lead(lead_id, ConvertLead(deal_value=5_00, occurred_at=t0 + timedelta(days=2)), ALICE)
     restarted = open_read_models(Settings(database_url=database_url), "", [PipelineProjection()])
-    assert InProcessRunner(app, restarted).catch_up() == result.position - 2  # type: ignore[operator]
+    assert InProcessRunner(app, restarted).catch_up() == result.position - captured.position  # type: ignore[operator]
     assert restarted.wait(result.position or 0, timeout=0.1)
     row = restarted.fetch("SELECT stage, deal_value FROM pipeline_leads WHERE lead_id = ?", [str(lead_id)])
     assert row == [{"stage": "converted", "deal_value": 5_00}]

@@ -106,6 +106,7 @@ def check_round_trip(app: CrmApplication, lead_plan: list[Any], contact_plan: li
         owner=None,
         contact_id=None,
         interest=None,
+        country=None,
     )
     emitted = [type(e).__name__ for e in lead.pending_events]
     app.save(lead)

@@ -1,5 +1,6 @@
-"""The nurture sequences' definitions beside the event store, on every backend: a name is
-defined once, and a durable store keeps them for the next process."""
+"""The nurture sequences' definitions in the workspace, on every backend: a name is defined
+once, its definition is an event of the workspace, and a durable store keeps it for the next
+process."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from collections.abc import Callable
 
 import pytest
 
+from domain.errors import SequenceAlreadyDefined
+from domain.workspace import WORKSPACE_ID
 from services.app.application import CrmApplication
 from services.app.commands import DefineSequence
-from services.app.errors import SequenceAlreadyDefined, SequenceNotFound
+from services.app.errors import SequenceNotFound
 from tests.integration.conftest import BACKENDS
 from tests.integration.factories import ALICE
 
@@ -31,6 +34,10 @@ def test_a_name_is_defined_once_and_the_first_definition_stays(app: CrmApplicati
 
     stored = app.sequence("welcome")
     assert (stored.definition.description, stored.defined_by) == ("first", "alice")
+    trail = app.history(WORKSPACE_ID)
+    assert [e.event_type for e in trail].count("workspace.sequence_defined") == 1
+    assert trail[-1].event_type == "workspace.sequence_defined" and trail[-1].actor == "alice"
+    assert trail[-1].data["steps"] == stored.definition.step_snapshots()
     with pytest.raises(SequenceNotFound):
         app.sequence("no-such-one")
 

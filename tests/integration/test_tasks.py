@@ -11,6 +11,7 @@ from uuid import UUID, uuid4, uuid5
 import pytest
 
 from consumers.in_process_runner import InProcessRunner
+from domain.contact import Contact
 from domain.errors import LeadAlreadyConverted, PersonErased, TaskAlreadyCompleted, TaskAlreadyExists
 from domain.lead import Lead
 from services.app.application import Context, CrmApplication, TaskLocator
@@ -48,7 +49,7 @@ def locator_of(app: CrmApplication) -> TaskLocator:
         ids = dict.fromkeys(n.originator_id for n in app.recorder.select_notifications(start=1, limit=10_000))
         for record_id in ids:
             record = app.repository.get(record_id)
-            if task_id in record.tasks:
+            if isinstance(record, Lead | Contact) and task_id in record.tasks:
                 return ("lead" if isinstance(record, Lead) else "contact"), record.id
         return None
 

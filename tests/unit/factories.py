@@ -52,6 +52,7 @@ LEAD_DEFAULTS: dict[str, Any] = {
     "owner": None,
     "contact_id": None,
     "interest": None,
+    "country": None,
 }
 
 

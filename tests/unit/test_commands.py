@@ -12,6 +12,7 @@ from domain.money import MAX_AMOUNT_MINOR
 from domain.values import ConsentChannel, InteractionKind, LeadSource, Stage
 from services.app.commands import (
     AddTask,
+    AddUser,
     AssignLead,
     CaptureLead,
     ChangeConsent,
@@ -24,9 +25,11 @@ from services.app.commands import (
     LogInteraction,
     ReactivateContact,
     RecordPurchase,
+    ReplaceAssignmentRules,
     RescheduleTask,
     RescoreLead,
     UpdateContactDetails,
+    UpdateUser,
 )
 
 GOOD_LEAD: dict[str, Any] = {"name": "Ada Lovelace", "email": "ada@example.com", "source": "web_form"}
@@ -387,7 +390,7 @@ def test_good_capture_input_is_normalised() -> None:
 
 def test_the_capture_becomes_the_fields_of_a_captured_event() -> None:
     # given / when
-    details = CaptureLead(**capture(name=" Ada ", currency="gbp", estimated_value=10)).lead_details()
+    details = CaptureLead(**capture(name=" Ada ", currency="gbp", estimated_value=10, country=" de ")).lead_details()
 
     # then
     assert details == {
@@ -403,7 +406,15 @@ def test_the_capture_becomes_the_fields_of_a_captured_event() -> None:
         "owner": None,
         "contact_id": None,
         "interest": None,
+        "country": "DE",
     }
+
+
+@pytest.mark.parametrize("country", ["D", "DEU", "D1", "ßa", "ß", "", 49])
+def test_a_country_that_is_not_two_letters_is_refused_naming_the_field(country: object) -> None:
+    with pytest.raises(ValidationError) as error:
+        CaptureLead(**capture(country=country))
+    assert [e["loc"] for e in error.value.errors()] == [("country",)]
 
 
 @pytest.mark.parametrize("model", [CaptureLead, ConvertLead, RecordPurchase, ReactivateContact])
@@ -601,3 +612,48 @@ def test_a_retried_task_is_compared_on_the_owner_only_when_the_command_names_one
 def test_completing_a_task_takes_nothing_but_a_business_time() -> None:
     assert rejected_fields(CompleteTask, done=True) == {"done"}
     assert CompleteTask().occurred_at is None
+
+
+# --- the team and the assignment rules ------------------------------------------------------------
+
+
+def test_a_new_user_is_the_user_the_command_describes() -> None:
+    cmd = AddUser(id="rep-anna", name="  Anna Berg ", role="rep", daily_capacity=5, time_zone="Europe/Oslo")
+    user = cmd.user()
+    assert (user.id, user.name, user.role.value, user.daily_capacity, user.time_zone) == (
+        "rep-anna",
+        "Anna Berg",
+        "rep",
+        5,
+        "Europe/Oslo",
+    )
+    assert (user.active, user.away) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", "Anna\u202eBerg"), ("name", "two\nlines"), ("active", "true"), ("away", 1), ("id", "none")],
+)
+def test_a_new_user_with_a_bad_field_is_refused_on_that_field(field: str, value: object) -> None:
+    assert rejected_fields(AddUser, **{"id": "rep-anna", "name": "Anna", "role": "rep", field: value}) == {field}
+
+
+def test_a_user_update_is_only_the_fields_sent_with_null_clearing_capacity_and_time_zone() -> None:
+    assert UpdateUser(away=True).changes() == {"away": True}
+    assert UpdateUser(daily_capacity=None, time_zone=None).changes() == {"daily_capacity": None, "time_zone": None}
+    assert UpdateUser(role="manager").changes() == {"role": "manager"}
+
+
+def test_a_user_update_must_change_something_and_cannot_clear_what_a_user_always_has() -> None:
+    assert "give at least one of" in rejection_messages(UpdateUser)
+    for field in ("name", "role", "active", "away"):
+        assert rejected_fields(UpdateUser, **{field: None}) == {field}
+    assert rejected_fields(UpdateUser, id="rep-ben") == {"id"}, "the id is not updatable"
+
+
+def test_the_rules_are_validated_rule_by_rule_naming_the_rule_and_its_field() -> None:
+    good = {"name": "all", "strategy": "round_robin", "reps": ["alice"]}
+    assert ReplaceAssignmentRules(rules=[good, {**good, "name": "second"}]).rules[1].name == "second"  # type: ignore[list-item]
+    with pytest.raises(ValidationError) as raised:
+        ReplaceAssignmentRules(rules=[good, {**good, "reps": []}])  # type: ignore[list-item]
+    assert [e["loc"] for e in raised.value.errors()] == [("rules", 1, "reps")]

@@ -21,9 +21,11 @@ from consumers.envelope import (
     EVENT_DATA_MODELS,
     LEAD_TOPIC,
     SCHEMA_VERSIONS,
+    WORKSPACE_TOPIC,
     DetailName,
     Envelope,
     SchemaError,
+    UserField,
     decode,
     encode,
     envelope_of,
@@ -32,6 +34,7 @@ from consumers.envelope import (
     topic_for,
 )
 from consumers.envelope_schema import ROOT, asyncapi_document, generated_files, stale_files, to_yaml
+from domain.assignment import AssignmentRule
 from domain.calendar import BusinessCalendar
 from domain.catalogue import CrmEvent, data_fields, event_classes
 from domain.contact import UPDATABLE_DETAILS
@@ -39,12 +42,29 @@ from domain.events import EVENT_ID_NAMESPACE, event_id_of
 from domain.money import Money
 from domain.nurture import NurtureExitReason, NurtureSequence
 from domain.personal_data import PERSONAL_EVENT_FIELDS
+from domain.team import USER_FIELDS, TeamRole, User
 from domain.values import ConsentChannel, InteractionKind, Stage
+from domain.workspace import Workspace
 from projections.event_record import EventRecord, record_of
 from tests.unit.factories import a_contact, a_lead, at, meta, pending
 
 EVENTS_DIR = ROOT / "docs" / "events"
 CEST = timezone(timedelta(hours=2))
+
+
+WELCOME = NurtureSequence.model_validate(
+    {
+        "name": "welcome",
+        "description": "every kind of step",
+        "steps": [
+            {"wait_days": 0, "email": {"template": "welcome-1"}},
+            {"wait_days": 1, "email": {"template": "welcome-2"}},
+            {"wait_days": 2, "task": {"title": "call", "due_in_days": 1}},
+            {"wait_days": 1, "score_check": {"min_score": 0}},
+        ],
+        "enrol_when": {"sources": ["webinar"], "campaigns": None, "min_score": 10},
+    }
+)
 
 
 def domain_events() -> list[CrmEvent]:
@@ -53,6 +73,7 @@ def domain_events() -> list[CrmEvent]:
         name="Zoë Ångström",
         company="Överby AB",
         contact_id=uuid4(),
+        country="SE",
         meta=meta(at=datetime(2024, 3, 1, 11, 0, tzinfo=CEST)),  # 09:00 UTC, written in CEST
     )
     lead.carry_consent_over(lead.contact_id, {"email": True}, meta(at=at(hours=1)))
@@ -77,22 +98,30 @@ def domain_events() -> list[CrmEvent]:
     contact.reschedule_task(follow_up, at(days=7), meta(at=at(days=4)))
     contact.complete_task(follow_up, meta(at=at(days=4)))
     contact.erase("data subject request", meta(at=at(days=5)))
-    return pending(lead) + pending(lost) + pending(contact) + nurture_events()
+    workspace = Workspace.set_up(meta())
+    workspace.add_user(User(id="bob", name="Bob Bobson", role=TeamRole.REP, time_zone="Europe/Berlin"), meta())
+    workspace.update_user("bob", {"away": True, "daily_capacity": None, "time_zone": None}, meta(at=at(days=1)))
+    workspace.replace_assignment_rules(
+        [
+            AssignmentRule.model_validate(
+                {
+                    "name": "nordics",
+                    "when": {"countries": ["se"], "min_score": 20},
+                    "strategy": "round_robin",
+                    "reps": ["bob"],
+                }
+            ),
+            AssignmentRule(name="rest", strategy="weighted", reps=("bob",), weights={"bob": 3}),  # type: ignore[arg-type]
+        ],
+        meta(at=at(days=2)),
+    )
+    workspace.define_sequence(WELCOME, meta(at=at(days=3)))
+    return pending(lead) + pending(lost) + pending(contact) + pending(workspace) + nurture_events()
 
 
 def nurture_events() -> list[CrmEvent]:
     """A lead through a sequence of every kind of step, and one that exits."""
-    sequence = NurtureSequence.model_validate(
-        {
-            "name": "welcome",
-            "steps": [
-                {"wait_days": 0, "email": {"template": "welcome-1"}},
-                {"wait_days": 1, "email": {"template": "welcome-2"}},
-                {"wait_days": 2, "task": {"title": "call", "due_in_days": 1}},
-                {"wait_days": 1, "score_check": {"min_score": 0}},
-            ],
-        }
-    )
+    sequence = WELCOME
     calendar = BusinessCalendar()
     lead = a_lead()
     lead.enrol_in_nurture(sequence, meta(at=at(hours=1)), calendar)
@@ -204,6 +233,7 @@ def test_the_data_model_has_the_event_class_fields(event_type: str) -> None:
 
 def test_the_changeable_details_are_the_updatable_ones() -> None:
     assert get_args(DetailName) == UPDATABLE_DETAILS
+    assert get_args(UserField) == USER_FIELDS
 
 
 # --- round trip -------------------------------------------------------------------------
@@ -266,12 +296,14 @@ def test_a_republished_event_keeps_its_id(records: dict[str, EventRecord]) -> No
 
 
 def test_topics_and_keys(records: dict[str, EventRecord]) -> None:
-    assert (LEAD_TOPIC, CONTACT_TOPIC, DEAD_LETTER_TOPIC) == (
+    assert (LEAD_TOPIC, CONTACT_TOPIC, WORKSPACE_TOPIC, DEAD_LETTER_TOPIC) == (
         "crm.lead.events.v1",
         "crm.contact.events.v1",
+        "crm.workspace.events.v1",
         "crm.dead-letter.v1",
     )
     assert topic_for("lead") == LEAD_TOPIC and topic_for("contact") == CONTACT_TOPIC
+    assert topic_for("workspace") == WORKSPACE_TOPIC
     with pytest.raises(ValueError, match="no topic for aggregate type 'deal'"):
         topic_for("deal")
     envelope = envelope_of(records["contact.created"])
@@ -343,6 +375,29 @@ def test_decode_rejects_a_message_that_breaks_the_contract(records: dict[str, Ev
     assert isinstance(raised.value, ValueError), "consumers dead-letter on ValueError"
 
 
+def test_a_lead_captured_message_from_before_countries_reads_as_the_current_version_without_one(
+    records: dict[str, EventRecord],
+) -> None:
+    # given a lead.captured message as the relay published it before countries (schema version 2)
+    message = message_of(records, "lead.captured")
+    assert message["schema_version"] == SCHEMA_VERSIONS["lead.captured"] == 3
+    del message["data"]["country"]
+    message["schema_version"] = 2
+    # when a consumer of this version decodes it
+    decoded = decode(json.dumps(message).encode())
+    # then it reads as version 3 with no country, and everything else as published
+    assert decoded.schema_version == 3 and decoded.data["country"] is None
+    assert record_of_envelope(decoded).data == {**records["lead.captured"].data, "country": None}
+
+
+def test_a_schema_version_with_no_way_up_is_still_refused(records: dict[str, EventRecord]) -> None:
+    message = message_of(records, "lead.captured")
+    del message["data"]["country"]
+    for version in (1, 4):  # before sealing (plain personal fields), and one from the future
+        with pytest.raises(SchemaError, match=f"schema_version {version} of lead.captured is not supported"):
+            decode(json.dumps({**message, "schema_version": version}).encode())
+
+
 @pytest.mark.parametrize(
     ("raw", "problem"),
     [(b"{not json", "Invalid JSON"), (b"", "Invalid JSON"), (b"\xff\xfe", "Invalid JSON"), (b"[1]", "object")],
@@ -402,7 +457,7 @@ def test_an_encoded_message_is_valid_against_its_published_schema(
         validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
         validator.validate(message)
     typed = jsonschema.Draft202012Validator(json.loads((EVENTS_DIR / f"{event_type}.schema.json").read_text()))
-    first_field = next(iter(message["data"]))
+    first_field = next(iter(message["data"]), "unknown")  # an event without data of its own takes no field
     broken = {**message, "data": {**message["data"], first_field: [None]}}
     assert not typed.is_valid(broken), "the schema must constrain data"
     assert not typed.is_valid({**message, "aggregate_version": 0})
@@ -428,7 +483,7 @@ def test_the_asyncapi_document_describes_every_topic_and_event_type() -> None:
         "description": document["servers"]["kafka"]["description"],
     }
     addresses = {channel["address"] for channel in document["channels"].values()}
-    assert addresses == {LEAD_TOPIC, CONTACT_TOPIC, DEAD_LETTER_TOPIC}
+    assert addresses == {LEAD_TOPIC, CONTACT_TOPIC, WORKSPACE_TOPIC, DEAD_LETTER_TOPIC}
     messages = document["components"]["messages"]
     assert set(messages) == set(event_classes()) | {"deadLetter"}
     for event_type in event_classes():

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 from uuid import uuid4
 
 import pytest
+from eventsourcing.application import Application
 
 from domain.errors import (
     AlreadyAssigned,
@@ -792,3 +795,28 @@ def test_an_erased_lead_keeps_its_consent_flags_and_takes_no_more_consent_change
     with pytest.raises(PersonErased):
         lead.change_consent(ConsentChannel.EMAIL, True, meta(at=at(days=3)))
     assert pending(lead) == []
+
+
+# --- country (Captured version 2) ---------------------------------------------------------------
+
+
+def test_a_lead_keeps_the_country_it_was_captured_with() -> None:
+    lead = a_lead(country="DE")
+    assert lead.country == "DE"
+    assert the_only(pending(lead), Lead.Captured).country == "DE"
+
+
+def test_a_captured_event_stored_before_countries_loads_with_no_country() -> None:
+    # given a Captured event as version 1 stored it: no country field and no class_version
+    mapper = Application().mapper
+    captured = the_only(pending(a_lead(country="FR")), Lead.Captured)
+    stored = mapper.to_stored_event(captured)
+    state = json.loads(stored.state)
+    assert state.pop("class_version") == 2 and state.pop("country") == "FR"
+    old = replace(stored, state=json.dumps(state).encode())
+    # when it is read back
+    loaded = mapper.to_domain_event(old)
+    # then it is a version 2 event without a country, and the lead it makes has none
+    assert isinstance(loaded, Lead.Captured) and loaded.country is None
+    assert loaded.name == captured.name and loaded.occurred_at == captured.occurred_at
+    assert replay([loaded]).country is None

@@ -139,12 +139,19 @@ NOT_PERSONAL_TEXT = {
     "external_id",
     "channel",
     "breakdown",
+    "country",
+    "user_id",
+    "role",
+    "time_zone",
+    "rules",
     "sequence",
     "template",
     "steps",
+    "enrol_when",
+    "description",
 }
-"""Text fields of events that hold codes, names of users of the CRM, ids, scoring components or
-the CRM's own configuration (nurture sequences, their templates and steps), never a person's data."""
+"""Text fields of events that hold codes, names of users of the CRM, ids, scoring components,
+assignment rules or nurture sequences (their names, templates and steps), never a person's data."""
 
 
 def test_every_text_field_of_every_event_is_masked_for_an_analyst_or_declared_not_personal() -> None:

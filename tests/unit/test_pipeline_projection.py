@@ -110,6 +110,7 @@ class LeadLog:
                 "owner": owner,
                 "contact_id": None,
                 "interest": None,
+                "country": None,
             },
         )
 
@@ -436,6 +437,7 @@ def test_real_domain_events_project_the_same_rows_as_the_hand_written_records() 
         owner="alice",
         contact_id=None,
         interest=None,
+        country=None,
     )
     lead.change_stage(Stage.QUALIFIED, meta(day(2)))
     lead.convert(uuid5(NAMESPACE_URL, "contact:ada"), Money(90_000, "USD"), meta(day(5)))

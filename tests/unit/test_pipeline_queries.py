@@ -22,6 +22,9 @@ from projections.pipeline_queries import (
     OPEN_STAGE_ORDER,
     SUMMARY_STAGES,
     PipelineSummary,
+    assignments_since,
+    list_leads,
+    open_leads_by_owner,
     pipeline_summary,
 )
 from tests.unit.sqlite_reader import SqliteReader
@@ -259,3 +262,29 @@ def test_the_replay_that_stops_early_really_holds_different_rows(log: LeadLog, s
     query = "SELECT stage, left_at FROM pipeline_stage_intervals WHERE lead_id = ? AND stage = 'qualified'"
     assert store.fetch(query, [LeadLog.key("ada")]) == [{"stage": "qualified", "left_at": iso(day(10))}]
     assert store_of(log.until(day(9))).fetch(query, [LeadLog.key("ada")]) == [{"stage": "qualified", "left_at": None}]
+
+
+# --- the lead list and each owner's workload ---------------------------------------------------
+
+
+def test_the_lead_list_can_ask_for_the_leads_nobody_owns(log: LeadLog) -> None:
+    log.capture("fay", day(3), owner=None)
+    log.capture("gus", day(4), owner=None)
+    log.assign("gus", "bob", day(5))
+    store = store_of(log.records)
+    assert [row.lead_id for row in list_leads(store, unassigned=True)] == [LeadLog.key("fay")]
+    assert len(list_leads(store)) == 7
+
+
+def test_open_leads_are_counted_per_owner_as_they_stand_now(store: SqliteReader) -> None:
+    # ada is converted and bea disqualified; cy, dan (given to alice) and eve are open
+    assert open_leads_by_owner(store) == {"alice": 3}
+
+
+def test_assignments_count_from_each_owners_own_start_captures_and_handovers_alike(store: SqliteReader) -> None:
+    # alice from day 6: dan handed over on day 7, eve captured for her on day 12 (eve's stage moves
+    # are no assignments); bob from day 0: bea and dan, both captured for him
+    assert assignments_since(store, {"alice": day(6), "bob": day(0)}) == {"alice": 2, "bob": 2}
+    assert assignments_since(store, {"alice": day(6), "bob": day(0)}, until=day(10)) == {"alice": 1, "bob": 2}
+    assert assignments_since(store, {"alice": day(13), "carol": day(0)}) == {"alice": 0, "carol": 0}
+    assert assignments_since(store, {}) == {}

@@ -9,15 +9,16 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, Response
 
 from domain.lead import Lead
+from domain.team import UNASSIGNED
 from services.api.deps import (
     AsOf,
     AtVersion,
     CrmDep,
     IdempotencyKeyHeader,
     IfMatch,
+    LeadOwnerFilter,
     MinPosition,
     MinScore,
-    OwnerFilter,
     PageQuery,
     Permit,
     ReadModelsDep,
@@ -58,8 +59,19 @@ _CAPTURE_EXAMPLES = {
             "campaign": "spring-launch",
             "estimated_value": 1200000,
             "currency": "USD",
+            "country": "GB",
         },
-    }
+    },
+    "for a rep": {
+        "summary": "a lead given to a rep of the team at capture",
+        "value": {
+            "name": "Grace Hopper",
+            "phone": "+1 555 010 0000",
+            "source": "event",
+            "owner": "rep-anna",
+            "country": "us",
+        },
+    },
 }
 
 
@@ -78,19 +90,22 @@ def list_leads_page(
     reads: ReadModelsDep,
     page: PageQuery,
     stage: StageFilter = None,
-    owner: OwnerFilter = None,
+    owner: LeadOwnerFilter = None,
     source: SourceFilter = None,
     min_score: MinScore = None,
     min_position: MinPosition = None,
 ) -> LeadPage:
-    """Leads as they stand now, in lead id order, from the pipeline read model. A rep sees
-    their own leads only; an analyst sees names, and emails and phones in free text, masked."""
+    """Leads as they stand now, in lead id order, from the pipeline read model; `owner=none`
+    lists the leads nobody owns. A rep sees their own leads only; an analyst sees names, and
+    emails and phones in free text, masked."""
     owner = who.owner_filter(owner)
+    unassigned = owner == UNASSIGNED
     queries = reads.caught_up(min_position)
     rows, cursor = keyset_page(
         lambda after, limit: queries.leads(
             stage=stage.value if stage else None,
-            owner=owner,
+            owner=None if unassigned else owner,
+            unassigned=unassigned,
             source=source.value if source else None,
             min_score=min_score,
             after=after,
@@ -177,7 +192,7 @@ def change_stage(
     return accepted(response, crm.change_stage(lead_id, body, who.context(), expected_version=expected))
 
 
-@router.post("/{lead_id}/assign", summary="Give a lead to a sales rep")
+@router.post("/{lead_id}/assign", summary="Give a lead to a sales rep (an active user of the team)")
 def assign_lead(
     lead_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.ASSIGN_LEAD))],
