@@ -87,16 +87,16 @@ def test_a_name_is_defined_once(live: LiveServer) -> None:
 
 def test_a_rep_enrols_their_own_lead_once_at_a_time(live: LiveServer) -> None:
     live.client().post("/v1/sequences", json=WELCOME)
-    mine, theirs = capture(live, owner="rita"), capture(live, owner="bob", email="bob.lead@example.org")
-    rita = live.client("rita", "rep")
+    mine, theirs = capture(live, owner="alice"), capture(live, owner="bob", email="bob.lead@example.org")
+    alice = live.client("alice", "rep")
 
-    enrolled = rita.post(f"/v1/leads/{mine}/enrolments", json={"sequence": "welcome"})
-    again = rita.post(f"/v1/leads/{mine}/enrolments", json={"sequence": "welcome"})
+    enrolled = alice.post(f"/v1/leads/{mine}/enrolments", json={"sequence": "welcome"})
+    again = alice.post(f"/v1/leads/{mine}/enrolments", json={"sequence": "welcome"})
 
     assert enrolled.status_code == 200, enrolled.text
     assert enrolled.headers["ETag"] == f'"{enrolled.json()["version"]}"'
     assert "already enrolled" in problem(again, 409)["detail"]
-    problem(rita.post(f"/v1/leads/{theirs}/enrolments", json={"sequence": "welcome"}), 404)
+    problem(alice.post(f"/v1/leads/{theirs}/enrolments", json={"sequence": "welcome"}), 404)
     problem(live.client("ann", "analyst").post(f"/v1/leads/{mine}/enrolments", json={"sequence": "welcome"}), 403)
     history = live.client().get(f"/v1/leads/{mine}/history").json()["entries"]
     assert [e["event_type"] for e in history].count("lead.nurture_enrolled") == 1
