@@ -185,6 +185,9 @@ class LeadAssignedData(EventData):
     """The new owner."""
     previous_owner: str | None
     """The owner before, if any."""
+    reason: str | None
+    """Why: the name of the assignment rule that chose the owner (actor `automation:assignment`),
+    or what the person who assigned it said; null when not given. Since schema version 2."""
 
 
 class LeadStageChangedData(EventData):
@@ -684,6 +687,7 @@ the old relay publishes meanwhile, and what the topics hold from before, instead
 
 DATA_UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("lead.captured", 2): lambda data: {**data, "country": None},
+    ("lead.assigned", 1): lambda data: {**data, "reason": None},
 }
 """How the data of an older schema version of an event type reads in the next version, by
 (event type, older version): what the CRM's own consumers apply to messages published before

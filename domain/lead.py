@@ -84,9 +84,16 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         breakdown: dict[str, float]
 
     class Assigned(Event):
-        class_version = 1
+        class_version = 2
         owner: str
         previous_owner: str | None
+        reason: str | None
+        """Why: the assignment rule that chose the owner, or what the person said; since version 2."""
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """An assignment from before reasons were recorded has none."""
+            state["reason"] = None
 
     class StageChanged(Event):
         class_version = 1
@@ -288,13 +295,13 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         self.check_not_before_capture(meta.occurred_at)
         return self._rescore(meta, model, reason=reason)
 
-    def assign(self, owner: str, meta: Meta) -> None:
-        """Give the lead to a sales rep."""
+    def assign(self, owner: str, meta: Meta, reason: str | None = None) -> None:
+        """Give the lead to a sales rep (with why: an assignment rule's name, say)."""
         self.check_is_open()
         self.check_not_before_capture(meta.occurred_at)
         if owner == self.owner:
             raise AlreadyAssigned(f"lead {self.id} is already assigned to {owner!r}")
-        self._assigned(owner=owner, previous_owner=self.owner, **meta.fields())
+        self._assigned(owner=owner, previous_owner=self.owner, reason=reason, **meta.fields())
 
     def change_stage(self, stage: Stage, meta: Meta) -> None:
         """Move the lead between open stages (forwards or back)."""
@@ -461,7 +468,14 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
 
     @event(Assigned)
     def _assigned(
-        self, *, owner: str, previous_owner: str | None, actor: str, correlation_id: str, occurred_at: datetime
+        self,
+        *,
+        owner: str,
+        previous_owner: str | None,
+        reason: str | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
     ) -> None:
         self.owner = owner
 

@@ -427,14 +427,51 @@ def open_leads_by_owner(reader: Reader) -> dict[str, int]:
     return {row["owner"]: int(row["leads"]) for row in rows}
 
 
+def last_assignments_since(reader: Reader, since: Mapping[str, datetime]) -> dict[str, datetime]:
+    """When each owner named in `since` was last given a lead from that owner's own moment on, in
+    business time (as `assignments_since` counts them); owners given none since are absent."""
+    latest: dict[str, datetime] = {}
+    for owner, at in _assignments(reader, since):
+        if owner not in latest or at > latest[owner]:
+            latest[owner] = at
+    return latest
+
+
+def _assignments(reader: Reader, since: Mapping[str, datetime]) -> list[tuple[str, datetime]]:
+    """(owner, when) of every lead given to an owner named in `since`, from that owner's moment on."""
+    if not since:
+        return []
+    starts = {owner: utc(moment) for owner, moment in since.items()}
+    rows = reader.fetch(
+        f"SELECT v.lead_id, v.owner, v.valid_from FROM {LEAD_VERSIONS.name} v WHERE v.lead_id IN"
+        f" (SELECT lead_id FROM {LEAD_VERSIONS.name} WHERE valid_from >= ?) ORDER BY v.lead_id, v.version",
+        [min(starts.values())],
+    )
+    found = []
+    lead, previous = None, None
+    for row in rows:
+        if row["lead_id"] != lead:
+            lead, previous = row["lead_id"], None
+        owner = row["owner"]
+        if owner is not None and owner != previous and owner in starts:
+            at = parse_time(row["valid_from"])
+            if at >= starts[owner]:
+                found.append((owner, at))
+        previous = owner
+    return found
+
+
 def assignments_since(reader: Reader, since: Mapping[str, datetime], until: datetime | None = None) -> dict[str, int]:
     """How many leads were given to each owner named in `since` from that owner's own moment on
     (e.g. the start of their day, `domain.team.User.day_start`) and before `until` (no end by
     default), in business time: a lead captured with them as its owner, or assigned to them from
     someone else or from no one. Every owner asked about is in the answer (0 when none)."""
     counts = dict.fromkeys(since, 0)
-    if not since:
-        return counts
+    end = None if until is None else utc(until)
+    for owner, at in _assignments(reader, since):
+        if end is None or at < end:
+            counts[owner] += 1
+    return counts
     starts = {owner: utc(moment) for owner, moment in since.items()}
     end = None if until is None else utc(until)
     rows = reader.fetch(

@@ -20,11 +20,13 @@ from consumers.kafka_consumer import ProjectionConsumer, partition_lags, read_yo
 from consumers.kafka_relay import KafkaRelay, ensure_topics
 from consumers.topics import Topics
 from domain.scoring import ScoringModel
+from projections.pipeline_queries import Reader
 from projections.registry import select_projections
 from projections.row_changes import Projection
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
 from services.automation import decay, nurture
+from services.automation.assignment import AssignmentPolicy
 from services.automation.clock import Clock as AutomationClock
 from services.automation.clock import ManualClock, system_clock
 from services.automation.engine import Automation
@@ -354,9 +356,12 @@ def timer_kinds() -> dict[str, TimerKind]:
     }
 
 
-def policies(settings: Settings) -> list[Policy]:
-    """The policies that react to events, in the order they see each event."""
+def policies(settings: Settings, read_models: Reader, wait_for: WaitFor) -> list[Policy]:
+    """The policies that react to events, in the order they see each event: a capture is
+    assigned before its follow-up task is made, so that the task is its new owner's."""
+    zone = settings.time_zone
     return [
+        AssignmentPolicy(read_models, wait_for, default_zone=zone),
         FollowUpPolicy(settings.calendar, settings.qualify_score),
         nurture.NurtureExits(),
         nurture.NurtureEnrolment(),
@@ -389,7 +394,7 @@ def automation(
 ) -> Automation:
     """The automation engine on the settings' store: its policies follow the log (positions
     kept with the read models), its scheduler fires the timers, while it holds leadership."""
-    runner = PolicyRunner(app, policies(settings), store, log_reader(app), clock=clock)
+    runner = PolicyRunner(app, policies(settings, store, store.wait), store, log_reader(app), clock=clock)
     scheduler = Scheduler(app, timer_kinds(), clock)
     return Automation(runner, scheduler, leader_lock(settings), poll_interval=poll_interval)
 
@@ -405,7 +410,18 @@ def simulation(app: CrmApplication, settings: Settings, configure: Configure) ->
         )
 
     def build_engine(sim: CrmApplication, clock: ManualClock) -> tuple[PolicyRunner, Scheduler]:
-        runner = PolicyRunner(sim, policies(settings), MemoryPolicyPositions(), log_reader(sim), clock=clock)
+        # the simulated read models, kept in step with the simulated log whenever a policy asks
+        store = ReadModelStore(
+            read_model_recorder(eventsourcing_env(Database(backend="memory"))), select_projections(None)
+        )
+        projections = InProcessRunner(sim, store)
+
+        def caught_up(position: int, timeout: float) -> bool:
+            projections.catch_up()
+            return True
+
+        sim_policies = policies(settings, store, caught_up)
+        runner = PolicyRunner(sim, sim_policies, MemoryPolicyPositions(), log_reader(sim), clock=clock)
         return runner, Scheduler(sim, timer_kinds(), clock)
 
     return Simulation(log_reader(app), new_app, log_reader, build_engine, configure)

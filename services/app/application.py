@@ -273,7 +273,11 @@ class CrmApplication(Application[UUID]):
         """Give a lead to a sales rep (an active user of the team)."""
         self._check_assignable(cmd.owner)
         return self._change(
-            Lead, lead_id, ctx, expected_version, lambda lead: lead.assign(cmd.owner, ctx.meta(cmd.occurred_at))
+            Lead,
+            lead_id,
+            ctx,
+            expected_version,
+            lambda lead: lead.assign(cmd.owner, ctx.meta(cmd.occurred_at), cmd.reason),
         )
 
     def change_stage(

@@ -188,6 +188,7 @@ class AssignLead(Command):
     """Give a lead to a sales rep."""
 
     owner: UserId
+    reason: Text | None = Field(default=None, description="why, e.g. `territory: DACH`; recorded with the event")
 
 
 class DisqualifyLead(Command):

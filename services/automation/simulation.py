@@ -4,14 +4,20 @@ and compare what the automation would have done with what it did.
 The simulation copies nothing and writes nothing to the store. It builds an in-memory
 application and replays the real log into it as commands, in log order:
 
+The window is one of business time (`occurred_at`), as the analysts' questions are ("what would
+these rules have done in March?"); the log is replayed in its own order.
+
 1. **Before the window**, every event people (and imports, and the automation of the time) caused
    is replayed, without any automation: the records stand at the window's start as they stood.
-   Then the new configuration (assignment rules, sequences) is put in place, and every open lead
-   is rescored as of the start (which also arms its decay timer).
-2. **In the window**, only what people did is replayed; what the automation did then is left out,
-   because the simulated automation decides anew. Before each event the clock moves to when it was
-   recorded, and the simulated automation reacts to what came before and fires what is due.
-3. **At the end**, the clock moves to the window's end and the automation finishes what is due.
+   The team (users) is replayed whenever it was recorded.
+2. **At the window's first event** the configuration under test (assignment rules, sequences)
+   is put in force, and every open lead is rescored as of the start (which arms its decay timer).
+3. **In the window**, only what people did is replayed; what the automation did then is left out,
+   because the simulated automation decides anew. Before each event the clock moves to its
+   business time, and the simulated automation reacts to what came before and fires what is due.
+   Events after the window are not replayed.
+4. **At the end**, the clock moves to the window's end and the automation finishes what is due;
+   both sides are counted over the events of the window.
 
 An event that cannot be replayed as it was (a person assigned a lead the simulated rules had
 already given to the same rep, say) is counted as a divergence and passed over. Enrolments running
@@ -20,12 +26,16 @@ at the window's start are not continued: the new sequences apply to what happens
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from domain.assignment import AssignmentRule
 from domain.contact import Contact
 from domain.errors import DomainError
 from domain.lead import Lead
@@ -33,7 +43,7 @@ from domain.money import Money
 from domain.values import ConsentChannel, InteractionKind, Meta, Stage
 from projections.event_record import EventRecord
 from services.app.application import Context, CrmApplication
-from services.app.commands import ConvertLead, RescoreLead
+from services.app.commands import AddUser, ConvertLead, ReplaceAssignmentRules, RescoreLead, UpdateUser
 from services.app.errors import ConcurrencyConflict, NotFound
 from services.automation.clock import ManualClock
 from services.automation.policy_runner import LogReader, PolicyRunner
@@ -46,6 +56,9 @@ Configure = Callable[[CrmApplication, Context], None]
 """Puts the configuration under test (rules, sequences) into the simulated application."""
 
 _BATCH = 500
+_CONFIGURING = "simulation"
+_CONFIGURATION = frozenset({"workspace.assignment_rules_replaced"})
+"""What the configuration under test replaces: people's changes to it in the window are not replayed."""
 _DIVERGENCES_KEPT = 20
 
 
@@ -126,6 +139,36 @@ class SimulationReport:
         }
 
 
+class WhatIf(BaseModel):
+    """The configuration a simulation tries (a YAML or JSON file): what it names replaces what is
+    in force for the whole window; what it leaves out stays as it was."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    assignment_rules: list[AssignmentRule] | None = None
+    """The whole ordered list of assignment rules to try (an empty list: none)."""
+
+    @classmethod
+    def load(cls, text: str) -> WhatIf:
+        """Read a YAML (or JSON) text; ValueError naming what is wrong, field by field."""
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValueError(f"not YAML: {error}") from None
+        try:
+            return cls.model_validate(data or {})
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in e['loc']) or '(file)'}: {e['msg']}" for e in error.errors()
+            )
+            raise ValueError(problems) from None
+
+    def configure(self, sim: CrmApplication, ctx: Context) -> None:
+        """Put this configuration in force in the simulated application."""
+        if self.assignment_rules is not None:
+            sim.replace_assignment_rules(ReplaceAssignmentRules(rules=self.assignment_rules), ctx)
+
+
 class Simulation:
     """Replays the real log into a fresh in-memory application under another configuration."""
 
@@ -144,50 +187,59 @@ class Simulation:
         self.configure = configure
 
     def run(self, start: datetime, end: datetime) -> SimulationReport:
-        """Simulate the window [start, end) of recording time."""
+        """Simulate the window [start, end) of business time."""
         if end <= start:
             raise ValueError("the window's end must be after its start")
         sim = self.new_app()
         clock = ManualClock(start)
         replay = _Replay(sim)
-        actual: list[EventRecord] = []
-        records = _records(self.real_log)
-        ahead: EventRecord | None = None
-        for record in records:
-            if record.recorded_at >= start:
-                ahead = record
-                break
-            replay.apply(record, include_automation=True)
-        simulated_from = sim.head_position() + 1
-        setup = Context(actor="simulation", correlation_id="simulation", clock=clock)
-        self.configure(sim, setup)
-        _rescore_open_leads(sim, replay.open_leads, start, setup)
-        runner, scheduler = self.build_engine(sim, clock)
-        runner.start_positions()
+        engine: Engine | None = None
         replayed = 0
-        pending = [ahead] if ahead is not None else []
-        for record in _chain(pending, records):
-            if record.recorded_at >= end:
-                break
-            actual.append(record)
-            clock.set(max(clock(), record.recorded_at))
-            _settle(runner, scheduler)
-            if not record.actor.startswith("automation:") and replay.apply(record, include_automation=False):
-                replayed += 1
+        in_window = _window(start, end)
+        for record in _records(self.real_log):
+            if record.aggregate_type == "workspace":
+                # the team as it was recorded, whenever; the configuration under test replaces the rest
+                if engine is None or record.event_type not in _CONFIGURATION:
+                    replay.apply(record, include_automation=True)
+            elif record.occurred_at < start:
+                replay.apply(record, include_automation=True)
+            elif in_window(record):
+                if engine is None:
+                    engine = self._start(sim, replay, clock, start)
+                clock.set(max(clock(), record.occurred_at))
+                _settle(*engine)
+                if not record.actor.startswith("automation:") and replay.apply(record, include_automation=False):
+                    replayed += 1
+        if engine is None:
+            engine = self._start(sim, replay, clock, start)
         clock.set(max(clock(), end))
-        _settle(runner, scheduler)
-        simulated = Outcomes.of(r for r in _records(self.log_of(sim), simulated_from))
+        _settle(*engine)
         report = SimulationReport(
             start=start,
             end=end,
             replayed=replayed,
-            actual=Outcomes.of(iter(actual)),
-            simulated=simulated,
+            actual=Outcomes.of(r for r in _records(self.real_log) if in_window(r)),
+            simulated=Outcomes.of(r for r in _records(self.log_of(sim)) if in_window(r)),
             divergences=replay.divergences,
             examples=replay.examples,
         )
         sim.close()
         return report
+
+    def _start(self, sim: CrmApplication, replay: _Replay, clock: ManualClock, start: datetime) -> Engine:
+        """Put the configuration under test in force, bring every open lead's score to the
+        window's start (arming its decay timer), and start the simulated automation."""
+        # the configuration is dated now: the simulated store's team may be set up after `start`
+        setup = Context(actor=_CONFIGURING, correlation_id=_CONFIGURING)
+        self.configure(sim, setup)
+        _rescore_open_leads(sim, replay.open_leads, start, setup)
+        runner, scheduler = self.build_engine(sim, clock)
+        runner.start_positions()
+        return runner, scheduler
+
+
+def _window(start: datetime, end: datetime) -> Callable[[EventRecord], bool]:
+    return lambda record: start <= record.occurred_at < end
 
 
 def _records(read: LogReader, start: int = 1) -> Iterator[EventRecord]:
@@ -197,11 +249,6 @@ def _records(read: LogReader, start: int = 1) -> Iterator[EventRecord]:
             return
         yield from batch
         start = batch[-1].position + 1
-
-
-def _chain(first: Sequence[EventRecord], rest: Iterator[EventRecord]) -> Iterator[EventRecord]:
-    yield from first
-    yield from rest
 
 
 def _settle(runner: PolicyRunner, scheduler: Scheduler) -> None:
@@ -306,12 +353,36 @@ def _contact_created(sim: CrmApplication, record: EventRecord, meta: Meta) -> No
     sim.commit(Contact.create(contact_id=record.aggregate_id, meta=meta, **record.data))
 
 
+def _in_context(meta: Meta) -> Context:
+    return Context(actor=meta.actor, correlation_id=meta.correlation_id)
+
+
+def _user_added(sim: CrmApplication, record: EventRecord, meta: Meta) -> None:
+    d = record.data
+    fields = {k: d[k] for k in ("name", "role", "active", "away", "daily_capacity", "time_zone")}
+    sim.add_user(AddUser(id=d["user_id"], **fields, occurred_at=meta.occurred_at), _in_context(meta))
+
+
+def _user_updated(sim: CrmApplication, record: EventRecord, meta: Meta) -> None:
+    update = UpdateUser(**record.data["changes"], occurred_at=meta.occurred_at)
+    sim.update_user(record.data["user_id"], update, _in_context(meta))
+
+
+def _rules_replaced(sim: CrmApplication, record: EventRecord, meta: Meta) -> None:
+    if meta.actor == _CONFIGURING:
+        return
+    sim.replace_assignment_rules(ReplaceAssignmentRules(rules=record.data["rules"]), _in_context(meta))
+
+
 _ACTIONS: dict[str, Action] = {
+    "workspace.user_added": _user_added,
+    "workspace.user_updated": _user_updated,
+    "workspace.assignment_rules_replaced": _rules_replaced,
     "lead.captured": _captured,
     "lead.interaction_logged": _on_lead(
         lambda lead, d, meta, sim: lead.log_interaction(InteractionKind(d["kind"]), d["detail"], meta, sim.scoring)
     ),
-    "lead.assigned": _on_lead(lambda lead, d, meta, sim: lead.assign(d["owner"], meta)),
+    "lead.assigned": _on_lead(lambda lead, d, meta, sim: lead.assign(d["owner"], meta, d.get("reason"))),
     "lead.stage_changed": _on_lead(lambda lead, d, meta, sim: lead.change_stage(Stage(d["stage"]), meta)),
     "lead.disqualified": _on_lead(lambda lead, d, meta, sim: lead.disqualify(d["reason"], meta)),
     "lead.converted": _converted,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -140,3 +141,37 @@ def test_read_models_an_older_version_built_stop_every_command_with_one_line(tmp
     # the way out the line names works: a replay swapped in rebuilds the table with this version's definition
     assert crm(url, "replay", "--swap").returncode == 0
     assert crm(url, "status").returncode == 0
+
+
+def test_automate_simulate_reports_what_other_rules_would_have_done_and_writes_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    assert crm(url, "seed", "--leads", "20", "--seed", "5", "--end", "2026-06-01").returncode == 0
+    head = bootstrap(Settings(database_url=url))
+    before = head.head_position()
+    head.close()
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("assignment_rules:\n  - name: all to alice\n    strategy: round_robin\n    reps: [alice]\n")
+
+    ran = crm(
+        url, "automate", "simulate", "--rules", str(rules), "--from", "2025-01-01", "--to", "2026-06-01", "--json"
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    report = json.loads(ran.stdout)
+    assert report["actual"]["assignments"] == {}, "the seed's leads were assigned by hand"
+    assert set(report["simulated"]["assignments"]) <= {"alice"}
+    assert report["replayed_events"] > 20 and report["divergences"] >= 0
+    after = bootstrap(Settings(database_url=url))
+    assert after.head_position() == before, "the simulation wrote nothing"
+    after.close()
+
+
+def test_automate_simulate_names_the_bad_field_of_the_rules_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("assignment_rules:\n  - name: x\n    strategy: sideways\n    reps: [alice]\n")
+
+    ran = crm(url, "automate", "simulate", "--rules", str(rules), "--from", "2025-01-01", "--to", "2026-06-01")
+
+    assert ran.returncode == 1
+    assert "assignment_rules.0.strategy" in ran.stderr and "Traceback" not in ran.stderr

@@ -28,7 +28,7 @@ from services.automation import nurture
 from services.automation.clock import ManualClock
 from services.automation.policy_runner import PolicyRunner
 from services.automation.scheduler import Scheduler
-from services.bootstrap import policies, simulation, timer_kinds
+from services.bootstrap import simulation, timer_kinds
 from services.settings import Settings
 from tests.integration.conftest import BACKENDS
 from tests.integration.factories import ALICE, capture, new_contact
@@ -72,7 +72,7 @@ class Automation:
         self.positions = Positions()
         self.runner = PolicyRunner(
             app,
-            policies(Settings()),
+            [nurture.NurtureExits(), nurture.NurtureEnrolment()],  # the policies under test
             self.positions,
             lambda start, limit: read_records(app, start, limit),
             clock=self.clock,

@@ -134,7 +134,7 @@ class LeadLog:
 
     def assign(self, name: str, owner: str, at: datetime) -> EventRecord:
         previous, self._owner[name] = self._owner[name], owner
-        return self._add(name, "lead.assigned", at, {"owner": owner, "previous_owner": previous})
+        return self._add(name, "lead.assigned", at, {"owner": owner, "previous_owner": previous, "reason": None})
 
     def score(self, name: str, score: int, at: datetime) -> EventRecord:
         previous, self._score[name] = self._score[name], score
