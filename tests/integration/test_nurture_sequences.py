@@ -11,6 +11,7 @@ from uuid import UUID
 import pytest
 
 from consumers.event_log import read_records
+from domain.nurture import NurtureSequence
 from domain.nurture_enrolments import nurture_task_id
 from domain.values import ConsentChannel, InteractionKind
 from services.app.application import CrmApplication
@@ -28,6 +29,7 @@ from services.automation import nurture
 from services.automation.clock import ManualClock
 from services.automation.policy_runner import PolicyRunner
 from services.automation.scheduler import Scheduler
+from services.automation.simulation import WhatIf
 from services.bootstrap import simulation, timer_kinds
 from services.settings import Settings
 from tests.integration.conftest import BACKENDS
@@ -48,6 +50,9 @@ WELCOME: dict[str, Any] = {
         {"wait_days": 1, "score_check": {"min_score": 5}},
     ],
 }
+
+
+WELCOME_SEQUENCE = NurtureSequence.model_validate(WELCOME)
 
 
 class Positions:
@@ -275,22 +280,37 @@ def test_withdrawing_email_consent_ends_the_enrolment(app: CrmApplication) -> No
     assert automation.at(FRIDAY) == {"no_change": 1}
 
 
-def test_a_what_if_with_a_new_sequence_counts_whom_it_would_have_enrolled_and_writes_nothing(
+def test_a_what_if_with_another_sequence_counts_whom_it_would_have_enrolled_and_writes_nothing(
     app: CrmApplication, database_url: str
 ) -> None:
-    start = datetime.now(UTC) - timedelta(seconds=1)
+    app.define_sequence(DefineSequence.model_validate({**WELCOME, "enrol_when": {"sources": ["webinar"]}}))
+    automation = Automation(app, THURSDAY)
     for n, source in enumerate(["webinar", "webinar", "referral"]):
-        app.capture_lead(capture(email=f"lead{n}@example.com", source=source), ALICE)
+        app.capture_lead(capture(email=f"lead{n}@example.com", source=source, occurred_at=THURSDAY), ALICE)
+    for moment in (THURSDAY, FRIDAY, TUESDAY, WEDNESDAY):
+        automation.at(moment)
     head = app.head_position()
-    webinar_leads = DefineSequence.model_validate({**WELCOME, "enrol_when": {"sources": ["webinar"]}})
+    what_if = WhatIf.load(
+        """
+        sequences:
+          - name: referrals
+            steps: [{wait_days: 0, email: {template: thanks}}]
+            enrol_when: {sources: [referral]}
+        """
+    )
 
-    report = simulation(
-        app, Settings(database_url=database_url), lambda sim, ctx: sim.define_sequence(webinar_leads, ctx)
-    ).run(start, start + timedelta(days=10))
+    report = simulation(app, Settings(database_url=database_url), what_if.configure).run(
+        THURSDAY - timedelta(hours=1), THURSDAY + timedelta(days=10)
+    )
 
-    assert report.simulated.enrolments == {"welcome": 2} and report.actual.enrolments == {}
-    assert report.simulated.emails_skipped == 4, "two email steps each, and no consent stated"
-    assert app.head_position() == head and app.list_sequences() == []
+    assert report.actual.enrolments == {"welcome": 2}
+    assert report.simulated.enrolments == {"referrals": 1, "welcome": 2}, "the sequence in force, and the trial"
+    assert report.simulated.emails_skipped == report.actual.emails_skipped + 1 == 5
+    assert app.head_position() == head and [s.name for s in app.list_sequences()] == ["welcome"]
+    with pytest.raises(ValueError, match="sequences.0.name: 'welcome' is in force already"):
+        simulation(app, Settings(database_url=database_url), WhatIf(sequences=[WELCOME_SEQUENCE]).configure).run(
+            THURSDAY, FRIDAY
+        )
 
 
 def test_the_waits_of_a_lead_count_business_days_in_its_owners_time_zone(app: CrmApplication) -> None:
