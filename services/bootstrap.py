@@ -358,7 +358,8 @@ def timer_kinds() -> dict[str, TimerKind]:
 
 def policies(settings: Settings, read_models: Reader, wait_for: WaitFor) -> list[Policy]:
     """The policies that react to events, in the order they see each event: a capture is
-    assigned before its follow-up task is made, so that the task is its new owner's."""
+    assigned before its follow-up task is made, so that the task is its new owner's, and before
+    it is enrolled in a nurture sequence, so that its waits count in its owner's time zone."""
     zone = settings.time_zone
     return [
         AssignmentPolicy(read_models, wait_for, default_zone=zone),
@@ -404,7 +405,7 @@ def simulation(app: CrmApplication, settings: Settings, configure: Configure) ->
     in-memory application, configured by `configure`, with the same policies and timers."""
 
     def new_app() -> CrmApplication:
-        # the simulated store's sequences are the ones `configure` defines, counted by the same calendar
+        # nurture waits in the simulation count business days by the store's own calendar
         return CrmApplication(
             env=eventsourcing_env(Database(backend="memory")), scoring=app.scoring, calendar=app.calendar
         )
