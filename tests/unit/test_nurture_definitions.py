@@ -66,6 +66,10 @@ def test_the_snapshot_of_the_steps_gives_the_same_steps_back() -> None:
         ({"enrol_when": {"sources": ["carrier_pigeon"]}}, "enrol_when.sources.0"),
         ({"enrol_when": {"min_score": -1}}, "enrol_when.min_score"),
         ({"colour": "blue"}, "colour"),
+        ({"steps": [{"wait_days": 0, "email": {"template": "welcome\u202e1"}}]}, "steps.0.email.template"),
+        ({"steps": [{"wait_days": 0, "task": {"title": "call\nback"}}]}, "steps.0.task.title"),
+        ({"description": "nul\x00here"}, "description"),
+        ({"enrol_when": {"campaigns": ["spring\u2028sale"]}}, "enrol_when.campaigns.0"),
     ],
 )
 def test_an_invalid_definition_names_the_field(fields: dict[str, Any], field: str) -> None:
