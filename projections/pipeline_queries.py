@@ -472,21 +472,3 @@ def assignments_since(reader: Reader, since: Mapping[str, datetime], until: date
         if end is None or at < end:
             counts[owner] += 1
     return counts
-    starts = {owner: utc(moment) for owner, moment in since.items()}
-    end = None if until is None else utc(until)
-    rows = reader.fetch(
-        f"SELECT v.lead_id, v.owner, v.valid_from FROM {LEAD_VERSIONS.name} v WHERE v.lead_id IN"
-        f" (SELECT lead_id FROM {LEAD_VERSIONS.name} WHERE valid_from >= ?) ORDER BY v.lead_id, v.version",
-        [min(starts.values())],
-    )
-    lead, previous = None, None
-    for row in rows:
-        if row["lead_id"] != lead:
-            lead, previous = row["lead_id"], None
-        owner = row["owner"]
-        if owner is not None and owner != previous and owner in starts:
-            at = parse_time(row["valid_from"])
-            if at >= starts[owner] and (end is None or at < end):
-                counts[owner] += 1
-        previous = owner
-    return counts

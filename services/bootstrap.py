@@ -400,6 +400,18 @@ def automation(
     return Automation(runner, scheduler, leader_lock(settings), poll_interval=poll_interval)
 
 
+def read_models_on_demand(app: CrmApplication, store: ReadModelStore) -> WaitFor:
+    """A read-your-writes wait that brings the read models up to the log itself, there and then
+    (for a simulation, or a test, where no runner follows the log in the background)."""
+    runner = InProcessRunner(app, store)
+
+    def caught_up(position: int, timeout: float) -> bool:
+        runner.catch_up()
+        return store.wait(position, 0)
+
+    return caught_up
+
+
 def simulation(app: CrmApplication, settings: Settings, configure: Configure) -> Simulation:
     """A what-if of the automation over the application's history: replayed into a fresh
     in-memory application, configured by `configure`, with the same policies and timers."""
@@ -412,16 +424,9 @@ def simulation(app: CrmApplication, settings: Settings, configure: Configure) ->
 
     def build_engine(sim: CrmApplication, clock: ManualClock) -> tuple[PolicyRunner, Scheduler]:
         # the simulated read models, kept in step with the simulated log whenever a policy asks
-        store = ReadModelStore(
-            read_model_recorder(eventsourcing_env(Database(backend="memory"))), select_projections(None)
-        )
-        projections = InProcessRunner(sim, store)
-
-        def caught_up(position: int, timeout: float) -> bool:
-            projections.catch_up()
-            return True
-
-        sim_policies = policies(settings, store, caught_up)
+        memory = eventsourcing_env(Database(backend="memory"))
+        store = ReadModelStore(read_model_recorder(memory), select_projections(None))
+        sim_policies = policies(settings, store, read_models_on_demand(sim, store))
         runner = PolicyRunner(sim, sim_policies, MemoryPolicyPositions(), log_reader(sim), clock=clock)
         return runner, Scheduler(sim, timer_kinds(), clock)
 

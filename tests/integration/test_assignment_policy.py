@@ -9,12 +9,11 @@ from uuid import UUID
 
 import pytest
 
-from consumers.in_process_runner import InProcessRunner
 from services.app.application import Context, CrmApplication
 from services.app.commands import AddUser, ReplaceAssignmentRules, UpdateUser
 from services.automation.assignment import AssignmentPolicy
 from services.automation.policy_runner import MemoryPolicyPositions, PolicyRunner
-from services.bootstrap import log_reader, open_read_models
+from services.bootstrap import log_reader, open_read_models, read_models_on_demand
 from services.settings import Settings
 from services.storage.read_model_store import ReadModelStore
 from tests.integration.conftest import BACKENDS
@@ -33,13 +32,7 @@ def store(database_url: str) -> Iterator[ReadModelStore]:
 
 
 def automation(app: CrmApplication, store: ReadModelStore) -> PolicyRunner:
-    projections = InProcessRunner(app, store)
-
-    def caught_up(position: int, timeout: float) -> bool:
-        projections.catch_up()
-        return True
-
-    policy = AssignmentPolicy(store, caught_up, refresh_seconds=0)
+    policy = AssignmentPolicy(store, read_models_on_demand(app, store), refresh_seconds=0)
     runner = PolicyRunner(app, [policy], MemoryPolicyPositions(), log_reader(app))
     runner.start_positions()
     return runner

@@ -9,14 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from consumers.in_process_runner import InProcessRunner
 from domain.values import InteractionKind
 from services.app.application import Context, CrmApplication
 from services.app.commands import LogInteraction, ReplaceAssignmentRules
 from services.automation.clock import ManualClock
 from services.automation.policy_runner import MemoryPolicyPositions, PolicyRunner
 from services.automation.scheduler import Scheduler
-from services.bootstrap import log_reader, open_read_models, policies, simulation, timer_kinds
+from services.bootstrap import log_reader, open_read_models, policies, read_models_on_demand, simulation, timer_kinds
 from services.settings import Settings
 from services.storage.read_model_store import ReadModelStore
 from tests.integration.conftest import BACKENDS
@@ -51,14 +50,12 @@ def recorded_history(app: CrmApplication, settings: Settings, store: ReadModelSt
     rules(app, ROOT, ROUND_ROBIN)
     later = start + timedelta(days=30)
     clock = ManualClock(later)
-    projections = InProcessRunner(app, store)
-
-    def caught_up(position: int, timeout: float) -> bool:
-        projections.catch_up()
-        return True
-
     runner = PolicyRunner(
-        app, policies(settings, store, caught_up), MemoryPolicyPositions(), log_reader(app), clock=clock
+        app,
+        policies(settings, store, read_models_on_demand(app, store)),
+        MemoryPolicyPositions(),
+        log_reader(app),
+        clock=clock,
     )
     runner.start_positions()
     for n in range(6):
