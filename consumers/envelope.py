@@ -275,6 +275,147 @@ class LeadTaskRescheduledData(EventData):
     """When it was due before."""
 
 
+SequenceName = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+"""A nurture sequence's name (a slug)."""
+
+EnrolmentNumber = Annotated[int, Field(ge=1)]
+StepIndex = Annotated[int, Field(ge=0)]
+
+
+class NurtureEmailData(EventData):
+    """An email step's action."""
+
+    template: str
+    """The email tool's template to send."""
+
+
+class NurtureTaskData(EventData):
+    """A task step's action."""
+
+    title: str
+    """What the lead's owner is to do."""
+    due_in_days: int | None
+    """Business days after the step by which it is due (null: the same day)."""
+
+
+class NurtureScoreCheckData(EventData):
+    """A score check's action."""
+
+    min_score: int
+    """The sequence goes on when the lead's score is at least this."""
+    below: Literal["exit"]
+    """What happens below it: the enrolment exits (`score_below_threshold`)."""
+
+
+class NurtureStepData(EventData):
+    """One step of a sequence as an enrolment recorded it: a wait, then exactly one action (the
+    other two are null)."""
+
+    wait_days: int
+    """Business days waited before the action (after the enrolment, or after the step before)."""
+    email: NurtureEmailData | None
+    """Send an email template."""
+    task: NurtureTaskData | None
+    """Give the owner a task."""
+    score_check: NurtureScoreCheckData | None
+    """Check the lead's score."""
+
+
+class LeadNurtureEnrolledData(EventData):
+    """The lead started a nurture sequence. The steps are a copy of the sequence's as they were
+    then: a later change of the sequence does not change this enrolment."""
+
+    sequence: SequenceName
+    """The sequence's name."""
+    enrolment: EnrolmentNumber
+    """1 for the lead's first enrolment in this sequence, 2 for the next, ..."""
+    steps: Annotated[list[NurtureStepData], Field(min_length=1)]
+    """The steps this enrolment follows, in order."""
+
+
+class LeadNurtureEmailRequestedData(EventData):
+    """An email step is due and the person consented to email: the email tool subscribed to this
+    event is to send `template` to the lead (the CRM sends nothing itself)."""
+
+    sequence: SequenceName
+    """The sequence's name."""
+    enrolment: EnrolmentNumber
+    """Which of the lead's enrolments in it."""
+    step: StepIndex
+    """The step's index (0 for the first) in the enrolment's steps."""
+    template: str
+    """The template to send."""
+
+
+class LeadNurtureStepSkippedData(EventData):
+    """A step was passed over; the sequence goes on with the next one."""
+
+    sequence: SequenceName
+    """The sequence's name."""
+    enrolment: EnrolmentNumber
+    """Which of the lead's enrolments in it."""
+    step: StepIndex
+    """The step's index."""
+    reason: Literal["no_consent"]
+    """Why: `no_consent` for an email step without the person's email consent."""
+
+
+class LeadNurtureTaskRequestedData(EventData):
+    """A task step was done: it added a follow-up task for the lead's owner (the
+    `lead.task_created` just before this event, with the step's title and due time)."""
+
+    sequence: SequenceName
+    """The sequence's name."""
+    enrolment: EnrolmentNumber
+    """Which of the lead's enrolments in it."""
+    step: StepIndex
+    """The step's index."""
+    task_id: Uuid
+    """The task it added."""
+
+
+class LeadNurtureScoreCheckedData(EventData):
+    """A score check passed; the sequence goes on (one that fails exits the enrolment)."""
+
+    sequence: SequenceName
+    """The sequence's name."""
+    enrolment: EnrolmentNumber
+    """Which of the lead's enrolments in it."""
+    step: StepIndex
+    """The step's index."""
+    score: int
+    """The lead's score then."""
+    min_score: int
+    """The step's threshold."""
+
+
+NurtureExitReasonValue = Literal[
+    "reply", "meeting", "demo", "converted", "disqualified", "consent_withdrawn", "score_below_threshold", "manual"
+]
+"""domain.nurture.NurtureExitReason."""
+
+
+class LeadNurtureExitedData(EventData):
+    """The enrolment ended before its last step; its remaining steps will not happen."""
+
+    sequence: SequenceName
+    """The sequence's name."""
+    enrolment: EnrolmentNumber
+    """Which of the lead's enrolments in it."""
+    reason: NurtureExitReasonValue
+    """Why: the person replied, had a meeting or a demo, the lead was converted or disqualified,
+    email consent was withdrawn, a score check failed, or someone ended it by hand."""
+
+
+class LeadNurtureCompletedData(EventData):
+    """The enrolment did its last step."""
+
+    sequence: SequenceName
+    """The sequence's name."""
+    enrolment: EnrolmentNumber
+    """Which of the lead's enrolments in it."""
+
+
 class ContactCreatedData(EventData):
     """A contact was created, directly or from a converted lead."""
 
@@ -451,6 +592,31 @@ class WorkspaceAssignmentRulesReplacedData(EventData):
     """The rules, in the order they are tried: the first whose conditions a lead meets takes it."""
 
 
+class NurtureEnrolWhenData(EventData):
+    """Which leads a sequence takes by itself: those meeting every criterion given (null: any)."""
+
+    sources: list[SourceValue] | None
+    """The lead's source is one of these."""
+    campaigns: list[str] | None
+    """The lead's campaign is one of these."""
+    min_score: int | None
+    """The lead's score is at least this."""
+
+
+class WorkspaceSequenceDefinedData(EventData):
+    """A nurture sequence was defined; a name is defined once. Leads enrolled in it follow the
+    copy of the steps their `lead.nurture_enrolled` holds."""
+
+    name: SequenceName
+    """The sequence's name (a slug)."""
+    description: str
+    """What it is for."""
+    steps: Annotated[list[NurtureStepData], Field(min_length=1)]
+    """The steps, in order: each waits its business days, then does its one action."""
+    enrol_when: NurtureEnrolWhenData | None
+    """The rule that enrols captured or rescored leads by itself; null: leads are enrolled by hand."""
+
+
 EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.captured": LeadCapturedData,
     "lead.interaction_logged": LeadInteractionLoggedData,
@@ -464,6 +630,13 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.task_created": LeadTaskCreatedData,
     "lead.task_completed": LeadTaskCompletedData,
     "lead.task_rescheduled": LeadTaskRescheduledData,
+    "lead.nurture_enrolled": LeadNurtureEnrolledData,
+    "lead.nurture_email_requested": LeadNurtureEmailRequestedData,
+    "lead.nurture_step_skipped": LeadNurtureStepSkippedData,
+    "lead.nurture_task_requested": LeadNurtureTaskRequestedData,
+    "lead.nurture_score_checked": LeadNurtureScoreCheckedData,
+    "lead.nurture_exited": LeadNurtureExitedData,
+    "lead.nurture_completed": LeadNurtureCompletedData,
     "contact.created": ContactCreatedData,
     "contact.details_updated": ContactDetailsUpdatedData,
     "contact.interaction_logged": ContactInteractionLoggedData,
@@ -478,6 +651,7 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "workspace.user_added": WorkspaceUserAddedData,
     "workspace.user_updated": WorkspaceUserUpdatedData,
     "workspace.assignment_rules_replaced": WorkspaceAssignmentRulesReplacedData,
+    "workspace.sequence_defined": WorkspaceSequenceDefinedData,
 }
 """The data model of every public event type, in catalogue order."""
 

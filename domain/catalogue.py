@@ -37,6 +37,13 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Lead.TaskCreated,
     Lead.TaskCompleted,
     Lead.TaskRescheduled,
+    Lead.NurtureEnrolled,
+    Lead.NurtureEmailRequested,
+    Lead.NurtureStepSkipped,
+    Lead.NurtureTaskRequested,
+    Lead.NurtureScoreChecked,
+    Lead.NurtureExited,
+    Lead.NurtureCompleted,
     Contact.Created,
     Contact.DetailsUpdated,
     Contact.InteractionLogged,
@@ -51,6 +58,7 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Workspace.UserAdded,
     Workspace.UserUpdated,
     Workspace.AssignmentRulesReplaced,
+    Workspace.SequenceDefined,
 )
 
 

@@ -102,3 +102,22 @@ class DuplicateRuleName(InvalidField):
 
 class UserAlreadyExists(DomainError):
     """A user with that id is on the team already."""
+
+
+class AlreadyEnrolled(DomainError):
+    """The lead is enrolled in that nurture sequence already (its enrolment is still active)."""
+
+
+class NotEnrolled(DomainError):
+    """The lead has no active enrolment in that nurture sequence."""
+
+
+class UnknownSequence(InvalidField):
+    """The nurture sequence a command names is not defined."""
+
+    kind = "unknown_sequence"
+
+
+class SequenceAlreadyDefined(DomainError):
+    """A nurture sequence of that name exists already: sequences are defined once (an enrolment
+    keeps a copy of the steps it was enrolled with, so a definition is never rewritten in place)."""

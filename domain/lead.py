@@ -20,6 +20,7 @@ from domain.errors import (
 )
 from domain.events import CrmAggregate, CrmEvent
 from domain.money import Money
+from domain.nurture_enrolments import NurtureEnrolment, NurtureEnrolments
 from domain.personal_data import erased_details
 from domain.scoring import (
     DEFAULT_MODEL,
@@ -37,10 +38,10 @@ DECAY_TIMER = "decay"
 """The kind of the timer that rescores a lead when decay changes its rounded score."""
 
 
-class Lead(FollowUpTasks, CrmAggregate):
+class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
     """A lead is captured, engaged, scored, assigned and moved through stages until it is
     converted into a contact (won) or disqualified (lost). It carries follow-up tasks while open
-    (`domain.tasks`)."""
+    (`domain.tasks`) and can be enrolled in nurture sequences (`domain.nurture_enrolments`)."""
 
     id: UUID  # always given: uuid4, or uuid5 of an idempotency key
 
@@ -146,6 +147,66 @@ class Lead(FollowUpTasks, CrmAggregate):
         due_at: datetime
         previous_due_at: datetime
 
+    class NurtureEnrolled(Event):
+        """The lead started a nurture sequence, with a copy of its steps (`NurtureStep.snapshot`)."""
+
+        class_version = 1
+        sequence: str
+        enrolment: int
+        steps: list[dict[str, Any]]
+
+    class NurtureEmailRequested(Event):
+        """An email step is due: the email tool is asked to send `template` to the lead."""
+
+        class_version = 1
+        sequence: str
+        enrolment: int
+        step: int
+        template: str
+
+    class NurtureStepSkipped(Event):
+        """A step was passed over (`reason`, e.g. `no_consent`); the sequence goes on."""
+
+        class_version = 1
+        sequence: str
+        enrolment: int
+        step: int
+        reason: str
+
+    class NurtureTaskRequested(Event):
+        """A task step added the follow-up task `task_id` (its `TaskCreated` precedes this)."""
+
+        class_version = 1
+        sequence: str
+        enrolment: int
+        step: int
+        task_id: UUID
+
+    class NurtureScoreChecked(Event):
+        """A score check passed (`score` >= `min_score`); the sequence goes on."""
+
+        class_version = 1
+        sequence: str
+        enrolment: int
+        step: int
+        score: int
+        min_score: int
+
+    class NurtureExited(Event):
+        """The enrolment ended before its last step, for `reason`."""
+
+        class_version = 1
+        sequence: str
+        enrolment: int
+        reason: str
+
+    class NurtureCompleted(Event):
+        """The enrolment did its last step."""
+
+        class_version = 1
+        sequence: str
+        enrolment: int
+
     @event(Captured)
     def __init__(
         self,
@@ -196,6 +257,7 @@ class Lead(FollowUpTasks, CrmAggregate):
         self.own_consent: dict[str, ConsentStatement] = {}
         """The latest statement per channel made on this lead itself (not carried over)."""
         self.tasks: dict[UUID, Task] = {}
+        self.nurtures: dict[str, NurtureEnrolment] = {}
 
     # --- commands -------------------------------------------------------------------
 
@@ -505,3 +567,85 @@ class Lead(FollowUpTasks, CrmAggregate):
         occurred_at: datetime,
     ) -> None:
         self._apply_task_rescheduled(task_id, due_at)
+
+    @event(NurtureEnrolled)
+    def _nurture_enrolled(
+        self,
+        *,
+        sequence: str,
+        enrolment: int,
+        steps: list[dict[str, Any]],
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_nurture_enrolled(sequence, enrolment, steps, occurred_at)
+
+    @event(NurtureEmailRequested)
+    def _nurture_email_requested(
+        self,
+        *,
+        sequence: str,
+        enrolment: int,
+        step: int,
+        template: str,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_nurture_step_done(sequence, step)
+
+    @event(NurtureStepSkipped)
+    def _nurture_step_skipped(
+        self,
+        *,
+        sequence: str,
+        enrolment: int,
+        step: int,
+        reason: str,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_nurture_step_done(sequence, step)
+
+    @event(NurtureTaskRequested)
+    def _nurture_task_requested(
+        self,
+        *,
+        sequence: str,
+        enrolment: int,
+        step: int,
+        task_id: UUID,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_nurture_step_done(sequence, step)
+
+    @event(NurtureScoreChecked)
+    def _nurture_score_checked(
+        self,
+        *,
+        sequence: str,
+        enrolment: int,
+        step: int,
+        score: int,
+        min_score: int,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self._apply_nurture_step_done(sequence, step)
+
+    @event(NurtureExited)
+    def _nurture_exited(
+        self, *, sequence: str, enrolment: int, reason: str, actor: str, correlation_id: str, occurred_at: datetime
+    ) -> None:
+        self._apply_nurture_ended(sequence, "exited", reason, occurred_at)
+
+    @event(NurtureCompleted)
+    def _nurture_completed(
+        self, *, sequence: str, enrolment: int, actor: str, correlation_id: str, occurred_at: datetime
+    ) -> None:
+        self._apply_nurture_ended(sequence, "completed", None, occurred_at)

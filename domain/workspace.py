@@ -1,6 +1,6 @@
-"""The Workspace aggregate: the store's configuration, one per store. It holds the team's users
-and the ordered assignment rules (and is where later configuration, such as nurture sequences,
-belongs), so that every change to them is an event with who, when and why, like any other."""
+"""The Workspace aggregate: the store's configuration, one per store. It holds the team's users,
+the ordered assignment rules and the nurture sequences, so that every change to them is an event
+with who, when and why, like any other."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.assignment import AssignmentRule
-from domain.errors import DuplicateRuleName, OccurredBeforeCreation, UnknownUser, UserAlreadyExists
+from domain.errors import (
+    DuplicateRuleName,
+    OccurredBeforeCreation,
+    SequenceAlreadyDefined,
+    UnknownUser,
+    UserAlreadyExists,
+)
 from domain.events import CrmAggregate, CrmEvent
+from domain.nurture import DefinedSequence, NurtureSequence
 from domain.team import USER_FIELDS, User, check_assignable
 from domain.values import Meta
 
@@ -54,11 +61,21 @@ class Workspace(CrmAggregate):
         class_version = 1
         rules: list[dict[str, Any]]
 
+    class SequenceDefined(Event):
+        """A nurture sequence was defined (`domain.nurture`); its name stays its own."""
+
+        class_version = 1
+        name: str
+        description: str
+        steps: list[dict[str, Any]]
+        enrol_when: dict[str, Any] | None
+
     @event(Created)
     def __init__(self, *, actor: str, correlation_id: str, occurred_at: datetime) -> None:
         self.created_at = occurred_at
         self.users: dict[str, User] = {}
         self.assignment_rules: tuple[AssignmentRule, ...] = ()
+        self.sequences: dict[str, DefinedSequence] = {}
 
     # --- commands -------------------------------------------------------------------
 
@@ -105,6 +122,19 @@ class Workspace(CrmAggregate):
         self.check_rule_names_are_unique(rules)
         self.check_reps_are_users(rules)
         self._assignment_rules_replaced(rules=[rule.model_dump(mode="json") for rule in rules], **meta.fields())
+
+    def define_sequence(self, sequence: NurtureSequence, meta: Meta) -> None:
+        """Define a nurture sequence; a name is defined once, so that it always means the same."""
+        self.check_not_before_creation(meta.occurred_at)
+        if sequence.name in self.sequences:
+            raise SequenceAlreadyDefined(f"a nurture sequence named {sequence.name!r} exists already")
+        self._sequence_defined(
+            name=sequence.name,
+            description=sequence.description,
+            steps=sequence.step_snapshots(),
+            enrol_when=None if sequence.enrol_when is None else sequence.enrol_when.model_dump(mode="json"),
+            **meta.fields(),
+        )
 
     # --- guards ---------------------------------------------------------------------
 
@@ -182,3 +212,20 @@ class Workspace(CrmAggregate):
         self, *, rules: list[dict[str, Any]], actor: str, correlation_id: str, occurred_at: datetime
     ) -> None:
         self.assignment_rules = tuple(AssignmentRule.model_validate(rule) for rule in rules)
+
+    @event(SequenceDefined)
+    def _sequence_defined(
+        self,
+        *,
+        name: str,
+        description: str,
+        steps: list[dict[str, Any]],
+        enrol_when: dict[str, Any] | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        definition = NurtureSequence.model_validate(
+            {"name": name, "description": description, "steps": steps, "enrol_when": enrol_when}
+        )
+        self.sequences[name] = DefinedSequence(definition, actor, occurred_at)

@@ -6,16 +6,17 @@ from collections.abc import Sequence
 
 from projections.row_changes import Projection
 
-PROJECTION_NAMES = ("pipeline", "segments", "tasks")
+PROJECTION_NAMES = ("pipeline", "segments", "tasks", "nurture")
 
 
 def all_projections() -> list[Projection]:
     """Every projection, in a fixed order."""
+    from projections.nurture import NurtureProjection
     from projections.pipeline import PipelineProjection  # the projections' modules load on demand
     from projections.segments import SegmentsProjection
     from projections.tasks import TasksProjection
 
-    return [PipelineProjection(), SegmentsProjection(), TasksProjection()]
+    return [PipelineProjection(), SegmentsProjection(), TasksProjection(), NurtureProjection()]
 
 
 def select_projections(names: Sequence[str] | None) -> list[Projection]:

@@ -25,7 +25,7 @@ from projections.registry import select_projections
 from projections.row_changes import Projection
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
-from services.automation import decay
+from services.automation import decay, nurture
 from services.automation.assignment import AssignmentPolicy
 from services.automation.clock import Clock as AutomationClock
 from services.automation.clock import ManualClock, system_clock
@@ -162,7 +162,12 @@ def bootstrap(settings: Settings | None = None) -> CrmApplication:
     prepare_database(settings)
     scoring = ScoringModel(half_life_days=settings.scoring_half_life_days)
     fields = PersonalFields(open_person_keys(settings))
-    return CrmApplication(env=eventsourcing_env(settings.database), scoring=scoring, personal_fields=fields)
+    return CrmApplication(
+        env=eventsourcing_env(settings.database),
+        scoring=scoring,
+        personal_fields=fields,
+        calendar=settings.calendar,
+    )
 
 
 # --- privacy -----------------------------------------------------------------------------------
@@ -345,16 +350,22 @@ def kafka_lags(
 
 def timer_kinds() -> dict[str, TimerKind]:
     """Every kind of timer the CRM sets, and what fires it."""
-    return {decay.KIND: TimerKind(decay.POLICY, decay.rescore_when_due)}
+    return {
+        decay.KIND: TimerKind(decay.POLICY, decay.rescore_when_due),
+        nurture.KIND: TimerKind(nurture.POLICY, nurture.perform_step_when_due),
+    }
 
 
 def policies(settings: Settings, read_models: Reader, wait_for: WaitFor) -> list[Policy]:
     """The policies that react to events, in the order they see each event: a capture is
-    assigned before its follow-up task is made, so that the task is its new owner's."""
+    assigned before its follow-up task is made, so that the task is its new owner's, and before
+    it is enrolled in a nurture sequence, so that its waits count in its owner's time zone."""
     zone = settings.time_zone
     return [
         AssignmentPolicy(read_models, wait_for, default_zone=zone),
         FollowUpPolicy(settings.calendar, settings.qualify_score),
+        nurture.NurtureExits(),
+        nurture.NurtureEnrolment(),
     ]
 
 
@@ -408,7 +419,10 @@ def simulation(app: CrmApplication, settings: Settings, configure: Configure) ->
     in-memory application, configured by `configure`, with the same policies and timers."""
 
     def new_app() -> CrmApplication:
-        return CrmApplication(env=eventsourcing_env(Database(backend="memory")), scoring=app.scoring)
+        # nurture waits in the simulation count business days by the store's own calendar
+        return CrmApplication(
+            env=eventsourcing_env(Database(backend="memory")), scoring=app.scoring, calendar=app.calendar
+        )
 
     def build_engine(sim: CrmApplication, clock: ManualClock) -> tuple[PolicyRunner, Scheduler]:
         # the simulated read models, kept in step with the simulated log whenever a policy asks

@@ -15,9 +15,10 @@ Conventions:
 The parts: `services.api.edge` (request id, body limit, metrics timing), `services.api.metrics`
 (Prometheus), `services.api.deps` (what routes read from the request and the app),
 `services.api.read_models` (read-your-writes), `services.api.pagination` (cursors and pages),
-the response DTOs `services.api.schemas`, `services.api.schemas_read_models` and
-`services.api.schemas_tasks`, and the module-level routers of `services.api.routes` (leads,
-contacts, tasks, read_models, operations, privacy, audit, users, assignment_rules);
+the response DTOs `services.api.schemas`, `services.api.schemas_read_models`,
+`services.api.schemas_tasks` and `services.api.schemas_sequences`, and the module-level routers of
+`services.api.routes` (leads, contacts, tasks, read_models, sequences, operations, privacy, audit,
+users, assignment_rules);
 `create_app` stores what the dependencies read on `app.state` and includes the routers.
 """
 
@@ -40,6 +41,7 @@ from services.api.routes.leads import router as lead_routes
 from services.api.routes.operations import router as operation_routes
 from services.api.routes.privacy import router as privacy_routes
 from services.api.routes.read_models import router as read_model_routes
+from services.api.routes.sequences import router as sequence_routes
 from services.api.routes.tasks import router as task_routes
 from services.api.routes.users import router as user_routes
 from services.app.application import CrmApplication
@@ -132,6 +134,7 @@ def create_app(
         contact_routes,
         task_routes,
         read_model_routes,
+        sequence_routes,
         privacy_routes,
         audit_routes,
         user_routes,

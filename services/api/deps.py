@@ -218,6 +218,15 @@ SegmentFilter = Annotated[
 ExternalIdFilter = Annotated[
     str | None, Query(min_length=1, max_length=200, description="only the contact with this id elsewhere")
 ]
+SequencePath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
+        description="the nurture sequence's name, e.g. trial-follow-up",
+    ),
+]
 SegmentName = Annotated[str, Path(min_length=1, max_length=100, description="the segment, e.g. repeat_buyers")]
 TimeUnit = Annotated[Literal["days", "weeks"], Query(description="unit of recency and T")]
 UserPath = Annotated[UserId, Path(description="the user's id, e.g. rep-anna")]

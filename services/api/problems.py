@@ -21,13 +21,21 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import ConsentWithdrawn, DomainError, InvalidField, UnknownTask, UserAlreadyExists
+from domain.errors import (
+    ConsentWithdrawn,
+    DomainError,
+    InvalidField,
+    SequenceAlreadyDefined,
+    UnknownTask,
+    UserAlreadyExists,
+)
 from projections.segment_rules import UnknownSegment
 from services.app.errors import (
     ConcurrencyConflict,
     IdempotencyKeyReused,
     NotFound,
     ReactivationInProgress,
+    SequenceNotFound,
     UserNotFound,
 )
 from services.auth.access import Caller
@@ -115,6 +123,8 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (NotFound, ProblemType(404, "not-found", "Not found")),
     (UserNotFound, ProblemType(404, "not-found", "Not found")),
     (UnknownSegment, ProblemType(404, "unknown-segment", "No such segment")),
+    (SequenceNotFound, ProblemType(404, "unknown-sequence", "No such nurture sequence")),
+    (SequenceAlreadyDefined, ProblemType(409, "sequence-exists", "Nurture sequence exists")),
     (ConcurrencyConflict, ProblemType(409, "version-conflict", "Version conflict")),
     (IdempotencyKeyReused, ProblemType(409, "idempotency-key-reused", "Idempotency key reused")),
     (ReactivationInProgress, ProblemType(409, "reactivation-in-progress", "Reactivation in progress")),
@@ -369,6 +379,11 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def _problem(description: str) -> dict[str, Any]:
     return {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": description}
+
+
+def documented_problem(description: str) -> dict[str, Any]:
+    """An operation's problem response for the OpenAPI document, described in its own words."""
+    return _problem(description)
 
 
 READ_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -20,15 +20,17 @@ from eventsourcing.utils import EnvType
 from pydantic import BaseModel
 
 from domain.assignment import AssignmentRule
+from domain.calendar import BusinessCalendar
 from domain.catalogue import CrmEvent, event_data, event_type_of
 from domain.contact import Contact
-from domain.errors import DomainError, TaskAlreadyExists
+from domain.errors import DomainError, TaskAlreadyExists, UnknownSequence
 from domain.events import CrmAggregate, event_id_of
 from domain.lead import Lead
 from domain.money import Money
+from domain.nurture import DefinedSequence, NurtureExitReason, NurtureSequence
 from domain.scoring import DEFAULT_MODEL, ScoringModel
 from domain.team import User, check_assignable
-from domain.values import LeadSource, Meta
+from domain.values import ConsentChannel, LeadSource, Meta
 from domain.workspace import WORKSPACE_ID, Workspace
 from services.app.commands import (
     AddTask,
@@ -40,8 +42,11 @@ from services.app.commands import (
     CompleteTask,
     ConvertLead,
     CreateContact,
+    DefineSequence,
     DisqualifyLead,
+    EnrolInSequence,
     ErasePerson,
+    ExitSequence,
     LogInteraction,
     ReactivateContact,
     RecordPurchase,
@@ -58,6 +63,7 @@ from services.app.errors import (
     LeadNotFound,
     NotFound,
     ReactivationInProgress,
+    SequenceNotFound,
     TaskNotFound,
     UserNotFound,
 )
@@ -201,9 +207,12 @@ class CrmApplication(Application[UUID]):
         env: EnvType | None = None,
         scoring: ScoringModel = DEFAULT_MODEL,
         personal_fields: PersonalFields | None = None,
+        calendar: BusinessCalendar | None = None,
     ) -> None:
         self.scoring = scoring
         self.personal_fields = personal_fields
+        self.calendar = calendar or BusinessCalendar()
+        """The business days and default time zone that nurture waits are counted in."""
         super().__init__(env)
 
     def close(self) -> None:
@@ -644,6 +653,113 @@ class CrmApplication(Application[UUID]):
         if expected_version is not None and expected_version != version:
             raise ConcurrencyConflict(WORKSPACE_ID, expected_version, version)
         return Workspace.set_up(meta) if workspace is None else workspace
+
+    # --- nurture sequences ---------------------------------------------------------------
+
+    def define_sequence(self, cmd: DefineSequence, ctx: Context = SYSTEM) -> DefinedSequence:
+        """Define a nurture sequence in the workspace; a name is defined once
+        (`SequenceAlreadyDefined`)."""
+        meta = ctx.meta(None)
+        workspace = self._workspace_to_change(meta)
+        workspace.define_sequence(NurtureSequence.model_validate(cmd.model_dump()), meta)
+        self._save(workspace)
+        return workspace.sequences[cmd.name]
+
+    def sequence(self, name: str) -> DefinedSequence:
+        """The definition of a nurture sequence (`SequenceNotFound` when there is none)."""
+        defined = self._sequences().get(name)
+        if defined is None:
+            raise SequenceNotFound(name)
+        return defined
+
+    def list_sequences(self) -> list[DefinedSequence]:
+        """Every nurture sequence, by name."""
+        sequences = self._sequences()
+        return [sequences[name] for name in sorted(sequences)]
+
+    def enrol_lead(
+        self, lead_id: UUID, cmd: EnrolInSequence, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Enrol a lead in a sequence by hand (again after an earlier enrolment ended, too)."""
+        defined = self._sequences().get(cmd.sequence)
+        if defined is None:
+            raise UnknownSequence("sequence", f"no nurture sequence is named {cmd.sequence!r}")
+        return self._change(
+            Lead,
+            lead_id,
+            ctx,
+            expected_version,
+            lambda lead: lead.enrol_in_nurture(
+                defined.definition, ctx.meta(cmd.occurred_at), self.calendar, self._owner_time_zone(lead)
+            ),
+        )
+
+    def exit_sequence(
+        self, lead_id: UUID, cmd: ExitSequence, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """End a lead's active enrolment in a sequence by hand (reason `manual`)."""
+        return self._change(
+            Lead,
+            lead_id,
+            ctx,
+            expected_version,
+            lambda lead: lead.exit_nurture(cmd.sequence, NurtureExitReason.MANUAL, ctx.meta(cmd.occurred_at)),
+        )
+
+    def enrol_by_rules(self, lead_id: UUID, ctx: Context) -> CommandResult | None:
+        """Enrol a lead in every sequence whose `enrol_when` it matches and that it was never in
+        (None, and the lead not loaded, when no sequence has a rule)."""
+        rules = [s.definition for s in self.list_sequences() if s.definition.enrol_when is not None]
+        if not rules:
+            return None
+        return self._change(
+            Lead,
+            lead_id,
+            ctx,
+            None,
+            lambda lead: lead.enrol_by_rules(rules, ctx.meta(None), self.calendar, self._owner_time_zone(lead)),
+        )
+
+    def exit_sequences(self, lead_id: UUID, reason: NurtureExitReason, ctx: Context) -> CommandResult:
+        """End every active enrolment of a lead, for `reason` (nothing when it has none)."""
+        return self._change(Lead, lead_id, ctx, None, lambda lead: lead.exit_nurtures(reason, ctx.meta(None)))
+
+    def perform_nurture_step(
+        self, lead_id: UUID, sequence: str, enrolment: int, step: int, ctx: Context, occurred_at: datetime
+    ) -> CommandResult:
+        """Do a due step of a lead's enrolment, dated `occurred_at`; nothing when it is no longer
+        the enrolment's next step (the enrolment ended, or the step was done)."""
+        # Not through `_change`'s once-per-cause check: the timers of two enrolments made by one
+        # command share that command's event as their cause, and the second must still act.
+        # A step is done once by the enrolment's own rule (only its next step is done).
+        lead = self._get(Lead, lead_id)
+        with lead.caused_by(ctx.cause):
+            lead.perform_nurture_step(
+                sequence,
+                enrolment,
+                step,
+                ctx.meta(occurred_at),
+                self.calendar,
+                self._owner_time_zone(lead),
+                self._email_consent(lead),
+            )
+        return self._save(lead)
+
+    def _owner_time_zone(self, lead: Lead) -> str | None:
+        """The time zone a lead's nurture waits are counted in: its owner's own when the owner is
+        a user of the team with one; else None, which counts in the calendar's default zone."""
+        owner = None if lead.owner is None else self._team().get(lead.owner)
+        return None if owner is None else owner.time_zone
+
+    def _sequences(self) -> Mapping[str, DefinedSequence]:
+        workspace = self.get_workspace()
+        return {} if workspace is None else workspace.sequences
+
+    @staticmethod
+    def _email_consent(lead: Lead) -> bool | None:
+        """The person's email consent as the lead records it (stated on it, or carried over from
+        the contact it follows up): True, False (withdrawn) or None (never stated)."""
+        return lead.has_consent(ConsentChannel.EMAIL)
 
     # --- privacy ----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from pydantic import (
 
 from domain.assignment import AssignmentRule
 from domain.money import MAX_AMOUNT_MINOR, is_currency_code
+from domain.nurture import NurtureSequence, SequenceName
 from domain.team import USER_FIELDS, DailyCapacity, TeamRole, TimeZoneName, User
 from domain.team import UserId as TeamUserId
 from domain.values import ConsentChannel, CountryCode, InteractionKind, LeadSource, Stage
@@ -379,3 +380,19 @@ class ReplaceAssignmentRules(Command):
     """Make this the whole ordered list of assignment rules (an empty list: no rules)."""
 
     rules: Annotated[list[AssignmentRule], Field(max_length=200)]
+
+
+class DefineSequence(NurtureSequence):
+    """Define a nurture sequence (`domain.nurture`): its name, steps and enrolment rule."""
+
+
+class EnrolInSequence(Command):
+    """Enrol a lead in a nurture sequence by hand."""
+
+    sequence: SequenceName
+
+
+class ExitSequence(Command):
+    """End a lead's enrolment in a nurture sequence by hand (reason `manual`)."""
+
+    sequence: SequenceName

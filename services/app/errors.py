@@ -84,3 +84,11 @@ class UserNotFound(ApplicationError):
     def __init__(self, user_id: str) -> None:
         self.user_id = user_id
         super().__init__(f"user {user_id!r} not found")
+
+
+class SequenceNotFound(ApplicationError):
+    """No nurture sequence has that name (the one a route's path names)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"nurture sequence {name!r} not found")

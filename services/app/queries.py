@@ -11,6 +11,7 @@ from projections import forecast as forecasting
 from projections import segment_queries, task_queries
 from projections.contact_features import ContactFeatures
 from projections.forecast import Forecast, ForecastAccuracy
+from projections.nurture import SequenceStats, sequence_stats
 from projections.pipeline_queries import LeadRow, PipelineSummary, list_leads, pipeline_summary
 from projections.segment_membership import SegmentMember
 from projections.segment_queries import SegmentContact, SegmentSummary, list_contacts
@@ -149,6 +150,10 @@ class ReadModelQueries:
         return task_queries.list_tasks(
             self.store, now=now or _now(), owner=owner, status=status, due_before=due_before, after=after, limit=limit
         )
+
+    def sequence_stats(self, sequence: str) -> SequenceStats:
+        """How a nurture sequence has done: enrolments by outcome, leads converted after one."""
+        return sequence_stats(self.store, sequence)
 
     def positions(self) -> dict[str, int]:
         """The log position each projection has applied."""

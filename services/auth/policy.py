@@ -40,7 +40,7 @@ class Action(StrEnum):
     READ_PIPELINE = "read_pipeline"
     """The pipeline summary and the lead list (a rep: their own leads only)."""
     READ_INSIGHTS = "read_insights"
-    """Forecast, segments, contact features and the contact list."""
+    """Forecast, segments, contact features, the contact list and nurture sequences' statistics."""
     READ_ACCESS_LOG = "read_access_log"
     """Who read which person's data: the access log (admin only)."""
     ERASE_PERSON = "erase_person"
@@ -61,6 +61,12 @@ class Action(StrEnum):
     """The assignment rules (admin and manager)."""
     MANAGE_ASSIGNMENT_RULES = "manage_assignment_rules"
     """Replace the assignment rules (admin and manager)."""
+    DEFINE_SEQUENCE = "define_sequence"
+    """Define a nurture sequence (managers and admins)."""
+    READ_SEQUENCES = "read_sequences"
+    """The nurture sequences' definitions."""
+    ENROL_LEAD = "enrol_lead"
+    """Enrol a lead in a nurture sequence by hand, or end its enrolment (a rep: their own leads)."""
 
 
 _PRIVACY_ACTIONS = frozenset({Action.ERASE_PERSON, Action.EXPORT_PERSON})
@@ -77,14 +83,17 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     # They see who is on the team, not how leads are shared out among it.
     Role.REP: (
         frozenset(Action)
-        - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT, Action.READ_INSIGHTS}
+        - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT, Action.READ_INSIGHTS, Action.DEFINE_SEQUENCE}
         - _RULES_ACTIONS
         - _PRIVACY_ACTIONS
         - _ADMIN_ONLY
     ),
     # An analyst reads the tasks too (how follow-ups keep to their due times is analysis), with
-    # their titles and notes masked like every other free text; they change none.
-    Role.ANALYST: frozenset({Action.READ, Action.READ_PIPELINE, Action.READ_INSIGHTS, Action.READ_TASKS}),
+    # their titles and notes masked like every other free text; they change none. They read the
+    # nurture sequences' definitions too (and, through READ_INSIGHTS, their statistics).
+    Role.ANALYST: frozenset(
+        {Action.READ, Action.READ_PIPELINE, Action.READ_INSIGHTS, Action.READ_TASKS, Action.READ_SEQUENCES}
+    ),
     Role.SERVICE: frozenset({Action.LOG_INTERACTION, Action.RECORD_PURCHASE, Action.CREATE_CONTACT}),
     Role.PRIVACY: frozenset({Action.READ, Action.ERASE_PERSON, Action.EXPORT_PERSON}),
 }

@@ -37,13 +37,21 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from domain.assignment import AssignmentRule
 from domain.contact import Contact
-from domain.errors import DomainError
+from domain.errors import DomainError, SequenceAlreadyDefined
 from domain.lead import Lead
 from domain.money import Money
+from domain.nurture import NurtureSequence
 from domain.values import ConsentChannel, InteractionKind, Meta, Stage
 from projections.event_record import EventRecord
 from services.app.application import Context, CrmApplication
-from services.app.commands import AddUser, ConvertLead, ReplaceAssignmentRules, RescoreLead, UpdateUser
+from services.app.commands import (
+    AddUser,
+    ConvertLead,
+    DefineSequence,
+    ReplaceAssignmentRules,
+    RescoreLead,
+    UpdateUser,
+)
 from services.app.errors import ConcurrencyConflict, NotFound
 from services.automation.clock import ManualClock
 from services.automation.policy_runner import LogReader, PolicyRunner
@@ -147,6 +155,9 @@ class WhatIf(BaseModel):
 
     assignment_rules: list[AssignmentRule] | None = None
     """The whole ordered list of assignment rules to try (an empty list: none)."""
+    sequences: list[NurtureSequence] | None = None
+    """Nurture sequences to try beside those in force (a name is defined once, so one in force
+    cannot be tried anew: give the trial another name)."""
 
     @classmethod
     def load(cls, text: str) -> WhatIf:
@@ -167,6 +178,11 @@ class WhatIf(BaseModel):
         """Put this configuration in force in the simulated application."""
         if self.assignment_rules is not None:
             sim.replace_assignment_rules(ReplaceAssignmentRules(rules=self.assignment_rules), ctx)
+        for index, sequence in enumerate(self.sequences or ()):
+            try:
+                sim.define_sequence(DefineSequence.model_validate(sequence.model_dump()), ctx)
+            except SequenceAlreadyDefined:
+                raise ValueError(f"sequences.{index}.name: {sequence.name!r} is in force already") from None
 
 
 class Simulation:
@@ -368,6 +384,11 @@ def _user_updated(sim: CrmApplication, record: EventRecord, meta: Meta) -> None:
     sim.update_user(record.data["user_id"], update, _in_context(meta))
 
 
+def _sequence_defined(sim: CrmApplication, record: EventRecord, meta: Meta) -> None:
+    definition = {name: record.data[name] for name in ("name", "description", "steps", "enrol_when")}
+    sim.define_sequence(DefineSequence.model_validate(definition), _in_context(meta))
+
+
 def _rules_replaced(sim: CrmApplication, record: EventRecord, meta: Meta) -> None:
     if meta.actor == _CONFIGURING:
         return
@@ -378,6 +399,7 @@ _ACTIONS: dict[str, Action] = {
     "workspace.user_added": _user_added,
     "workspace.user_updated": _user_updated,
     "workspace.assignment_rules_replaced": _rules_replaced,
+    "workspace.sequence_defined": _sequence_defined,
     "lead.captured": _captured,
     "lead.interaction_logged": _on_lead(
         lambda lead, d, meta, sim: lead.log_interaction(InteractionKind(d["kind"]), d["detail"], meta, sim.scoring)

@@ -26,9 +26,21 @@ from consumers.kafka_consumer import ProjectionConsumer, partition_lags
 from consumers.kafka_relay import KafkaRelay, ensure_topics
 from consumers.topics import Topics
 from domain.personal_data import ERASED_NAME
+from domain.values import ConsentChannel
 from services.app.application import CrmApplication
-from services.app.commands import AddTask, CompleteTask, ErasePerson, RescheduleTask
-from services.bootstrap import bootstrap, kafka_relay, open_read_models, projection_consumer
+from services.app.commands import (
+    AddTask,
+    ChangeConsent,
+    CompleteTask,
+    DefineSequence,
+    EnrolInSequence,
+    ErasePerson,
+    ExitSequence,
+    RescheduleTask,
+)
+from services.automation.clock import ManualClock
+from services.automation.scheduler import Scheduler
+from services.bootstrap import bootstrap, kafka_relay, open_read_models, projection_consumer, timer_kinds
 from services.jobs.rebuild import rebuild
 from services.jobs.seed import seed_history
 from services.settings import Settings
@@ -538,4 +550,50 @@ def test_tasks_reach_their_read_model_through_kafka_sealed_and_equal_to_a_replay
     ]
     fresh, _ = rebuild(stack.app, stack.settings, "kafka_tasks_", names=["tasks"])
     assert fresh.checksums() == {t: c for t, c in stack.store.checksums().items() if t == "follow_up_tasks"}
+    fresh.close()
+
+
+def test_nurture_sequences_reach_subscribers_and_their_read_model_through_kafka_equal_to_a_replay(
+    stack: Stack,
+) -> None:
+    # given a sequence defined in the workspace, a lead enrolled, its email requested, and an exit
+    welcome = DefineSequence.model_validate(
+        {
+            "name": "welcome",
+            "steps": [
+                {"wait_days": 0, "email": {"template": "hello"}},
+                {"wait_days": 1, "email": {"template": "more"}},
+            ],
+        }
+    )
+    stack.app.define_sequence(welcome, ALICE)
+    _, _, lead_id = a_persons_life(stack.app)  # the open lead of a person, who then grants email consent
+    stack.app.change_lead_consent(lead_id, ChangeConsent(channel=ConsentChannel.EMAIL, granted=True), ALICE)
+    stack.app.enrol_lead(lead_id, EnrolInSequence(sequence="welcome"), ALICE)
+    timer = stack.app.timers.stored_timer(f"nurture:{lead_id}:welcome:1:0")
+    assert timer is not None
+    Scheduler(stack.app, timer_kinds(), ManualClock(timer.timer.due_at)).run_due()
+    stack.app.exit_sequence(lead_id, ExitSequence(sequence="welcome"), ALICE)
+
+    # when they are relayed and the nurture read model is consumed
+    relay = stack.relay()
+    relay.run(until_idle=True)
+    relay.close()
+    stack.consume("nurture")
+
+    # then an email tool subscribed to the lead topic gets the request, the workspace topic the
+    # definition, and the Kafka-fed read model equals a replay
+    on_leads = [json.loads(m.value) for m in stack.messages(stack.topics.lead)]  # type: ignore[attr-defined]
+    requested = [m for m in on_leads if m["event_type"] == "lead.nurture_email_requested"]
+    assert [(m["aggregate_id"], m["data"]["template"], m["actor"]) for m in requested] == [
+        (str(lead_id), "hello", "automation:nurture")
+    ]
+    assert requested[0]["cause"] is not None
+    on_workspace = [json.loads(m.value) for m in stack.messages(stack.topics.workspace)]  # type: ignore[attr-defined]
+    defined = [m for m in on_workspace if m["event_type"] == "workspace.sequence_defined"]
+    assert [m["data"]["steps"][1]["email"] for m in defined] == [{"template": "more"}]
+    rows = stack.store.fetch("SELECT status, exit_reason, steps_done FROM nurture_enrolments")
+    assert [(r["status"], r["exit_reason"], r["steps_done"]) for r in rows] == [("exited", "manual", 1)]
+    fresh, _ = rebuild(stack.app, stack.settings, "kafka_nurture_", names=["nurture"])
+    assert fresh.checksums() == {t: c for t, c in stack.store.checksums().items() if t == "nurture_enrolments"}
     fresh.close()

@@ -34,8 +34,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 KAFKA_POM = ROOT / "kafka-broker" / "pom.xml"
 
-APP_SERVICES = ("api", "relay", "consumer-pipeline", "consumer-segments")
-CONSUMER_SERVICES = ("consumer-pipeline", "consumer-segments")
+APP_SERVICES = ("api", "relay", "consumer-pipeline", "consumer-segments", "consumer-nurture")
+CONSUMER_SERVICES = ("consumer-pipeline", "consumer-segments", "consumer-nurture")
 KAFKA_CLIENT_SERVICES = ("relay", *CONSUMER_SERVICES)
 REQUIRED_APP_SETTINGS = ("CRM_DATABASE_URL", "CRM_KAFKA_BOOTSTRAP")
 

@@ -35,10 +35,12 @@ from consumers.envelope import (
 )
 from consumers.envelope_schema import ROOT, asyncapi_document, generated_files, stale_files, to_yaml
 from domain.assignment import AssignmentRule
+from domain.calendar import BusinessCalendar
 from domain.catalogue import CrmEvent, data_fields, event_classes
 from domain.contact import UPDATABLE_DETAILS
 from domain.events import EVENT_ID_NAMESPACE, event_id_of
 from domain.money import Money
+from domain.nurture import NurtureExitReason, NurtureSequence
 from domain.personal_data import PERSONAL_EVENT_FIELDS
 from domain.team import USER_FIELDS, TeamRole, User
 from domain.values import ConsentChannel, InteractionKind, Stage
@@ -48,6 +50,21 @@ from tests.unit.factories import a_contact, a_lead, at, meta, pending
 
 EVENTS_DIR = ROOT / "docs" / "events"
 CEST = timezone(timedelta(hours=2))
+
+
+WELCOME = NurtureSequence.model_validate(
+    {
+        "name": "welcome",
+        "description": "every kind of step",
+        "steps": [
+            {"wait_days": 0, "email": {"template": "welcome-1"}},
+            {"wait_days": 1, "email": {"template": "welcome-2"}},
+            {"wait_days": 2, "task": {"title": "call", "due_in_days": 1}},
+            {"wait_days": 1, "score_check": {"min_score": 0}},
+        ],
+        "enrol_when": {"sources": ["webinar"], "campaigns": None, "min_score": 10},
+    }
+)
 
 
 def domain_events() -> list[CrmEvent]:
@@ -98,7 +115,21 @@ def domain_events() -> list[CrmEvent]:
         ],
         meta(at=at(days=2)),
     )
-    return pending(lead) + pending(lost) + pending(contact) + pending(workspace)
+    workspace.define_sequence(WELCOME, meta(at=at(days=3)))
+    return pending(lead) + pending(lost) + pending(contact) + pending(workspace) + nurture_events()
+
+
+def nurture_events() -> list[CrmEvent]:
+    """A lead through a sequence of every kind of step, and one that exits."""
+    sequence = WELCOME
+    calendar = BusinessCalendar()
+    lead = a_lead()
+    lead.enrol_in_nurture(sequence, meta(at=at(hours=1)), calendar)
+    for step, consent in enumerate((True, None, None, None)):
+        lead.perform_nurture_step("welcome", 1, step, meta(at=at(hours=2 + step)), calendar, email_consent=consent)
+    lead.enrol_in_nurture(sequence, meta(at=at(hours=8)), calendar)
+    lead.exit_nurture("welcome", NurtureExitReason.MANUAL, meta(at=at(hours=9)))
+    return pending(lead)
 
 
 @pytest.fixture(scope="module")

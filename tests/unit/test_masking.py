@@ -144,9 +144,14 @@ NOT_PERSONAL_TEXT = {
     "role",
     "time_zone",
     "rules",
+    "sequence",
+    "template",
+    "steps",
+    "enrol_when",
+    "description",
 }
-"""Text fields of events that hold codes, names of users of the CRM, ids, scoring components or
-assignment rules, never a person's data."""
+"""Text fields of events that hold codes, names of users of the CRM, ids, scoring components,
+assignment rules or nurture sequences (their names, templates and steps), never a person's data."""
 
 
 def test_every_text_field_of_every_event_is_masked_for_an_analyst_or_declared_not_personal() -> None:
