@@ -19,6 +19,7 @@ from projections.event_record import EventRecord
 from services.app.application import Context, CrmApplication
 from services.app.errors import NotFound
 from services.automation.clock import Clock, system_clock
+from services.automation.faults import is_infrastructure
 from services.automation.policy import Policy
 
 log = logging.getLogger("crm.automation")
@@ -130,3 +131,9 @@ class PolicyRunner:
         except (DomainError, NotFound) as error:
             # the record moved on before the policy got to it (closed, erased): nothing to do
             log.info("crm: policy %s passed over %s at %d: %s", policy.name, record.event_type, record.position, error)
+        except Exception as error:
+            if is_infrastructure(error):
+                raise  # the store is down: the pass stops here and is tried again
+            # a fault of the policy itself would fail the same way on every retry and hold up every
+            # later event: log it with the event, and go on
+            log.exception("crm: policy %s failed on %s at %d", policy.name, record.event_type, record.position)

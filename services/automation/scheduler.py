@@ -8,6 +8,7 @@ fired already; a second scheduler racing the first loses the race without acting
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,9 @@ from services.app.application import Context, CrmApplication
 from services.app.errors import ConcurrencyConflict, NotFound
 from services.app.timers import Firing, StoredTimer, TimerAlreadyFired
 from services.automation.clock import Clock, system_clock
+from services.automation.faults import is_infrastructure
+
+log = logging.getLogger("crm.automation")
 
 TimerHandler = Callable[[CrmApplication, StoredTimer, Context], object]
 """Does what a timer of one kind is for, by commands on the application with the given context."""
@@ -113,6 +117,13 @@ class Scheduler:
             except ConcurrencyConflict:
                 if self.app.timers.has_fired(stored.timer.timer_id, stored.generation):
                     return "already_fired"  # another scheduler's action won the race
+            except Exception as error:
+                if is_infrastructure(error):
+                    raise  # the store is down: the timer stays due, and the pass is tried again
+                # a fault of the action itself would fail the same way every time, holding up every
+                # timer due after it: record it in the firing log, and go on
+                log.exception("crm: timer %s failed", stored.timer.timer_id)
+                return self._record_alone(stored, now, f"failed:{type(error).__name__}")
         return self._record_alone(stored, now, "skipped:conflict")
 
     def _record_alone(self, stored: StoredTimer, now: datetime, outcome: str) -> str:

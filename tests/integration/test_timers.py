@@ -162,3 +162,20 @@ def test_each_firing_is_logged_at_the_time_it_fired_not_when_its_pass_began(app:
     assert [record.fired_at for record in app.timers.firing_log()] == fired
     due = [record.due_at for record in app.timers.firing_log()]
     assert run.delays == [(f - d).total_seconds() for f, d in zip(fired, due, strict=True)]
+
+
+def test_a_timer_whose_action_fails_is_recorded_as_failed_and_holds_up_no_other(app: CrmApplication) -> None:
+    first, second = engaged_lead(app), engaged_lead(app)
+    broken = decay_timer_of(app, first)
+
+    def rescore_unless_broken(app: CrmApplication, stored: object, ctx: Context) -> None:
+        if stored == broken:
+            raise RuntimeError("a bug in the action")
+        decay.rescore_when_due(app, stored, ctx)  # type: ignore[arg-type]
+
+    due = max(broken.timer.due_at, decay_timer_of(app, second).timer.due_at)
+    run = Scheduler(app, {decay.KIND: TimerKind(decay.POLICY, rescore_unless_broken)}, ManualClock(due)).run_due()
+
+    assert run.outcomes == {"failed:RuntimeError": 1, "done": 1}
+    assert app.get_lead(second.id).score < second.score
+    assert app.get_lead(first.id).version == first.version
