@@ -7,9 +7,7 @@ however often the policy sees that event. It belongs to the lead's owner when th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 from domain.calendar import BusinessCalendar
@@ -35,9 +33,6 @@ class FollowUpPolicy:
 
     calendar: BusinessCalendar
     qualify_score: int
-    zone_of: Callable[[str], str | None] | None = None
-    """(owner) -> their own IANA time zone, or None for the calendar's."""
-
     name: str = POLICY
     event_types: frozenset[str] = frozenset({"lead.captured", "lead.scored"})
 
@@ -53,11 +48,15 @@ class FollowUpPolicy:
         lead = app.get_lead(record.aggregate_id)
         if not lead.is_open:
             return
-        due = self._due(lead, record.occurred_at)
+        due = self.calendar.add_business_days(record.occurred_at, 1, _owner_zone(app, lead))
         # built without the input checks: the policy's own values, not a caller's
         command = AddTask.model_construct(title=title, due_at=due, note=None, owner=None, idempotency_key=None)
         app.add_lead_task(lead.id, command, ctx, task_id=task_id_for(ctx.cause, purpose))
 
-    def _due(self, lead: Lead, at: datetime) -> datetime:
-        zone = self.zone_of(lead.owner) if self.zone_of is not None and lead.owner else None
-        return self.calendar.add_business_days(at, 1, zone)
+
+def _owner_zone(app: CrmApplication, lead: Lead) -> str | None:
+    """The time zone of the lead's owner when they are a user with one of their own, else None
+    (the calendar's default): "1 business day" is counted in the day of whoever is to do it."""
+    workspace = app.get_workspace()
+    user = None if workspace is None or lead.owner is None else workspace.users.get(lead.owner)
+    return None if user is None else user.time_zone

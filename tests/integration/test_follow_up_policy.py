@@ -10,8 +10,8 @@ import pytest
 from domain.calendar import BusinessCalendar
 from domain.events import event_id_of
 from domain.values import InteractionKind
-from services.app.application import CrmApplication
-from services.app.commands import LogInteraction
+from services.app.application import Context, CrmApplication
+from services.app.commands import LogInteraction, UpdateUser
 from services.automation.clock import ManualClock
 from services.automation.follow_up import CALL_TITLE, FollowUpPolicy
 from services.automation.policy_runner import MemoryPolicyPositions, PolicyRunner
@@ -91,3 +91,20 @@ def test_a_lead_reaching_the_qualification_score_gets_a_qualify_task(app: CrmApp
 
     titles = [t.title for t in app.get_lead(lead_id).tasks.values()]
     assert len(titles) == 1 and titles[0] is not None and titles[0].startswith("Qualify")
+
+
+def test_the_call_is_due_in_the_owners_own_business_day(app: CrmApplication) -> None:
+    app.update_user("alice", UpdateUser(time_zone="America/New_York"), Context("root", "tz"))
+    friday_evening_in_new_york = datetime(2026, 3, 6, 23, 30, tzinfo=UTC)  # Saturday 00:30 in Berlin
+    follow_up = runner(app, now=friday_evening_in_new_york)
+    follow_up.start_positions()
+    lead_id = app.capture_lead(
+        capture(source="web_form", owner="alice", title=None, company=None, occurred_at=friday_evening_in_new_york),
+        ALICE,
+    ).id
+
+    follow_up.catch_up()
+
+    (task,) = app.get_lead(lead_id).tasks.values()
+    # Monday 18:30 in New York (summer time began on Sunday), not a day counted in Berlin
+    assert task.due_at == datetime(2026, 3, 9, 22, 30, tzinfo=UTC)
