@@ -21,7 +21,6 @@ gives the snapshot after a choice, for the next lead of a batch or a simulation.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -31,30 +30,17 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from domain.team import User, UserId
+from domain.text import single_line
 from domain.values import CountryCode, LeadSource
 
 if TYPE_CHECKING:
     from domain.lead import Lead
 
-_LINE_BREAK_OR_CONTROL = re.compile("[\x00-\x1f\x7f\u0085\u2028\u2029]")
-_BIDI_CONTROL = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-"""As the commands refuse them in single-line text: they make a name display in another order
-than it is stored."""
-
-
-def _single_line(value: str) -> str:
-    if _LINE_BREAK_OR_CONTROL.search(value):
-        raise ValueError("must be one line, without control characters")
-    if _BIDI_CONTROL.search(value):
-        raise ValueError("must not contain bidirectional text controls (U+202A-U+202E, U+2066-U+2069 and the like)")
-    return value
-
-
 RuleName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_single_line)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(single_line)
 ]
 Campaign = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_single_line)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(single_line)
 ]
 Weight = Annotated[int, Field(strict=True, ge=1, le=1000)]
 

@@ -20,7 +20,6 @@ sequence, never changes what an enrolment already under way does."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +28,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from domain.text import printable, single_line
 from domain.values import LeadSource
 
 MAX_STEPS = 50
@@ -41,31 +41,8 @@ SequenceName = Annotated[
 ]
 """How a sequence is named in routes, events and timers: `welcome`, `trial-follow-up`."""
 
-_LINE_BREAK_OR_CONTROL = re.compile("[\x00-\x1f\x7f\u0085\u2028\u2029]")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_BIDI_CONTROL = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-"""As the commands and the assignment rules refuse them in single-line text: they make a label
-display in another order than it is stored."""
-
-
-def _single_line(value: str) -> str:
-    if _LINE_BREAK_OR_CONTROL.search(value):
-        raise ValueError("must be one line, without control characters")
-    if _BIDI_CONTROL.search(value):
-        raise ValueError("must not contain bidirectional text controls (U+202A-U+202E, U+2066-U+2069 and the like)")
-    return value
-
-
-def _printable(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters (NUL and the like)")
-    if _BIDI_CONTROL.search(value):
-        raise ValueError("must not contain bidirectional text controls (U+202A-U+202E, U+2066-U+2069 and the like)")
-    return value
-
-
 Label = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_single_line)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(single_line)
 ]
 """A single line of configuration text: a template's name, a task's title, a campaign."""
 
@@ -171,7 +148,7 @@ class NurtureSequence(_Config):
 
     name: SequenceName
     description: Annotated[
-        str, StringConstraints(strip_whitespace=True, max_length=2000), AfterValidator(_printable)
+        str, StringConstraints(strip_whitespace=True, max_length=2000), AfterValidator(printable)
     ] = ""
     steps: list[NurtureStep] = Field(min_length=1, max_length=MAX_STEPS)
     enrol_when: EnrolWhen | None = None

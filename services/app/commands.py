@@ -23,6 +23,7 @@ from domain.money import MAX_AMOUNT_MINOR, is_currency_code
 from domain.nurture import NurtureSequence, SequenceName
 from domain.team import USER_FIELDS, DailyCapacity, TeamRole, TimeZoneName, User
 from domain.team import UserId as TeamUserId
+from domain.text import printable, single_line
 from domain.values import ConsentChannel, CountryCode, InteractionKind, LeadSource, Stage
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -64,42 +65,14 @@ def _check_due_time(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
-_LINE_SEPARATOR = re.compile("[\u0085\u2028\u2029]")
-_BIDI_CONTROL = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-"""Unicode bidirectional controls: they make text display in another order than it is stored,
-so that a name or a note can read differently on screen, in a log line or in an export."""
-
-
-def _single_line(value: str) -> str:
-    if _CONTROL_OR_NEWLINE.search(value):
-        raise ValueError("must not contain control characters or line breaks")
-    if _LINE_SEPARATOR.search(value):
-        raise ValueError("must not contain line or paragraph separators (U+2028, U+2029, U+0085)")
-    return _no_bidi_controls(value)
-
-
-def _printable(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters (NUL and the like)")
-    return _no_bidi_controls(value)
-
-
-def _no_bidi_controls(value: str) -> str:
-    if _BIDI_CONTROL.search(value):
-        raise ValueError("must not contain bidirectional text controls (U+202A-U+202E, U+2066-U+2069 and the like)")
-    return value
-
-
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_single_line)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(single_line)
 ]
 Text = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_single_line)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(single_line)
 ]
 LongText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), AfterValidator(_printable)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), AfterValidator(printable)
 ]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_check_phone)]
 Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True), AfterValidator(_check_currency)]
@@ -109,7 +82,7 @@ AmountMinor = Annotated[
 UserId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@:-]+$")
 ]
-IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_single_line)]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(single_line)]
 OccurredAt = Annotated[AwareDatetime, AfterValidator(_check_business_time)]
 DueAt = Annotated[
     AwareDatetime,
@@ -195,7 +168,7 @@ class DisqualifyLead(Command):
     """Close a lead as lost."""
 
     reason: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(_printable)
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(printable)
     ]
 
 
@@ -260,7 +233,7 @@ class RecordPurchase(Command):
     """Record an order a contact placed."""
 
     order_id: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_single_line)
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(single_line)
     ]
     amount: AmountMinor
     currency: Currency = "USD"
@@ -278,7 +251,7 @@ class ReactivateContact(Command):
     """A customer shows interest in something new: open a new lead for it."""
 
     interest: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(_printable)
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(printable)
     ]
     estimated_value: AmountMinor | None = None
     currency: Currency = "USD"
@@ -292,7 +265,7 @@ class ErasePerson(Command):
     leads and contact reads as erased, while the history keeps its types, times and numbers."""
 
     reason: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=200), AfterValidator(_single_line)
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=200), AfterValidator(single_line)
     ]
     """Why, e.g. `data subject request 2026-117`; the reason stays in the history, so it must not
     itself hold personal data."""
