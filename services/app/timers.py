@@ -33,10 +33,6 @@ class Firing:
     fired_at: datetime
     outcome: str = "done"
 
-    def with_outcome(self, outcome: str) -> Firing:
-        """The same firing, with another outcome."""
-        return Firing(self.timer_id, self.generation, self.kind, self.due_at, self.fired_at, outcome)
-
 
 @dataclass(frozen=True)
 class StoredTimer:

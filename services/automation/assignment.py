@@ -61,9 +61,7 @@ class AssignmentPolicy:
         choice = choose_rep(rules, team, LeadProfile.of(lead), workload)
         if choice is None:
             return
-        # the policy's own values, not a caller's: no input checks to make
-        command = AssignLead.model_construct(owner=choice.rep, reason=choice.rule, occurred_at=None)
-        result = app.assign_lead(lead.id, command, ctx)
+        result = app.assign_lead(lead.id, AssignLead(owner=choice.rep, reason=choice.rule), ctx)
         if result.position is not None:
             self._last_written = result.position
         self._snapshot = workload.picked(choice)

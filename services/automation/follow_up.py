@@ -49,8 +49,7 @@ class FollowUpPolicy:
         if not lead.is_open:
             return
         due = self.calendar.add_business_days(record.occurred_at, 1, _owner_zone(app, lead))
-        # built without the input checks: the policy's own values, not a caller's
-        command = AddTask.model_construct(title=title, due_at=due, note=None, owner=None, idempotency_key=None)
+        command = AddTask(title=title, due_at=due)
         app.add_lead_task(lead.id, command, ctx, task_id=task_id_for(ctx.cause, purpose))
 
 
