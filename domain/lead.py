@@ -36,6 +36,8 @@ from domain.values import ConsentChannel, InteractionKind, LeadSource, Meta, Sta
 
 DECAY_TIMER = "decay"
 """The kind of the timer that rescores a lead when decay changes its rounded score."""
+DECAY_REASON = "decay"
+"""The reason of a `Scored` event that decay alone caused."""
 
 
 class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
@@ -289,7 +291,7 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         self._interaction_logged(kind=kind.value, detail=detail, **meta.fields())
         self._rescore(meta, model, reason=f"interaction:{kind.value}")
 
-    def rescore(self, meta: Meta, model: ScoringModel = DEFAULT_MODEL, reason: str = "decay") -> bool:
+    def rescore(self, meta: Meta, model: ScoringModel = DEFAULT_MODEL, reason: str = DECAY_REASON) -> bool:
         """Apply time decay as of `meta.occurred_at`; returns whether a `Scored` event was emitted."""
         self.check_is_open()
         self.check_not_before_capture(meta.occurred_at)
@@ -419,9 +421,13 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         # (an import, a late webhook) does not treat the newer ones as still in the future.
         at = max([meta.occurred_at, *(i.occurred_at for i in self.interactions)])
         score = score_lead(self.facts, self.interactions, at, model)
-        self._request_decay_timer(at, model)
         if score.value == self.score:
+            # The timer set with the last score is due no later than decay will now change it (an
+            # interaction only delays the fall): it fires, finds nothing to change, and re-arms here.
+            if reason == DECAY_REASON:
+                self._request_decay_timer(at, model)
             return False
+        self._request_decay_timer(at, model)
         self._scored(
             score=score.value,
             previous_score=self.score,

@@ -210,6 +210,7 @@ class Simulation:
         clock = ManualClock(start)
         replay = _Replay(sim)
         engine: Engine | None = None
+        actual: list[EventRecord] = []
         replayed = 0
         in_window = _window(start, end)
         for record in _records(self.real_log):
@@ -220,6 +221,7 @@ class Simulation:
             elif record.occurred_at < start:
                 replay.apply(record, include_automation=True)
             elif in_window(record):
+                actual.append(record)
                 if engine is None:
                     engine = self._start(sim, replay, clock, start)
                 clock.set(max(clock(), record.occurred_at))
@@ -234,7 +236,7 @@ class Simulation:
             start=start,
             end=end,
             replayed=replayed,
-            actual=Outcomes.of(r for r in _records(self.real_log) if in_window(r)),
+            actual=Outcomes.of(iter(actual)),
             simulated=Outcomes.of(r for r in _records(self.log_of(sim)) if in_window(r)),
             divergences=replay.divergences,
             examples=replay.examples,
