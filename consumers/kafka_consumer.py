@@ -118,9 +118,9 @@ class ProjectionConsumer:
                     batch.append(applied)
             next_offset = messages[-1].offset + 1
             result = self.store.apply(self.projection.name, batch, source=source_of(tp), offset=next_offset)
-            self.consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
             self.stats.applied += result.applied
             self.stats.skipped += result.skipped
+            self.consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
             self.stats.seconds += time.monotonic() - began
             handled += len(messages)
         return handled

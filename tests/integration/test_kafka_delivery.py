@@ -481,8 +481,11 @@ def test_the_relay_and_the_consumers_serve_their_own_metrics_with_the_real_lag(s
 
         def caught_up(samples: dict[str, float]) -> bool:
             lags = {k: v for k, v in samples.items() if k.startswith("crm_consumer_lag_messages{")}
-            # the pipeline's own partitions only: the three event topics, 3 partitions each, nothing left
-            return len(lags) == 9 and all('projection="pipeline"' in k for k in lags) and not any(lags.values())
+            # the pipeline's own partitions only: the three event topics, 3 partitions each, nothing left;
+            # the store's offsets move before the counter does, so the counter is waited for too
+            applied = samples.get('crm_consumer_applied_events_total{projection="pipeline"}')
+            pipeline_only = all('projection="pipeline"' in k for k in lags)
+            return len(lags) == 9 and pipeline_only and not any(lags.values()) and applied == head
 
         consumed = scrape_until(consumer_port, caught_up)
     finally:
