@@ -243,8 +243,7 @@ class Contact(FollowUpTasks, CrmAggregate):
         """Undo this contact's merge into `survivor` (emits `Unmerged` here and `Released` there),
         unless the survivor was erased since."""
         self.check_not_erased()
-        if self.merged_into is None:
-            raise NotMerged(f"contact {self.id} is not merged into another contact")
+        self.check_merged()
         if survivor.id != self.merged_into or self.id not in survivor.absorbed:
             raise ValueError(f"contact {self.id} is merged into {self.merged_into}, not into {survivor.id}")
         if survivor.erased_at is not None:
@@ -263,6 +262,11 @@ class Contact(FollowUpTasks, CrmAggregate):
         """An erased contact keeps its history and numbers but takes no more commands."""
         if self.erased_at is not None:
             raise PersonErased(f"contact {self.id} was erased")
+
+    def check_merged(self) -> None:
+        """Only a merged duplicate is unmerged."""
+        if self.merged_into is None:
+            raise NotMerged(f"contact {self.id} is not merged into another contact")
 
     def check_not_merged(self) -> None:
         """A merged duplicate takes no commands until it is unmerged."""

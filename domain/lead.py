@@ -442,8 +442,7 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         only while the survivor is open and not erased, since a closed survivor's outcome counted
         the duplicate's figures."""
         self.check_not_erased()
-        if self.merged_into is None:
-            raise NotMerged(f"lead {self.id} is not merged into another lead")
+        self.check_merged()
         if survivor.id != self.merged_into or self.id not in survivor.absorbed:
             raise ValueError(f"lead {self.id} is merged into {self.merged_into}, not into {survivor.id}")
         if survivor.erased_at is not None or not survivor.is_open:
@@ -469,6 +468,11 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
     def is_open(self) -> bool:
         """True until the lead is converted or disqualified."""
         return self.stage.is_open
+
+    def check_merged(self) -> None:
+        """Only a merged duplicate is unmerged."""
+        if self.merged_into is None:
+            raise NotMerged(f"lead {self.id} is not merged into another lead")
 
     def check_not_merged(self) -> None:
         """A merged duplicate takes no commands until it is unmerged."""

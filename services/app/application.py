@@ -48,11 +48,13 @@ from services.app.commands import (
     ErasePerson,
     ExitSequence,
     LogInteraction,
+    Merge,
     ReactivateContact,
     RecordPurchase,
     ReplaceAssignmentRules,
     RescheduleTask,
     RescoreLead,
+    Unmerge,
     UpdateContactDetails,
     UpdateUser,
 )
@@ -61,6 +63,7 @@ from services.app.errors import (
     ContactNotFound,
     IdempotencyKeyReused,
     LeadNotFound,
+    MergeTargetNotFound,
     NotFound,
     ReactivationInProgress,
     SequenceNotFound,
@@ -344,6 +347,61 @@ class CrmApplication(Application[UUID]):
             lambda lead: lead.change_consent(cmd.channel, cmd.granted, ctx.meta(cmd.occurred_at)),
         )
 
+    def merge_lead(
+        self, lead_id: UUID, cmd: Merge, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Merge a duplicate lead into its survivor (`cmd.into`): the duplicate's `MergedInto`
+        and the survivor's `Absorbed` in one append. `related_id` is the survivor."""
+        return self._merge(Lead, lead_id, cmd, ctx, expected_version)
+
+    def unmerge_lead(
+        self, lead_id: UUID, cmd: Unmerge, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Undo a lead's merge: its `Unmerged` and its survivor's `Released` in one append."""
+        return self._unmerge(Lead, lead_id, cmd, ctx, expected_version)
+
+    def _merge(
+        self,
+        cls: type[Lead] | type[Contact],
+        duplicate_id: UUID,
+        cmd: Merge,
+        ctx: Context,
+        expected_version: int | None,
+    ) -> CommandResult:
+        with self._withheld_unless_readable(cls, duplicate_id, ctx):
+            duplicate: Lead | Contact = self._get(cls, duplicate_id, expected_version, ctx.owner_scope)
+            try:
+                survivor: Lead | Contact = self._get(cls, cmd.into, owner_scope=ctx.owner_scope)
+            except NotFound:
+                raise MergeTargetNotFound("into", f"no {cls.__name__.lower()} {cmd.into} to merge into") from None
+            meta = ctx.meta(cmd.occurred_at)
+            if isinstance(duplicate, Lead) and isinstance(survivor, Lead):
+                duplicate.merge_into(survivor, meta)
+            elif isinstance(duplicate, Contact) and isinstance(survivor, Contact):
+                duplicate.merge_into(survivor, meta)
+            return self._save(duplicate, survivor, related_id=survivor.id)
+
+    def _unmerge(
+        self,
+        cls: type[Lead] | type[Contact],
+        duplicate_id: UUID,
+        cmd: Unmerge,
+        ctx: Context,
+        expected_version: int | None,
+    ) -> CommandResult:
+        with self._withheld_unless_readable(cls, duplicate_id, ctx):
+            duplicate: Lead | Contact = self._get(cls, duplicate_id, expected_version, ctx.owner_scope)
+            duplicate.check_not_erased()
+            duplicate.check_merged()
+            assert duplicate.merged_into is not None  # checked just above
+            survivor: Lead | Contact = self._get(cls, duplicate.merged_into)
+            meta = ctx.meta(cmd.occurred_at)
+            if isinstance(duplicate, Lead) and isinstance(survivor, Lead):
+                duplicate.unmerge(survivor, meta, self.scoring)
+            elif isinstance(duplicate, Contact) and isinstance(survivor, Contact):
+                duplicate.unmerge(survivor, meta)
+            return self._save(duplicate, survivor, related_id=survivor.id)
+
     # --- contacts ---------------------------------------------------------------------
 
     def create_contact(self, cmd: CreateContact, ctx: Context = SYSTEM) -> CommandResult:
@@ -481,6 +539,18 @@ class CrmApplication(Application[UUID]):
         )
         lead.carry_consent_over(contact.id, contact.consents, meta)
         return self._save(contact, lead, related_id=lead.id)
+
+    def merge_contact(
+        self, contact_id: UUID, cmd: Merge, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Merge a duplicate contact into its survivor (`cmd.into`), both events in one append."""
+        return self._merge(Contact, contact_id, cmd, ctx, expected_version)
+
+    def unmerge_contact(
+        self, contact_id: UUID, cmd: Unmerge, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Undo a contact's merge: its `Unmerged` and its survivor's `Released` in one append."""
+        return self._unmerge(Contact, contact_id, cmd, ctx, expected_version)
 
     # --- follow-up tasks ---------------------------------------------------------------
 
