@@ -292,6 +292,8 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         self.stage = Stage.NEW
         self.stage_entered_at = occurred_at
         self.score = 0
+        self.scored_at = occurred_at
+        """The business time of its latest score."""
         self.score_breakdown: dict[str, float] = {}
         self.score_model_version: str | None = None
         self.interactions: list[ScoredInteraction] = []
@@ -453,8 +455,9 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         self._unmerged(survivor_id=survivor.id, **meta.fields())
         remaining = [f for duplicate, f in survivor.absorbed.items() if duplicate != self.id]
         survivor._released(duplicate_id=self.id, **absorbed_totals(remaining), **meta.fields())
-        # decay timers that fired while it was merged were passed over: ask for the next one again
-        at = max([meta.occurred_at, *(i.occurred_at for i in self.interactions)])
+        # a decay timer due while it was merged was passed over: ask for it again, computed from
+        # its last score as before the merge, so that it decays as though it had never been merged
+        at = max([self.scored_at, *(i.occurred_at for i in self.interactions)])
         self._request_decay_timer(at, model)
 
     # --- guards ---------------------------------------------------------------------
@@ -587,6 +590,7 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         occurred_at: datetime,
     ) -> None:
         self.score = score
+        self.scored_at = occurred_at
         self.score_breakdown = dict(breakdown)
         self.score_model_version = model_version
 

@@ -313,6 +313,7 @@ class CrmApplication(Application[UUID]):
                 # Back to its contact: what the person stated on this lead since it opened, and
                 # is newer than what the contact holds, applies to the contact in the same append.
                 returning = self._get(Contact, lead.contact_id)
+                returning.check_not_merged()  # a merged contact takes no conversion until unmerged
                 returning.adopt_consent(lead.own_consent_statements(), meta)
                 return self._save(lead, returning, related_id=lead.contact_id)
             contact = Contact.create(

@@ -35,6 +35,8 @@ def test_a_manager_merges_a_duplicate_lead_and_unmerges_it_again(live: LiveServe
     assert manager.get(f"/v1/leads/{duplicate}").json()["merged_into"] == survivor
     assert manager.get(f"/v1/leads/{survivor}").json()["absorbed"] == [duplicate]
     assert manager.get(f"/v1/leads/{duplicate}/history").json()["entries"][-1]["event_type"] == "lead.merged_into"
+    listed = manager.get("/v1/leads", params={"min_position": merged.json()["position"]}).json()["items"]
+    assert [(item["id"], item["absorbed_interactions"]) for item in listed] == [(survivor, 1)]
     absorbed = manager.get(f"/v1/leads/{survivor}/history").json()["entries"][-1]
     assert absorbed["event_type"] == "lead.absorbed" and absorbed["data"]["interactions"] == 1
     # a merged duplicate refuses other commands, naming its survivor
@@ -48,6 +50,8 @@ def test_a_manager_merges_a_duplicate_lead_and_unmerges_it_again(live: LiveServe
     assert unmerged.status_code == 200, unmerged.text
     assert manager.get(f"/v1/leads/{duplicate}").json()["merged_into"] is None
     assert manager.get(f"/v1/leads/{survivor}").json()["absorbed"] == []
+    listed = manager.get("/v1/leads", params={"min_position": unmerged.json()["position"]}).json()["items"]
+    assert sorted(item["id"] for item in listed) == sorted([duplicate, survivor])
     assert manager.post(f"/v1/leads/{duplicate}/stage", json={"stage": "contacted"}).is_success
 
 
