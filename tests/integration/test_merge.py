@@ -5,7 +5,7 @@ passes a merged duplicate over."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,8 +28,17 @@ from services.app.commands import (
 )
 from services.automation import decay
 from services.automation.clock import ManualClock
+from services.automation.policy_runner import MemoryPolicyPositions, PolicyRunner
 from services.automation.scheduler import Scheduler, TimerKind
-from services.bootstrap import bootstrap, open_read_models
+from services.bootstrap import (
+    bootstrap,
+    log_reader,
+    open_read_models,
+    policies,
+    read_models_on_demand,
+    simulation,
+    timer_kinds,
+)
 from services.jobs.rebuild import verify
 from services.jobs.seed import seed_history
 from services.settings import Settings
@@ -178,3 +187,36 @@ def test_a_reactivation_lead_does_not_convert_back_into_a_merged_contact(app: Cr
     assert app.get_lead(lead).version == version
     app.unmerge_contact(contact, Unmerge(), MANAGER)
     assert app.convert_lead(lead, ConvertLead(deal_value=1_000), MANAGER).related_id == contact
+
+
+@pytest.mark.parametrize("database_url", BACKENDS[:2], indirect=True)
+def test_a_what_if_simulation_replays_a_merge_and_its_automation_as_it_happened(
+    app: CrmApplication, database_url: str
+) -> None:
+    settings = Settings(database_url=database_url)
+    store = open_read_models(settings)
+    start = datetime.now(UTC)
+    clock = ManualClock(start + timedelta(days=30))
+    runner = PolicyRunner(
+        app,
+        policies(settings, store, read_models_on_demand(app, store)),
+        MemoryPolicyPositions(),
+        log_reader(app),
+        clock=clock,
+    )
+    runner.start_positions()
+    duplicate = app.capture_lead(capture(email="ada@example.com"), ALICE).id
+    survivor = app.capture_lead(capture(email="ada.l@example.com"), ALICE).id
+    for lead in (duplicate, survivor):
+        app.log_lead_interaction(lead, LogInteraction(kind=InteractionKind.DEMO), ALICE)
+    app.merge_lead(duplicate, Merge(into=survivor), MANAGER)
+    scheduler = Scheduler(app, timer_kinds(), clock)
+    while runner.catch_up() or scheduler.run_due().fired:
+        pass
+    assert "skipped:RecordMerged" in {f.outcome for f in app.timers.firing_log()}
+
+    report = simulation(app, settings, lambda sim, ctx: None).run(start, clock() + timedelta(microseconds=1))
+
+    assert report.divergences == 0, report.as_dict()
+    assert report.simulated == report.actual
+    store.close()
