@@ -78,6 +78,8 @@ CRM_NAMESPACE = UUID("6f1c0d52-6b0e-4c53-9d43-3c1e2b7a9e10")
 """Namespace of the uuid5 ids derived from idempotency keys."""
 
 A = TypeVar("A", bound=Aggregate)
+Record = TypeVar("Record", Lead, Contact)
+"""A lead or a contact (each command of a pair takes two of one kind)."""
 
 TaskLocator = Callable[[UUID], tuple[str, UUID] | None]
 """Which record a task is on: (`lead` or `contact`, its id), None for a task nobody has. Task ids
@@ -362,44 +364,32 @@ class CrmApplication(Application[UUID]):
         return self._unmerge(Lead, lead_id, cmd, ctx, expected_version)
 
     def _merge(
-        self,
-        cls: type[Lead] | type[Contact],
-        duplicate_id: UUID,
-        cmd: Merge,
-        ctx: Context,
-        expected_version: int | None,
+        self, cls: type[Record], duplicate_id: UUID, cmd: Merge, ctx: Context, expected_version: int | None
     ) -> CommandResult:
+        """Load the duplicate (at the expected version) and its survivor, merge, save both."""
         with self._withheld_unless_readable(cls, duplicate_id, ctx):
-            duplicate: Lead | Contact = self._get(cls, duplicate_id, expected_version, ctx.owner_scope)
+            duplicate = self._get(cls, duplicate_id, expected_version, ctx.owner_scope)
             try:
-                survivor: Lead | Contact = self._get(cls, cmd.into, owner_scope=ctx.owner_scope)
+                survivor = self._get(cls, cmd.into, owner_scope=ctx.owner_scope)
             except NotFound:
                 raise MergeTargetNotFound("into", f"no {cls.__name__.lower()} {cmd.into} to merge into") from None
-            meta = ctx.meta(cmd.occurred_at)
-            if isinstance(duplicate, Lead) and isinstance(survivor, Lead):
-                duplicate.merge_into(survivor, meta)
-            elif isinstance(duplicate, Contact) and isinstance(survivor, Contact):
-                duplicate.merge_into(survivor, meta)
+            duplicate.merge_into(survivor, ctx.meta(cmd.occurred_at))
             return self._save(duplicate, survivor, related_id=survivor.id)
 
     def _unmerge(
-        self,
-        cls: type[Lead] | type[Contact],
-        duplicate_id: UUID,
-        cmd: Unmerge,
-        ctx: Context,
-        expected_version: int | None,
+        self, cls: type[Record], duplicate_id: UUID, cmd: Unmerge, ctx: Context, expected_version: int | None
     ) -> CommandResult:
+        """Load the merged duplicate (at the expected version) and the survivor it names, unmerge,
+        save both."""
         with self._withheld_unless_readable(cls, duplicate_id, ctx):
-            duplicate: Lead | Contact = self._get(cls, duplicate_id, expected_version, ctx.owner_scope)
+            duplicate = self._get(cls, duplicate_id, expected_version, ctx.owner_scope)
             duplicate.check_not_erased()
             duplicate.check_merged()
-            assert duplicate.merged_into is not None  # checked just above
-            survivor: Lead | Contact = self._get(cls, duplicate.merged_into)
+            survivor = self._get(cls, cast(UUID, duplicate.merged_into))  # set: checked just above
             meta = ctx.meta(cmd.occurred_at)
-            if isinstance(duplicate, Lead) and isinstance(survivor, Lead):
-                duplicate.unmerge(survivor, meta, self.scoring)
-            elif isinstance(duplicate, Contact) and isinstance(survivor, Contact):
+            if isinstance(duplicate, Lead):
+                duplicate.unmerge(survivor, meta, self.scoring)  # its decay timer, by this store's model
+            else:
                 duplicate.unmerge(survivor, meta)
             return self._save(duplicate, survivor, related_id=survivor.id)
 
