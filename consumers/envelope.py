@@ -617,6 +617,91 @@ class WorkspaceSequenceDefinedData(EventData):
     """The rule that enrols captured or rescored leads by itself; null: leads are enrolled by hand."""
 
 
+class LeadMergedIntoData(EventData):
+    """The lead is a duplicate and was merged into its survivor (whose `lead.absorbed` is in the
+    same append): it takes no commands until `lead.unmerged`, and the read models count it with
+    the survivor. A subscriber that keeps one record per person points this lead at `survivor_id`."""
+
+    survivor_id: Uuid
+    """The lead it was merged into."""
+    interactions: int
+    """How many interactions it had at the merge."""
+    score: int
+    """Its score at the merge."""
+    last_interaction_at: Instant | None
+    """Its latest interaction at the merge (business time), if any."""
+
+
+class LeadAbsorbedData(EventData):
+    """The lead absorbed a merged duplicate (whose `lead.merged_into` is in the same append)."""
+
+    duplicate_id: Uuid
+    """The lead merged into this one."""
+    interactions: int
+    """How many interactions the duplicate had at the merge."""
+    score: int
+    """The duplicate's score at the merge."""
+    last_interaction_at: Instant | None
+    """The duplicate's latest interaction at the merge, if any."""
+    absorbed_interactions: int
+    """All this lead's duplicates' interactions together, now."""
+    absorbed_score: int
+    """The highest score of this lead's duplicates, now."""
+    absorbed_last_interaction_at: Instant | None
+    """The latest interaction of any of this lead's duplicates, now."""
+
+
+class LeadUnmergedData(EventData):
+    """The lead is no longer merged into `survivor_id` (whose `lead.released` is in the same
+    append): it stands, and counts, as before its merge."""
+
+    survivor_id: Uuid
+    """The lead it had been merged into."""
+
+
+class LeadReleasedData(EventData):
+    """The lead gave back a duplicate that was merged into it."""
+
+    duplicate_id: Uuid
+    """The lead unmerged from this one."""
+    absorbed_interactions: int
+    """The interactions of the duplicates this lead still holds."""
+    absorbed_score: int
+    """The highest score of the duplicates this lead still holds (0 when none)."""
+    absorbed_last_interaction_at: Instant | None
+    """The latest interaction of the duplicates this lead still holds, if any."""
+
+
+class ContactMergedIntoData(EventData):
+    """The contact is a duplicate and was merged into its survivor (whose `contact.absorbed` is
+    in the same append): it takes no commands until `contact.unmerged`, and the read models count
+    its purchases and interactions with the survivor's."""
+
+    survivor_id: Uuid
+    """The contact it was merged into."""
+
+
+class ContactAbsorbedData(EventData):
+    """The contact absorbed a merged duplicate (whose `contact.merged_into` is in the same append)."""
+
+    duplicate_id: Uuid
+    """The contact merged into this one."""
+
+
+class ContactUnmergedData(EventData):
+    """The contact is no longer merged into `survivor_id`: it stands, and counts, as before."""
+
+    survivor_id: Uuid
+    """The contact it had been merged into."""
+
+
+class ContactReleasedData(EventData):
+    """The contact gave back a duplicate that was merged into it."""
+
+    duplicate_id: Uuid
+    """The contact unmerged from this one."""
+
+
 EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.captured": LeadCapturedData,
     "lead.interaction_logged": LeadInteractionLoggedData,
@@ -637,6 +722,10 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.nurture_score_checked": LeadNurtureScoreCheckedData,
     "lead.nurture_exited": LeadNurtureExitedData,
     "lead.nurture_completed": LeadNurtureCompletedData,
+    "lead.merged_into": LeadMergedIntoData,
+    "lead.absorbed": LeadAbsorbedData,
+    "lead.unmerged": LeadUnmergedData,
+    "lead.released": LeadReleasedData,
     "contact.created": ContactCreatedData,
     "contact.details_updated": ContactDetailsUpdatedData,
     "contact.interaction_logged": ContactInteractionLoggedData,
@@ -647,6 +736,10 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "contact.task_created": ContactTaskCreatedData,
     "contact.task_completed": ContactTaskCompletedData,
     "contact.task_rescheduled": ContactTaskRescheduledData,
+    "contact.merged_into": ContactMergedIntoData,
+    "contact.absorbed": ContactAbsorbedData,
+    "contact.unmerged": ContactUnmergedData,
+    "contact.released": ContactReleasedData,
     "workspace.created": WorkspaceCreatedData,
     "workspace.user_added": WorkspaceUserAddedData,
     "workspace.user_updated": WorkspaceUserUpdatedData,

@@ -10,7 +10,18 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.consent import ConsentStatement, check_outbound_allowed, statements_to_adopt
-from domain.errors import ConsentUnchanged, DuplicatePurchase, NoDetailsChanged, OccurredBeforeCreation, PersonErased
+from domain.errors import (
+    ConsentUnchanged,
+    DuplicatePurchase,
+    HoldsMergedRecords,
+    MergeFinal,
+    MergeIntoItself,
+    NoDetailsChanged,
+    NotMerged,
+    OccurredBeforeCreation,
+    PersonErased,
+    RecordMerged,
+)
 from domain.events import CrmAggregate, CrmEvent
 from domain.money import Money
 from domain.personal_data import erased_details
@@ -92,6 +103,31 @@ class Contact(FollowUpTasks, CrmAggregate):
         due_at: datetime
         previous_due_at: datetime
 
+    class MergedInto(Event):
+        """The contact is a duplicate of `survivor_id` and was merged into it: it takes no
+        commands until it is unmerged; the read models count its purchases with the survivor's."""
+
+        class_version = 1
+        survivor_id: UUID
+
+    class Absorbed(Event):
+        """The contact absorbed the merged duplicate `duplicate_id`."""
+
+        class_version = 1
+        duplicate_id: UUID
+
+    class Unmerged(Event):
+        """The contact is no longer merged into `survivor_id`: it stands as before the merge."""
+
+        class_version = 1
+        survivor_id: UUID
+
+    class Released(Event):
+        """The contact gave back the duplicate `duplicate_id`."""
+
+        class_version = 1
+        duplicate_id: UUID
+
     @event(Created)
     def __init__(
         self,
@@ -126,6 +162,10 @@ class Contact(FollowUpTasks, CrmAggregate):
         self.reactivated_lead_ids: list[UUID] = []
         self.erased_at: datetime | None = None
         self.tasks: dict[UUID, Task] = {}
+        self.merged_into: UUID | None = None
+        """The survivor this contact was merged into, while it is merged."""
+        self.absorbed: list[UUID] = []
+        """The duplicates merged into this contact, in merge order."""
 
     # --- commands -------------------------------------------------------------------
 
@@ -185,6 +225,37 @@ class Contact(FollowUpTasks, CrmAggregate):
         self.check_not_erased()
         self._erased(reason=reason, **meta.fields())
 
+    def merge_into(self, survivor: Contact, meta: Meta) -> None:
+        """Merge this contact, a duplicate, into `survivor`: neither erased nor merged, this one
+        holding no duplicates of its own. Emits `MergedInto` here and `Absorbed` on the survivor,
+        which the caller saves together."""
+        if survivor.id == self.id:
+            raise MergeIntoItself("into", f"contact {self.id} cannot be merged into itself")
+        self.check_not_before_creation(meta.occurred_at)
+        if self.absorbed:
+            held = ", ".join(str(i) for i in self.absorbed)
+            raise HoldsMergedRecords(f"contact {self.id} holds merged duplicates ({held}); unmerge them first")
+        survivor.check_not_before_creation(meta.occurred_at)
+        self._merged_into(survivor_id=survivor.id, **meta.fields())
+        survivor._absorbed(duplicate_id=self.id, **meta.fields())
+
+    def unmerge(self, survivor: Contact, meta: Meta) -> None:
+        """Undo this contact's merge into `survivor` (emits `Unmerged` here and `Released` there),
+        unless the survivor was erased since."""
+        self.check_not_erased()
+        self.check_merged()
+        if survivor.id != self.merged_into or self.id not in survivor.absorbed:
+            raise ValueError(f"contact {self.id} is merged into {self.merged_into}, not into {survivor.id}")
+        if survivor.erased_at is not None:
+            raise MergeFinal(f"contact {self.id} stays merged: contact {survivor.id}, which absorbed it, was erased")
+        for record in (self, survivor):
+            if meta.occurred_at < record.created_at:
+                raise OccurredBeforeCreation(
+                    f"occurred_at {meta.occurred_at.isoformat()} is before contact {record.id} was created"
+                )
+        self._unmerged(survivor_id=survivor.id, **meta.fields())
+        survivor._released(duplicate_id=self.id, **meta.fields())
+
     # --- guards ---------------------------------------------------------------------
 
     def check_not_erased(self) -> None:
@@ -192,10 +263,21 @@ class Contact(FollowUpTasks, CrmAggregate):
         if self.erased_at is not None:
             raise PersonErased(f"contact {self.id} was erased")
 
+    def check_merged(self) -> None:
+        """Only a merged duplicate is unmerged."""
+        if self.merged_into is None:
+            raise NotMerged(f"contact {self.id} is not merged into another contact")
+
+    def check_not_merged(self) -> None:
+        """A merged duplicate takes no commands until it is unmerged."""
+        if self.merged_into is not None:
+            raise RecordMerged(f"contact {self.id} is merged into contact {self.merged_into}; unmerge it first")
+
     def check_not_before_creation(self, occurred_at: datetime) -> None:
         """Nothing can happen to a contact, in business time, before it was created (nor after
-        it was erased)."""
+        it was erased, nor while it is merged)."""
         self.check_not_erased()
+        self.check_not_merged()
         if occurred_at < self.created_at:
             raise OccurredBeforeCreation(
                 f"occurred_at {occurred_at.isoformat()} is before the contact was created "
@@ -307,3 +389,19 @@ class Contact(FollowUpTasks, CrmAggregate):
         occurred_at: datetime,
     ) -> None:
         self._apply_task_rescheduled(task_id, due_at)
+
+    @event(MergedInto)
+    def _merged_into(self, *, survivor_id: UUID, actor: str, correlation_id: str, occurred_at: datetime) -> None:
+        self.merged_into = survivor_id
+
+    @event(Absorbed)
+    def _absorbed(self, *, duplicate_id: UUID, actor: str, correlation_id: str, occurred_at: datetime) -> None:
+        self.absorbed.append(duplicate_id)
+
+    @event(Unmerged)
+    def _unmerged(self, *, survivor_id: UUID, actor: str, correlation_id: str, occurred_at: datetime) -> None:
+        self.merged_into = None
+
+    @event(Released)
+    def _released(self, *, duplicate_id: UUID, actor: str, correlation_id: str, occurred_at: datetime) -> None:
+        self.absorbed.remove(duplicate_id)

@@ -121,3 +121,28 @@ class UnknownSequence(InvalidField):
 class SequenceAlreadyDefined(DomainError):
     """A nurture sequence of that name exists already: sequences are defined once (an enrolment
     keeps a copy of the steps it was enrolled with, so a definition is never rewritten in place)."""
+
+
+class RecordMerged(DomainError):
+    """The lead or contact was merged into another (its survivor): it takes no commands until it
+    is unmerged."""
+
+
+class MergeIntoItself(InvalidField):
+    """A record is merged into another record, never into itself."""
+
+    kind = "merge_into_itself"
+
+
+class HoldsMergedRecords(DomainError):
+    """A survivor that holds merged duplicates is not merged itself until they are unmerged, so
+    that a merge is always one step back from what it was (no chains to undo)."""
+
+
+class NotMerged(DomainError):
+    """Only a merged duplicate can be unmerged."""
+
+
+class MergeFinal(DomainError):
+    """The survivor a duplicate was merged into was converted, disqualified or erased since: the
+    merge can no longer be undone."""

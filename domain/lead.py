@@ -12,13 +12,19 @@ from eventsourcing.domain import Aggregate, event
 from domain.consent import ConsentStatement, check_consent_changes, check_outbound_allowed
 from domain.errors import (
     AlreadyAssigned,
+    HoldsMergedRecords,
     InvalidStageTransition,
     LeadAlreadyConverted,
     LeadAlreadyDisqualified,
+    MergeFinal,
+    MergeIntoItself,
+    NotMerged,
     OccurredBeforeCreation,
     PersonErased,
+    RecordMerged,
 )
 from domain.events import CrmAggregate, CrmEvent
+from domain.merging import MergedLeadFigures, absorbed_totals
 from domain.money import Money
 from domain.nurture_enrolments import NurtureEnrolment, NurtureEnrolments
 from domain.personal_data import erased_details
@@ -209,6 +215,45 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         sequence: str
         enrolment: int
 
+    class MergedInto(Event):
+        """The lead is a duplicate of `survivor_id` and was merged into it: it takes no commands
+        until it is unmerged. Its figures at the merge are those its survivor now counts."""
+
+        class_version = 1
+        survivor_id: UUID
+        interactions: int
+        score: int
+        last_interaction_at: datetime | None
+
+    class Absorbed(Event):
+        """The lead absorbed the merged duplicate `duplicate_id` (its figures), and holds these
+        totals of all its duplicates now (`domain.merging.absorbed_totals`)."""
+
+        class_version = 1
+        duplicate_id: UUID
+        interactions: int
+        score: int
+        last_interaction_at: datetime | None
+        absorbed_interactions: int
+        absorbed_score: int
+        absorbed_last_interaction_at: datetime | None
+
+    class Unmerged(Event):
+        """The lead is no longer merged into `survivor_id`: it stands as it did before the merge."""
+
+        class_version = 1
+        survivor_id: UUID
+
+    class Released(Event):
+        """The lead gave back the duplicate `duplicate_id`, and holds these totals of the
+        duplicates it still has."""
+
+        class_version = 1
+        duplicate_id: UUID
+        absorbed_interactions: int
+        absorbed_score: int
+        absorbed_last_interaction_at: datetime | None
+
     @event(Captured)
     def __init__(
         self,
@@ -247,6 +292,8 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         self.stage = Stage.NEW
         self.stage_entered_at = occurred_at
         self.score = 0
+        self.scored_at = occurred_at
+        """The business time of its latest score."""
         self.score_breakdown: dict[str, float] = {}
         self.score_model_version: str | None = None
         self.interactions: list[ScoredInteraction] = []
@@ -260,6 +307,10 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         """The latest statement per channel made on this lead itself (not carried over)."""
         self.tasks: dict[UUID, Task] = {}
         self.nurtures: dict[str, NurtureEnrolment] = {}
+        self.merged_into: UUID | None = None
+        """The survivor this lead was merged into, while it is merged."""
+        self.absorbed: dict[UUID, MergedLeadFigures] = {}
+        """The duplicates merged into this lead, with what each brought."""
 
     # --- commands -------------------------------------------------------------------
 
@@ -357,6 +408,58 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         self.check_not_erased()
         self._erased(reason=reason, **meta.fields())
 
+    def merge_into(self, survivor: Lead, meta: Meta) -> None:
+        """Merge this lead, a duplicate, into `survivor`: both open, neither merged, this one
+        holding no duplicates of its own. Emits `MergedInto` here and `Absorbed` on the survivor,
+        which the caller saves together."""
+        if survivor.id == self.id:
+            raise MergeIntoItself("into", f"lead {self.id} cannot be merged into itself")
+        self.check_is_open()
+        self.check_not_before_capture(meta.occurred_at)
+        if self.absorbed:
+            held = ", ".join(sorted(str(i) for i in self.absorbed))
+            raise HoldsMergedRecords(f"lead {self.id} holds merged duplicates ({held}); unmerge them first")
+        survivor.check_is_open()
+        survivor.check_not_before_capture(meta.occurred_at)
+        figures = self.merge_figures
+        self._merged_into(
+            survivor_id=survivor.id,
+            interactions=figures.interactions,
+            score=figures.score,
+            last_interaction_at=figures.last_interaction_at,
+            **meta.fields(),
+        )
+        totals = absorbed_totals([*survivor.absorbed.values(), figures])
+        survivor._absorbed(
+            duplicate_id=self.id,
+            interactions=figures.interactions,
+            score=figures.score,
+            last_interaction_at=figures.last_interaction_at,
+            **totals,
+            **meta.fields(),
+        )
+
+    def unmerge(self, survivor: Lead, meta: Meta, model: ScoringModel = DEFAULT_MODEL) -> None:
+        """Undo this lead's merge into `survivor` (emits `Unmerged` here and `Released` there):
+        only while the survivor is open and not erased, since a closed survivor's outcome counted
+        the duplicate's figures."""
+        self.check_not_erased()
+        self.check_merged()
+        if survivor.id != self.merged_into or self.id not in survivor.absorbed:
+            raise ValueError(f"lead {self.id} is merged into {self.merged_into}, not into {survivor.id}")
+        if survivor.erased_at is not None or not survivor.is_open:
+            what = "erased" if survivor.erased_at is not None else survivor.stage.value
+            raise MergeFinal(f"lead {self.id} stays merged: lead {survivor.id}, which absorbed it, was {what}")
+        self.check_not_before_capture(meta.occurred_at)
+        survivor.check_not_before_capture(meta.occurred_at)
+        self._unmerged(survivor_id=survivor.id, **meta.fields())
+        remaining = [f for duplicate, f in survivor.absorbed.items() if duplicate != self.id]
+        survivor._released(duplicate_id=self.id, **absorbed_totals(remaining), **meta.fields())
+        # a decay timer due while it was merged was passed over: ask for it again, computed from
+        # its last score as before the merge, so that it decays as though it had never been merged
+        at = max([self.scored_at, *(i.occurred_at for i in self.interactions)])
+        self._request_decay_timer(at, model)
+
     # --- guards ---------------------------------------------------------------------
 
     def check_not_erased(self) -> None:
@@ -369,9 +472,20 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         """True until the lead is converted or disqualified."""
         return self.stage.is_open
 
+    def check_merged(self) -> None:
+        """Only a merged duplicate is unmerged."""
+        if self.merged_into is None:
+            raise NotMerged(f"lead {self.id} is not merged into another lead")
+
+    def check_not_merged(self) -> None:
+        """A merged duplicate takes no commands until it is unmerged."""
+        if self.merged_into is not None:
+            raise RecordMerged(f"lead {self.id} is merged into lead {self.merged_into}; unmerge it first")
+
     def check_is_open(self) -> None:
-        """A converted, disqualified or erased lead takes no more commands."""
+        """A converted, disqualified, erased or merged lead takes no more commands."""
         self.check_not_erased()
+        self.check_not_merged()
         if self.stage == Stage.CONVERTED:
             raise LeadAlreadyConverted(f"lead {self.id} was converted into contact {self.converted_contact_id}")
         if self.stage == Stage.DISQUALIFIED:
@@ -385,8 +499,9 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
 
     def check_takes_task_completion(self, occurred_at: datetime) -> None:
         """A task is completed even on a closed lead, so that its follow-ups do not stay open for
-        ever; an erased lead takes nothing."""
+        ever; an erased or merged lead takes nothing."""
         self.check_not_erased()
+        self.check_not_merged()
         self.check_not_before_capture(occurred_at)
 
     def check_not_before_capture(self, occurred_at: datetime) -> None:
@@ -408,6 +523,12 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         """What the person stated on this lead itself, latest per channel: what its contact
         takes over when the lead converts."""
         return list(self.own_consent.values())
+
+    @property
+    def merge_figures(self) -> MergedLeadFigures:
+        """What this lead brings to a survivor it is merged into: its interactions, its score."""
+        lasts = [i.occurred_at for i in self.interactions]
+        return MergedLeadFigures(len(self.interactions), self.score, max(lasts, default=None))
 
     # --- scoring ----------------------------------------------------------------------
 
@@ -469,6 +590,7 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         occurred_at: datetime,
     ) -> None:
         self.score = score
+        self.scored_at = occurred_at
         self.score_breakdown = dict(breakdown)
         self.score_model_version = model_version
 
@@ -655,3 +777,52 @@ class Lead(NurtureEnrolments, FollowUpTasks, CrmAggregate):
         self, *, sequence: str, enrolment: int, actor: str, correlation_id: str, occurred_at: datetime
     ) -> None:
         self._apply_nurture_ended(sequence, "completed", None, occurred_at)
+
+    @event(MergedInto)
+    def _merged_into(
+        self,
+        *,
+        survivor_id: UUID,
+        interactions: int,
+        score: int,
+        last_interaction_at: datetime | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self.merged_into = survivor_id
+
+    @event(Absorbed)
+    def _absorbed(
+        self,
+        *,
+        duplicate_id: UUID,
+        interactions: int,
+        score: int,
+        last_interaction_at: datetime | None,
+        absorbed_interactions: int,
+        absorbed_score: int,
+        absorbed_last_interaction_at: datetime | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self.absorbed[duplicate_id] = MergedLeadFigures(interactions, score, last_interaction_at)
+
+    @event(Unmerged)
+    def _unmerged(self, *, survivor_id: UUID, actor: str, correlation_id: str, occurred_at: datetime) -> None:
+        self.merged_into = None
+
+    @event(Released)
+    def _released(
+        self,
+        *,
+        duplicate_id: UUID,
+        absorbed_interactions: int,
+        absorbed_score: int,
+        absorbed_last_interaction_at: datetime | None,
+        actor: str,
+        correlation_id: str,
+        occurred_at: datetime,
+    ) -> None:
+        self.absorbed.pop(duplicate_id, None)

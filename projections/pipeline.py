@@ -31,10 +31,20 @@ LEADS = Table(
         "contact_id": "text",
         "disqualified_reason": "text",
         "version": "int",
+        "merged_into": "text",
+        "absorbed_interactions": "int",
+        "absorbed_score": "int",
+        "absorbed_last_interaction_at": "timestamp",
     },
     primary_key=("lead_id",),
     indexes=(("stage",), ("owner",), ("source",)),
 )
+"""One row per lead as it stands now. A merged duplicate keeps its row with `merged_into` set
+(the queries leave it out); a survivor's `absorbed_*` columns hold what its duplicates bring
+(`domain.merging.absorbed_totals`, carried by its `lead.absorbed` and `lead.released` events)."""
+
+_NO_ABSORBED: dict[str, Any] = {"absorbed_interactions": 0, "absorbed_score": 0, "absorbed_last_interaction_at": None}
+"""A lead's absorbed figures while it holds no duplicates."""
 
 LEAD_VERSIONS = Table(
     name="pipeline_lead_versions",
@@ -103,6 +113,8 @@ def _captured(r: EventRecord) -> list[RowChange]:
         "contact_id": str(d["contact_id"]) if d["contact_id"] else None,
         "disqualified_reason": None,
         "version": r.aggregate_version,
+        "merged_into": None,
+        **_NO_ABSORBED,
     }
     version = {
         "lead_id": lead["lead_id"],
@@ -208,6 +220,22 @@ def _erased(r: EventRecord) -> list[RowChange]:
     return [Update(LEADS.name, _lead_key(r), {"name": ERASED_NAME, "version": r.aggregate_version})]
 
 
+def _merged_into(r: EventRecord) -> list[RowChange]:
+    return [
+        Update(LEADS.name, _lead_key(r), {"merged_into": str(r.data["survivor_id"]), "version": r.aggregate_version})
+    ]
+
+
+def _unmerged(r: EventRecord) -> list[RowChange]:
+    return [Update(LEADS.name, _lead_key(r), {"merged_into": None, "version": r.aggregate_version})]
+
+
+def _absorbed_totals(r: EventRecord) -> list[RowChange]:
+    # the survivor's totals after the change come with the event: no row is read to add them up
+    totals = {column: r.data[column] for column in _NO_ABSORBED}
+    return [Update(LEADS.name, _lead_key(r), {**totals, "version": r.aggregate_version})]
+
+
 _HANDLERS: dict[str, Callable[[EventRecord], list[RowChange]]] = {
     "lead.captured": _captured,
     "lead.stage_changed": _stage_changed,
@@ -218,6 +246,10 @@ _HANDLERS: dict[str, Callable[[EventRecord], list[RowChange]]] = {
     "lead.interaction_logged": _interaction_logged,
     "lead.consent_changed": _consent_changed,
     "lead.erased": _erased,
+    "lead.merged_into": _merged_into,
+    "lead.absorbed": _absorbed_totals,
+    "lead.unmerged": _unmerged,
+    "lead.released": _absorbed_totals,
 }
 
 STAGE_ORDER: tuple[str, ...] = tuple(s.value for s in OPEN_STAGES) + (Stage.CONVERTED.value,)

@@ -3,7 +3,9 @@
 Every query reads only rows that were already true at `as_of`: the lead versions valid at that
 instant and the stage intervals entered on or before it (an interval left after `as_of` counts as
 still open). Asked over the full history, a query therefore answers exactly what it would have
-answered over a replay of only the events that occurred on or before `as_of`.
+answered over a replay of only the events that occurred on or before `as_of`, with one exception:
+a lead merged into another is left out as of every date while its merge stands (a merge corrects
+who is who, it is no move through the pipeline; docs/read-models.md).
 
 The SQL is plain (no dialect functions, `?` placeholders); timestamps are compared as ISO-8601
 UTC text and all date arithmetic and aggregation happen here in Python. Money stays integer minor
@@ -23,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.time import parse_time, utc
 from domain.values import Stage
-from projections.pipeline import LEAD_VERSIONS, STAGE_INTERVALS, STAGE_ORDER
+from projections.pipeline import LEAD_VERSIONS, LEADS, STAGE_INTERVALS, STAGE_ORDER
 from projections.row_changes import Reader
 
 OPEN_STAGE_ORDER: tuple[str, ...] = STAGE_ORDER[:-1]
@@ -84,6 +86,11 @@ class StageInterval(NamedTuple):
 
 _VALID_AT = "v.valid_from <= ? AND (v.valid_to IS NULL OR v.valid_to > ?)"
 
+_NOT_MERGED = f"lead_id NOT IN (SELECT m.lead_id FROM {LEADS.name} m WHERE m.merged_into IS NOT NULL)"
+"""Leaves out the leads merged into another (see docs/read-models.md, merged duplicates): a merge
+says two records are one person, so while it stands the duplicate is in no answer, as of any
+date; its survivor's figures count it instead."""
+
 
 def _filters(owner: str | None, source: str | None) -> tuple[str, list[Any]]:
     sql, params = "", list[Any]()
@@ -103,7 +110,7 @@ def lead_versions_at(
     extra, params = _filters(owner, source)
     rows = reader.fetch(
         f"SELECT v.lead_id, v.stage, v.owner, v.source, v.value, v.currency FROM {LEAD_VERSIONS.name} v"
-        f" WHERE {_VALID_AT}{extra} ORDER BY v.lead_id",
+        f" WHERE {_VALID_AT} AND v.{_NOT_MERGED}{extra} ORDER BY v.lead_id",
         [as_of, as_of, *params],
     )
     return [
@@ -128,7 +135,7 @@ def stage_intervals_until(
         params = [as_of, as_of, *filter_params]
     rows = reader.fetch(
         f"SELECT i.lead_id, i.stage, i.entered_at, i.left_at FROM {STAGE_INTERVALS.name} i{join}"
-        " WHERE i.entered_at <= ? ORDER BY i.lead_id, i.entered_at, i.version",
+        f" WHERE i.entered_at <= ? AND i.{_NOT_MERGED} ORDER BY i.lead_id, i.entered_at, i.version",
         [*params, as_of],
     )
     intervals = []
@@ -349,17 +356,22 @@ class LeadRow(_Frozen):
     """The estimate while open, the deal value once converted."""
     currency: str | None
     score: int
+    """Its own score, or the highest of the duplicates merged into it when that is higher."""
     captured_at: datetime
     stage_entered_at: datetime
     last_interaction_at: datetime | None
+    """Its latest interaction, or a merged duplicate's when that is later."""
     closed_at: datetime | None
     deal_value: int | None
     contact_id: str | None
     disqualified_reason: str | None
     version: int
+    absorbed_interactions: int = 0
+    """How many interactions the duplicates merged into this lead brought (0 when none)."""
 
 
-_LEAD_ROW_COLUMNS = tuple(LeadRow.model_fields)
+_ABSORBED_COLUMNS = ("absorbed_score", "absorbed_last_interaction_at")
+_LEAD_ROW_COLUMNS = (*LeadRow.model_fields, *_ABSORBED_COLUMNS)
 _LEAD_ROW_TIMES = ("captured_at", "stage_entered_at", "last_interaction_at", "closed_at")
 
 
@@ -374,12 +386,12 @@ def list_leads(
     after: str | None = None,
     limit: int = 50,
 ) -> list[LeadRow]:
-    """Current leads matching every filter given (`unassigned`: only those nobody owns), in lead
-    id order, starting after the lead id `after` (keyset pagination: a page never repeats or
-    skips a lead that existed on the previous one), at most `limit` of them."""
-    from projections.pipeline import LEADS
+    """Current leads matching every filter given (`unassigned`: only those nobody owns; never a
+    merged duplicate: its survivor's score and last interaction count it), in lead id order,
+    starting after the lead id `after` (keyset pagination: a page never repeats or skips a lead
+    that existed on the previous one), at most `limit` of them."""
 
-    where, params = ["1 = 1"], list[Any]()
+    where, params = ["merged_into IS NULL"], list[Any]()
     if unassigned:
         where.append("owner IS NULL")
     for column, value in (("stage", stage), ("owner", owner), ("source", source)):
@@ -387,8 +399,8 @@ def list_leads(
             where.append(f"{column} = ?")
             params.append(value)
     if min_score is not None:
-        where.append("score >= ?")
-        params.append(min_score)
+        where.append("(score >= ? OR absorbed_score >= ?)")
+        params += [min_score, min_score]
     if after is not None:
         where.append("lead_id > ?")
         params.append(after)
@@ -403,7 +415,13 @@ def list_leads(
         for column in _LEAD_ROW_TIMES:
             if values[column] is not None:
                 values[column] = parse_time(values[column])
-        values["score"] = int(values["score"] or 0)
+        values["score"] = max(int(values["score"] or 0), int(values.pop("absorbed_score") or 0))
+        absorbed_last = values.pop("absorbed_last_interaction_at")
+        if absorbed_last is not None:
+            absorbed_last = parse_time(absorbed_last)
+            last = values["last_interaction_at"]
+            values["last_interaction_at"] = absorbed_last if last is None else max(last, absorbed_last)
+        values["absorbed_interactions"] = int(values["absorbed_interactions"] or 0)
         values["value"] = _int_or_none(values["value"])
         values["deal_value"] = _int_or_none(values["deal_value"])
         values["version"] = int(values["version"])
@@ -415,12 +433,13 @@ def list_leads(
 
 
 def open_leads_by_owner(reader: Reader) -> dict[str, int]:
-    """How many open leads each owner has now (owners with none are absent)."""
-    from projections.pipeline import LEADS
+    """How many open leads each owner has now, merged duplicates left out (owners with none are
+    absent)."""
 
     stages = ", ".join("?" for _ in OPEN_STAGE_ORDER)
     rows = reader.fetch(
-        f"SELECT owner, COUNT(*) AS leads FROM {LEADS.name} WHERE owner IS NOT NULL AND stage IN ({stages})"
+        f"SELECT owner, COUNT(*) AS leads FROM {LEADS.name} WHERE owner IS NOT NULL AND merged_into IS NULL"
+        f" AND stage IN ({stages})"
         " GROUP BY owner ORDER BY owner",
         list(OPEN_STAGE_ORDER),
     )

@@ -24,10 +24,18 @@ from projections.segment_rules import SegmentRule, Unit, rule_named
 def _load_histories(reader: Reader, as_of: datetime, contact_id: str | None = None) -> list[ContactHistory]:
     """The histories of the contacts created at or before `as_of`, with their events up to it.
 
+    A contact merged into another is no history of its own: its purchases and interactions are
+    its survivor's (its consent and reactivations stay its own, and so out of the survivor's).
+    Asked for by id, a merged contact answers with its own facts alone.
+
     Timestamps are passed to the store as datetimes (in UTC); it renders them like the stored ones."""
     as_of = utc(as_of)
-    only = " AND contact_id = ?" if contact_id is not None else ""
-    params: tuple[Any, ...] = (as_of, contact_id) if contact_id is not None else (as_of,)
+    ids: list[str] = []
+    if contact_id is not None:
+        duplicates = reader.fetch("SELECT contact_id FROM segment_contacts WHERE merged_into = ?", [contact_id])
+        ids = [contact_id, *sorted(str(r["contact_id"]) for r in duplicates)]
+    only = f" AND contact_id IN ({', '.join('?' * len(ids))})" if ids else ""
+    params: tuple[Any, ...] = (as_of, *ids)
 
     def rows(sql: str) -> dict[str, list[dict[str, Any]]]:
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -36,7 +44,8 @@ def _load_histories(reader: Reader, as_of: datetime, contact_id: str | None = No
         return grouped
 
     contacts = reader.fetch(
-        f"SELECT contact_id, name, created_at FROM segment_contacts WHERE created_at <= ?{only} ORDER BY contact_id",
+        "SELECT contact_id, name, created_at, merged_into FROM segment_contacts"
+        f" WHERE created_at <= ?{only} ORDER BY contact_id",
         params,
     )
     purchases = rows(
@@ -55,18 +64,31 @@ def _load_histories(reader: Reader, as_of: datetime, contact_id: str | None = No
         "SELECT contact_id, occurred_at FROM segment_reactivations "
         f"WHERE occurred_at <= ?{only} ORDER BY contact_id, position"
     )
-    histories = []
+    loaded = {str(c["contact_id"]) for c in contacts}
+    counted_with: dict[str, list[str]] = defaultdict(list)
+    """Whose purchases and interactions count in each contact's history: its own, its duplicates'."""
+    standing = []
     for c in contacts:
+        cid, survivor = str(c["contact_id"]), c["merged_into"]
+        if survivor is None or (contact_id == cid and str(survivor) not in loaded):
+            standing.append(c)
+            counted_with[cid].append(cid)
+        elif str(survivor) in loaded:
+            counted_with[str(survivor)].append(cid)
+    histories = []
+    for c in standing:
         cid = str(c["contact_id"])
+        bought = [r for counted in counted_with[cid] for r in purchases[counted]]
+        engaged = [r for counted in counted_with[cid] for r in interactions[counted]]
         histories.append(
             ContactHistory(
                 contact_id=cid,
                 name=c["name"],
                 created_at=parse_time(c["created_at"]),
                 purchases=tuple(
-                    Purchase(parse_time(r["occurred_at"]), int(r["amount"]), str(r["currency"])) for r in purchases[cid]
+                    Purchase(parse_time(r["occurred_at"]), int(r["amount"]), str(r["currency"])) for r in bought
                 ),
-                interactions=tuple(parse_time(r["occurred_at"]) for r in interactions[cid]),
+                interactions=tuple(parse_time(r["occurred_at"]) for r in engaged),
                 consent_changes=tuple(
                     ConsentChange(
                         parse_time(r["occurred_at"]), str(r["channel"]), bool(r["granted"]), int(r["position"])
@@ -76,6 +98,8 @@ def _load_histories(reader: Reader, as_of: datetime, contact_id: str | None = No
                 reactivations=tuple(parse_time(r["occurred_at"]) for r in reactivations[cid]),
             )
         )
+    if contact_id is not None:
+        return [h for h in histories if h.contact_id == contact_id]
     return histories
 
 
@@ -138,11 +162,11 @@ def list_contacts(
     after: str | None = None,
     limit: int = 50,
 ) -> list[SegmentContact]:
-    """Contacts in contact id order, starting after the contact id `after` (keyset pagination),
-    at most `limit`: all of them, or only those with `external_id`, and/or only those whose ids
-    are `among` the given ones (e.g. a segment's members)."""
+    """Contacts in contact id order (merged duplicates left out), starting after the contact id
+    `after` (keyset pagination), at most `limit`: all of them, or only those with `external_id`,
+    and/or only those whose ids are `among` the given ones (e.g. a segment's members)."""
     limit = max(int(limit), 0)
-    where, params = ["1 = 1"], list[Any]()
+    where, params = ["merged_into IS NULL"], list[Any]()  # a merged contact is listed as its survivor
     if external_id is not None:
         where.append("external_id = ?")
         params.append(external_id)

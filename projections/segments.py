@@ -33,10 +33,13 @@ CONTACTS = Table(
         "created_at": "timestamp",
         "lead_id": "text",
         "updated_position": "int",
+        "merged_into": "text",
     },
     primary_key=("contact_id",),
-    indexes=(("external_id",),),
+    indexes=(("external_id",), ("merged_into",)),
 )
+"""One row per contact. `merged_into` is set while the contact is merged into another: the queries
+then count its purchases and interactions with its survivor's and leave it out itself."""
 PURCHASES = Table(
     name="segment_purchases",
     columns={
@@ -111,6 +114,10 @@ class SegmentsProjection:
             "contact.consent_changed": self._consent_changed,
             "contact.reactivated": self._reactivated,
             "contact.erased": self._erased,
+            "contact.merged_into": self._merged_into,
+            "contact.unmerged": self._unmerged,
+            "contact.absorbed": self._touched,
+            "contact.released": self._touched,
         }
 
     @staticmethod
@@ -137,6 +144,7 @@ class SegmentsProjection:
                     "created_at": record.occurred_at,
                     "lead_id": _id(d.get("lead_id")),
                     "updated_position": record.position,
+                    "merged_into": None,
                 },
             )
         ]
@@ -160,6 +168,28 @@ class SegmentsProjection:
                 values={**erased_details(), "updated_position": record.position},
             )
         ]
+
+    def _merged_into(self, record: EventRecord) -> list[RowChange]:
+        # facts stay where they are: the queries count them with the survivor while this is set
+        return [
+            Update(
+                table=CONTACTS.name,
+                where={"contact_id": str(record.aggregate_id)},
+                values={"merged_into": _id(record.data["survivor_id"]), "updated_position": record.position},
+            )
+        ]
+
+    def _unmerged(self, record: EventRecord) -> list[RowChange]:
+        return [
+            Update(
+                table=CONTACTS.name,
+                where={"contact_id": str(record.aggregate_id)},
+                values={"merged_into": None, "updated_position": record.position},
+            )
+        ]
+
+    def _touched(self, record: EventRecord) -> list[RowChange]:
+        return [self._touch(record)]
 
     def _interaction_logged(self, record: EventRecord) -> list[RowChange]:
         row = {

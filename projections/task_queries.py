@@ -88,7 +88,7 @@ def list_tasks(
     """Tasks matching every filter given, soonest due first (then by id), starting after the
     (due time, id) `after`, at most `limit` of them. Keyset pages: a page never repeats or skips
     a task that stayed where it was; a task rescheduled while you page moves with its due time."""
-    where, params = ["1 = 1"], list[Any]()
+    where, params = ["merged_into IS NULL"], list[Any]()  # a merged record's tasks wait for its unmerge
     if owner is not None:
         where.append("owner = ?")
         params.append(owner)

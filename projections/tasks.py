@@ -25,14 +25,18 @@ TASKS = Table(
         "created_at": "timestamp",
         "created_by": "text",
         "completed_at": "timestamp",
+        "merged_into": "text",
     },
     primary_key=("task_id",),
     indexes=(("owner", "status", "due_at"), ("status", "due_at"), ("aggregate_id",)),
 )
+"""One row per task. `merged_into` is set on the tasks of a record while it is merged into
+another: the task list leaves them out until the record is unmerged."""
 
 
 class TasksProjection:
-    """Task events of leads and contacts -> task rows; an erasure blanks its records' task texts."""
+    """Task events of leads and contacts -> task rows; an erasure blanks its records' task texts,
+    a merge takes its duplicate's tasks out of the list (and an unmerge puts them back)."""
 
     name: str = "tasks"
     tables: tuple[Table, ...] = (TASKS,)
@@ -64,6 +68,7 @@ def _created(r: EventRecord) -> list[RowChange]:
         "created_at": r.occurred_at,
         "created_by": r.actor,
         "completed_at": None,
+        "merged_into": None,
     }
     # an upsert, not an insert: a task id reused on another record must not stop the read model
     return [Upsert(TASKS.name, ("task_id",), row)]
@@ -82,10 +87,20 @@ def _erased(r: EventRecord) -> list[RowChange]:
     return [Update(TASKS.name, {"aggregate_id": str(r.aggregate_id)}, {f: erased_value(f) for f in sorted(TASK_TEXT)})]
 
 
+def _merged_into(r: EventRecord) -> list[RowChange]:
+    return [Update(TASKS.name, {"aggregate_id": str(r.aggregate_id)}, {"merged_into": str(r.data["survivor_id"])})]
+
+
+def _unmerged(r: EventRecord) -> list[RowChange]:
+    return [Update(TASKS.name, {"aggregate_id": str(r.aggregate_id)}, {"merged_into": None})]
+
+
 _HANDLERS: dict[str, Callable[[EventRecord], list[RowChange]]] = {
     "task_created": _created,
     "task_completed": _completed,
     "task_rescheduled": _rescheduled,
     "erased": _erased,
+    "merged_into": _merged_into,
+    "unmerged": _unmerged,
 }
 """By what happened, for leads and contacts alike (`lead.task_created`, `contact.erased`, ...)."""

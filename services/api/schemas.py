@@ -118,6 +118,8 @@ class LeadPublic(BaseModel):
                     "disqualified_reason": None,
                     "closed_at": None,
                     "consents": {"email": True, "sms": False},
+                    "merged_into": None,
+                    "absorbed": [],
                 }
             ]
         }
@@ -153,6 +155,10 @@ class LeadPublic(BaseModel):
     consents: dict[str, bool] = Field(
         description="per channel: true granted, false withdrawn; a channel never stated is absent"
     )
+    merged_into: UUID | None = Field(
+        default=None, description="the lead this one was merged into, while it is merged (it takes no commands)"
+    )
+    absorbed: list[UUID] = Field(default_factory=list, description="the duplicates merged into this lead")
 
     @classmethod
     def of(cls, lead: Lead, *, masked: bool = False) -> LeadPublic:
@@ -190,6 +196,8 @@ class LeadPublic(BaseModel):
             deal_value=lead.deal_value,
             closed_at=lead.closed_at,
             consents=dict(lead.consents),
+            merged_into=lead.merged_into,
+            absorbed=sorted(lead.absorbed, key=str),
         )
 
 
@@ -217,6 +225,8 @@ class ContactPublic(BaseModel):
                     "last_purchase_at": "2026-04-02T16:30:00Z",
                     "last_interaction_at": None,
                     "reactivated_lead_ids": [],
+                    "merged_into": None,
+                    "absorbed": [],
                 }
             ]
         }
@@ -239,6 +249,10 @@ class ContactPublic(BaseModel):
     last_purchase_at: datetime | None
     last_interaction_at: datetime | None
     reactivated_lead_ids: list[UUID]
+    merged_into: UUID | None = Field(
+        default=None, description="the contact this one was merged into, while it is merged (it takes no commands)"
+    )
+    absorbed: list[UUID] = Field(default_factory=list, description="the duplicates merged into this contact")
 
     @classmethod
     def of(cls, contact: Contact, *, masked: bool = False) -> ContactPublic:
@@ -265,6 +279,8 @@ class ContactPublic(BaseModel):
             last_purchase_at=contact.last_purchase_at,
             last_interaction_at=contact.last_interaction_at,
             reactivated_lead_ids=list(contact.reactivated_lead_ids),
+            merged_into=contact.merged_into,
+            absorbed=list(contact.absorbed),
         )
 
 

@@ -300,14 +300,15 @@ class LeadSummary(BaseModel):
     stage: str
     value: int | None = Field(description="minor units: the estimate while open, the deal value once converted")
     currency: str | None
-    score: int
+    score: int = Field(description="its own score, or the highest of the duplicates merged into it")
     captured_at: datetime
     stage_entered_at: datetime
-    last_interaction_at: datetime | None
+    last_interaction_at: datetime | None = Field(description="its own latest interaction or a merged duplicate's")
     closed_at: datetime | None
     deal_value: int | None = Field(description="minor units")
     contact_id: UUID | None = Field(description="the contact it became, or the contact a reactivation lead came from")
     disqualified_reason: str | None
+    absorbed_interactions: int = Field(default=0, description="the interactions of the duplicates merged into it")
 
     @classmethod
     def of(cls, row: LeadRow, *, masked: bool = False) -> LeadSummary:
@@ -335,6 +336,7 @@ _LEAD_SUMMARY_EXAMPLE: dict[str, Any] = {
     "deal_value": None,
     "contact_id": None,
     "disqualified_reason": None,
+    "absorbed_interactions": 0,
 }
 
 

@@ -48,11 +48,13 @@ from services.app.commands import (
     ErasePerson,
     ExitSequence,
     LogInteraction,
+    Merge,
     ReactivateContact,
     RecordPurchase,
     ReplaceAssignmentRules,
     RescheduleTask,
     RescoreLead,
+    Unmerge,
     UpdateContactDetails,
     UpdateUser,
 )
@@ -61,6 +63,7 @@ from services.app.errors import (
     ContactNotFound,
     IdempotencyKeyReused,
     LeadNotFound,
+    MergeTargetNotFound,
     NotFound,
     ReactivationInProgress,
     SequenceNotFound,
@@ -75,6 +78,8 @@ CRM_NAMESPACE = UUID("6f1c0d52-6b0e-4c53-9d43-3c1e2b7a9e10")
 """Namespace of the uuid5 ids derived from idempotency keys."""
 
 A = TypeVar("A", bound=Aggregate)
+Record = TypeVar("Record", Lead, Contact)
+"""A lead or a contact (each command of a pair takes two of one kind)."""
 
 TaskLocator = Callable[[UUID], tuple[str, UUID] | None]
 """Which record a task is on: (`lead` or `contact`, its id), None for a task nobody has. Task ids
@@ -310,6 +315,7 @@ class CrmApplication(Application[UUID]):
                 # Back to its contact: what the person stated on this lead since it opened, and
                 # is newer than what the contact holds, applies to the contact in the same append.
                 returning = self._get(Contact, lead.contact_id)
+                returning.check_not_merged()  # a merged contact takes no conversion until unmerged
                 returning.adopt_consent(lead.own_consent_statements(), meta)
                 return self._save(lead, returning, related_id=lead.contact_id)
             contact = Contact.create(
@@ -343,6 +349,49 @@ class CrmApplication(Application[UUID]):
             expected_version,
             lambda lead: lead.change_consent(cmd.channel, cmd.granted, ctx.meta(cmd.occurred_at)),
         )
+
+    def merge_lead(
+        self, lead_id: UUID, cmd: Merge, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Merge a duplicate lead into its survivor (`cmd.into`): the duplicate's `MergedInto`
+        and the survivor's `Absorbed` in one append. `related_id` is the survivor."""
+        return self._merge(Lead, lead_id, cmd, ctx, expected_version)
+
+    def unmerge_lead(
+        self, lead_id: UUID, cmd: Unmerge, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Undo a lead's merge: its `Unmerged` and its survivor's `Released` in one append."""
+        return self._unmerge(Lead, lead_id, cmd, ctx, expected_version)
+
+    def _merge(
+        self, cls: type[Record], duplicate_id: UUID, cmd: Merge, ctx: Context, expected_version: int | None
+    ) -> CommandResult:
+        """Load the duplicate (at the expected version) and its survivor, merge, save both."""
+        with self._withheld_unless_readable(cls, duplicate_id, ctx):
+            duplicate = self._get(cls, duplicate_id, expected_version, ctx.owner_scope)
+            try:
+                survivor = self._get(cls, cmd.into, owner_scope=ctx.owner_scope)
+            except NotFound:
+                raise MergeTargetNotFound("into", f"no {cls.__name__.lower()} {cmd.into} to merge into") from None
+            duplicate.merge_into(survivor, ctx.meta(cmd.occurred_at))
+            return self._save(duplicate, survivor, related_id=survivor.id)
+
+    def _unmerge(
+        self, cls: type[Record], duplicate_id: UUID, cmd: Unmerge, ctx: Context, expected_version: int | None
+    ) -> CommandResult:
+        """Load the merged duplicate (at the expected version) and the survivor it names, unmerge,
+        save both."""
+        with self._withheld_unless_readable(cls, duplicate_id, ctx):
+            duplicate = self._get(cls, duplicate_id, expected_version, ctx.owner_scope)
+            duplicate.check_not_erased()
+            duplicate.check_merged()
+            survivor = self._get(cls, cast(UUID, duplicate.merged_into))  # set: checked just above
+            meta = ctx.meta(cmd.occurred_at)
+            if isinstance(duplicate, Lead):
+                duplicate.unmerge(survivor, meta, self.scoring)  # its decay timer, by this store's model
+            else:
+                duplicate.unmerge(survivor, meta)
+            return self._save(duplicate, survivor, related_id=survivor.id)
 
     # --- contacts ---------------------------------------------------------------------
 
@@ -481,6 +530,18 @@ class CrmApplication(Application[UUID]):
         )
         lead.carry_consent_over(contact.id, contact.consents, meta)
         return self._save(contact, lead, related_id=lead.id)
+
+    def merge_contact(
+        self, contact_id: UUID, cmd: Merge, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Merge a duplicate contact into its survivor (`cmd.into`), both events in one append."""
+        return self._merge(Contact, contact_id, cmd, ctx, expected_version)
+
+    def unmerge_contact(
+        self, contact_id: UUID, cmd: Unmerge, ctx: Context = SYSTEM, expected_version: int | None = None
+    ) -> CommandResult:
+        """Undo a contact's merge: its `Unmerged` and its survivor's `Released` in one append."""
+        return self._unmerge(Contact, contact_id, cmd, ctx, expected_version)
 
     # --- follow-up tasks ---------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -177,6 +178,16 @@ class ConvertLead(Command):
 
     deal_value: AmountMinor
     currency: Currency = "USD"
+
+
+class Merge(Command):
+    """Merge this record, a duplicate, into the one it duplicates (`into`, the survivor)."""
+
+    into: UUID = Field(description="the survivor: the lead (or contact) that absorbs this one")
+
+
+class Unmerge(Command):
+    """Undo a merge: the duplicate and its survivor stand as they did before it."""
 
 
 class RescoreLead(Command):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from domain.errors import InvalidField
+
 
 class ApplicationError(Exception):
     """A command could not be carried out; nothing was recorded."""
@@ -92,3 +94,10 @@ class SequenceNotFound(ApplicationError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"nurture sequence {name!r} not found")
+
+
+class MergeTargetNotFound(InvalidField):
+    """The survivor a merge names is no record of the duplicate's kind (or one the caller may not
+    see): invalid input naming `into`."""
+
+    kind = "unknown_record"

@@ -67,6 +67,8 @@ class Action(StrEnum):
     """The nurture sequences' definitions."""
     ENROL_LEAD = "enrol_lead"
     """Enrol a lead in a nurture sequence by hand, or end its enrolment (a rep: their own leads)."""
+    MERGE_RECORDS = "merge_records"
+    """Merge a duplicate lead or contact into another, and unmerge it (admin and manager)."""
 
 
 _PRIVACY_ACTIONS = frozenset({Action.ERASE_PERSON, Action.EXPORT_PERSON})
@@ -84,6 +86,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.REP: (
         frozenset(Action)
         - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT, Action.READ_INSIGHTS, Action.DEFINE_SEQUENCE}
+        - {Action.MERGE_RECORDS}  # a merge changes two records, often of two owners
         - _RULES_ACTIONS
         - _PRIVACY_ACTIONS
         - _ADMIN_ONLY

@@ -48,8 +48,10 @@ from services.app.commands import (
     AddUser,
     ConvertLead,
     DefineSequence,
+    Merge,
     ReplaceAssignmentRules,
     RescoreLead,
+    Unmerge,
     UpdateUser,
 )
 from services.app.errors import ConcurrencyConflict, NotFound
@@ -319,8 +321,10 @@ class _Replay:
     def _track(self, record: EventRecord) -> None:
         if record.event_type == "lead.captured":
             self.open_leads.add(record.aggregate_id)
-        elif record.event_type in ("lead.converted", "lead.disqualified", "lead.erased"):
+        elif record.event_type in ("lead.converted", "lead.disqualified", "lead.erased", "lead.merged_into"):
             self.open_leads.discard(record.aggregate_id)
+        elif record.event_type == "lead.unmerged":
+            self.open_leads.add(record.aggregate_id)
 
 
 def _lead(sim: CrmApplication, record: EventRecord) -> Lead:
@@ -363,6 +367,17 @@ def _converted(sim: CrmApplication, record: EventRecord, meta: Meta) -> None:
         ConvertLead(deal_value=data["deal_value"], currency=data["currency"], occurred_at=meta.occurred_at),
         ctx,
     )
+
+
+def _merged(sim: CrmApplication, record: EventRecord, meta: Meta) -> None:
+    # the survivor's `absorbed` is made with it, in the same append, and so is not replayed itself
+    merge = sim.merge_lead if record.aggregate_type == "lead" else sim.merge_contact
+    merge(record.aggregate_id, Merge(into=record.data["survivor_id"], occurred_at=meta.occurred_at), _in_context(meta))
+
+
+def _unmerged(sim: CrmApplication, record: EventRecord, meta: Meta) -> None:
+    unmerge = sim.unmerge_lead if record.aggregate_type == "lead" else sim.unmerge_contact
+    unmerge(record.aggregate_id, Unmerge(occurred_at=meta.occurred_at), _in_context(meta))
 
 
 def _contact_created(sim: CrmApplication, record: EventRecord, meta: Meta) -> None:
@@ -426,6 +441,10 @@ _ACTIONS: dict[str, Action] = {
         lambda contact, d, meta: contact.change_consent(ConsentChannel(d["channel"]), d["granted"], meta)
     ),
     "contact.erased": _on_contact(lambda contact, d, meta: contact.erase(d["reason"], meta)),
+    "lead.merged_into": _merged,
+    "lead.unmerged": _unmerged,
+    "contact.merged_into": _merged,
+    "contact.unmerged": _unmerged,
 }
 """How each recorded event is made again; event types not named here are not replayed (a
 `lead.scored` follows from the replayed capture and interactions, or from the simulated decay)."""

@@ -116,7 +116,20 @@ def domain_events() -> list[CrmEvent]:
         meta(at=at(days=2)),
     )
     workspace.define_sequence(WELCOME, meta(at=at(days=3)))
-    return pending(lead) + pending(lost) + pending(contact) + pending(workspace) + nurture_events()
+    return pending(lead) + pending(lost) + pending(contact) + pending(workspace) + nurture_events() + merge_events()
+
+
+def merge_events() -> list[CrmEvent]:
+    """A lead and a contact merged into others and unmerged again."""
+    duplicate, survivor = a_lead(), a_lead()
+    duplicate.log_interaction(InteractionKind.WEBINAR, None, meta(at=at(hours=1)))
+    duplicate.merge_into(survivor, meta(at=at(hours=2)))
+    duplicate.unmerge(survivor, meta(at=at(hours=3)))
+    twin, kept = a_contact(), a_contact()
+    twin.merge_into(kept, meta(at=at(days=1)))
+    twin.unmerge(kept, meta(at=at(days=2)))
+    events = sorted(pending(duplicate) + pending(survivor), key=lambda e: e.occurred_at)
+    return events + sorted(pending(twin) + pending(kept), key=lambda e: e.occurred_at)
 
 
 def nurture_events() -> list[CrmEvent]:

@@ -220,6 +220,10 @@ def test_a_captured_lead_upserts_its_row_inserts_its_first_version_and_enters_th
                 "contact_id": None,
                 "disqualified_reason": None,
                 "version": 1,
+                "merged_into": None,
+                "absorbed_interactions": 0,
+                "absorbed_score": 0,
+                "absorbed_last_interaction_at": None,
             },
         ),
         Insert(

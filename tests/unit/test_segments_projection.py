@@ -146,6 +146,7 @@ def test_a_created_contact_becomes_one_contact_row() -> None:
                 "created_at": T0,
                 "lead_id": str(LEAD_ID),
                 "updated_position": 7,
+                "merged_into": None,
             },
         )
     ]

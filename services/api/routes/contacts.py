@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Body, Depends, Response
 
 from domain.contact import Contact
 from services.api.deps import (
@@ -35,8 +35,10 @@ from services.app.commands import (
     ChangeConsent,
     CreateContact,
     LogInteraction,
+    Merge,
     ReactivateContact,
     RecordPurchase,
+    Unmerge,
     UpdateContactDetails,
 )
 from services.app.errors import ContactNotFound
@@ -187,3 +189,42 @@ def reactivate_contact(
     created(response, result, f"/v1/leads/{result.related_id}")
     response.headers["ETag"] = etag(result.version)
     return ContactReactivated.of(result)
+
+
+_MERGE_EXAMPLES = {
+    "merge": {
+        "summary": "this contact duplicates another: merge it into that one",
+        "value": {"into": "3f1c9a52-0d7e-4b8a-9a36-5d2f7c1e8b40"},
+    },
+}
+
+
+@router.post("/{contact_id}/merge", summary="Merge a duplicate contact into another (its survivor)")
+def merge_contact(
+    contact_id: UUID,
+    who: Annotated[Caller, Depends(Permit(Action.MERGE_RECORDS))],
+    crm: CrmDep,
+    body: Annotated[Merge, Body(openapi_examples=_MERGE_EXAMPLES)],
+    expected: IfMatch,
+    response: Response,
+) -> CommandAccepted:
+    """The contact (a duplicate) is merged into `into` (the survivor), both in one append: the
+    duplicate takes no commands until it is unmerged (409), leaves the read models' figures, and
+    the survivor's figures count it (docs/read-models.md). `If-Match` is the duplicate's version;
+    `related_id` is the survivor."""
+    return accepted(response, crm.merge_contact(contact_id, body, who.context(), expected_version=expected))
+
+
+@router.post("/{contact_id}/unmerge", summary="Undo a merged contact's merge")
+def unmerge_contact(
+    contact_id: UUID,
+    who: Annotated[Caller, Depends(Permit(Action.MERGE_RECORDS))],
+    crm: CrmDep,
+    expected: IfMatch,
+    response: Response,
+    body: Unmerge | None = None,
+) -> CommandAccepted:
+    """The merged contact and its survivor stand, and count, exactly as before the merge (events
+    only: nothing is deleted). `If-Match` is the duplicate's version."""
+    cmd = body or Unmerge()
+    return accepted(response, crm.unmerge_contact(contact_id, cmd, who.context(), expected_version=expected))

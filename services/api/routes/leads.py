@@ -39,7 +39,9 @@ from services.app.commands import (
     ConvertLead,
     DisqualifyLead,
     LogInteraction,
+    Merge,
     RescoreLead,
+    Unmerge,
 )
 from services.app.errors import LeadNotFound
 from services.auth.access import Caller
@@ -241,3 +243,42 @@ def rescore_lead(
 ) -> CommandAccepted:
     cmd = body or RescoreLead()
     return accepted(response, crm.rescore_lead(lead_id, cmd, who.context(), expected_version=expected))
+
+
+_MERGE_EXAMPLES = {
+    "merge": {
+        "summary": "this lead duplicates another: merge it into that one",
+        "value": {"into": "3f1c9a52-0d7e-4b8a-9a36-5d2f7c1e8b40"},
+    },
+}
+
+
+@router.post("/{lead_id}/merge", summary="Merge a duplicate lead into another (its survivor)")
+def merge_lead(
+    lead_id: UUID,
+    who: Annotated[Caller, Depends(Permit(Action.MERGE_RECORDS))],
+    crm: CrmDep,
+    body: Annotated[Merge, Body(openapi_examples=_MERGE_EXAMPLES)],
+    expected: IfMatch,
+    response: Response,
+) -> CommandAccepted:
+    """The lead (a duplicate) is merged into `into` (the survivor), both in one append: the
+    duplicate takes no commands until it is unmerged (409), leaves the read models' figures, and
+    the survivor's figures count it (docs/read-models.md). `If-Match` is the duplicate's version;
+    `related_id` is the survivor."""
+    return accepted(response, crm.merge_lead(lead_id, body, who.context(), expected_version=expected))
+
+
+@router.post("/{lead_id}/unmerge", summary="Undo a merged lead's merge")
+def unmerge_lead(
+    lead_id: UUID,
+    who: Annotated[Caller, Depends(Permit(Action.MERGE_RECORDS))],
+    crm: CrmDep,
+    expected: IfMatch,
+    response: Response,
+    body: Unmerge | None = None,
+) -> CommandAccepted:
+    """The merged lead and its survivor stand, and count, exactly as before the merge (events
+    only: nothing is deleted). `If-Match` is the duplicate's version."""
+    cmd = body or Unmerge()
+    return accepted(response, crm.unmerge_lead(lead_id, cmd, who.context(), expected_version=expected))
