@@ -10,7 +10,9 @@ Conventions:
 - creates honour an `Idempotency-Key` header (a retry answers 200 with the same id);
 - every response echoes `X-Request-ID` (the caller's, or a new one), which is also the
   correlation id of the events the request appended;
-- errors are `application/problem+json`.
+- errors are `application/problem+json`;
+- a query parameter the route does not take is a 422 naming it, a body not sent as JSON a 415
+  (`services.api.request_form`, one app-wide dependency).
 
 The parts: `services.api.edge` (request id, body limit, metrics timing), `services.api.metrics`
 (Prometheus), `services.api.deps` (what routes read from the request and the app),
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from services.api.deps import AfterErasureHook
 from services.api.edge import MAX_BODY_BYTES, Edge
@@ -34,6 +36,7 @@ from services.api.metrics import Metrics
 from services.api.problems import install_problem_handlers, problem_json_only
 from services.api.read_models import READ_WAIT_SECONDS, ReadModelGate, WaitFor
 from services.api.readiness import READY_MAX_LAG, Readiness
+from services.api.request_form import check_request_form
 from services.api.routes.assignment_rules import router as assignment_rule_routes
 from services.api.routes.audit import router as audit_routes
 from services.api.routes.contacts import router as contact_routes
@@ -109,7 +112,13 @@ def create_app(
     positions = gate.positions if read_models is not None and follows_read_models else None
     metrics = Metrics(crm.head_position, positions or _none)
 
-    app = FastAPI(title=title, version="1.0.0", description=_DESCRIPTION)
+    app = FastAPI(
+        title=title,
+        version="1.0.0",
+        description=_DESCRIPTION,
+        # unknown query parameters (422) and a body that is not JSON (415), for every route
+        dependencies=[Depends(check_request_form)],
+    )
     # what the dependencies of services.api.deps read, and nothing else
     app.state.crm = crm
     app.state.tokens = tokens
