@@ -21,7 +21,9 @@ the response DTOs `services.api.schemas`, `services.api.schemas_read_models`,
 `services.api.schemas_tasks` and `services.api.schemas_sequences`, and the module-level routers of
 `services.api.routes` (leads, contacts, tasks, read_models, sequences, operations, privacy, audit,
 users, assignment_rules);
-`create_app` stores what the dependencies read on `app.state` and includes the routers.
+`create_app` stores what the dependencies read on `app.state` and includes the routers;
+`services.api.openapi` finishes the OpenAPI document (operation ids, tags, the responses and
+headers each operation can give) and writes docs/openapi.json.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from fastapi import Depends, FastAPI
 from services.api.deps import AfterErasureHook
 from services.api.edge import MAX_BODY_BYTES, Edge
 from services.api.metrics import Metrics
-from services.api.problems import install_problem_handlers, problem_json_only
+from services.api.openapi import CONTACT, LICENSE, SERVERS, TAGS, finish, operation_id
+from services.api.problems import install_problem_handlers
 from services.api.read_models import READ_WAIT_SECONDS, ReadModelGate, WaitFor
 from services.api.readiness import READY_MAX_LAG, Readiness
 from services.api.request_form import check_request_form
@@ -116,6 +119,11 @@ def create_app(
         title=title,
         version="1.0.0",
         description=_DESCRIPTION,
+        openapi_tags=TAGS,
+        contact=CONTACT,
+        license_info=LICENSE,
+        servers=SERVERS,
+        generate_unique_id_function=operation_id,
         # unknown query parameters (422) and a body that is not JSON (415), for every route
         dependencies=[Depends(check_request_form)],
     )
@@ -132,7 +140,7 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problem_json_only(FastAPI.openapi(app))
+            app.openapi_schema = finish(FastAPI.openapi(app))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
