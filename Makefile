@@ -53,12 +53,12 @@ $(TOOLS_STAMP): $(TOOLS)/package.json $(TOOLS)/package-lock.json
 # error and no warning passes.
 openapi-lint: $(STAMP) $(TOOLS_STAMP)
 	mkdir -p build
-	$(BIN)/python -m services.api.openapi build/openapi.json
+	$(BIN)/python -m services.cli openapi --output build/openapi.json
 	cd $(TOOLS) && npx --no-install spectral lint ../build/openapi.json --ruleset ../.spectral.yaml --fail-severity=warn
 
 # Rewrite the checked-in OpenAPI document (a test fails while it is stale).
 openapi: $(STAMP)
-	$(BIN)/python -m services.api.openapi $(OPENAPI)
+	$(BIN)/python -m services.cli openapi --output $(OPENAPI)
 
 run: $(STAMP)
 	$(BIN)/crm serve --demo --host $(HOST) --port $(PORT)

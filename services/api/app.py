@@ -23,7 +23,7 @@ the response DTOs `services.api.schemas`, `services.api.schemas_read_models`,
 users, assignment_rules);
 `create_app` stores what the dependencies read on `app.state` and includes the routers;
 `services.api.openapi` finishes the OpenAPI document (operation ids, tags, the responses and
-headers each operation can give) and writes docs/openapi.json.
+headers each operation can give); `crm openapi` writes it to docs/openapi.json.
 """
 
 from __future__ import annotations

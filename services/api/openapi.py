@@ -8,13 +8,11 @@ everywhere, since an unknown query parameter is one); every response carries `X-
 every 503 `Retry-After`, every 401 `WWW-Authenticate`. Operation ids are the route functions'
 names in camelCase (`capture_lead` -> `captureLead`), the tags are described here.
 
-`python -m services.api.openapi [FILE]` writes the document (docs/openapi.json by default)."""
+`crm openapi [--output FILE]` writes the document (docs/openapi.json by default)."""
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -214,35 +212,6 @@ def _drop_unused_schemas(schema: dict[str, Any]) -> None:
             del schemas[name]
 
 
-def document() -> dict[str, Any]:
-    """The document of the app `crm serve` runs (over an in-memory store: the document does not
-    depend on the store)."""
-    from services.api.app import create_app
-    from services.bootstrap import bootstrap
-    from services.settings import Settings
-    from services.storage.access_log import MemoryAccessLog
-    from services.storage.tokens import MemoryTokenStore
-
-    crm = bootstrap(Settings(database_url="memory://"))
-    try:
-        return create_app(crm, MemoryTokenStore(), access_log=MemoryAccessLog()).openapi()
-    finally:
-        crm.close()
-
-
 def render(schema: dict[str, Any]) -> str:
     """The document as the checked-in file holds it: indented JSON, one trailing newline."""
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write the document to the file given (docs/openapi.json by default)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    target = Path(args[0]) if args else DOCUMENT
-    target.write_text(render(document()), encoding="utf-8")
-    print(f"wrote {target}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
