@@ -71,7 +71,8 @@ The assignment rules (`/v1/assignment-rules`, admins and managers) say which rep
 
 Every single-aggregate response carries `ETag: "<version>"`; send it back as `If-Match` to make a change
 conditional (409 when someone else changed it first). Creates accept an `Idempotency-Key` header.
-Errors are RFC 9457 `application/problem+json`. While the database does not answer, every route answers 503
+Errors are RFC 9457 `application/problem+json`. A query parameter an operation does not take is a 422 naming it;
+a body not sent as `application/json` is a 415. While the database does not answer, every route answers 503
 with `Retry-After` within about a second; `/healthz` tells that the process lives, `/readyz` whether it can serve.
 
 Follow-up tasks sit on leads and contacts (`POST /v1/leads/{id}/tasks`, `POST /v1/contacts/{id}/tasks`) and
