@@ -66,10 +66,17 @@ RETRY_AFTER_HEADER = {"description": "seconds to wait before trying again", "sch
 WWW_AUTHENTICATE_HEADER = {"description": 'how to authenticate: `Bearer realm="crm"`', "schema": _STRING}
 
 _GENERIC = {status: response["description"] for status, response in PROBLEM_RESPONSES.items()}
-_SHARED: dict[int, set[str]] = {}
-for _shared in (PROBLEM_RESPONSES, READ_MODEL_RESPONSES, WORKSPACE_RESPONSES):
-    for _status, _response in _shared.items():
-        _SHARED.setdefault(int(_status), set()).add(_response["description"])
+
+
+def _shared_descriptions() -> dict[int, set[str]]:
+    found: dict[int, set[str]] = {}
+    for shared in (PROBLEM_RESPONSES, READ_MODEL_RESPONSES, WORKSPACE_RESPONSES):
+        for status, response in shared.items():
+            found.setdefault(int(status), set()).add(response["description"])
+    return found
+
+
+_SHARED = _shared_descriptions()
 """The descriptions of the problem responses routers declare for all their routes: where one
 cannot happen (e.g. a 404 without an id in the path), it is left out of that operation."""
 _EXTRA = {
