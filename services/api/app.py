@@ -141,12 +141,12 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = finish(FastAPI.openapi(app))
+            app.openapi_schema = finish(FastAPI.openapi(app), [route for router in routers for route in router.routes])
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    for routes in (
+    routers = (
         operation_routes,
         lead_routes,
         contact_routes,
@@ -157,7 +157,8 @@ def create_app(
         audit_routes,
         user_routes,
         assignment_rule_routes,
-    ):
+    )
+    for routes in routers:
         app.include_router(routes)
     return app
 

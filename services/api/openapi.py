@@ -13,10 +13,13 @@ names in camelCase (`capture_lead` -> `captureLead`), the tags are described her
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from services.api.problems import (
     PROBLEM_JSON,
@@ -97,9 +100,11 @@ def operation_id(route: APIRoute) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def finish(schema: dict[str, Any]) -> dict[str, Any]:
-    """Make FastAPI's document say what the app does (see the module's docstring)."""
+def finish(schema: dict[str, Any], routes: Iterable[BaseRoute] = ()) -> dict[str, Any]:
+    """Make FastAPI's document say what the app does (see the module's docstring); `routes` are
+    the routes of the document, whose request examples are put back as they were written."""
     problem_json_only(schema)
+    _request_examples(schema, routes)
     for method_operations in schema.get("paths", {}).values():
         for method, operation in method_operations.items():
             _problems(method, operation)
@@ -113,6 +118,25 @@ def finish(schema: dict[str, Any]) -> dict[str, Any]:
     _drop_unused_schemas(schema)
     _restore_nulls(schema)
     return schema
+
+
+def _request_examples(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> None:
+    """The request examples as the routes give them: FastAPI leaves out every null of the
+    document, which turns an example that clears a field (`{"time_zone": null}`) into `{}`."""
+    operations = {
+        operation.get("operationId"): operation
+        for methods in schema.get("paths", {}).values()
+        for operation in methods.values()
+    }
+    for route in routes:
+        if not isinstance(route, APIRoute) or route.body_field is None:
+            continue
+        examples = getattr(route.body_field.field_info, "openapi_examples", None)
+        media = (
+            operations.get(operation_id(route), {}).get("requestBody", {}).get("content", {}).get("application/json")
+        )
+        if examples and media is not None:
+            media["examples"] = jsonable_encoder(examples)
 
 
 def _restore_nulls(schema: dict[str, Any]) -> None:
