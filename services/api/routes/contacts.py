@@ -63,6 +63,7 @@ _CREATE_EXAMPLES = {
 _UPDATE_EXAMPLES = {
     "new email": {"summary": "the person has a new email", "value": {"email": "ada.lovelace@acme.example"}},
     "new role": {"summary": "a new title at another company", "value": {"title": "CEO", "company": "Initech"}},
+    "clear the title": {"summary": "null clears a field (not the name)", "value": {"title": None}},
 }
 _INTERACTION_EXAMPLES = {"meeting": {"summary": "a meeting held", "value": {"kind": "meeting", "detail": "Renewal"}}}
 _PURCHASE_EXAMPLES = {
