@@ -10,7 +10,9 @@ Conventions:
 - creates honour an `Idempotency-Key` header (a retry answers 200 with the same id);
 - every response echoes `X-Request-ID` (the caller's, or a new one), which is also the
   correlation id of the events the request appended;
-- errors are `application/problem+json`.
+- errors are `application/problem+json`;
+- a query parameter the route does not take is a 422 naming it, a body not sent as JSON a 415
+  (`services.api.request_form`, one app-wide dependency).
 
 The parts: `services.api.edge` (request id, body limit, metrics timing), `services.api.metrics`
 (Prometheus), `services.api.deps` (what routes read from the request and the app),
@@ -19,21 +21,25 @@ the response DTOs `services.api.schemas`, `services.api.schemas_read_models`,
 `services.api.schemas_tasks` and `services.api.schemas_sequences`, and the module-level routers of
 `services.api.routes` (leads, contacts, tasks, read_models, sequences, operations, privacy, audit,
 users, assignment_rules);
-`create_app` stores what the dependencies read on `app.state` and includes the routers.
+`create_app` stores what the dependencies read on `app.state` and includes the routers;
+`services.api.openapi` finishes the OpenAPI document (operation ids, tags, the responses and
+headers each operation can give); `crm openapi` writes it to docs/openapi.json.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from services.api.deps import AfterErasureHook
 from services.api.edge import MAX_BODY_BYTES, Edge
 from services.api.metrics import Metrics
-from services.api.problems import install_problem_handlers, problem_json_only
+from services.api.openapi import CONTACT, LICENSE, SERVERS, TAGS, finish, operation_id
+from services.api.problems import install_problem_handlers
 from services.api.read_models import READ_WAIT_SECONDS, ReadModelGate, WaitFor
 from services.api.readiness import READY_MAX_LAG, Readiness
+from services.api.request_form import check_request_form
 from services.api.routes.assignment_rules import router as assignment_rule_routes
 from services.api.routes.audit import router as audit_routes
 from services.api.routes.contacts import router as contact_routes
@@ -65,7 +71,8 @@ The assignment rules (`/v1/assignment-rules`, admins and managers) say which rep
 
 Every single-aggregate response carries `ETag: "<version>"`; send it back as `If-Match` to make a change
 conditional (409 when someone else changed it first). Creates accept an `Idempotency-Key` header.
-Errors are RFC 9457 `application/problem+json`. While the database does not answer, every route answers 503
+Errors are RFC 9457 `application/problem+json`. A query parameter an operation does not take is a 422 naming it;
+a body not sent as `application/json` is a 415. While the database does not answer, every route answers 503
 with `Retry-After` within about a second; `/healthz` tells that the process lives, `/readyz` whether it can serve.
 
 Follow-up tasks sit on leads and contacts (`POST /v1/leads/{id}/tasks`, `POST /v1/contacts/{id}/tasks`) and
@@ -109,7 +116,18 @@ def create_app(
     positions = gate.positions if read_models is not None and follows_read_models else None
     metrics = Metrics(crm.head_position, positions or _none)
 
-    app = FastAPI(title=title, version="1.0.0", description=_DESCRIPTION)
+    app = FastAPI(
+        title=title,
+        version="1.0.0",
+        description=_DESCRIPTION,
+        openapi_tags=TAGS,
+        contact=CONTACT,
+        license_info=LICENSE,
+        servers=SERVERS,
+        generate_unique_id_function=operation_id,
+        # unknown query parameters (422) and a body that is not JSON (415), for every route
+        dependencies=[Depends(check_request_form)],
+    )
     # what the dependencies of services.api.deps read, and nothing else
     app.state.crm = crm
     app.state.tokens = tokens
@@ -123,12 +141,12 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problem_json_only(FastAPI.openapi(app))
+            app.openapi_schema = finish(FastAPI.openapi(app), [route for router in routers for route in router.routes])
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    for routes in (
+    routers = (
         operation_routes,
         lead_routes,
         contact_routes,
@@ -139,7 +157,8 @@ def create_app(
         audit_routes,
         user_routes,
         assignment_rule_routes,
-    ):
+    )
+    for routes in routers:
         app.include_router(routes)
     return app
 

@@ -58,6 +58,10 @@ class BodyTooLarge(Exception):
     """The request body is over the size limit."""
 
 
+class UnsupportedMediaType(ValueError):
+    """A request body sent with a Content-Type other than JSON (or without one)."""
+
+
 class StoreUnavailable(Exception):
     """The event store does not answer."""
 
@@ -136,6 +140,7 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (InvalidField, VALIDATION),
     (DomainError, ProblemType(409, "business-rule", "Business rule violated")),
     (BodyTooLarge, ProblemType(413, "body-too-large", "Request body too large")),
+    (UnsupportedMediaType, ProblemType(415, "unsupported-media-type", "Unsupported media type")),
     (ValidationError, VALIDATION),
     (RequestValidationError, VALIDATION),
     (InvalidQuery, VALIDATION),

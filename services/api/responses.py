@@ -4,11 +4,12 @@ of a create, the answer to a command, reads at a version or as of a time, and au
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from fastapi import Response
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 
 from domain.contact import Contact
 from domain.lead import Lead
@@ -23,6 +24,44 @@ C = TypeVar("C", CaptureLead, CreateContact, ReactivateContact, AddTask)
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+_STRING = {"type": "string"}
+ETAG_HEADER = {
+    "ETag": {"description": 'the version now, e.g. `"7"`; send it back as `If-Match` to change it', "schema": _STRING}
+}
+
+
+def location_header(of: str) -> dict[str, Any]:
+    """The `Location` header of a response, for the OpenAPI document."""
+    return {"Location": {"description": f"the path of {of}", "schema": _STRING}}
+
+
+def with_etag(status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """The success response of a route that answers with the aggregate's `ETag`, for the OpenAPI document."""
+    return {status: {"headers": ETAG_HEADER}}
+
+
+def created_at(of: str) -> dict[int | str, dict[str, Any]]:
+    """The 201 of a route that answers with the `Location` of what it created, for the OpenAPI document."""
+    return {201: {"headers": location_header(of)}}
+
+
+def created_or_replayed(model: type[BaseModel], of: str) -> dict[int | str, dict[str, Any]]:
+    """The answers of a create that takes an `Idempotency-Key` (see `created`), for the OpenAPI
+    document: 201 with `Location` and `ETag`, and 200 for a retry with the same key."""
+    headers = {**location_header(of), **ETAG_HEADER}
+    return {
+        201: {"description": "Created", "headers": headers},
+        200: {
+            "model": model,
+            "description": "A retry with the same `Idempotency-Key`: nothing appended, the first answer again",
+            "headers": {
+                **headers,
+                "Idempotent-Replayed": {"description": "`true`: this answers a retry", "schema": _STRING},
+            },
+        },
+    }
 
 
 def with_key(cmd: C, key: str | None) -> C:

@@ -336,11 +336,19 @@ class AuditTrail(BaseModel):
 class Health(BaseModel):
     """The process answers (liveness: nothing else is asked, the database least of all)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: Literal["ok"] = Field(examples=["ok"])
 
 
 class Readiness(BaseModel):
     """The event store answers and the read models follow the log."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"status": "ready", "head_position": 3359, "lag": {"pipeline": 0, "segments": 2}}]
+        }
+    )
 
     status: Literal["ready"] = Field(examples=["ready"])
     head_position: int = Field(description="log position of the newest event", examples=[3359])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,9 +36,27 @@ class ErasureAccepted(BaseModel):
         return cls(id=result.id, version=result.version, position=result.position, erased_ids=result.erased_ids)
 
 
+def _example(model: type[BaseModel]) -> Any:
+    return model.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index,call-overload]
+
+
 class PersonExport(BaseModel):
     """Everything the CRM holds about a person (GDPR Art. 15): each of their contacts and leads
     as they stand, with its full history."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "exported_at": "2026-03-02T14:05:00Z",
+                    "subject": _CONTACT_ID,
+                    "contacts": [_example(ContactPublic)],
+                    "leads": [_example(LeadPublic)],
+                    "histories": [_example(AuditTrail)],
+                }
+            ]
+        }
+    )
 
     exported_at: datetime
     subject: UUID = Field(description="the contact the export was asked for")

@@ -25,6 +25,89 @@ _CONTACT_ID = "7d4e2c1a-5b3f-4e8d-8c2a-9f1e0d3b6a47"
 _WHEN = "2026-03-02T14:05:00Z"
 _MINOR_UNITS = "minor units per currency"
 
+_OPEN_STAGES = ("new", "contacted", "nurturing", "qualified", "proposal", "negotiation")
+_PROBABILITY = {"new": 0.05, "contacted": 0.1, "nurturing": 0.15, "qualified": 0.3, "proposal": 0.5, "negotiation": 0.7}
+_COUNT = {"new": 12, "contacted": 8, "nurturing": 5, "qualified": 4, "proposal": 2, "negotiation": 1}
+PIPELINE_EXAMPLE: dict[str, Any] = {
+    "as_of": _WHEN,
+    "owner": None,
+    "source": None,
+    "stages": [
+        *(
+            {
+                "stage": stage,
+                "count": _COUNT[stage],
+                "value": {"USD": _COUNT[stage] * 500000},
+                "win_probability": _PROBABILITY[stage],
+                "weighted_value": {"USD": round(_COUNT[stage] * 500000 * _PROBABILITY[stage])},
+            }
+            for stage in _OPEN_STAGES
+        ),
+        {"stage": "converted", "count": 6, "value": {"USD": 3100000}, "win_probability": None, "weighted_value": {}},
+        {"stage": "disqualified", "count": 9, "value": {"USD": 900000}, "win_probability": None, "weighted_value": {}},
+    ],
+    "open_count": 32,
+    "open_value": {"USD": 16000000},
+    "weighted_value": {"USD": 2075000},
+    "win_probabilities": _PROBABILITY,
+    "conversions": [
+        {"stage": stage, "entered": 40 - 5 * i, "advanced": 30 - 5 * i, "rate": round((30 - 5 * i) / (40 - 5 * i), 3)}
+        for i, stage in enumerate(_OPEN_STAGES)
+    ],
+    "converted": 6,
+    "disqualified": 9,
+    "win_rate": 0.4,
+    "time_in_stage": [
+        {"stage": stage, "intervals": 30 - 5 * i, "mean_days": 6.5, "median_days": 5.0}
+        for i, stage in enumerate(_OPEN_STAGES)
+    ],
+}
+"""A pipeline as the examples of the OpenAPI document show it."""
+
+FORECAST_EXAMPLE: dict[str, Any] = {
+    "as_of": _WHEN,
+    "months": ["2026-03-01", "2026-04-01", "2026-05-01"],
+    "rows": [
+        {
+            "month": "2026-03-01",
+            "currency": "USD",
+            "closed": 1200000,
+            "commit": 350000,
+            "best_case": 600000,
+            "pipeline": 750000,
+            "expected_total": 1950000,
+        }
+    ],
+    "beyond_horizon": {"USD": 125000},
+    "deals": [
+        {
+            "lead_id": _LEAD_ID,
+            "stage": "negotiation",
+            "owner": "rep-anna",
+            "value": 500000,
+            "currency": "USD",
+            "probability": 0.7,
+            "expected_value": 350000.0,
+            "stage_entered_at": "2026-02-20T09:00:00Z",
+            "expected_close": "2026-03-12T09:00:00Z",
+            "category": "commit",
+        }
+    ],
+    "win_probabilities": {
+        "as_of": _WHEN,
+        "min_sample": 20,
+        "stages": [{"stage": "negotiation", "probability": 0.7, "sample_size": 24, "converted": 17, "learned": True}],
+    },
+    "days_to_close": {
+        "as_of": _WHEN,
+        "min_sample": 20,
+        "stages": [{"stage": "negotiation", "days": 20.0, "sample_size": 24, "learned": True}],
+    },
+    "commit_threshold": 0.7,
+    "best_case_threshold": 0.4,
+}
+"""A forecast as the examples of the OpenAPI document show it."""
+
 
 class _View(BaseModel):
     """A view read off a projection's answer, attribute by attribute."""
@@ -65,6 +148,8 @@ class StageDurationPublic(_View):
 
 class PipelineSummaryPublic(_View):
     """The pipeline at one business time, optionally for one owner and/or source (as of then)."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [PIPELINE_EXAMPLE]})
 
     as_of: datetime
     owner: str | None
@@ -153,6 +238,8 @@ class ForecastMonthPublic(_View):
 class ForecastPublic(_View):
     """Open pipeline x win probability, by month of expected close and currency."""
 
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [FORECAST_EXAMPLE]})
+
     as_of: datetime
     months: list[date] = Field(description="first day of each month, starting with the month of `as_of`")
     rows: list[ForecastMonthPublic] = Field(description="by month, then currency")
@@ -186,6 +273,34 @@ class AccuracyMonthPublic(_View):
 class ForecastAccuracyPublic(_View):
     """A past forecast, month by month against the deal value actually converted."""
 
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "made_as_of": _WHEN,
+                    "horizon_months": 3,
+                    "actual_as_of": None,
+                    "months": [
+                        {
+                            "month": "2026-03-01",
+                            "currency": "USD",
+                            "closed_at_forecast": 1200000,
+                            "predicted_commit": 350000,
+                            "predicted_best_case": 600000,
+                            "predicted_pipeline": 750000,
+                            "predicted_total": 1950000,
+                            "actual": 1700000,
+                            "actual_from_forecast_deals": 500000,
+                            "error": -250000,
+                        }
+                    ],
+                    "forecast": FORECAST_EXAMPLE,
+                }
+            ]
+        },
+    )
+
     made_as_of: datetime
     horizon_months: int
     actual_as_of: datetime | None = Field(description="conversions counted up to then; null: all recorded so far")
@@ -202,6 +317,38 @@ class ForecastAccuracyPublic(_View):
 
 class ContactFeaturesPublic(_View):
     """A contact's features as of one moment, RFM in the Fader-Hardie convention."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "as_of": _WHEN,
+                    "unit": "days",
+                    "created_at": "2025-06-01T10:00:00Z",
+                    "purchase_count": 3,
+                    "first_purchase_at": "2025-06-01T10:00:00Z",
+                    "last_purchase_at": "2026-01-15T16:30:00Z",
+                    "currency": "USD",
+                    "total_value": 45000,
+                    "average_value": 15000.0,
+                    "totals_by_currency": {"USD": 45000},
+                    "last_interaction_at": "2026-02-20T09:00:00Z",
+                    "consent": {"email": True},
+                    "reactivations": 0,
+                    "lifecycle": "active",
+                    "frequency": 2,
+                    "recency": 228.0,
+                    "T": 274.0,
+                    "monetary": 15000.0,
+                    "days_since_created": 274.2,
+                    "days_since_first_purchase": 274.2,
+                    "days_since_last_purchase": 45.9,
+                    "days_since_last_interaction": 10.2,
+                }
+            ]
+        },
+    )
 
     as_of: datetime
     unit: Unit = Field(description="unit of recency and T")
@@ -241,6 +388,17 @@ class SegmentSummaryPublic(_View):
 
 class SegmentList(BaseModel):
     """Every segment with its number of members as of a time."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "as_of": _WHEN,
+                    "segments": [{"name": "repeat_buyers", "description": "bought on two days or more", "members": 42}],
+                }
+            ]
+        }
+    )
 
     as_of: datetime
     segments: list[SegmentSummaryPublic]

@@ -123,7 +123,19 @@ def test_the_version_and_a_summary_of_every_sub_command() -> None:
     version = crm_with({}, "--version")
     assert version.returncode == 0 and re.fullmatch(r"crm \d+\.\d+\.\d+\S*\n", version.stdout)
     shown = crm_with({}, "--help").stdout
-    commands = ["serve", "seed", "import", "history", "replay", "verify", "status", "relay", "consume", "token"]
+    commands = [
+        "serve",
+        "seed",
+        "import",
+        "history",
+        "replay",
+        "verify",
+        "status",
+        "relay",
+        "consume",
+        "token",
+        "openapi",
+    ]
     for name in commands:
         assert re.search(rf"^\s+{name}\s+\w+", shown, re.MULTILINE), f"no summary for {name}:\n{shown}"
 

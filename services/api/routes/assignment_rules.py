@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Response
 
 from services.api.deps import CrmDep, IfMatch, Permit
 from services.api.problems import WORKSPACE_RESPONSES
-from services.api.responses import etag
+from services.api.responses import etag, with_etag
 from services.api.schemas_users import REPLACE_RULES_EXAMPLES, AssignmentRules
 from services.app.commands import ReplaceAssignmentRules
 from services.auth.access import Caller
@@ -18,16 +18,17 @@ from services.auth.policy import Action
 router = APIRouter(prefix="/v1/assignment-rules", tags=["assignment rules"], responses=WORKSPACE_RESPONSES)
 
 
-@router.get("", summary="The assignment rules, in the order they are tried")
+@router.get("", summary="The assignment rules, in the order they are tried", responses=with_etag())
 def get_assignment_rules(
     who: Annotated[Caller, Depends(Permit(Action.READ_ASSIGNMENT_RULES))], crm: CrmDep, response: Response
 ) -> AssignmentRules:
+    """The rules a new lead is matched against, first match wins; the `ETag` is their version."""
     found = crm.assignment_rules()
     response.headers["ETag"] = etag(found.version)
     return AssignmentRules.of(found)
 
 
-@router.put("", summary="Replace the assignment rules with a new ordered list")
+@router.put("", summary="Replace the assignment rules with a new ordered list", responses=with_etag())
 def replace_assignment_rules(
     who: Annotated[Caller, Depends(Permit(Action.MANAGE_ASSIGNMENT_RULES))],
     crm: CrmDep,

@@ -22,7 +22,7 @@ router = APIRouter(
     summary="Who read which person's data, newest first",
     dependencies=[Depends(Permit(Action.READ_ACCESS_LOG))],
 )
-def access_log(
+def list_access_log(
     log: AccessLogDep, page: PageQuery, subject: AccessSubjectFilter = None, user: AccessUserFilter = None
 ) -> AccessLogPage:
     """Every read of a lead's or a contact's data (the record, its history, the lists, segment

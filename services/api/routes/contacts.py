@@ -26,9 +26,18 @@ from services.api.deps import (
     TimeUnit,
 )
 from services.api.pagination import keyset_page
-from services.api.problems import PROBLEM_RESPONSES, READ_MODEL_RESPONSES
+from services.api.problems import PROBLEM_RESPONSES, documented_problem
 from services.api.read_models import BEHIND
-from services.api.responses import accepted, created, etag, exact_version, trail, with_key
+from services.api.responses import (
+    accepted,
+    created,
+    created_or_replayed,
+    etag,
+    exact_version,
+    trail,
+    with_etag,
+    with_key,
+)
 from services.api.schemas import AuditTrail, CommandAccepted, ContactPublic, ContactReactivated
 from services.api.schemas_read_models import ContactFeaturesPublic, ContactPage, ContactSummary
 from services.app.commands import (
@@ -47,13 +56,41 @@ from services.auth.policy import Action
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"], responses=PROBLEM_RESPONSES)
 
+_CREATE_EXAMPLES = {
+    "import": {
+        "summary": "a customer imported from the shop",
+        "value": {"name": "Ada Lovelace", "email": "ada@acme.example", "company": "Acme", "external_id": "cdnow:00042"},
+    }
+}
+_UPDATE_EXAMPLES = {
+    "new email": {"summary": "the person has a new email", "value": {"email": "ada.lovelace@acme.example"}},
+    "new role": {"summary": "a new title at another company", "value": {"title": "CEO", "company": "Initech"}},
+    "clear the title": {"summary": "null clears a field (not the name)", "value": {"title": None}},
+}
+_INTERACTION_EXAMPLES = {"meeting": {"summary": "a meeting held", "value": {"kind": "meeting", "detail": "Renewal"}}}
+_PURCHASE_EXAMPLES = {
+    "order": {
+        "summary": "an order of 2 items at 49.90 EUR in all (amounts in minor units)",
+        "value": {"order_id": "A-10042", "amount": 4990, "currency": "EUR", "quantity": 2},
+    }
+}
+_CONSENT_EXAMPLES = {
+    "opt in": {"summary": "the person agreed to receive email", "value": {"channel": "email", "granted": True}}
+}
+_REACTIVATE_EXAMPLES = {
+    "upsell": {
+        "summary": "the customer asks about another product",
+        "value": {"interest": "the analytics add-on", "estimated_value": 300000, "owner": "rep-anna"},
+    }
+}
+
 
 @router.get(
     "",
     summary="List contacts (filter by segment or external id, page through)",
-    responses={**BEHIND, 404: READ_MODEL_RESPONSES[404]},
+    responses={**BEHIND, 404: documented_problem("No such segment")},
 )
-def list_contacts_page(
+def list_contacts(
     who: Annotated[Caller, Depends(Permit(Action.READ_INSIGHTS))],
     reads: ReadModelsDep,
     page: PageQuery,
@@ -80,7 +117,7 @@ def list_contacts_page(
     dependencies=[Depends(Permit(Action.READ_INSIGHTS))],
     responses=BEHIND,
 )
-def contact_features(
+def get_contact_features(
     contact_id: UUID,
     reads: ReadModelsDep,
     as_of: ReadAsOf = None,
@@ -92,20 +129,24 @@ def contact_features(
     return ContactFeaturesPublic.of(reads.caught_up(min_position).contact_features(contact_id, as_of, unit))
 
 
-@router.post("", status_code=201, summary="Create a contact")
+@router.post(
+    "", status_code=201, summary="Create a contact", responses=created_or_replayed(CommandAccepted, "the new contact")
+)
 def create_contact(
     who: Annotated[Caller, Depends(Permit(Action.CREATE_CONTACT))],
     crm: CrmDep,
-    body: CreateContact,
+    body: Annotated[CreateContact, Body(openapi_examples=_CREATE_EXAMPLES)],
     response: Response,
     key: IdempotencyKeyHeader = None,
 ) -> CommandAccepted:
+    """A contact without a lead (an import, a sign-up, a purchase); 201 with its `Location`. A retry
+    with the same `Idempotency-Key` answers 200 with the same id and appends nothing."""
     result = crm.create_contact(with_key(body, key), who.context())
     created(response, result, f"/v1/contacts/{result.id}")
     return accepted(response, result)
 
 
-@router.get("/{contact_id}", summary="A contact now, at a version, or as of a time")
+@router.get("/{contact_id}", summary="A contact now, at a version, or as of a time", responses=with_etag())
 def get_contact(
     contact_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.READ))],
@@ -114,6 +155,8 @@ def get_contact(
     as_of: AsOf = None,
     version: AtVersion = None,
 ) -> ContactPublic:
+    """The contact as it stands now, at `version`, or as of the business time `as_of`; its `ETag`
+    is the version answered. An analyst sees names, emails and phones masked."""
     contact = crm.get_contact(contact_id, version=version, as_of=as_of, owner_scope=who.owner_scope)
     exact_version(contact, version, as_of, ContactNotFound(contact_id, f" at version {version}"))
     who.read([contact.id])
@@ -121,69 +164,83 @@ def get_contact(
     return ContactPublic.of(contact, masked=who.principal.masks_personal_data)
 
 
-@router.patch("/{contact_id}", summary="Change some of a contact's details")
+@router.patch("/{contact_id}", summary="Change some of a contact's details", responses=with_etag())
 def update_contact(
     contact_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.UPDATE_CONTACT))],
     crm: CrmDep,
-    body: UpdateContactDetails,
+    body: Annotated[UpdateContactDetails, Body(openapi_examples=_UPDATE_EXAMPLES)],
     expected: IfMatch,
     response: Response,
 ) -> CommandAccepted:
+    """Only the fields sent change; null clears one (not the name)."""
     return accepted(response, crm.update_contact_details(contact_id, body, who.context(), expected_version=expected))
 
 
 @router.get("/{contact_id}/history", summary="A contact's audit trail")
-def contact_history(contact_id: UUID, who: Annotated[Caller, Depends(Permit(Action.READ))], crm: CrmDep) -> AuditTrail:
+def get_contact_history(
+    contact_id: UUID, who: Annotated[Caller, Depends(Permit(Action.READ))], crm: CrmDep
+) -> AuditTrail:
+    """Every event of the contact, oldest first: what happened, when, and who did it."""
     return trail(crm, contact_id, Contact, who)
 
 
-@router.post("/{contact_id}/interactions", summary="Log an interaction with a contact")
+@router.post("/{contact_id}/interactions", summary="Log an interaction with a contact", responses=with_etag())
 def log_contact_interaction(
     contact_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.LOG_INTERACTION))],
     crm: CrmDep,
-    body: LogInteraction,
+    body: Annotated[LogInteraction, Body(openapi_examples=_INTERACTION_EXAMPLES)],
     expected: IfMatch,
     response: Response,
 ) -> CommandAccepted:
+    """An email, visit, call, meeting... with the customer."""
     return accepted(response, crm.log_contact_interaction(contact_id, body, who.context(), expected_version=expected))
 
 
-@router.post("/{contact_id}/purchases", summary="Record a purchase")
+@router.post("/{contact_id}/purchases", summary="Record a purchase", responses=with_etag())
 def record_purchase(
     contact_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.RECORD_PURCHASE))],
     crm: CrmDep,
-    body: RecordPurchase,
+    body: Annotated[RecordPurchase, Body(openapi_examples=_PURCHASE_EXAMPLES)],
     expected: IfMatch,
     response: Response,
 ) -> CommandAccepted:
+    """An order the contact placed; the contact's features and segments follow from it."""
     return accepted(response, crm.record_purchase(contact_id, body, who.context(), expected_version=expected))
 
 
-@router.post("/{contact_id}/consent", summary="Grant or withdraw consent for a channel")
-def change_consent(
+@router.post("/{contact_id}/consent", summary="Grant or withdraw consent for a channel", responses=with_etag())
+def change_contact_consent(
     contact_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.CHANGE_CONSENT))],
     crm: CrmDep,
-    body: ChangeConsent,
+    body: Annotated[ChangeConsent, Body(openapi_examples=_CONSENT_EXAMPLES)],
     expected: IfMatch,
     response: Response,
 ) -> CommandAccepted:
+    """Record what the person said about a channel; without email consent, `email_sent` is refused (409)."""
     return accepted(response, crm.change_consent(contact_id, body, who.context(), expected_version=expected))
 
 
-@router.post("/{contact_id}/reactivate", status_code=201, summary="Open a new lead for a contact's new interest")
+@router.post(
+    "/{contact_id}/reactivate",
+    status_code=201,
+    summary="Open a new lead for a contact's new interest",
+    responses=created_or_replayed(ContactReactivated, "the new lead (the `ETag` is the contact's)"),
+)
 def reactivate_contact(
     contact_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.REACTIVATE_CONTACT))],
     crm: CrmDep,
-    body: ReactivateContact,
+    body: Annotated[ReactivateContact, Body(openapi_examples=_REACTIVATE_EXAMPLES)],
     expected: IfMatch,
     response: Response,
     key: IdempotencyKeyHeader = None,
 ) -> ContactReactivated:
+    """A new lead (source `reactivation`) for the customer's new interest; 201 with the lead's
+    `Location`. A retry with the same `Idempotency-Key` answers 200 with the same lead."""
     cmd = who.as_owner(with_key(body, key))
     result = crm.reactivate_contact(contact_id, cmd, who.context(), expected_version=expected)
     created(response, result, f"/v1/leads/{result.related_id}")

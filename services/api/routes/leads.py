@@ -28,7 +28,16 @@ from services.api.deps import (
 from services.api.pagination import keyset_page
 from services.api.problems import PROBLEM_RESPONSES
 from services.api.read_models import BEHIND
-from services.api.responses import accepted, created, etag, exact_version, trail, with_key
+from services.api.responses import (
+    accepted,
+    created,
+    created_or_replayed,
+    etag,
+    exact_version,
+    trail,
+    with_etag,
+    with_key,
+)
 from services.api.schemas import AuditTrail, CommandAccepted, LeadConverted, LeadPublic
 from services.api.schemas_read_models import LeadPage, LeadSummary
 from services.app.commands import (
@@ -77,6 +86,27 @@ _CAPTURE_EXAMPLES = {
 }
 
 
+_INTERACTION_EXAMPLES = {
+    "demo": {"summary": "a product demo held", "value": {"kind": "demo", "detail": "Showed the forecast to the CTO"}},
+    "earlier": {
+        "summary": "a call logged afterwards (business time)",
+        "value": {"kind": "call", "occurred_at": "2026-03-02T10:30:00Z"},
+    },
+}
+_STAGE_EXAMPLES = {"qualified": {"summary": "the lead is qualified", "value": {"stage": "qualified"}}}
+_ASSIGN_EXAMPLES = {
+    "to a rep": {"summary": "give the lead to a rep", "value": {"owner": "rep-anna", "reason": "territory: DACH"}}
+}
+_DISQUALIFY_EXAMPLES = {"no budget": {"summary": "lost: no budget", "value": {"reason": "no budget this year"}}}
+_CONVERT_EXAMPLES = {
+    "won": {"summary": "won at 12,000.00 USD (amounts in minor units)", "value": {"deal_value": 1200000}},
+    "in euros": {"summary": "won at 9,500.00 EUR", "value": {"deal_value": 950000, "currency": "EUR"}},
+}
+_RESCORE_EXAMPLES = {
+    "now": {"summary": "decay as of now", "value": {}},
+    "as of": {"summary": "decay as of a business time", "value": {"occurred_at": "2026-03-02T00:00:00Z"}},
+}
+
 _CONSENT_EXAMPLES = {
     "opt in": {"summary": "the person agreed to receive email", "value": {"channel": "email", "granted": True}},
     "opt out": {
@@ -87,7 +117,7 @@ _CONSENT_EXAMPLES = {
 
 
 @router.get("", summary="List leads (filter, page through)", responses=BEHIND)
-def list_leads_page(
+def list_leads(
     who: Annotated[Caller, Depends(Permit(Action.READ_PIPELINE))],
     reads: ReadModelsDep,
     page: PageQuery,
@@ -121,7 +151,9 @@ def list_leads_page(
     return LeadPage(items=[LeadSummary.of(row, masked=masked) for row in rows], next_cursor=cursor)
 
 
-@router.post("", status_code=201, summary="Capture a lead")
+@router.post(
+    "", status_code=201, summary="Capture a lead", responses=created_or_replayed(CommandAccepted, "the new lead")
+)
 def capture_lead(
     who: Annotated[Caller, Depends(Permit(Action.CAPTURE_LEAD))],
     crm: CrmDep,
@@ -129,12 +161,15 @@ def capture_lead(
     response: Response,
     key: IdempotencyKeyHeader = None,
 ) -> CommandAccepted:
+    """A new lead, scored at once; 201 with its `Location`. A rep's lead is their own. A retry with
+    the same `Idempotency-Key` (header or body) answers 200 with the same id and appends nothing;
+    the same key with other details is a 409."""
     result = crm.capture_lead(who.as_owner(with_key(body, key)), who.context())
     created(response, result, f"/v1/leads/{result.id}")
     return accepted(response, result)
 
 
-@router.get("/{lead_id}", summary="A lead now, at a version, or as of a time")
+@router.get("/{lead_id}", summary="A lead now, at a version, or as of a time", responses=with_etag())
 def get_lead(
     lead_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.READ))],
@@ -143,6 +178,8 @@ def get_lead(
     as_of: AsOf = None,
     version: AtVersion = None,
 ) -> LeadPublic:
+    """The lead as it stands now, at `version`, or as of the business time `as_of`; its `ETag` is
+    the version answered. An analyst sees names, emails and phones masked."""
     lead = crm.get_lead(lead_id, version=version, as_of=as_of, owner_scope=who.owner_scope)
     exact_version(lead, version, as_of, LeadNotFound(lead_id, f" at version {version}"))
     who.read([lead.id])
@@ -151,24 +188,26 @@ def get_lead(
 
 
 @router.get("/{lead_id}/history", summary="A lead's audit trail")
-def lead_history(lead_id: UUID, who: Annotated[Caller, Depends(Permit(Action.READ))], crm: CrmDep) -> AuditTrail:
+def get_lead_history(lead_id: UUID, who: Annotated[Caller, Depends(Permit(Action.READ))], crm: CrmDep) -> AuditTrail:
+    """Every event of the lead, oldest first: what happened, when, and who did it."""
     return trail(crm, lead_id, Lead, who)
 
 
-@router.post("/{lead_id}/interactions", summary="Log an interaction (and rescore)")
+@router.post("/{lead_id}/interactions", summary="Log an interaction (and rescore)", responses=with_etag())
 def log_lead_interaction(
     lead_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.LOG_INTERACTION))],
     crm: CrmDep,
-    body: LogInteraction,
+    body: Annotated[LogInteraction, Body(openapi_examples=_INTERACTION_EXAMPLES)],
     expected: IfMatch,
     response: Response,
 ) -> CommandAccepted:
+    """An email, visit, call, meeting... with the person; the lead's score follows from it."""
     return accepted(response, crm.log_lead_interaction(lead_id, body, who.context(), expected_version=expected))
 
 
-@router.post("/{lead_id}/consent", summary="Grant or withdraw consent for a channel")
-def change_consent(
+@router.post("/{lead_id}/consent", summary="Grant or withdraw consent for a channel", responses=with_etag())
+def change_lead_consent(
     lead_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.CHANGE_CONSENT))],
     crm: CrmDep,
@@ -182,65 +221,73 @@ def change_consent(
     return accepted(response, crm.change_lead_consent(lead_id, body, who.context(), expected_version=expected))
 
 
-@router.post("/{lead_id}/stage", summary="Move a lead to another open stage")
+@router.post("/{lead_id}/stage", summary="Move a lead to another open stage", responses=with_etag())
 def change_stage(
     lead_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.CHANGE_STAGE))],
     crm: CrmDep,
-    body: ChangeStage,
+    body: Annotated[ChangeStage, Body(openapi_examples=_STAGE_EXAMPLES)],
     expected: IfMatch,
     response: Response,
 ) -> CommandAccepted:
+    """An open lead moves to another open stage (closing it is `convert` or `disqualify`: 409 here)."""
     return accepted(response, crm.change_stage(lead_id, body, who.context(), expected_version=expected))
 
 
-@router.post("/{lead_id}/assign", summary="Give a lead to a sales rep (an active user of the team)")
+@router.post(
+    "/{lead_id}/assign", summary="Give a lead to a sales rep (an active user of the team)", responses=with_etag()
+)
 def assign_lead(
     lead_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.ASSIGN_LEAD))],
     crm: CrmDep,
-    body: AssignLead,
+    body: Annotated[AssignLead, Body(openapi_examples=_ASSIGN_EXAMPLES)],
     expected: IfMatch,
     response: Response,
 ) -> CommandAccepted:
+    """The lead's new owner, an active user of the team (else a 422 naming `owner`)."""
     return accepted(response, crm.assign_lead(lead_id, body, who.context(), expected_version=expected))
 
 
-@router.post("/{lead_id}/disqualify", summary="Close a lead as lost")
+@router.post("/{lead_id}/disqualify", summary="Close a lead as lost", responses=with_etag())
 def disqualify_lead(
     lead_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.DISQUALIFY_LEAD))],
     crm: CrmDep,
-    body: DisqualifyLead,
+    body: Annotated[DisqualifyLead, Body(openapi_examples=_DISQUALIFY_EXAMPLES)],
     expected: IfMatch,
     response: Response,
 ) -> CommandAccepted:
+    """The lead closes as lost, with the reason; a closed lead takes no more commands (409)."""
     return accepted(response, crm.disqualify_lead(lead_id, body, who.context(), expected_version=expected))
 
 
-@router.post("/{lead_id}/convert", summary="Close a lead as won; it becomes a contact")
+@router.post("/{lead_id}/convert", summary="Close a lead as won; it becomes a contact", responses=with_etag())
 def convert_lead(
     lead_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.CONVERT_LEAD))],
     crm: CrmDep,
-    body: ConvertLead,
+    body: Annotated[ConvertLead, Body(openapi_examples=_CONVERT_EXAMPLES)],
     expected: IfMatch,
     response: Response,
 ) -> LeadConverted:
+    """The lead closes as won at the deal value and a contact is created from it; the answer names
+    the contact (`contact_id`), the `ETag` is the lead's."""
     result = crm.convert_lead(lead_id, body, who.context(), expected_version=expected)
     response.headers["ETag"] = etag(result.version)
     return LeadConverted.of(result)
 
 
-@router.post("/{lead_id}/rescore", summary="Apply score decay as of now")
+@router.post("/{lead_id}/rescore", summary="Apply score decay as of now", responses=with_etag())
 def rescore_lead(
     lead_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.RESCORE_LEAD))],
     crm: CrmDep,
     expected: IfMatch,
     response: Response,
-    body: RescoreLead | None = None,
+    body: Annotated[RescoreLead | None, Body(openapi_examples=_RESCORE_EXAMPLES)] = None,
 ) -> CommandAccepted:
+    """The score the lead's interactions give after decay as of now (or `occurred_at`); the body may be left out."""
     cmd = body or RescoreLead()
     return accepted(response, crm.rescore_lead(lead_id, cmd, who.context(), expected_version=expected))
 

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Body, Depends, Response
 
 from domain.contact import Contact
 from domain.lead import Lead
 from services.api.deps import AfterErasure, AfterErasureHook, CrmDep, Permit
 from services.api.problems import PROBLEM_RESPONSES
-from services.api.responses import etag
+from services.api.responses import etag, with_etag
 from services.api.schemas_privacy import ErasureAccepted, PersonExport
 from services.app.application import CrmApplication, ErasureResult
 from services.app.commands import ErasePerson
@@ -38,9 +38,15 @@ def _erase(
     return result
 
 
-@router.post("/leads/{lead_id}/erase", summary="Erase the person of a lead")
+_ERASE_EXAMPLES = {
+    "request": {"summary": "a data subject's request", "value": {"reason": "data subject request 2026-117"}}
+}
+EraseBody = Annotated[ErasePerson, Body(openapi_examples=_ERASE_EXAMPLES)]
+
+
+@router.post("/leads/{lead_id}/erase", summary="Erase the person of a lead", responses=with_etag())
 def erase_lead(
-    lead_id: UUID, body: ErasePerson, who: Eraser, crm: CrmDep, after_erasure: AfterErasure, response: Response
+    lead_id: UUID, body: EraseBody, who: Eraser, crm: CrmDep, after_erasure: AfterErasure, response: Response
 ) -> ErasureAccepted:
     """Destroys the person's key, so that their name, email, phone, title and free text read as
     erased in every lead and contact of theirs, the history and the read models; appends
@@ -50,9 +56,9 @@ def erase_lead(
     return ErasureAccepted.of(result)
 
 
-@router.post("/contacts/{contact_id}/erase", summary="Erase the person of a contact")
+@router.post("/contacts/{contact_id}/erase", summary="Erase the person of a contact", responses=with_etag())
 def erase_contact(
-    contact_id: UUID, body: ErasePerson, who: Eraser, crm: CrmDep, after_erasure: AfterErasure, response: Response
+    contact_id: UUID, body: EraseBody, who: Eraser, crm: CrmDep, after_erasure: AfterErasure, response: Response
 ) -> ErasureAccepted:
     """As for a lead: the contact, the lead it came from and its later leads are one person."""
     result = _erase(crm, after_erasure, contact_id, body, who, Contact)
@@ -61,7 +67,7 @@ def erase_contact(
 
 
 @router.get("/contacts/{contact_id}/export", summary="Everything about the person of a contact")
-def export_contact(
+def export_person(
     contact_id: UUID, who: Annotated[Caller, Depends(Permit(Action.EXPORT_PERSON))], crm: CrmDep
 ) -> PersonExport:
     """The person's contacts and leads as they stand, each with its full history, as JSON."""

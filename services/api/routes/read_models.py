@@ -21,7 +21,7 @@ from services.api.deps import (
     SourceAsOfFilter,
 )
 from services.api.pagination import keyset_page
-from services.api.problems import READ_MODEL_RESPONSES
+from services.api.problems import READ_MODEL_RESPONSES, documented_problem
 from services.api.schemas_read_models import (
     ForecastAccuracyPublic,
     ForecastPublic,
@@ -37,7 +37,7 @@ router = APIRouter(prefix="/v1", tags=["read models"], responses=READ_MODEL_RESP
 
 
 @router.get("/pipeline", summary="The sales pipeline as of a time")
-def pipeline(
+def get_pipeline(
     who: Annotated[Caller, Depends(Permit(Action.READ_PIPELINE))],
     reads: ReadModelsDep,
     as_of: ReadAsOf = None,
@@ -53,7 +53,7 @@ def pipeline(
 
 
 @router.get("/forecast", summary="Expected revenue per month", dependencies=[Depends(Permit(Action.READ_INSIGHTS))])
-def forecast(
+def get_forecast(
     reads: ReadModelsDep, as_of: ReadAsOf = None, months: Months = 3, min_position: MinPosition = None
 ) -> ForecastPublic:
     """Open pipeline x win probability by month of expected close, in the categories closed,
@@ -66,7 +66,7 @@ def forecast(
     summary="A past forecast against what actually closed",
     dependencies=[Depends(Permit(Action.READ_INSIGHTS))],
 )
-def forecast_accuracy(
+def get_forecast_accuracy(
     reads: ReadModelsDep, made_as_of: MadeAsOf, months: Months = 3, min_position: MinPosition = None
 ) -> ForecastAccuracyPublic:
     """The forecast as made at `made_as_of`, month by month against the deal value converted."""
@@ -78,14 +78,19 @@ def forecast_accuracy(
     summary="Every segment and its size as of a time",
     dependencies=[Depends(Permit(Action.READ_INSIGHTS))],
 )
-def segments(reads: ReadModelsDep, as_of: ReadAsOf = None, min_position: MinPosition = None) -> SegmentList:
+def list_segments(reads: ReadModelsDep, as_of: ReadAsOf = None, min_position: MinPosition = None) -> SegmentList:
+    """Every segment the rules define, with how many contacts were in it at `as_of` (now by default)."""
     queries = reads.caught_up(min_position)
     when = as_of or datetime.now(UTC)
     return SegmentList.of(when, queries.segments(when))
 
 
-@router.get("/segments/{name}/members", summary="A segment's members as of a time")
-def segment_members(
+@router.get(
+    "/segments/{name}/members",
+    summary="A segment's members as of a time",
+    responses={404: documented_problem("No such segment")},
+)
+def list_segment_members(
     name: SegmentName,
     who: Annotated[Caller, Depends(Permit(Action.READ_INSIGHTS))],
     reads: ReadModelsDep,

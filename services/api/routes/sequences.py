@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Response
 
 from services.api.deps import CrmDep, IfMatch, MinPosition, Permit, ReadModelsDep, SequencePath
 from services.api.problems import PROBLEM_RESPONSES, READ_MODEL_RESPONSES, documented_problem
-from services.api.responses import accepted
+from services.api.responses import accepted, created_at, with_etag
 from services.api.schemas import CommandAccepted
 from services.api.schemas_sequences import SEQUENCE_EXAMPLE, SequenceList, SequencePublic, SequenceStatsPublic
 from services.app.commands import DefineSequence, EnrolInSequence, ExitSequence
@@ -48,7 +48,12 @@ _DEFINE_EXAMPLES = {
 _ENROL_EXAMPLES = {"enrol": {"summary": "enrol the lead in a sequence", "value": {"sequence": "trial-follow-up"}}}
 
 
-@router.post("/v1/sequences", status_code=201, summary="Define a nurture sequence", responses=SEQUENCE_RESPONSES)
+@router.post(
+    "/v1/sequences",
+    status_code=201,
+    summary="Define a nurture sequence",
+    responses={**PROBLEM_RESPONSES, 409: SEQUENCE_RESPONSES[409], **created_at("the sequence")},
+)
 def define_sequence(
     who: Annotated[Caller, Depends(Permit(Action.DEFINE_SEQUENCE))],
     crm: CrmDep,
@@ -65,20 +70,22 @@ def define_sequence(
 @router.get(
     "/v1/sequences",
     summary="Every nurture sequence",
-    responses=SEQUENCE_RESPONSES,
+    responses=PROBLEM_RESPONSES,
     dependencies=[Depends(Permit(Action.READ_SEQUENCES))],
 )
 def list_sequences(crm: CrmDep) -> SequenceList:
+    """Every sequence defined, with its steps and enrolment rule, in name order."""
     return SequenceList(items=[SequencePublic.of(stored) for stored in crm.list_sequences()])
 
 
 @router.get(
     "/v1/sequences/{name}",
     summary="A nurture sequence's definition",
-    responses=SEQUENCE_RESPONSES,
+    responses={**PROBLEM_RESPONSES, 404: SEQUENCE_RESPONSES[404]},
     dependencies=[Depends(Permit(Action.READ_SEQUENCES))],
 )
 def get_sequence(name: SequencePath, crm: CrmDep) -> SequencePublic:
+    """The sequence's steps and enrolment rule, who defined it and when."""
     return SequencePublic.of(crm.sequence(name))
 
 
@@ -88,7 +95,7 @@ def get_sequence(name: SequencePath, crm: CrmDep) -> SequencePublic:
     responses={**READ_MODEL_RESPONSES, 404: documented_problem("No such nurture sequence")},
     dependencies=[Depends(Permit(Action.READ_INSIGHTS))],
 )
-def sequence_stats(
+def get_sequence_stats(
     name: SequencePath, crm: CrmDep, reads: ReadModelsDep, min_position: MinPosition = None
 ) -> SequenceStatsPublic:
     """Enrolments made, under way, completed and exited by reason, and the leads converted after
@@ -98,7 +105,9 @@ def sequence_stats(
 
 
 @router.post(
-    "/v1/leads/{lead_id}/enrolments", summary="Enrol a lead in a nurture sequence", responses=ENROLMENT_RESPONSES
+    "/v1/leads/{lead_id}/enrolments",
+    summary="Enrol a lead in a nurture sequence",
+    responses={**ENROLMENT_RESPONSES, **with_etag()},
 )
 def enrol_lead(
     lead_id: UUID,
@@ -116,7 +125,7 @@ def enrol_lead(
 @router.post(
     "/v1/leads/{lead_id}/enrolments/exit",
     summary="End a lead's enrolment in a nurture sequence",
-    responses=ENROLMENT_RESPONSES,
+    responses={**ENROLMENT_RESPONSES, **with_etag()},
 )
 def exit_sequence(
     lead_id: UUID,

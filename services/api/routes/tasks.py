@@ -31,7 +31,7 @@ from services.api.deps import (
 from services.api.pagination import keyset_page
 from services.api.problems import PROBLEM_RESPONSES
 from services.api.read_models import BEHIND
-from services.api.responses import created, etag, with_key
+from services.api.responses import created, created_or_replayed, etag, with_key
 from services.api.schemas_tasks import TaskAccepted, TaskPage, TaskPublic
 from services.app.application import CommandResult
 from services.app.commands import AddTask, CompleteTask, RescheduleTask
@@ -67,7 +67,12 @@ def _added(response: Response, result: CommandResult) -> TaskAccepted:
     return TaskAccepted.of(result)
 
 
-@router.post("/leads/{lead_id}/tasks", status_code=201, summary="Add a follow-up task to a lead")
+@router.post(
+    "/leads/{lead_id}/tasks",
+    status_code=201,
+    summary="Add a follow-up task to a lead",
+    responses=created_or_replayed(TaskAccepted, "the new task (the `ETag` is the lead's)"),
+)
 def add_lead_task(
     lead_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.ADD_TASK))],
@@ -84,7 +89,12 @@ def add_lead_task(
     return _added(response, crm.add_lead_task(lead_id, cmd, who.context(), expected_version=expected))
 
 
-@router.post("/contacts/{contact_id}/tasks", status_code=201, summary="Add a follow-up task to a contact")
+@router.post(
+    "/contacts/{contact_id}/tasks",
+    status_code=201,
+    summary="Add a follow-up task to a contact",
+    responses=created_or_replayed(TaskAccepted, "the new task (the `ETag` is the contact's)"),
+)
 def add_contact_task(
     contact_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.ADD_TASK))],
@@ -101,7 +111,7 @@ def add_contact_task(
 
 
 @router.get("/tasks", summary="List follow-up tasks (filter, page through)", responses=BEHIND)
-def list_tasks_page(
+def list_tasks(
     who: Annotated[Caller, Depends(Permit(Action.READ_TASKS))],
     reads: ReadModelsDep,
     page: TaskPageQuery,

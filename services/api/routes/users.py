@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Response
 
 from services.api.deps import CrmDep, Permit, UserPath
 from services.api.problems import WORKSPACE_RESPONSES
+from services.api.responses import created_at
 from services.api.schemas_users import ADD_USER_EXAMPLES, UPDATE_USER_EXAMPLES, UserList, UserPublic
 from services.app.commands import AddUser, UpdateUser
 from services.auth.access import Caller
@@ -17,7 +18,7 @@ from services.auth.policy import Action
 router = APIRouter(prefix="/v1/users", tags=["users"], responses=WORKSPACE_RESPONSES)
 
 
-@router.post("", status_code=201, summary="Add a user to the team")
+@router.post("", status_code=201, summary="Add a user to the team", responses=created_at("the user"))
 def add_user(
     who: Annotated[Caller, Depends(Permit(Action.MANAGE_USERS))],
     crm: CrmDep,
@@ -39,6 +40,7 @@ def list_users(who: Annotated[Caller, Depends(Permit(Action.READ_USERS))], crm: 
 
 @router.get("/{user_id}", summary="A user of the team")
 def get_user(user_id: UserPath, who: Annotated[Caller, Depends(Permit(Action.READ_USERS))], crm: CrmDep) -> UserPublic:
+    """The user's role, whether they are active, their daily capacity and time zone."""
     return UserPublic.of(crm.get_user(user_id))
 
 
