@@ -248,6 +248,9 @@ def reactivate_contact(
     return ContactReactivated.of(result)
 
 
+_UNMERGE_EXAMPLES = {
+    "now": {"summary": "undo the merge now; the body may be left out", "value": {}},
+}
 _MERGE_EXAMPLES = {
     "merge": {
         "summary": "this contact duplicates another: merge it into that one",
@@ -279,7 +282,7 @@ def unmerge_contact(
     crm: CrmDep,
     expected: IfMatch,
     response: Response,
-    body: Unmerge | None = None,
+    body: Annotated[Unmerge | None, Body(openapi_examples=_UNMERGE_EXAMPLES)] = None,
 ) -> CommandAccepted:
     """The merged contact and its survivor stand, and count, exactly as before the merge (events
     only: nothing is deleted). `If-Match` is the duplicate's version."""

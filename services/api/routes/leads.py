@@ -292,6 +292,9 @@ def rescore_lead(
     return accepted(response, crm.rescore_lead(lead_id, cmd, who.context(), expected_version=expected))
 
 
+_UNMERGE_EXAMPLES = {
+    "now": {"summary": "undo the merge now; the body may be left out", "value": {}},
+}
 _MERGE_EXAMPLES = {
     "merge": {
         "summary": "this lead duplicates another: merge it into that one",
@@ -323,7 +326,7 @@ def unmerge_lead(
     crm: CrmDep,
     expected: IfMatch,
     response: Response,
-    body: Unmerge | None = None,
+    body: Annotated[Unmerge | None, Body(openapi_examples=_UNMERGE_EXAMPLES)] = None,
 ) -> CommandAccepted:
     """The merged lead and its survivor stand, and count, exactly as before the merge (events
     only: nothing is deleted). `If-Match` is the duplicate's version."""
