@@ -259,7 +259,10 @@ def open_read_models(
     """The read-model store beside the event store (same database), in a namespace."""
     prepare_database(settings)
     recorder = read_model_recorder(eventsourcing_env(settings.database), namespace)
-    return ReadModelStore(recorder, projections if projections is not None else select_projections(None))
+    return ReadModelStore(
+        recorder,
+        projections if projections is not None else select_projections(None, settings.default_phone_region),
+    )
 
 
 def open_token_store(settings: Settings, clock: Clock = utc_now) -> TokenStore:
@@ -322,7 +325,10 @@ def projection_consumers(
     """One consumer (and consumer group) per named projection, writing into `store`; each opens
     the sealed personal fields of what it consumes with the people's keys."""
     fields = PersonalFields(open_person_keys(settings))
-    return [projection_consumer(settings, store, projection, fields) for projection in select_projections(names)]
+    return [
+        projection_consumer(settings, store, projection, fields)
+        for projection in select_projections(names, settings.default_phone_region)
+    ]
 
 
 def projection_consumer(
@@ -427,7 +433,7 @@ def simulation(app: CrmApplication, settings: Settings, configure: Configure) ->
     def build_engine(sim: CrmApplication, clock: ManualClock) -> tuple[PolicyRunner, Scheduler]:
         # the simulated read models, kept in step with the simulated log whenever a policy asks
         memory = eventsourcing_env(Database(backend="memory"))
-        store = ReadModelStore(read_model_recorder(memory), select_projections(None))
+        store = ReadModelStore(read_model_recorder(memory), select_projections(None, settings.default_phone_region))
         sim_policies = policies(settings, store, read_models_on_demand(sim, store))
         runner = PolicyRunner(sim, sim_policies, MemoryPolicyPositions(), log_reader(sim), clock=clock)
         return runner, Scheduler(sim, timer_kinds(), clock)
