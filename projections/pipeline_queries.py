@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -373,13 +373,20 @@ def list_leads(
     min_score: int | None = None,
     after: str | None = None,
     limit: int = 50,
+    among: Sequence[str] | None = None,
 ) -> list[LeadRow]:
-    """Current leads matching every filter given (`unassigned`: only those nobody owns), in lead
-    id order, starting after the lead id `after` (keyset pagination: a page never repeats or
-    skips a lead that existed on the previous one), at most `limit` of them."""
+    """Current leads matching every filter given (`unassigned`: only those nobody owns; `among`:
+    only these lead ids), in lead id order, starting after the lead id `after` (keyset
+    pagination: a page never repeats or skips a lead that existed on the previous one), at most
+    `limit` of them."""
     from projections.pipeline import LEADS
 
     where, params = ["1 = 1"], list[Any]()
+    if among is not None:
+        if not among:
+            return []
+        where.append(f"lead_id IN ({', '.join('?' * len(among))})")
+        params.extend(among)
     if unassigned:
         where.append("owner IS NULL")
     for column, value in (("stage", stage), ("owner", owner), ("source", source)):

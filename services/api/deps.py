@@ -100,10 +100,14 @@ class Permit:
     looked at.
 
     Which leads and contacts a rep may touch is not checked here: the caller's context carries
-    their owner scope, and the application checks it on the aggregate it loads."""
+    their owner scope, and the application checks it on the aggregate it loads.
 
-    def __init__(self, action: Action) -> None:
+    With `or_else`, a caller whose role may not do `action` but may do `or_else` is let through
+    doing `or_else` (the route then holds them to what that allows: `Caller.action` says which)."""
+
+    def __init__(self, action: Action, or_else: Action | None = None) -> None:
         self.action = action
+        self.or_else = or_else
 
     def __call__(
         self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -119,9 +123,12 @@ class Permit:
             log_denial(principal.value, **where)
             raise Unauthenticated(_REFUSED[principal])
         route = str(getattr(request.scope.get("route"), "path", ""))
+        action = self.action
+        if self.or_else is not None and not principal.may(action) and principal.may(self.or_else):
+            action = self.or_else
         caller = Caller(
             principal, request_id, request.method, request.url.path, route=route, access_log=_access_log(request)
-        ).permit(self.action)
+        ).permit(action)
         request.state.caller = caller  # read when a withheld aggregate is answered (the denial log)
         return caller
 
@@ -214,6 +221,17 @@ SourceAsOfFilter = Annotated[LeadSource | None, Query(description="only leads fr
 MinScore = Annotated[int | None, Query(ge=0, le=100, description="only leads scoring at least this")]
 SegmentFilter = Annotated[
     str | None, Query(min_length=1, max_length=100, description="only the segment's members as of now")
+]
+EmailFilter = Annotated[
+    str | None,
+    Query(
+        min_length=3,
+        max_length=320,
+        pattern=r"^\s*[^@\s]+@[^@\s]+\s*$",
+        description="only those with this email address (case and surrounding spaces do not count; "
+        "a plus-address is its own address)",
+        examples=["ada@acme.example"],
+    ),
 ]
 ExternalIdFilter = Annotated[
     str | None, Query(min_length=1, max_length=200, description="only the contact with this id elsewhere")

@@ -14,6 +14,7 @@ from services.api.deps import (
     AsOf,
     AtVersion,
     CrmDep,
+    EmailFilter,
     ExternalIdFilter,
     IdempotencyKeyHeader,
     IfMatch,
@@ -48,26 +49,34 @@ router = APIRouter(prefix="/v1/contacts", tags=["contacts"], responses=PROBLEM_R
 
 @router.get(
     "",
-    summary="List contacts (filter by segment or external id, page through)",
+    summary="List contacts (filter by segment, external id or email, page through)",
     responses={**BEHIND, 404: READ_MODEL_RESPONSES[404]},
 )
 def list_contacts_page(
-    who: Annotated[Caller, Depends(Permit(Action.READ_INSIGHTS))],
+    who: Annotated[Caller, Depends(Permit(Action.READ_INSIGHTS, or_else=Action.LOOKUP_BY_EMAIL))],
     reads: ReadModelsDep,
     page: PageQuery,
     segment: SegmentFilter = None,
     external_id: ExternalIdFilter = None,
+    email: EmailFilter = None,
     min_position: MinPosition = None,
 ) -> ContactPage:
     """Contacts with their current details, in contact id order, from the segments read
-    model; an analyst sees names, emails and phones masked (inside free text too)."""
+    model; `email` finds the contacts with that address (compared normalised, through the
+    people read model). An analyst sees names, emails and phones masked (inside free text too).
+    A service may look contacts up by `email` only, and sees ids and times, no personal data."""
+    who.lookup(email)
     queries = reads.caught_up(min_position)
     rows, cursor = keyset_page(
-        lambda after, limit: queries.contacts(segment=segment, external_id=external_id, after=after, limit=limit),
+        lambda after, limit: queries.contacts(
+            segment=segment, external_id=external_id, email=email, after=after, limit=limit
+        ),
         page,
         key=lambda row: row.contact_id,
     )
     who.read(row.contact_id for row in rows)
+    if who.looks_up_only:
+        return ContactPage(items=[ContactSummary.minimal(row) for row in rows], next_cursor=cursor)
     masked = who.principal.masks_personal_data
     return ContactPage(items=[ContactSummary.of(row, masked=masked) for row in rows], next_cursor=cursor)
 

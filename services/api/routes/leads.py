@@ -14,6 +14,7 @@ from services.api.deps import (
     AsOf,
     AtVersion,
     CrmDep,
+    EmailFilter,
     IdempotencyKeyHeader,
     IfMatch,
     LeadOwnerFilter,
@@ -84,20 +85,24 @@ _CONSENT_EXAMPLES = {
 }
 
 
-@router.get("", summary="List leads (filter, page through)", responses=BEHIND)
+@router.get("", summary="List leads (filter, look up by email, page through)", responses=BEHIND)
 def list_leads_page(
-    who: Annotated[Caller, Depends(Permit(Action.READ_PIPELINE))],
+    who: Annotated[Caller, Depends(Permit(Action.READ_PIPELINE, or_else=Action.LOOKUP_BY_EMAIL))],
     reads: ReadModelsDep,
     page: PageQuery,
     stage: StageFilter = None,
     owner: LeadOwnerFilter = None,
     source: SourceFilter = None,
     min_score: MinScore = None,
+    email: EmailFilter = None,
     min_position: MinPosition = None,
 ) -> LeadPage:
     """Leads as they stand now, in lead id order, from the pipeline read model; `owner=none`
-    lists the leads nobody owns. A rep sees their own leads only; an analyst sees names, and
-    emails and phones in free text, masked."""
+    lists the leads nobody owns; `email` finds the leads with that address (compared
+    normalised, through the people read model). A rep sees their own leads only; an analyst sees
+    names, and emails and phones in free text, masked. A service may look leads up by `email`
+    only, and sees ids, versions and stages, no personal data."""
+    who.lookup(email)
     owner = who.owner_filter(owner)
     unassigned = owner == UNASSIGNED
     queries = reads.caught_up(min_position)
@@ -110,11 +115,14 @@ def list_leads_page(
             min_score=min_score,
             after=after,
             limit=limit,
+            email=email,
         ),
         page,
         key=lambda row: row.lead_id,
     )
     who.read(row.lead_id for row in rows)
+    if who.looks_up_only:
+        return LeadPage(items=[LeadSummary.minimal(row) for row in rows], next_cursor=cursor)
     masked = who.principal.masks_personal_data
     return LeadPage(items=[LeadSummary.of(row, masked=masked) for row in rows], next_cursor=cursor)
 
