@@ -16,15 +16,15 @@ personal value gone: it is found by no email, no phone and no name any more."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from domain.identity import normalised_email, normalised_phone
 from domain.personal_data import ERASED_NAME
 from projections.event_record import EventRecord
 from projections.row_changes import RowChange, Table, Update, Upsert
 
-LEAD = "lead"
-CONTACT = "contact"
+LEAD: Final = "lead"
+CONTACT: Final = "contact"
 
 OPEN = "open"
 """A lead still in the pipeline."""

@@ -24,6 +24,7 @@ from projections.pipeline_queries import Reader
 from projections.registry import select_projections
 from projections.row_changes import Projection
 from services.app.application import CrmApplication
+from services.app.inbound import InProcessIdentityLocks
 from services.app.queries import ReadModelQueries
 from services.automation import decay, nurture
 from services.automation.assignment import AssignmentPolicy
@@ -41,6 +42,7 @@ from services.privacy.mapper import SealingMapper
 from services.settings import Database, Settings
 from services.storage import fail_fast_postgres
 from services.storage.access_log import AccessLog, MemoryAccessLog, PostgresAccessLog, SqliteAccessLog
+from services.storage.identity_locks import PostgresIdentityLocks
 from services.storage.leader_lock import FileLeaderLock, LeaderLock, PostgresLeaderLock, ProcessLeaderLock
 from services.storage.person_keys import MemoryKeyStore, PostgresKeyStore, SqliteKeyStore
 from services.storage.read_model_store import ReadModelStore
@@ -280,6 +282,15 @@ def open_token_store(settings: Settings, clock: Clock = utc_now) -> TokenStore:
             reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
         )
     return MemoryTokenStore(clock=clock)
+
+
+def open_identity_locks(settings: Settings) -> InProcessIdentityLocks | PostgresIdentityLocks:
+    """The locks that serialise inbound submissions for the same person: this process's own,
+    and on PostgreSQL advisory locks too, for every process serving the store."""
+    database = settings.database
+    if database.backend == "postgres":
+        return PostgresIdentityLocks(postgres_conninfo(database))
+    return InProcessIdentityLocks()
 
 
 def open_access_log(settings: Settings) -> AccessLog:

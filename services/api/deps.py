@@ -25,6 +25,7 @@ from services.api.read_models import ReadModelGate
 from services.api.readiness import Readiness
 from services.app.application import CrmApplication
 from services.app.commands import EARLIEST_YEAR, LATEST_YEAR
+from services.app.inbound import InboundCapture
 from services.auth.access import AccessRecorder, Caller, log_denial
 from services.auth.policy import Action, Authenticator, Principal, Refusal, Unauthenticated
 
@@ -63,7 +64,15 @@ def _after_erasure(request: Request) -> AfterErasureHook:
     return hook
 
 
+def _inbound(request: Request) -> InboundCapture:
+    crm = _crm(request)
+    gate = _read_models(request)
+    return InboundCapture(crm, lambda: gate.caught_up(crm.head_position()), request.app.state.identity_locks)
+
+
 CrmDep = Annotated[CrmApplication, Depends(_crm)]
+InboundDep = Annotated[InboundCapture, Depends(_inbound)]
+"""Inbound capture, looking people up in the identity index once it applied the head of the log."""
 AfterErasure = Annotated[AfterErasureHook, Depends(_after_erasure)]
 ReadModelsDep = Annotated[ReadModelGate, Depends(_read_models)]
 """The read models, reached through `.caught_up(min_position)` (503 when not served here)."""

@@ -92,3 +92,11 @@ class SequenceNotFound(ApplicationError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"nurture sequence {name!r} not found")
+
+
+class IdentityBusy(ApplicationError):
+    """Another submission for the same person held their lock for too long; try again."""
+
+
+class UnknownEmail(ApplicationError):
+    """No lead or contact has that email address (compared normalised)."""

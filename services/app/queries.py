@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
-from domain.identity import normalised_email
+from domain.identity import normalised_email, normalised_phone
 from projections import forecast as forecasting
 from projections import people_queries, segment_queries, task_queries
 from projections.contact_features import ContactFeatures
 from projections.forecast import Forecast, ForecastAccuracy
 from projections.nurture import SequenceStats, sequence_stats
+from projections.people import PeopleProjection
 from projections.people_queries import DuplicateCandidate, Kind, PersonRow
 from projections.pipeline_queries import LeadRow, PipelineSummary, list_leads, pipeline_summary
 from projections.segment_membership import SegmentMember
@@ -143,6 +144,14 @@ class ReadModelQueries:
     def people_with_phone(self, kind: Kind, phone: str) -> list[PersonRow]:
         """The leads or contacts (not erased) whose phone is this E.164 number."""
         return people_queries.with_phone(self.store, kind, phone)
+
+    def phone_of(self, phone: str | None, country: str | None) -> str | None:
+        """A phone in E.164 form as the identity index compares it: read in `country`, else in
+        the index's default region (None when it cannot be told)."""
+        people = self.store.projections.get("people")
+        if isinstance(people, PeopleProjection):
+            return people.phone(phone, country)
+        return None if phone is None else normalised_phone(phone, country)
 
     def person(self, kind: Kind, person_id: UUID) -> PersonRow | None:
         """One lead or contact of the identity index, unless erased."""

@@ -1,5 +1,5 @@
 """Finding people by who they are, over HTTP: lookups of leads and contacts by email (the
-service role sees ids and minimal fields only)."""
+service role sees ids and minimal fields only), and inbound capture deduplicating on them."""
 
 from __future__ import annotations
 
@@ -66,3 +66,84 @@ def test_a_service_looks_people_up_by_email_and_sees_no_personal_data(live: Live
 def test_a_lookup_with_something_that_is_no_email_address_is_refused(live: LiveServer) -> None:
     body = problem(live.client().get("/v1/leads", params={"email": "not-an-address"}), 422)
     assert "email" in str(body)
+
+
+# --- inbound leads ---------------------------------------------------------------------------
+
+
+def submit(client: httpx.Client, **fields: Any) -> httpx.Response:
+    body = {"name": "Ada Lovelace", "email": "ada@acme.example", "company": "Acme", **fields}
+    return client.post("/v1/inbound/leads", json=body)
+
+
+def test_a_form_for_a_new_person_captures_a_lead_and_a_second_one_lands_on_it(live: LiveServer) -> None:
+    forms, admin = live.client("forms", "service"), live.client()
+
+    first = submit(forms, country="GB", phone="020 7946 0018", message="call me")
+    again = submit(forms, email=" ADA@acme.example ", message="still interested")
+    by_phone = submit(forms, email="ada.private@home.example", phone="+44 20 7946 0018")
+
+    assert first.status_code == 201, first.text
+    lead_id = first.json()["id"]
+    assert first.headers["Location"] == f"/v1/leads/{lead_id}"
+    assert (first.json()["outcome"], first.json()["matched_by"]) == ("lead_created", None)
+    assert again.status_code == 200, again.text
+    assert (again.json()["outcome"], again.json()["id"], again.json()["matched_by"]) == (
+        "logged_on_lead",
+        lead_id,
+        "email",
+    )
+    assert (by_phone.json()["id"], by_phone.json()["matched_by"]) == (lead_id, "phone")
+    history = admin.get(f"/v1/leads/{lead_id}/history").json()["entries"]
+    details = [e["data"]["detail"] for e in history if e["event_type"] == "lead.interaction_logged"]
+    kinds = {e["data"]["kind"] for e in history if e["event_type"] == "lead.interaction_logged"}
+    assert (details, kinds) == (["still interested", None], {"form_submit"})
+
+
+def test_a_form_of_a_contact_logs_on_the_contact_and_reactivates_it_for_a_new_interest(live: LiveServer) -> None:
+    forms, admin = live.client("forms", "service"), live.client()
+    lead = capture(admin)
+    contact_id = admin.post(f"/v1/leads/{lead['id']}/convert", json={"deal_value": 100}).json()["contact_id"]
+
+    plain = submit(forms, message="a question")
+    interested = submit(forms, interest="analytics add-on")
+
+    assert plain.status_code == 200, plain.text
+    assert (plain.json()["outcome"], plain.json()["kind"], plain.json()["id"]) == (
+        "logged_on_contact",
+        "contact",
+        contact_id,
+    )
+    assert interested.json()["outcome"] == "contact_reactivated"
+    new_lead = admin.get(f"/v1/leads/{interested.json()['lead_id']}").json()
+    assert (new_lead["source"], new_lead["contact_id"], new_lead["interest"]) == (
+        "reactivation",
+        contact_id,
+        "analytics add-on",
+    )
+    # and the next form lands on that open reactivation lead
+    assert submit(forms).json()["id"] == interested.json()["lead_id"]
+
+
+def test_a_retried_form_with_an_idempotency_key_answers_the_same_lead(live: LiveServer) -> None:
+    forms = live.client("forms", "service")
+
+    form, key = {"name": "Ada", "email": "ada@acme.example"}, {"Idempotency-Key": "f-1"}
+
+    first = forms.post("/v1/inbound/leads", json=form, headers=key)
+    retry = forms.post("/v1/inbound/leads", json=form, headers=key)
+
+    assert first.status_code == 201, first.text
+    assert retry.status_code == 200, retry.text
+    assert (retry.json()["id"], retry.json()["outcome"], retry.json()["position"]) == (
+        first.json()["id"],
+        "lead_created",
+        None,
+    )
+
+
+def test_inbound_capture_is_for_services_and_refuses_a_form_without_email_or_phone(live: LiveServer) -> None:
+    problem(submit(live.client("rep-x", "rep")), 403)
+    problem(submit(live.client("ann", "analyst")), 403)
+    body = problem(live.client("forms", "service").post("/v1/inbound/leads", json={"name": "Nobody"}), 422)
+    assert "email or a phone" in str(body)
