@@ -147,3 +147,54 @@ def test_inbound_capture_is_for_services_and_refuses_a_form_without_email_or_pho
     problem(submit(live.client("ann", "analyst")), 403)
     body = problem(live.client("forms", "service").post("/v1/inbound/leads", json={"name": "Nobody"}), 422)
     assert "email or a phone" in str(body)
+
+
+# --- inbound email events --------------------------------------------------------------------
+
+
+def test_an_email_opened_or_clicked_is_logged_on_the_person_with_that_address(live: LiveServer) -> None:
+    forms, admin = live.client("tools", "service"), live.client()
+    lead = capture(admin)
+    grace = capture(admin, name="Grace Hopper", email="grace@navy.example")
+    contact_id = admin.post(f"/v1/leads/{grace['id']}/convert", json={"deal_value": 100}).json()["contact_id"]
+
+    opened = forms.post("/v1/inbound/interactions", json={"email": "ADA@acme.example", "kind": "email_open"})
+    clicked = forms.post(
+        "/v1/inbound/interactions",
+        json={"email": "grace@navy.example", "kind": "email_click", "detail": "pricing link"},
+    )
+
+    assert opened.status_code == 200, opened.text
+    assert (opened.json()["kind"], opened.json()["id"], opened.json()["outcome"]) == (
+        "lead",
+        lead["id"],
+        "logged_on_lead",
+    )
+    assert (clicked.json()["kind"], clicked.json()["id"]) == ("contact", contact_id)
+    lead_events = admin.get(f"/v1/leads/{lead['id']}/history").json()["entries"]
+    assert [e["data"]["kind"] for e in lead_events if e["event_type"] == "lead.interaction_logged"] == ["email_open"]
+    assert any(e["event_type"] == "lead.scored" and e["version"] > 2 for e in lead_events)  # it counts for the score
+    contact_events = admin.get(f"/v1/contacts/{contact_id}/history").json()["entries"]
+    [logged] = [e["data"] for e in contact_events if e["event_type"] == "contact.interaction_logged"]
+    assert logged == {"kind": "email_click", "detail": "pricing link"}
+
+
+def test_an_email_event_for_an_unknown_address_is_a_clear_404_and_a_bad_kind_a_422(live: LiveServer) -> None:
+    tools = live.client("tools", "service")
+
+    unknown = problem(
+        tools.post("/v1/inbound/interactions", json={"email": "who@nowhere.example", "kind": "email_open"}), 404
+    )
+    bad_kind = problem(
+        tools.post("/v1/inbound/interactions", json={"email": "ada@acme.example", "kind": "meeting"}), 422
+    )
+
+    assert unknown["type"] == "/problems/unknown-email"
+    assert "email address" in unknown["detail"]
+    assert [e["field"] for e in bad_kind["errors"]] == ["kind"]
+    problem(
+        live.client("ann", "analyst").post(
+            "/v1/inbound/interactions", json={"email": "a@b.example", "kind": "email_open"}
+        ),
+        403,
+    )
