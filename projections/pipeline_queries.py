@@ -418,6 +418,13 @@ def list_leads(
     return leads
 
 
+def lead_ids_owned_by(reader: Reader, owner: str) -> set[str]:
+    """The ids of the leads `owner` owns now."""
+    from projections.pipeline import LEADS
+
+    return {str(r["lead_id"]) for r in reader.fetch(f"SELECT lead_id FROM {LEADS.name} WHERE owner = ?", [owner])}
+
+
 # --- each owner's workload (what assignment rules balance) ---------------------------------------
 
 

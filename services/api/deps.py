@@ -291,6 +291,25 @@ def _task_page(
     return PageRequest(after=decode_cursor(cursor, read=_a_task_page_key), limit=limit)
 
 
+def _a_candidate_key(key: str) -> str:
+    confidence, first, second = key.split(":")
+    float(confidence)
+    uuid.UUID(first), uuid.UUID(second)
+    return key
+
+
+def _candidate_page(
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="`next_cursor` of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size")] = PAGE_SIZE,
+) -> PageRequest:
+    return PageRequest(after=decode_cursor(cursor, read=_a_candidate_key), limit=limit)
+
+
+CandidatePageQuery = Annotated[PageRequest, Depends(_candidate_page)]
+"""`cursor` and `limit` of the duplicate candidates, whose pages are in order of confidence (the
+cursor names the last pair's place: its confidence and both ids)."""
 TaskPageQuery = Annotated[PageRequest, Depends(_task_page)]
 """`cursor` and `limit` of the task list, whose pages are in due order (the cursor names the last
 task's due time and id)."""

@@ -15,7 +15,7 @@ from projections.forecast import Forecast, ForecastAccuracy
 from projections.nurture import SequenceStats, sequence_stats
 from projections.people import PeopleProjection
 from projections.people_queries import DuplicateCandidate, Kind, PersonRow
-from projections.pipeline_queries import LeadRow, PipelineSummary, list_leads, pipeline_summary
+from projections.pipeline_queries import LeadRow, PipelineSummary, lead_ids_owned_by, list_leads, pipeline_summary
 from projections.segment_membership import SegmentMember
 from projections.segment_queries import SegmentContact, SegmentSummary, list_contacts
 from projections.segment_rules import SegmentRule, default_rules
@@ -157,9 +157,14 @@ class ReadModelQueries:
         """One lead or contact of the identity index, unless erased."""
         return people_queries.person(self.store, kind, str(person_id))
 
-    def duplicate_candidates(self, kind: Kind) -> list[DuplicateCandidate]:
-        """Pairs of open leads, or of contacts, that look like one person, the surest first."""
-        return people_queries.duplicate_candidates(people_queries.candidates_among(self.store, kind))
+    def duplicate_candidates(self, kind: Kind, owner: str | None = None) -> list[DuplicateCandidate]:
+        """Pairs of open leads, or of contacts, that look like one person, the surest first;
+        with `owner`, only pairs of leads both of which that owner owns now."""
+        among = people_queries.candidates_among(self.store, kind)
+        if owner is not None:
+            own = lead_ids_owned_by(self.store, owner)
+            among = [p for p in among if p.person_id in own]
+        return people_queries.duplicate_candidates(among)
 
     def find_task(self, task_id: UUID) -> TaskRow | None:
         """One follow-up task as the tasks read model holds it, if it does."""

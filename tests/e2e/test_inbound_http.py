@@ -198,3 +198,68 @@ def test_an_email_event_for_an_unknown_address_is_a_clear_404_and_a_bad_kind_a_4
         ),
         403,
     )
+
+
+# --- duplicate candidates --------------------------------------------------------------------
+
+
+def test_duplicate_leads_are_listed_with_reasons_and_confidence_the_surest_first(live: LiveServer) -> None:
+    admin = live.client()
+    ada = capture(admin, email="ada@acme.example")
+    ada_again = capture(admin, name="A. Lovelace", email="ADA@acme.example ")
+    babbage = capture(admin, name="Charles Babbage", email="cb@engines.example", company="Engines Ltd")
+    babbage_again = capture(admin, name="Charles Babagge", email="charles@home.example", company="engines")
+    last = capture(admin, name="Grace Hopper", email="grace@navy.example", phone="+1 555 010 0000", company="Navy")
+
+    first_page = admin.get("/v1/leads/duplicates", params={"limit": 1, "min_position": last["position"]})
+    assert first_page.status_code == 200, first_page.text
+    rest = admin.get("/v1/leads/duplicates", params={"cursor": first_page.json()["next_cursor"]})
+
+    [by_email] = first_page.json()["items"]
+    [by_name] = rest.json()["items"]
+    assert rest.json()["next_cursor"] is None
+    assert ({by_email["first"]["id"], by_email["second"]["id"]}, by_email["reason"]) == (
+        {ada["id"], ada_again["id"]},
+        "email",
+    )
+    assert ({by_name["first"]["id"], by_name["second"]["id"]}, by_name["reasons"]) == (
+        {babbage["id"], babbage_again["id"]},
+        ["name_company"],
+    )
+    assert 1 >= by_email["confidence"] > by_name["confidence"] > 0
+    assert by_name["name_similarity"] >= 0.85
+
+    # an analyst sees them masked; a contact list of duplicates is empty here; a bad cursor is a 422
+    masked = live.client("ann", "analyst").get("/v1/leads/duplicates").json()["items"][0]
+    assert masked["first"]["email"] == "a***@acme.example" and "***" in masked["first"]["name"]
+    assert admin.get("/v1/contacts/duplicates").json()["items"] == []
+    body = problem(admin.get("/v1/leads/duplicates", params={"cursor": "bm90LWEta2V5"}), 422)
+    assert [e["field"] for e in body["errors"]] == ["cursor"]
+    problem(live.client("forms", "service").get("/v1/leads/duplicates"), 403)
+
+
+def test_a_rep_sees_duplicate_pairs_of_their_own_leads_only(live: LiveServer) -> None:
+    admin = live.client()
+    capture(admin, owner="alice")
+    capture(admin, name="Ada L.", owner="alice")
+    last = capture(admin, name="Ada K.", owner="bob")
+
+    pairs = live.client("alice", "rep").get("/v1/leads/duplicates", params={"min_position": last["position"]})
+
+    assert pairs.status_code == 200, pairs.text
+    assert len(pairs.json()["items"]) == 1  # of the three pairs sharing the email, one is all hers
+    assert len(admin.get("/v1/leads/duplicates").json()["items"]) == 3
+
+
+def test_duplicate_contacts_are_found_by_phone_in_e164_form(live: LiveServer) -> None:
+    admin = live.client()
+    first = admin.post("/v1/contacts", json={"name": "Grace Hopper", "phone": "+1 (555) 010-0000"})
+    second = admin.post("/v1/contacts", json={"name": "G. Hopper", "phone": "+1 555 010 0000"})
+    assert first.status_code == second.status_code == 201, (first.text, second.text)
+
+    pairs = admin.get("/v1/contacts/duplicates", params={"min_position": second.json()["position"]}).json()["items"]
+
+    assert [(p["first"]["id"], p["second"]["id"], p["reason"]) for p in pairs] == [
+        (first.json()["id"], second.json()["id"], "phone")
+    ]
+    assert pairs[0]["first"]["phone"] == "+15550100000"

@@ -10,9 +10,11 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Response
 
 from domain.contact import Contact
+from projections.people_queries import candidates_page
 from services.api.deps import (
     AsOf,
     AtVersion,
+    CandidatePageQuery,
     CrmDep,
     EmailFilter,
     ExternalIdFilter,
@@ -31,6 +33,7 @@ from services.api.problems import PROBLEM_RESPONSES, READ_MODEL_RESPONSES
 from services.api.read_models import BEHIND
 from services.api.responses import accepted, created, etag, exact_version, trail, with_key
 from services.api.schemas import AuditTrail, CommandAccepted, ContactPublic, ContactReactivated
+from services.api.schemas_people import DuplicatePage, DuplicatePair
 from services.api.schemas_read_models import ContactFeaturesPublic, ContactPage, ContactSummary
 from services.app.commands import (
     ChangeConsent,
@@ -79,6 +82,24 @@ def list_contacts_page(
         return ContactPage(items=[ContactSummary.minimal(row) for row in rows], next_cursor=cursor)
     masked = who.principal.masks_personal_data
     return ContactPage(items=[ContactSummary.of(row, masked=masked) for row in rows], next_cursor=cursor)
+
+
+@router.get("/duplicates", summary="Pairs of contacts that look like one person", responses=BEHIND)
+def contact_duplicates(
+    who: Annotated[Caller, Depends(Permit(Action.READ_INSIGHTS))],
+    reads: ReadModelsDep,
+    page: CandidatePageQuery,
+    min_position: MinPosition = None,
+) -> DuplicatePage:
+    """Duplicate candidates among the contacts, from the people read model, as for leads
+    (`GET /v1/leads/duplicates`); an analyst sees names, emails and phones masked."""
+    candidates = reads.caught_up(min_position).duplicate_candidates("contact")
+    pairs, cursor = keyset_page(
+        lambda after, limit: candidates_page(candidates, after, limit), page, key=lambda pair: pair.key
+    )
+    who.read(person.person_id for pair in pairs for person in (pair.first, pair.second))
+    masked = who.principal.masks_personal_data
+    return DuplicatePage(items=[DuplicatePair.of(pair, masked=masked) for pair in pairs], next_cursor=cursor)
 
 
 @router.get(

@@ -10,9 +10,11 @@ from fastapi import APIRouter, Body, Depends, Response
 
 from domain.lead import Lead
 from domain.team import UNASSIGNED
+from projections.people_queries import candidates_page
 from services.api.deps import (
     AsOf,
     AtVersion,
+    CandidatePageQuery,
     CrmDep,
     EmailFilter,
     IdempotencyKeyHeader,
@@ -31,6 +33,7 @@ from services.api.problems import PROBLEM_RESPONSES
 from services.api.read_models import BEHIND
 from services.api.responses import accepted, created, etag, exact_version, trail, with_key
 from services.api.schemas import AuditTrail, CommandAccepted, LeadConverted, LeadPublic
+from services.api.schemas_people import DuplicatePage, DuplicatePair
 from services.api.schemas_read_models import LeadPage, LeadSummary
 from services.app.commands import (
     AssignLead,
@@ -125,6 +128,26 @@ def list_leads_page(
         return LeadPage(items=[LeadSummary.minimal(row) for row in rows], next_cursor=cursor)
     masked = who.principal.masks_personal_data
     return LeadPage(items=[LeadSummary.of(row, masked=masked) for row in rows], next_cursor=cursor)
+
+
+@router.get("/duplicates", summary="Pairs of open leads that look like one person", responses=BEHIND)
+def lead_duplicates(
+    who: Annotated[Caller, Depends(Permit(Action.READ_PIPELINE))],
+    reads: ReadModelsDep,
+    page: CandidatePageQuery,
+    min_position: MinPosition = None,
+) -> DuplicatePage:
+    """Duplicate candidates among the open leads, from the people read model: pairs sharing a
+    normalised email (the surest), an E.164 phone, or a similar name (difflib ratio >= 0.85) at
+    the same company, each with its reasons and a confidence from 0 to 1, the surest first. A rep
+    sees pairs of their own leads only; an analyst sees names, emails and phones masked."""
+    candidates = reads.caught_up(min_position).duplicate_candidates("lead", owner=who.owner_scope)
+    pairs, cursor = keyset_page(
+        lambda after, limit: candidates_page(candidates, after, limit), page, key=lambda pair: pair.key
+    )
+    who.read(person.person_id for pair in pairs for person in (pair.first, pair.second))
+    masked = who.principal.masks_personal_data
+    return DuplicatePage(items=[DuplicatePair.of(pair, masked=masked) for pair in pairs], next_cursor=cursor)
 
 
 @router.post("", status_code=201, summary="Capture a lead")
