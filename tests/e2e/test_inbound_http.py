@@ -263,3 +263,26 @@ def test_duplicate_contacts_are_found_by_phone_in_e164_form(live: LiveServer) ->
         (first.json()["id"], second.json()["id"], "phone")
     ]
     assert pairs[0]["first"]["phone"] == "+15550100000"
+
+
+# --- conversion links a second lead to the existing contact ------------------------------------
+
+
+def test_converting_a_second_lead_of_a_contact_links_it_to_that_contact(live: LiveServer) -> None:
+    admin = live.client()
+    first = capture(admin)
+    contact_id = admin.post(f"/v1/leads/{first['id']}/convert", json={"deal_value": 100}).json()["contact_id"]
+    second = capture(admin, name="Ada L.", email="ADA@acme.example")
+
+    converted = admin.post(f"/v1/leads/{second['id']}/convert", json={"deal_value": 250})
+
+    assert converted.status_code == 200, converted.text
+    assert converted.json()["contact_id"] == contact_id
+    lead = admin.get(f"/v1/leads/{second['id']}").json()
+    assert (lead["stage"], lead["converted_contact_id"]) == ("converted", contact_id)
+    history = admin.get(f"/v1/contacts/{contact_id}/history").json()["entries"]
+    assert (history[-1]["event_type"], history[-1]["data"]) == ("contact.lead_linked", {"lead_id": second["id"]})
+    contacts = admin.get(
+        "/v1/contacts", params={"email": "ada@acme.example", "min_position": converted.json()["position"]}
+    )
+    assert [c["id"] for c in contacts.json()["items"]] == [contact_id]  # still one contact

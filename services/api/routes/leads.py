@@ -252,11 +252,16 @@ def convert_lead(
     lead_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.CONVERT_LEAD))],
     crm: CrmDep,
+    reads: ReadModelsDep,
     body: ConvertLead,
     expected: IfMatch,
     response: Response,
 ) -> LeadConverted:
-    result = crm.convert_lead(lead_id, body, who.context(), expected_version=expected)
+    """The lead becomes a new contact; a reactivation lead returns to its contact; a lead whose
+    email (compared normalised) a contact has already is linked to that contact
+    (`contact.lead_linked`) instead of making a second one. `contact_id` says which."""
+    finder = reads.contact_finder()
+    result = crm.convert_lead(lead_id, body, who.context(), expected_version=expected, find_contact=finder)
     response.headers["ETag"] = etag(result.version)
     return LeadConverted.of(result)
 
