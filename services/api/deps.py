@@ -67,7 +67,9 @@ def _after_erasure(request: Request) -> AfterErasureHook:
 def _inbound(request: Request) -> InboundCapture:
     crm = _crm(request)
     gate = _read_models(request)
-    return InboundCapture(crm, lambda: gate.caught_up(crm.head_position()), request.app.state.identity_locks)
+    return InboundCapture(
+        crm, lambda: gate.caught_up(crm.head_position()), request.app.state.identity_locks, gate.applied
+    )
 
 
 CrmDep = Annotated[CrmApplication, Depends(_crm)]

@@ -64,6 +64,13 @@ class ReadModelGate:
             raise ReadModelBehind(min_position, models.positions())
         return models
 
+    def applied(self, position: int) -> bool:
+        """Wait (up to the read wait) until the read models applied a position; never raises
+        for being behind: False when they did not get there in time."""
+        models = self.queries()
+        wait = self.wait_for or models.wait
+        return wait(position, self.read_wait_seconds)
+
     def contact_finder(self) -> ContactFinder | None:
         """Which contact has an email, as the people read model says once it applied the head of
         the log (what a conversion links a lead to); None when this server has no read models."""

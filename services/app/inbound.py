@@ -9,8 +9,10 @@ normalised email, then by E.164 phone:
 
 Two submissions for the same new person at once must make one lead, so submissions for the same
 normalised email or phone are serialised (`IdentityLocks`: in-process, and across processes on
-PostgreSQL), and each looks the person up only after the index applied everything in the log
-before it (read your writes), which includes what the previous holder of the lock appended."""
+PostgreSQL); each looks the person up only after the index applied the head of the log, and
+releases the lock only once the index applied what it appended itself (read your writes: with
+Kafka consumers keeping the read models, waiting for the head covers the newest event's partition
+only, so the holder's own wait is what makes its write visible to the next holder)."""
 
 from __future__ import annotations
 
@@ -130,11 +132,19 @@ def identity_keys(email: str | None, phone: str | None) -> list[str]:
 class InboundCapture:
     """Takes submissions: finds the person, or captures them (see the module's docstring)."""
 
-    def __init__(self, crm: CrmApplication, caught_up: Callable[[], IdentityIndex], locks: IdentityLocks) -> None:
+    def __init__(
+        self,
+        crm: CrmApplication,
+        caught_up: Callable[[], IdentityIndex],
+        locks: IdentityLocks,
+        applied: Callable[[int], bool] | None = None,
+    ) -> None:
         self.crm = crm
         self.caught_up = caught_up
         """The index once it applied the head of the log (it waits, or raises when it cannot)."""
         self.locks = locks
+        self.applied = applied
+        """Waits (a while) until the index applied a position; True when it did."""
 
     def submit(self, cmd: InboundLead, ctx: Context) -> InboundResult:
         """Land one submission on the person's open lead, their contact, or a new lead."""
@@ -146,13 +156,23 @@ class InboundCapture:
         phone = index.phone_of(cmd.phone, cmd.country)
         with self.locks.holding(identity_keys(email, phone)):
             index = self.caught_up()  # now that no one else acts for this person: all they did
-            lead = _first(index, LEAD, email, phone, open_only=True)
-            if lead is not None:
-                return self._log_on_lead(lead, cmd, ctx)
-            contact = _first(index, CONTACT, email, phone)
-            if contact is not None:
-                return self._log_on_contact(contact, cmd, ctx)
-            return self._capture(cmd, ctx)
+            landed = self._land(index, cmd, ctx, email, phone)
+            if landed.position is not None and self.applied is not None:
+                # the next holder reads the index: let it hold this write first (should the wait
+                # run out, the write stands and is answered; a retry finds it once indexed)
+                self.applied(landed.position)
+            return landed
+
+    def _land(
+        self, index: IdentityIndex, cmd: InboundLead, ctx: Context, email: str | None, phone: str | None
+    ) -> InboundResult:
+        lead = _first(index, LEAD, email, phone, open_only=True)
+        if lead is not None:
+            return self._log_on_lead(lead, cmd, ctx)
+        contact = _first(index, CONTACT, email, phone)
+        if contact is not None:
+            return self._log_on_contact(contact, cmd, ctx)
+        return self._capture(cmd, ctx)
 
     def email_event(self, cmd: InboundEmailEvent, ctx: Context) -> InboundResult:
         """Log an email opened or clicked on the person with that address: their open lead, else
@@ -180,8 +200,21 @@ class InboundCapture:
         try:
             self.crm.get_lead(derived_id("lead", cmd.idempotency_key, ctx.key_scope))
         except LeadNotFound:
-            return None
+            return self._replayed_reactivation(cmd, ctx)
         return self._capture(cmd, ctx)
+
+    def _replayed_reactivation(self, cmd: InboundLead, ctx: Context) -> InboundResult | None:
+        """A retry of a keyed submission that reactivated a contact answers that again."""
+        assert cmd.idempotency_key is not None
+        try:
+            lead = self.crm.get_lead(derived_id("reactivation", cmd.idempotency_key, ctx.key_scope))
+        except LeadNotFound:
+            return None
+        if lead.contact_id is None:
+            return None
+        contact = self.crm.get_contact(lead.contact_id)
+        result = CommandResult(contact.id, contact.version, None, related_id=lead.id)
+        return InboundResult(InboundOutcome.REACTIVATED, CONTACT, result, lead.id, contact.id, None)
 
     def _capture(self, cmd: InboundLead, ctx: Context) -> InboundResult:
         result = self.crm.capture_lead(cmd, ctx)

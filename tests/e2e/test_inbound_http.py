@@ -142,6 +142,21 @@ def test_a_retried_form_with_an_idempotency_key_answers_the_same_lead(live: Live
     )
 
 
+def test_a_retried_form_that_reactivated_a_contact_answers_the_same_reactivation(live: LiveServer) -> None:
+    forms, admin = live.client("forms", "service"), live.client()
+    lead = capture(admin)
+    admin.post(f"/v1/leads/{lead['id']}/convert", json={"deal_value": 100})
+    form, key = {"name": "Ada", "email": "ada@acme.example", "interest": "add-on"}, {"Idempotency-Key": "f-2"}
+
+    first = forms.post("/v1/inbound/leads", json=form, headers=key)
+    retry = forms.post("/v1/inbound/leads", json=form, headers=key)
+
+    assert first.json()["outcome"] == retry.json()["outcome"] == "contact_reactivated"
+    assert retry.json()["lead_id"] == first.json()["lead_id"] and retry.json()["position"] is None
+    reactivation_lead = admin.get(f"/v1/leads/{first.json()['lead_id']}/history").json()["entries"]
+    assert not [e for e in reactivation_lead if e["event_type"] == "lead.interaction_logged"]
+
+
 def test_inbound_capture_is_for_services_and_refuses_a_form_without_email_or_phone(live: LiveServer) -> None:
     problem(submit(live.client("rep-x", "rep")), 403)
     problem(submit(live.client("ann", "analyst")), 403)

@@ -43,7 +43,7 @@ def crm(settings: Settings) -> Iterator[tuple[CrmApplication, Callable[[Identity
     gate = ReadModelGate(app, ReadModelQueries(store), runner.wait, read_wait_seconds=10.0)
 
     def capture_service(locks: IdentityLocks) -> InboundCapture:
-        return InboundCapture(app, lambda: gate.caught_up(app.head_position()), locks)
+        return InboundCapture(app, lambda: gate.caught_up(app.head_position()), locks, gate.applied)
 
     with runner:
         yield app, capture_service
@@ -84,12 +84,10 @@ def test_simultaneous_forms_for_the_same_new_email_make_one_lead(
     assert len(logged) == 5 and {e.data["kind"] for e in logged} == {"form_submit"}
 
 
-@pytest.mark.postgres
+@pytest.mark.parametrize("settings", [DURABLE[1]], indirect=True)
 def test_two_processes_forms_for_the_same_new_email_make_one_lead_on_postgres(
     crm: tuple[CrmApplication, Callable[[IdentityLocks], InboundCapture]], settings: Settings
 ) -> None:
-    if settings.database.backend != "postgres":
-        pytest.skip("the advisory locks are PostgreSQL's")
     app, capture_service = crm
     conninfo = open_identity_locks(settings)
     assert isinstance(conninfo, PostgresIdentityLocks)
