@@ -474,6 +474,13 @@ class ContactReactivatedData(EventData):
     """What they are interested in now."""
 
 
+class ContactLeadLinkedData(EventData):
+    """Another lead of the contact's person (the same email) converted into this contact."""
+
+    lead_id: Uuid
+    """The lead; its `lead.converted` names this contact."""
+
+
 class ContactConsentChangedData(EventData):
     """The contact granted or withdrew consent for one channel."""
 
@@ -732,6 +739,7 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "contact.purchase_recorded": ContactPurchaseRecordedData,
     "contact.reactivated": ContactReactivatedData,
     "contact.consent_changed": ContactConsentChangedData,
+    "contact.lead_linked": ContactLeadLinkedData,
     "contact.erased": ContactErasedData,
     "contact.task_created": ContactTaskCreatedData,
     "contact.task_completed": ContactTaskCompletedData,

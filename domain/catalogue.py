@@ -54,6 +54,7 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Contact.PurchaseRecorded,
     Contact.Reactivated,
     Contact.ConsentChanged,
+    Contact.LeadLinked,
     Contact.Erased,
     Contact.TaskCreated,
     Contact.TaskCompleted,

@@ -14,6 +14,7 @@ from domain.errors import (
     ConsentUnchanged,
     DuplicatePurchase,
     HoldsMergedRecords,
+    LeadAlreadyLinked,
     MergeFinal,
     MergeIntoItself,
     NoDetailsChanged,
@@ -76,6 +77,13 @@ class Contact(FollowUpTasks, CrmAggregate):
         class_version = 1
         channel: str
         granted: bool
+
+    class LeadLinked(Event):
+        """Another lead of the person (the same email) was converted into this contact, instead
+        of making a contact of its own; its `lead.converted` names this contact."""
+
+        class_version = 1
+        lead_id: UUID
 
     class Erased(Event):
         """The person's personal data was destroyed (their key shredded); holds none itself."""
@@ -160,6 +168,7 @@ class Contact(FollowUpTasks, CrmAggregate):
         self.last_purchase_at: datetime | None = None
         self.last_interaction_at: datetime | None = None
         self.reactivated_lead_ids: list[UUID] = []
+        self.linked_lead_ids: list[UUID] = []
         self.erased_at: datetime | None = None
         self.tasks: dict[UUID, Task] = {}
         self.merged_into: UUID | None = None
@@ -219,6 +228,13 @@ class Contact(FollowUpTasks, CrmAggregate):
         """The contact shows new interest: link the new lead that follows it up."""
         self.check_not_before_creation(meta.occurred_at)
         self._reactivated(lead_id=lead_id, interest=interest, **meta.fields())
+
+    def link_lead(self, lead_id: UUID, meta: Meta) -> None:
+        """A lead of the same person converts into this contact: link it (in its conversion's append)."""
+        self.check_not_before_creation(meta.occurred_at)
+        if lead_id == self.lead_id or lead_id in self.linked_lead_ids:
+            raise LeadAlreadyLinked(f"lead {lead_id} is already linked to contact {self.id}")
+        self._lead_linked(lead_id=lead_id, **meta.fields())
 
     def erase(self, reason: str, meta: Meta) -> None:
         """Record that the person's personal data was erased; the contact takes no more commands."""
@@ -350,6 +366,10 @@ class Contact(FollowUpTasks, CrmAggregate):
         self, *, lead_id: UUID, interest: str, actor: str, correlation_id: str, occurred_at: datetime
     ) -> None:
         self.reactivated_lead_ids.append(lead_id)
+
+    @event(LeadLinked)
+    def _lead_linked(self, *, lead_id: UUID, actor: str, correlation_id: str, occurred_at: datetime) -> None:
+        self.linked_lead_ids.append(lead_id)
 
     @event(Erased)
     def _erased(self, *, reason: str, actor: str, correlation_id: str, occurred_at: datetime) -> None:

@@ -43,6 +43,10 @@ class NoDetailsChanged(DomainError):
     """A details update must change at least one field."""
 
 
+class LeadAlreadyLinked(DomainError):
+    """A lead is linked to a contact once."""
+
+
 class OccurredBeforeCreation(DomainError):
     """An event cannot happen, in business time, before its aggregate was created."""
 

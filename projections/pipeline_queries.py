@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -385,13 +385,19 @@ def list_leads(
     min_score: int | None = None,
     after: str | None = None,
     limit: int = 50,
+    among: Sequence[str] | None = None,
 ) -> list[LeadRow]:
-    """Current leads matching every filter given (`unassigned`: only those nobody owns; never a
-    merged duplicate: its survivor's score and last interaction count it), in lead id order,
-    starting after the lead id `after` (keyset pagination: a page never repeats or skips a lead
-    that existed on the previous one), at most `limit` of them."""
+    """Current leads matching every filter given (`unassigned`: only those nobody owns; `among`:
+    only these lead ids; never a merged duplicate: its survivor's score and last interaction count
+    it), in lead id order, starting after the lead id `after` (keyset pagination: a page never
+    repeats or skips a lead that existed on the previous one), at most `limit` of them."""
 
     where, params = ["merged_into IS NULL"], list[Any]()
+    if among is not None:
+        if not among:
+            return []
+        where.append(f"lead_id IN ({', '.join('?' * len(among))})")
+        params.extend(among)
     if unassigned:
         where.append("owner IS NULL")
     for column, value in (("stage", stage), ("owner", owner), ("source", source)):
@@ -427,6 +433,13 @@ def list_leads(
         values["version"] = int(values["version"])
         leads.append(LeadRow.model_validate(values))
     return leads
+
+
+def lead_ids_owned_by(reader: Reader, owner: str) -> set[str]:
+    """The ids of the leads `owner` owns now."""
+    from projections.pipeline import LEADS
+
+    return {str(r["lead_id"]) for r in reader.fetch(f"SELECT lead_id FROM {LEADS.name} WHERE owner = ?", [owner])}
 
 
 # --- each owner's workload (what assignment rules balance) ---------------------------------------

@@ -6,22 +6,30 @@ from collections.abc import Sequence
 
 from projections.row_changes import Projection
 
-PROJECTION_NAMES = ("pipeline", "segments", "tasks", "nurture")
+PROJECTION_NAMES = ("pipeline", "segments", "tasks", "nurture", "people")
 
 
-def all_projections() -> list[Projection]:
-    """Every projection, in a fixed order."""
+def all_projections(default_phone_region: str | None = None) -> list[Projection]:
+    """Every projection, in a fixed order; the identity index reads phones without a country
+    code in `default_phone_region`."""
     from projections.nurture import NurtureProjection
+    from projections.people import PeopleProjection
     from projections.pipeline import PipelineProjection  # the projections' modules load on demand
     from projections.segments import SegmentsProjection
     from projections.tasks import TasksProjection
 
-    return [PipelineProjection(), SegmentsProjection(), TasksProjection(), NurtureProjection()]
+    return [
+        PipelineProjection(),
+        SegmentsProjection(),
+        TasksProjection(),
+        NurtureProjection(),
+        PeopleProjection(default_phone_region),
+    ]
 
 
-def select_projections(names: Sequence[str] | None) -> list[Projection]:
+def select_projections(names: Sequence[str] | None, default_phone_region: str | None = None) -> list[Projection]:
     """The named projections (all when None or empty); unknown names are a ValueError."""
-    projections = all_projections()
+    projections = all_projections(default_phone_region)
     if not names:
         return projections
     unknown = set(names) - set(PROJECTION_NAMES)

@@ -24,6 +24,7 @@ from projections.pipeline_queries import Reader
 from projections.registry import select_projections
 from projections.row_changes import Projection
 from services.app.application import CrmApplication
+from services.app.inbound import InProcessIdentityLocks
 from services.app.queries import ReadModelQueries
 from services.automation import decay, nurture
 from services.automation.assignment import AssignmentPolicy
@@ -41,6 +42,7 @@ from services.privacy.mapper import SealingMapper
 from services.settings import Database, Settings
 from services.storage import fail_fast_postgres
 from services.storage.access_log import AccessLog, MemoryAccessLog, PostgresAccessLog, SqliteAccessLog
+from services.storage.identity_locks import PostgresIdentityLocks
 from services.storage.leader_lock import FileLeaderLock, LeaderLock, PostgresLeaderLock, ProcessLeaderLock
 from services.storage.person_keys import MemoryKeyStore, PostgresKeyStore, SqliteKeyStore
 from services.storage.read_model_store import ReadModelStore
@@ -259,7 +261,10 @@ def open_read_models(
     """The read-model store beside the event store (same database), in a namespace."""
     prepare_database(settings)
     recorder = read_model_recorder(eventsourcing_env(settings.database), namespace)
-    return ReadModelStore(recorder, projections if projections is not None else select_projections(None))
+    return ReadModelStore(
+        recorder,
+        projections if projections is not None else select_projections(None, settings.default_phone_region),
+    )
 
 
 def open_token_store(settings: Settings, clock: Clock = utc_now) -> TokenStore:
@@ -277,6 +282,15 @@ def open_token_store(settings: Settings, clock: Clock = utc_now) -> TokenStore:
             reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
         )
     return MemoryTokenStore(clock=clock)
+
+
+def open_identity_locks(settings: Settings) -> InProcessIdentityLocks | PostgresIdentityLocks:
+    """The locks that serialise inbound submissions for the same person: this process's own,
+    and on PostgreSQL advisory locks too, for every process serving the store."""
+    database = settings.database
+    if database.backend == "postgres":
+        return PostgresIdentityLocks(postgres_conninfo(database))
+    return InProcessIdentityLocks()
 
 
 def open_access_log(settings: Settings) -> AccessLog:
@@ -322,7 +336,10 @@ def projection_consumers(
     """One consumer (and consumer group) per named projection, writing into `store`; each opens
     the sealed personal fields of what it consumes with the people's keys."""
     fields = PersonalFields(open_person_keys(settings))
-    return [projection_consumer(settings, store, projection, fields) for projection in select_projections(names)]
+    return [
+        projection_consumer(settings, store, projection, fields)
+        for projection in select_projections(names, settings.default_phone_region)
+    ]
 
 
 def projection_consumer(
@@ -427,7 +444,7 @@ def simulation(app: CrmApplication, settings: Settings, configure: Configure) ->
     def build_engine(sim: CrmApplication, clock: ManualClock) -> tuple[PolicyRunner, Scheduler]:
         # the simulated read models, kept in step with the simulated log whenever a policy asks
         memory = eventsourcing_env(Database(backend="memory"))
-        store = ReadModelStore(read_model_recorder(memory), select_projections(None))
+        store = ReadModelStore(read_model_recorder(memory), select_projections(None, settings.default_phone_region))
         sim_policies = policies(settings, store, read_models_on_demand(sim, store))
         runner = PolicyRunner(sim, sim_policies, MemoryPolicyPositions(), log_reader(sim), clock=clock)
         return runner, Scheduler(sim, timer_kinds(), clock)

@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     qualify_score: int = Field(
         default=60, ge=1, le=100, description="a lead whose score reaches this gets a task to qualify it"
     )
+    default_phone_region: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z]{2}$",
+        description="ISO 3166-1 alpha-2 region that phones without a country code are read in, when the lead "
+        "names no country (unset: such numbers are not compared)",
+    )
 
     @field_validator("time_zone")
     @classmethod

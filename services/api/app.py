@@ -43,6 +43,7 @@ from services.api.request_form import check_request_form
 from services.api.routes.assignment_rules import router as assignment_rule_routes
 from services.api.routes.audit import router as audit_routes
 from services.api.routes.contacts import router as contact_routes
+from services.api.routes.inbound import router as inbound_routes
 from services.api.routes.leads import router as lead_routes
 from services.api.routes.operations import router as operation_routes
 from services.api.routes.privacy import router as privacy_routes
@@ -51,6 +52,7 @@ from services.api.routes.sequences import router as sequence_routes
 from services.api.routes.tasks import router as task_routes
 from services.api.routes.users import router as user_routes
 from services.app.application import CrmApplication
+from services.app.inbound import IdentityLocks, InProcessIdentityLocks
 from services.app.queries import ReadModelQueries
 from services.auth.access import AccessRecorder
 from services.auth.policy import Authenticator
@@ -62,7 +64,8 @@ Authenticate with `Authorization: Bearer <token>` (issue one with `crm token iss
 Roles: **admin** and **manager** may do everything (but only an admin manages the team's users); a **rep**
 works on their own leads (and the contacts those leads became); an **analyst** reads, with names, emails and
 phone numbers masked (inside free text too); a **service** may log interactions, record purchases and create
-contacts. Every read of a lead's or a contact's data is logged; only an admin reads that access log
+contacts, send inbound forms and email events (`/v1/inbound`), and look leads and contacts up by `email` (ids
+and minimal fields only). Every read of a lead's or a contact's data is logged; only an admin reads that access log
 (`GET /v1/audit/access`).
 
 A lead is owned by a user of the team (`/v1/users`, managed by admins, read by admins, managers and reps):
@@ -100,6 +103,7 @@ def create_app(
     access_log: AccessRecorder,
     ready_max_lag: int = READY_MAX_LAG,
     after_erasure: AfterErasureHook | None = None,
+    identity_locks: IdentityLocks | None = None,
 ) -> FastAPI:
     """The FastAPI app serving `crm` to holders of tokens from `tokens`; every read of a
     person's data goes to `access_log`, which admins read back at /v1/audit/access.
@@ -111,7 +115,10 @@ def create_app(
     and `/readyz` does not check it; otherwise `/readyz` answers 503 when a read model is more
     than `ready_max_lag` events behind the log.
     `after_erasure(position)` runs after an erasure appended its events (e.g. to scrub the
-    person's old rows from an embedded SQLite file once the read models applied them)."""
+    person's old rows from an embedded SQLite file once the read models applied them).
+    `identity_locks` serialise inbound submissions for the same person (this process's own
+    locks by default; on PostgreSQL pass `bootstrap.open_identity_locks`, which locks across
+    processes too)."""
     gate = ReadModelGate(crm, read_models, wait_for, read_wait_seconds)
     positions = gate.positions if read_models is not None and follows_read_models else None
     metrics = Metrics(crm.head_position, positions or _none)
@@ -136,6 +143,7 @@ def create_app(
     app.state.readiness = Readiness(lambda: crm.head_position(), positions, max_lag=ready_max_lag)
     app.state.read_models = gate
     app.state.after_erasure = after_erasure or _nothing_after_erasure
+    app.state.identity_locks = identity_locks or InProcessIdentityLocks()
     install_problem_handlers(app)
     app.add_middleware(Edge, metrics=metrics, max_body_bytes=max_body_bytes, fastapi_app=app)
 
@@ -150,6 +158,7 @@ def create_app(
         operation_routes,
         lead_routes,
         contact_routes,
+        inbound_routes,
         task_routes,
         read_model_routes,
         sequence_routes,

@@ -25,6 +25,7 @@ from services.api.read_models import ReadModelGate
 from services.api.readiness import Readiness
 from services.app.application import CrmApplication
 from services.app.commands import EARLIEST_YEAR, LATEST_YEAR
+from services.app.inbound import InboundCapture
 from services.auth.access import AccessRecorder, Caller, log_denial
 from services.auth.policy import Action, Authenticator, Principal, Refusal, Unauthenticated
 
@@ -63,7 +64,17 @@ def _after_erasure(request: Request) -> AfterErasureHook:
     return hook
 
 
+def _inbound(request: Request) -> InboundCapture:
+    crm = _crm(request)
+    gate = _read_models(request)
+    return InboundCapture(
+        crm, lambda: gate.caught_up(crm.head_position()), request.app.state.identity_locks, gate.applied
+    )
+
+
 CrmDep = Annotated[CrmApplication, Depends(_crm)]
+InboundDep = Annotated[InboundCapture, Depends(_inbound)]
+"""Inbound capture, looking people up in the identity index once it applied the head of the log."""
 AfterErasure = Annotated[AfterErasureHook, Depends(_after_erasure)]
 ReadModelsDep = Annotated[ReadModelGate, Depends(_read_models)]
 """The read models, reached through `.caught_up(min_position)` (503 when not served here)."""
@@ -100,10 +111,14 @@ class Permit:
     looked at.
 
     Which leads and contacts a rep may touch is not checked here: the caller's context carries
-    their owner scope, and the application checks it on the aggregate it loads."""
+    their owner scope, and the application checks it on the aggregate it loads.
 
-    def __init__(self, action: Action) -> None:
+    With `or_else`, a caller whose role may not do `action` but may do `or_else` is let through
+    doing `or_else` (the route then holds them to what that allows: `Caller.action` says which)."""
+
+    def __init__(self, action: Action, or_else: Action | None = None) -> None:
         self.action = action
+        self.or_else = or_else
 
     def __call__(
         self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -119,9 +134,12 @@ class Permit:
             log_denial(principal.value, **where)
             raise Unauthenticated(_REFUSED[principal])
         route = str(getattr(request.scope.get("route"), "path", ""))
+        action = self.action
+        if self.or_else is not None and not principal.may(action) and principal.may(self.or_else):
+            action = self.or_else
         caller = Caller(
             principal, request_id, request.method, request.url.path, route=route, access_log=_access_log(request)
-        ).permit(self.action)
+        ).permit(action)
         request.state.caller = caller  # read when a withheld aggregate is answered (the denial log)
         return caller
 
@@ -215,6 +233,17 @@ MinScore = Annotated[int | None, Query(ge=0, le=100, description="only leads sco
 SegmentFilter = Annotated[
     str | None, Query(min_length=1, max_length=100, description="only the segment's members as of now")
 ]
+EmailFilter = Annotated[
+    str | None,
+    Query(
+        min_length=3,
+        max_length=320,
+        pattern=r"^\s*[^@\s]+@[^@\s]+\s*$",
+        description="only those with this email address (case and surrounding spaces do not count; "
+        "a plus-address is its own address)",
+        examples=["ada@acme.example"],
+    ),
+]
 ExternalIdFilter = Annotated[
     str | None, Query(min_length=1, max_length=200, description="only the contact with this id elsewhere")
 ]
@@ -264,6 +293,25 @@ def _task_page(
     return PageRequest(after=decode_cursor(cursor, read=_a_task_page_key), limit=limit)
 
 
+def _a_candidate_key(key: str) -> str:
+    confidence, first, second = key.split(":")
+    float(confidence)
+    uuid.UUID(first), uuid.UUID(second)
+    return key
+
+
+def _candidate_page(
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="`next_cursor` of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size")] = PAGE_SIZE,
+) -> PageRequest:
+    return PageRequest(after=decode_cursor(cursor, read=_a_candidate_key), limit=limit)
+
+
+CandidatePageQuery = Annotated[PageRequest, Depends(_candidate_page)]
+"""`cursor` and `limit` of the duplicate candidates, whose pages are in order of confidence (the
+cursor names the last pair's place: its confidence and both ids)."""
 TaskPageQuery = Annotated[PageRequest, Depends(_task_page)]
 """`cursor` and `limit` of the task list, whose pages are in due order (the cursor names the last
 task's due time and id)."""

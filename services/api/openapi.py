@@ -38,6 +38,10 @@ TAGS: list[dict[str, Any]] = [
         "name": "contacts",
         "description": "Customers (converted leads or created directly): read, change, purchases, reactivation.",
     },
+    {
+        "name": "inbound",
+        "description": "For form and email tools: a lead deduplicated by email and phone, an email opened or clicked.",
+    },
     {"name": "tasks", "description": "Follow-up tasks on leads and contacts: add, list, complete, reschedule."},
     {
         "name": "read models",

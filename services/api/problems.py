@@ -34,9 +34,11 @@ from projections.segment_rules import UnknownSegment
 from services.app.errors import (
     ConcurrencyConflict,
     IdempotencyKeyReused,
+    IdentityBusy,
     NotFound,
     ReactivationInProgress,
     SequenceNotFound,
+    UnknownEmail,
     UserNotFound,
 )
 from services.auth.access import Caller
@@ -128,6 +130,7 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (NotFound, ProblemType(404, "not-found", "Not found")),
     (UserNotFound, ProblemType(404, "not-found", "Not found")),
     (UnknownSegment, ProblemType(404, "unknown-segment", "No such segment")),
+    (UnknownEmail, ProblemType(404, "unknown-email", "Nobody has this email address")),
     (SequenceNotFound, ProblemType(404, "unknown-sequence", "No such nurture sequence")),
     (SequenceAlreadyDefined, ProblemType(409, "sequence-exists", "Nurture sequence exists")),
     (ConcurrencyConflict, ProblemType(409, "version-conflict", "Version conflict")),
@@ -154,6 +157,7 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (StoreUnavailable, STORE_UNAVAILABLE),
     (NotReady, NOT_READY),
     (ReadModelBehind, READ_MODEL_BEHIND),
+    (IdentityBusy, ProblemType(503, "identity-busy", "Another submission for this person is in progress")),
     (ReadModelsUnavailable, ProblemType(503, "read-models-unavailable", "Read models unavailable")),
 )
 """Error type -> problem, most specific first; the first match wins."""

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from projections.task_queries import TaskRow
 from services.api.problems import READ_MODEL_RESPONSES, InvalidQuery, ReadModelBehind, ReadModelsUnavailable
-from services.app.application import CrmApplication, TaskLocator
+from services.app.application import ContactFinder, CrmApplication, TaskLocator
 from services.app.queries import ReadModelQueries
 
 READ_WAIT_SECONDS = 2.0
@@ -63,6 +63,25 @@ class ReadModelGate:
         if not wait(min_position, self.read_wait_seconds):
             raise ReadModelBehind(min_position, models.positions())
         return models
+
+    def applied(self, position: int) -> bool:
+        """Wait (up to the read wait) until the read models applied a position; never raises
+        for being behind: False when they did not get there in time."""
+        models = self.queries()
+        wait = self.wait_for or models.wait
+        return wait(position, self.read_wait_seconds)
+
+    def contact_finder(self) -> ContactFinder | None:
+        """Which contact has an email, as the people read model says once it applied the head of
+        the log (what a conversion links a lead to); None when this server has no read models."""
+        if self.read_models is None:
+            return None
+
+        def find(email: str) -> UUID | None:
+            found = self.caught_up(self.crm.head_position()).people_with_email("contact", email)
+            return UUID(found[0].person_id) if found else None
+
+        return find
 
     def task(self, task_id: UUID, min_position: int | None) -> TaskRow | None:
         """A task as the read models hold it once they applied `min_position`. One they do not

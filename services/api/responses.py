@@ -32,6 +32,11 @@ ETAG_HEADER = {
 }
 
 
+REPLAYED_HEADER = {
+    "Idempotent-Replayed": {"description": "`true`: this answers a retry, and nothing was appended", "schema": _STRING}
+}
+
+
 def location_header(of: str) -> dict[str, Any]:
     """The `Location` header of a response, for the OpenAPI document."""
     return {"Location": {"description": f"the path of {of}", "schema": _STRING}}
@@ -56,10 +61,7 @@ def created_or_replayed(model: type[BaseModel], of: str) -> dict[int | str, dict
         200: {
             "model": model,
             "description": "A retry with the same `Idempotency-Key`: nothing appended, the first answer again",
-            "headers": {
-                **headers,
-                "Idempotent-Replayed": {"description": "`true`: this answers a retry", "schema": _STRING},
-            },
+            "headers": {**headers, **REPLAYED_HEADER},
         },
     }
 

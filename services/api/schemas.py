@@ -56,7 +56,9 @@ class LeadConverted(CommandAccepted):
         }
     )
 
-    contact_id: UUID = Field(description="the contact the lead became")
+    contact_id: UUID = Field(
+        description="the contact the lead became, returned to, or was linked to (a contact with its email)"
+    )
 
     @classmethod
     def of(cls, result: CommandResult) -> LeadConverted:

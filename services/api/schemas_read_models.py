@@ -475,6 +475,27 @@ class LeadSummary(BaseModel):
             values = mask_personal(values)
         return cls(id=UUID(row.lead_id), **values)
 
+    @classmethod
+    def minimal(cls, row: LeadRow) -> LeadSummary:
+        """What a lookup by email shows a caller who may not read leads (a service): the id, the
+        version and where the lead stands; no personal data, no free text, no owner or money."""
+        values = row.model_dump(exclude={"lead_id", *_LEAD_WITHHELD})
+        return cls.model_validate({"id": UUID(row.lead_id), **values, **dict.fromkeys(_LEAD_WITHHELD)})
+
+
+_LEAD_WITHHELD = (
+    "name",
+    "owner",
+    "source",
+    "campaign",
+    "value",
+    "currency",
+    "last_interaction_at",
+    "deal_value",
+    "disqualified_reason",
+)
+"""What `LeadSummary.minimal` leaves out (null)."""
+
 
 _LEAD_SUMMARY_EXAMPLE: dict[str, Any] = {
     "id": _LEAD_ID,
@@ -533,6 +554,20 @@ class ContactSummary(BaseModel):
         if masked:
             values = mask_personal(values)
         return cls(id=UUID(row.contact_id), lead_id=UUID(row.lead_id) if row.lead_id else None, **values)
+
+    @classmethod
+    def minimal(cls, row: SegmentContact) -> ContactSummary:
+        """What a lookup by email shows a caller who may not read contacts (a service): the ids
+        and times; name, email, phone, company and title are null."""
+        values = row.model_dump(exclude={"contact_id", "lead_id", *_CONTACT_WITHHELD})
+        lead_id = UUID(row.lead_id) if row.lead_id else None
+        return cls.model_validate(
+            {"id": UUID(row.contact_id), "lead_id": lead_id, **values, **dict.fromkeys(_CONTACT_WITHHELD)}
+        )
+
+
+_CONTACT_WITHHELD = ("name", "email", "phone", "company", "title")
+"""What `ContactSummary.minimal` leaves out (null)."""
 
 
 class ContactPage(Page[ContactSummary]):

@@ -25,6 +25,7 @@ from domain.catalogue import CrmEvent, event_data, event_type_of
 from domain.contact import Contact
 from domain.errors import DomainError, TaskAlreadyExists, UnknownSequence
 from domain.events import CrmAggregate, event_id_of
+from domain.identity import normalised_email
 from domain.lead import Lead
 from domain.money import Money
 from domain.nurture import DefinedSequence, NurtureExitReason, NurtureSequence
@@ -86,6 +87,12 @@ TaskLocator = Callable[[UUID], tuple[str, UUID] | None]
 are random, or chosen by the caller (automation derives them from its trigger), so an id cannot
 name its record; the tasks read model knows it (`ReadModelQueries.record_of_task`), and the record
 itself decides (a task the locator places on a record that lacks it is not found)."""
+
+
+ContactFinder = Callable[[str], UUID | None]
+"""The contact of the person with this email address (compared normalised), None when there is
+none: the identity index answers it (`ReadModelQueries.people_with_email`), and the contact itself
+is checked again, so one the index names wrongly is not linked."""
 
 
 def derived_id(kind: str, key: str, actor: str | None = None) -> UUID:
@@ -302,10 +309,17 @@ class CrmApplication(Application[UUID]):
         )
 
     def convert_lead(
-        self, lead_id: UUID, cmd: ConvertLead, ctx: Context = SYSTEM, expected_version: int | None = None
+        self,
+        lead_id: UUID,
+        cmd: ConvertLead,
+        ctx: Context = SYSTEM,
+        expected_version: int | None = None,
+        find_contact: ContactFinder | None = None,
     ) -> CommandResult:
         """Close a lead as won. A new contact is created from it in the same transaction; a lead
-        that came from reactivating a contact returns to that contact instead."""
+        that came from reactivating a contact returns to that contact instead, and a lead whose
+        email a contact has already (`find_contact`) is linked to that contact (its
+        `LeadLinked`, in the same transaction) instead of making a second one."""
         with self._withheld_unless_readable(Lead, lead_id, ctx):
             lead = self._get(Lead, lead_id, expected_version, ctx.owner_scope)
             meta = ctx.meta(cmd.occurred_at)
@@ -318,6 +332,12 @@ class CrmApplication(Application[UUID]):
                 returning.check_not_merged()  # a merged contact takes no conversion until unmerged
                 returning.adopt_consent(lead.own_consent_statements(), meta)
                 return self._save(lead, returning, related_id=lead.contact_id)
+            existing = self._contact_of_the_same_person(lead, find_contact)
+            if existing is not None:
+                lead.convert(existing.id, deal, meta)
+                existing.link_lead(lead.id, meta)
+                existing.adopt_consent(lead.own_consent_statements(), meta)
+                return self._save(lead, existing, related_id=existing.id)
             contact = Contact.create(
                 contact_id=derived_id("contact-from-lead", str(lead.id)),
                 meta=meta,
@@ -336,6 +356,21 @@ class CrmApplication(Application[UUID]):
             contact.adopt_consent(lead.own_consent_statements(), meta)
             lead.convert(contact.id, deal, meta)
             return self._save(lead, contact, related_id=contact.id)
+
+    def _contact_of_the_same_person(self, lead: Lead, find_contact: ContactFinder | None) -> Contact | None:
+        """The contact that has the lead's email already (checked on the contact itself), if any."""
+        if find_contact is None or lead.email is None:
+            return None
+        contact_id = find_contact(lead.email)
+        if contact_id is None:
+            return None
+        try:
+            contact = self._get(Contact, contact_id)
+        except ContactNotFound:
+            return None
+        if contact.erased_at is not None or contact.email is None:
+            return None
+        return contact if normalised_email(contact.email) == normalised_email(lead.email) else None
 
     def change_lead_consent(
         self, lead_id: UUID, cmd: ChangeConsent, ctx: Context = SYSTEM, expected_version: int | None = None
@@ -839,8 +874,8 @@ class CrmApplication(Application[UUID]):
             raise ValueError("this application keeps no personal fields sealed; it cannot erase")
         kind: type[Aggregate] = of or Aggregate
         first = self._get(kind, aggregate_id, owner_scope=ctx.owner_scope)
-        person, ids = self._person_of(aggregate_id)
-        if person is not None:
+        people, ids = self._people_of(aggregate_id)
+        for person in people:
             self.personal_fields.keys.shred(person)
         aggregates = self._records(sorted(ids, key=lambda i: i != aggregate_id))  # the one asked for first
         meta = ctx.meta(None)
@@ -859,8 +894,31 @@ class CrmApplication(Application[UUID]):
         """Every lead and contact of the person a lead or contact belongs to (an export)."""
         kind: type[Aggregate] = of or Aggregate
         self._get(kind, aggregate_id, owner_scope=owner_scope)
-        records = self._records(self._person_of(aggregate_id)[1])
+        records = self._records(self._people_of(aggregate_id)[1])
         return sorted(records, key=lambda a: (not isinstance(a, Contact), a.created_on, str(a.id)))
+
+    def _people_of(self, aggregate_id: UUID) -> tuple[list[str], list[UUID]]:
+        """The person a record belongs to and every record of theirs, with the leads linked to
+        one of those contacts (`LeadLinked`) and the contacts those leads were linked to: a linked
+        lead keeps the key it was captured with, so one person may hold several keys."""
+        people: list[str] = []
+        ids: list[UUID] = []
+        todo = [aggregate_id]
+        while todo:
+            record_id = todo.pop()
+            if record_id in ids:
+                continue
+            person, found = self._person_of(record_id)
+            if person is not None and person not in people:
+                people.append(person)
+            new = [i for i in found if i not in ids]
+            ids += new
+            for record in self._records(new):
+                if isinstance(record, Contact):
+                    todo += record.linked_lead_ids
+                elif record.converted_contact_id is not None:
+                    todo.append(record.converted_contact_id)
+        return people, ids
 
     def _person_of(self, aggregate_id: UUID) -> tuple[str | None, list[UUID]]:
         """The person a record belongs to (None without sealed fields, or for a record from

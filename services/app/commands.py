@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -143,6 +143,35 @@ class CaptureLead(Command):
             "interest": None,
             "country": self.country,
         }
+
+
+Interest = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(printable)
+]
+
+
+class InboundLead(CaptureLead):
+    """A web form's or a form tool's submission: a lead unless the person is known already (see
+    `services.app.inbound`). `interest` is what they asked about (a product, a plan); `message`
+    what they wrote."""
+
+    source: LeadSource = LeadSource.WEB_FORM
+    interest: Interest | None = Field(default=None, description="what they are interested in, e.g. a product")
+    message: LongText | None = Field(default=None, description="what they wrote in the form")
+
+    def lead_details(self) -> dict[str, Any]:
+        """The fields of the `Captured` event a new lead gets: a capture's, with the interest."""
+        return {**super().lead_details(), "interest": self.interest}
+
+
+class InboundEmailEvent(Command):
+    """An email tool tells that the person with this address opened or clicked an email of ours."""
+
+    email: EmailStr
+    kind: Literal[InteractionKind.EMAIL_OPEN, InteractionKind.EMAIL_CLICK] = Field(
+        description="`email_open` or `email_click`"
+    )
+    detail: LongText | None = Field(default=None, description="e.g. the campaign, or the link clicked")
 
 
 class LogInteraction(Command):

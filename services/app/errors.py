@@ -101,3 +101,11 @@ class MergeTargetNotFound(InvalidField):
     see): invalid input naming `into`."""
 
     kind = "unknown_record"
+
+
+class IdentityBusy(ApplicationError):
+    """Another submission for the same person held their lock for too long; try again."""
+
+
+class UnknownEmail(ApplicationError):
+    """No lead or contact has that email address (compared normalised)."""

@@ -7,12 +7,15 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
+from domain.identity import normalised_email, normalised_phone
 from projections import forecast as forecasting
-from projections import segment_queries, task_queries
+from projections import people_queries, segment_queries, task_queries
 from projections.contact_features import ContactFeatures
 from projections.forecast import Forecast, ForecastAccuracy
 from projections.nurture import SequenceStats, sequence_stats
-from projections.pipeline_queries import LeadRow, PipelineSummary, list_leads, pipeline_summary
+from projections.people import PeopleProjection
+from projections.people_queries import DuplicateCandidate, Kind, PersonRow
+from projections.pipeline_queries import LeadRow, PipelineSummary, lead_ids_owned_by, list_leads, pipeline_summary
 from projections.segment_membership import SegmentMember
 from projections.segment_queries import SegmentContact, SegmentSummary, list_contacts
 from projections.segment_rules import SegmentRule, default_rules
@@ -98,9 +101,12 @@ class ReadModelQueries:
         min_score: int | None = None,
         after: str | None = None,
         limit: int = 50,
+        email: str | None = None,
     ) -> list[LeadRow]:
-        """Current leads matching every filter given (`unassigned`: only those nobody owns), in
-        lead id order after the lead id `after`."""
+        """Current leads matching every filter given (`unassigned`: only those nobody owns;
+        `email`: only those whose email is this one, compared normalised), in lead id order after
+        the lead id `after`."""
+        among = None if email is None else [p.person_id for p in self.people_with_email("lead", email)]
         return list_leads(
             self.store,
             stage=stage,
@@ -110,6 +116,7 @@ class ReadModelQueries:
             min_score=min_score,
             after=after,
             limit=limit,
+            among=among,
         )
 
     def contacts(
@@ -119,12 +126,45 @@ class ReadModelQueries:
         external_id: str | None = None,
         after: str | None = None,
         limit: int = 50,
+        email: str | None = None,
     ) -> list[SegmentContact]:
         """Contacts with their current details in contact id order after the contact id `after`:
         all, or only the members of `segment` now (UnknownSegment for a bad name), and/or only
-        the one with `external_id`."""
+        the one with `external_id`, and/or only those whose email is `email` (compared normalised)."""
         among = None if segment is None else [m.contact_id for m in self.segment_members(segment)]
+        if email is not None:
+            with_email = [p.person_id for p in self.people_with_email("contact", email)]
+            among = with_email if among is None else [i for i in among if i in set(with_email)]
         return list_contacts(self.store, external_id=external_id, among=among, after=after, limit=limit)
+
+    def people_with_email(self, kind: Kind, email: str) -> list[PersonRow]:
+        """The leads or contacts (not erased) whose email is this one, compared normalised."""
+        return people_queries.with_email(self.store, kind, normalised_email(email))
+
+    def people_with_phone(self, kind: Kind, phone: str) -> list[PersonRow]:
+        """The leads or contacts (not erased) whose phone is this E.164 number."""
+        return people_queries.with_phone(self.store, kind, phone)
+
+    def phone_of(self, phone: str | None, country: str | None) -> str | None:
+        """A phone in E.164 form as the identity index compares it: read in `country`, else in
+        the index's default region (None when it cannot be told)."""
+        people = self.store.projections.get("people")
+        if isinstance(people, PeopleProjection):
+            return people.phone(phone, country)
+        return None if phone is None else normalised_phone(phone, country)
+
+    def person(self, kind: Kind, person_id: UUID) -> PersonRow | None:
+        """One lead or contact of the identity index, unless erased."""
+        return people_queries.person(self.store, kind, str(person_id))
+
+    def duplicate_candidates(self, kind: Kind, owner: str | None = None) -> list[DuplicateCandidate]:
+        """Pairs of open leads, or of contacts, that look like one person, the surest first;
+        with `owner`, only pairs of leads both of which that owner owns now."""
+        among = people_queries.candidates_among(self.store, kind)
+        if owner is not None:
+            own = lead_ids_owned_by(self.store, owner)
+            among = [p for p in among if p.person_id in own]
+        return people_queries.duplicate_candidates(among)
 
     def find_task(self, task_id: UUID) -> TaskRow | None:
         """One follow-up task as the tasks read model holds it, if it does."""

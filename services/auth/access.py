@@ -119,6 +119,18 @@ class Caller:
             raise Forbidden(f"role {self.principal.role.value!r} may not {action.value.replace('_', ' ')}")
         return permitted
 
+    @property
+    def looks_up_only(self) -> bool:
+        """True for a caller let through to a list to look people up by email only (a service):
+        they must name the email, and they see ids and minimal fields, no personal data."""
+        return self.action is Action.LOOKUP_BY_EMAIL
+
+    def lookup(self, email: str | None) -> None:
+        """A caller who may only look people up must name the email (`Forbidden` otherwise)."""
+        if self.looks_up_only and email is None:
+            self.deny("lookup_without_email")
+            raise Forbidden(f"role {self.principal.role.value!r} may only look leads and contacts up by `email`")
+
     def owner_filter(self, owner: str | None) -> str | None:
         """The owner a read-model query is filtered to: for a rep always themselves (asking for
         another rep's is refused), for everyone else the filter as given."""

@@ -69,6 +69,10 @@ class Action(StrEnum):
     """Enrol a lead in a nurture sequence by hand, or end its enrolment (a rep: their own leads)."""
     MERGE_RECORDS = "merge_records"
     """Merge a duplicate lead or contact into another, and unmerge it (admin and manager)."""
+    LOOKUP_BY_EMAIL = "lookup_by_email"
+    """Find leads and contacts by email: ids and minimal fields only (a service's form tools)."""
+    CAPTURE_INBOUND = "capture_inbound"
+    """Inbound capture: a form's lead (deduplicated), an email opened or clicked by address."""
 
 
 _PRIVACY_ACTIONS = frozenset({Action.ERASE_PERSON, Action.EXPORT_PERSON})
@@ -87,6 +91,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         frozenset(Action)
         - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT, Action.READ_INSIGHTS, Action.DEFINE_SEQUENCE}
         - {Action.MERGE_RECORDS}  # a merge changes two records, often of two owners
+        - {Action.CAPTURE_INBOUND}  # the forms' channel, for services: a rep captures leads as their own
         - _RULES_ACTIONS
         - _PRIVACY_ACTIONS
         - _ADMIN_ONLY
@@ -97,7 +102,15 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.ANALYST: frozenset(
         {Action.READ, Action.READ_PIPELINE, Action.READ_INSIGHTS, Action.READ_TASKS, Action.READ_SEQUENCES}
     ),
-    Role.SERVICE: frozenset({Action.LOG_INTERACTION, Action.RECORD_PURCHASE, Action.CREATE_CONTACT}),
+    Role.SERVICE: frozenset(
+        {
+            Action.LOG_INTERACTION,
+            Action.RECORD_PURCHASE,
+            Action.CREATE_CONTACT,
+            Action.LOOKUP_BY_EMAIL,
+            Action.CAPTURE_INBOUND,
+        }
+    ),
     Role.PRIVACY: frozenset({Action.READ, Action.ERASE_PERSON, Action.EXPORT_PERSON}),
 }
 """The role rules, in one table."""

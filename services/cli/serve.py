@@ -49,6 +49,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
         embedded_automation,
         following_read_models,
         open_access_log,
+        open_identity_locks,
         open_token_store,
     )
     from services.jobs.demo import banner, demo_lead_id, prepare_demo
@@ -74,6 +75,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
                 follows_read_models=read_side.runner is not None,
                 access_log=access_log,
                 after_erasure=after_erasure(settings, read_side.wait_for),
+                identity_locks=open_identity_locks(settings),
             )
             uvicorn.run(app, host=host, port=port, log_level="info")
     finally:

@@ -31,7 +31,7 @@ def rebuild(
     given; returns the store and the seconds taken."""
     from projections.registry import select_projections
 
-    store = open_read_models(settings, namespace, select_projections(names))
+    store = open_read_models(settings, namespace, select_projections(names, settings.default_phone_region))
     store.reset()
     include = (lambda r: r.occurred_at <= until_date) if until_date else None
     runner = in_process_runner(app, store, batch_size=1000, include=include)

@@ -23,6 +23,7 @@ from services.bootstrap import (
     bootstrap,
     following_read_models,
     open_access_log,
+    open_identity_locks,
     open_token_store,
 )
 from services.settings import Settings
@@ -121,6 +122,7 @@ def live_server(database_url: str, clock: Clock = utc_now) -> Iterator[LiveServe
                     wait_for=read_side.wait_for,
                     after_erasure=after_erasure(settings, read_side.wait_for),
                     access_log=access_log,
+                    identity_locks=open_identity_locks(settings),
                 )
             ) as base_url:
                 server = LiveServer(base_url, crm, tokens, read_side, access_log)

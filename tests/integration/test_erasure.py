@@ -169,6 +169,12 @@ def test_erasing_a_person_keeps_their_history_and_the_numbers_and_leaves_no_plai
     # the read models hold no personal data, and a replay from the log gives the same tables
     assert not found_in(repr(store.fetch("SELECT * FROM pipeline_leads")).encode())
     assert not found_in(repr(store.fetch("SELECT * FROM segment_contacts")).encode())
+    people = repr(store.fetch("SELECT * FROM people"))
+    assert not found_in(people.encode()) and "+4315550192" not in people  # nor the phone's compared form
+    erased = {str(i) for i in (lead_id, contact_id, later_lead_id)}
+    assert {r["status"] for r in store.fetch("SELECT person_id, status FROM people") if r["person_id"] in erased} == {
+        "erased"
+    }
     position, checks = verify(app, settings)
     assert position == app.head_position() and all(check.same for check in checks), checks
     # and the person's records take no more commands

@@ -94,6 +94,7 @@ def domain_events() -> list[CrmEvent]:
     contact.record_purchase("order-1", Money(4_999, "USD"), 2, meta(at=at(days=3)))
     contact.change_consent(ConsentChannel.EMAIL, True, meta(at=at(days=3)))
     contact.reactivate(uuid4(), "upgrade", meta(at=at(days=4)))
+    contact.link_lead(uuid4(), meta(at=at(days=4)))
     contact.add_task(follow_up, "send the invoice", at(days=6), None, None, meta(at=at(days=4)))
     contact.reschedule_task(follow_up, at(days=7), meta(at=at(days=4)))
     contact.complete_task(follow_up, meta(at=at(days=4)))

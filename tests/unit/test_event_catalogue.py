@@ -23,7 +23,7 @@ def test_every_event_class_declares_its_class_version() -> None:
 
 def test_event_type_names_are_unique_and_dotted() -> None:
     names = list(event_classes())
-    assert len(names) == len(set(names)) == 42
+    assert len(names) == len(set(names)) == 43
     assert all(n.split(".")[0] in {"lead", "contact", "workspace"} for n in names)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
-from services.bootstrap import bootstrap
+from services.bootstrap import bootstrap, following_read_models, open_identity_locks
 from services.settings import Settings
 from services.storage.access_log import MemoryAccessLog
 from services.storage.tokens import MemoryTokenStore
@@ -63,7 +65,30 @@ def send() -> Iterator[Checked]:
         crm.close()
 
 
-def test_every_answer_sends_the_headers_its_operation_declares_and_no_others(send: Checked) -> None:
+@contextmanager
+def with_read_models(tmp_path: Path, role: str) -> Iterator[Checked]:
+    """A checked client in `role` of the API over a SQLite store whose read models it follows
+    (the inbound routes read the people index)."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    crm = bootstrap(settings)
+    tokens = MemoryTokenStore()
+    try:
+        with following_read_models(crm, settings) as read_side:
+            app = create_app(
+                crm,
+                tokens,
+                read_models=read_side.queries,
+                wait_for=read_side.wait_for,
+                access_log=MemoryAccessLog(),
+                identity_locks=open_identity_locks(settings),
+            )
+            with TestClient(app, headers={"Authorization": f"Bearer {tokens.issue('forms', role)}"}) as client:
+                yield Checked(client, app.openapi())
+    finally:
+        crm.close()
+
+
+def test_every_answer_sends_the_headers_its_operation_declares_and_no_others(send: Checked, tmp_path: Path) -> None:
     send("GET", "/healthz", 200)
     send("GET", "/readyz", 200)
     send("GET", "/metrics", 200)
@@ -119,6 +144,13 @@ def test_every_answer_sends_the_headers_its_operation_declares_and_no_others(sen
     send("POST", f"/v1/leads/{other}/disqualify", 200, json={"reason": "no budget"})
     send("POST", f"/v1/leads/{other}/erase", 200, json={"reason": "data subject request 2026-118"})
     send("GET", "/v1/audit/access", 200)
+
+    with with_read_models(tmp_path, "service") as forms:
+        form = {"name": "Ada Lovelace", "email": "ada@acme.example", "campaign": "spring-launch"}
+        forms("POST", "/v1/inbound/leads", 201, json=form)
+        forms("POST", "/v1/inbound/leads", 200, json=form)
+        forms("POST", "/v1/inbound/interactions", 200, json={"email": "ada@acme.example", "kind": "email_open"})
+        send.checked |= forms.checked
 
     declaring = {
         f"{method.upper()} {path}"

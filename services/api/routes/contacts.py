@@ -10,10 +10,13 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, Response
 
 from domain.contact import Contact
+from projections.people_queries import candidates_page
 from services.api.deps import (
     AsOf,
     AtVersion,
+    CandidatePageQuery,
     CrmDep,
+    EmailFilter,
     ExternalIdFilter,
     IdempotencyKeyHeader,
     IfMatch,
@@ -39,6 +42,7 @@ from services.api.responses import (
     with_key,
 )
 from services.api.schemas import AuditTrail, CommandAccepted, ContactPublic, ContactReactivated
+from services.api.schemas_people import DuplicatePage, DuplicatePair
 from services.api.schemas_read_models import ContactFeaturesPublic, ContactPage, ContactSummary
 from services.app.commands import (
     ChangeConsent,
@@ -87,28 +91,54 @@ _REACTIVATE_EXAMPLES = {
 
 @router.get(
     "",
-    summary="List contacts (filter by segment or external id, page through)",
+    summary="List contacts (filter by segment, external id or email, page through)",
     responses={**BEHIND, 404: documented_problem("No such segment")},
 )
 def list_contacts(
-    who: Annotated[Caller, Depends(Permit(Action.READ_INSIGHTS))],
+    who: Annotated[Caller, Depends(Permit(Action.READ_INSIGHTS, or_else=Action.LOOKUP_BY_EMAIL))],
     reads: ReadModelsDep,
     page: PageQuery,
     segment: SegmentFilter = None,
     external_id: ExternalIdFilter = None,
+    email: EmailFilter = None,
     min_position: MinPosition = None,
 ) -> ContactPage:
     """Contacts with their current details, in contact id order, from the segments read
-    model; an analyst sees names, emails and phones masked (inside free text too)."""
+    model; `email` finds the contacts with that address (compared normalised, through the
+    people read model). An analyst sees names, emails and phones masked (inside free text too).
+    A service may look contacts up by `email` only, and sees ids and times, no personal data."""
+    who.lookup(email)
     queries = reads.caught_up(min_position)
     rows, cursor = keyset_page(
-        lambda after, limit: queries.contacts(segment=segment, external_id=external_id, after=after, limit=limit),
+        lambda after, limit: queries.contacts(
+            segment=segment, external_id=external_id, email=email, after=after, limit=limit
+        ),
         page,
         key=lambda row: row.contact_id,
     )
     who.read(row.contact_id for row in rows)
+    if who.looks_up_only:
+        return ContactPage(items=[ContactSummary.minimal(row) for row in rows], next_cursor=cursor)
     masked = who.principal.masks_personal_data
     return ContactPage(items=[ContactSummary.of(row, masked=masked) for row in rows], next_cursor=cursor)
+
+
+@router.get("/duplicates", summary="Pairs of contacts that look like one person", responses=BEHIND)
+def contact_duplicates(
+    who: Annotated[Caller, Depends(Permit(Action.READ_INSIGHTS))],
+    reads: ReadModelsDep,
+    page: CandidatePageQuery,
+    min_position: MinPosition = None,
+) -> DuplicatePage:
+    """Duplicate candidates among the contacts, from the people read model, as for leads
+    (`GET /v1/leads/duplicates`); an analyst sees names, emails and phones masked."""
+    candidates = reads.caught_up(min_position).duplicate_candidates("contact")
+    pairs, cursor = keyset_page(
+        lambda after, limit: candidates_page(candidates, after, limit), page, key=lambda pair: pair.key
+    )
+    who.read(person.person_id for pair in pairs for person in (pair.first, pair.second))
+    masked = who.principal.masks_personal_data
+    return DuplicatePage(items=[DuplicatePair.of(pair, masked=masked) for pair in pairs], next_cursor=cursor)
 
 
 @router.get(

@@ -10,10 +10,13 @@ from fastapi import APIRouter, Body, Depends, Response
 
 from domain.lead import Lead
 from domain.team import UNASSIGNED
+from projections.people_queries import candidates_page
 from services.api.deps import (
     AsOf,
     AtVersion,
+    CandidatePageQuery,
     CrmDep,
+    EmailFilter,
     IdempotencyKeyHeader,
     IfMatch,
     LeadOwnerFilter,
@@ -39,6 +42,7 @@ from services.api.responses import (
     with_key,
 )
 from services.api.schemas import AuditTrail, CommandAccepted, LeadConverted, LeadPublic
+from services.api.schemas_people import DuplicatePage, DuplicatePair
 from services.api.schemas_read_models import LeadPage, LeadSummary
 from services.app.commands import (
     AssignLead,
@@ -116,20 +120,24 @@ _CONSENT_EXAMPLES = {
 }
 
 
-@router.get("", summary="List leads (filter, page through)", responses=BEHIND)
+@router.get("", summary="List leads (filter, look up by email, page through)", responses=BEHIND)
 def list_leads(
-    who: Annotated[Caller, Depends(Permit(Action.READ_PIPELINE))],
+    who: Annotated[Caller, Depends(Permit(Action.READ_PIPELINE, or_else=Action.LOOKUP_BY_EMAIL))],
     reads: ReadModelsDep,
     page: PageQuery,
     stage: StageFilter = None,
     owner: LeadOwnerFilter = None,
     source: SourceFilter = None,
     min_score: MinScore = None,
+    email: EmailFilter = None,
     min_position: MinPosition = None,
 ) -> LeadPage:
     """Leads as they stand now, in lead id order, from the pipeline read model; `owner=none`
-    lists the leads nobody owns. A rep sees their own leads only; an analyst sees names, and
-    emails and phones in free text, masked."""
+    lists the leads nobody owns; `email` finds the leads with that address (compared
+    normalised, through the people read model). A rep sees their own leads only; an analyst sees
+    names, and emails and phones in free text, masked. A service may look leads up by `email`
+    only, and sees ids, versions and stages, no personal data."""
+    who.lookup(email)
     owner = who.owner_filter(owner)
     unassigned = owner == UNASSIGNED
     queries = reads.caught_up(min_position)
@@ -142,13 +150,36 @@ def list_leads(
             min_score=min_score,
             after=after,
             limit=limit,
+            email=email,
         ),
         page,
         key=lambda row: row.lead_id,
     )
     who.read(row.lead_id for row in rows)
+    if who.looks_up_only:
+        return LeadPage(items=[LeadSummary.minimal(row) for row in rows], next_cursor=cursor)
     masked = who.principal.masks_personal_data
     return LeadPage(items=[LeadSummary.of(row, masked=masked) for row in rows], next_cursor=cursor)
+
+
+@router.get("/duplicates", summary="Pairs of open leads that look like one person", responses=BEHIND)
+def lead_duplicates(
+    who: Annotated[Caller, Depends(Permit(Action.READ_PIPELINE))],
+    reads: ReadModelsDep,
+    page: CandidatePageQuery,
+    min_position: MinPosition = None,
+) -> DuplicatePage:
+    """Duplicate candidates among the open leads, from the people read model: pairs sharing a
+    normalised email (the surest), an E.164 phone, or a similar name (difflib ratio >= 0.85) at
+    the same company, each with its reasons and a confidence from 0 to 1, the surest first. A rep
+    sees pairs of their own leads only; an analyst sees names, emails and phones masked."""
+    candidates = reads.caught_up(min_position).duplicate_candidates("lead", owner=who.owner_scope)
+    pairs, cursor = keyset_page(
+        lambda after, limit: candidates_page(candidates, after, limit), page, key=lambda pair: pair.key
+    )
+    who.read(person.person_id for pair in pairs for person in (pair.first, pair.second))
+    masked = who.principal.masks_personal_data
+    return DuplicatePage(items=[DuplicatePair.of(pair, masked=masked) for pair in pairs], next_cursor=cursor)
 
 
 @router.post(
@@ -267,13 +298,17 @@ def convert_lead(
     lead_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.CONVERT_LEAD))],
     crm: CrmDep,
+    reads: ReadModelsDep,
     body: Annotated[ConvertLead, Body(openapi_examples=_CONVERT_EXAMPLES)],
     expected: IfMatch,
     response: Response,
 ) -> LeadConverted:
-    """The lead closes as won at the deal value and a contact is created from it; the answer names
-    the contact (`contact_id`), the `ETag` is the lead's."""
-    result = crm.convert_lead(lead_id, body, who.context(), expected_version=expected)
+    """The lead closes as won at the deal value and becomes a new contact; a reactivation lead
+    returns to its contact; a lead whose email (compared normalised) a contact has already is
+    linked to that contact (`contact.lead_linked`) instead of making a second one. The answer
+    names the contact (`contact_id`), the `ETag` is the lead's."""
+    finder = reads.contact_finder()
+    result = crm.convert_lead(lead_id, body, who.context(), expected_version=expected, find_contact=finder)
     response.headers["ETag"] = etag(result.version)
     return LeadConverted.of(result)
 
