@@ -54,6 +54,8 @@ from services.storage.tokens import (
     TokenStore,
     utc_now,
 )
+from services.storage.webhooks import MemoryWebhookStore, PostgresWebhookStore, SqliteWebhookStore, WebhookStore
+from services.webhooks.subscriptions import WebhookDesk
 
 WaitFor = Callable[[int, float], bool]
 """(position, timeout in seconds) -> True once every projection applied the position."""
@@ -277,6 +279,33 @@ def open_token_store(settings: Settings, clock: Clock = utc_now) -> TokenStore:
             reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
         )
     return MemoryTokenStore(clock=clock)
+
+
+def open_webhook_store(settings: Settings) -> WebhookStore:
+    """The webhook tables beside the event store (dicts for `memory://`): the subscriptions'
+    signing secrets, retry state and delivery attempts."""
+    database = settings.database
+    if database.backend == "sqlite" and database.path != ":memory:":
+        prepare_database(settings)
+        return SqliteWebhookStore(database.path)
+    if database.backend == "postgres":
+        return PostgresWebhookStore(
+            postgres_conninfo(database), timeout=POOL_WAIT_SECONDS, reconnect_timeout=RECONNECT_GIVE_UP_SECONDS
+        )
+    return MemoryWebhookStore()
+
+
+@contextmanager
+def webhook_desk(app: CrmApplication, settings: Settings) -> Iterator[WebhookDesk]:
+    """The webhook subscriptions of the settings' store until the block ends (their secrets in
+    the webhook tables, their cursors with the read models' positions)."""
+    store = open_webhook_store(settings)
+    cursors = open_read_models(settings)
+    try:
+        yield WebhookDesk(app, store, cursors, allow_private_networks=settings.webhooks_allow_private_networks)
+    finally:
+        cursors.close()
+        store.close()
 
 
 def open_access_log(settings: Settings) -> AccessLog:

@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     qualify_score: int = Field(
         default=60, ge=1, le=100, description="a lead whose score reaches this gets a task to qualify it"
     )
+    webhooks_allow_private_networks: bool = Field(
+        default=False,
+        description="let webhook URLs be http, or name loopback, private or link-local addresses (tests, labs)",
+    )
 
     @field_validator("time_zone")
     @classmethod

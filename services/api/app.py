@@ -18,7 +18,7 @@ The parts: `services.api.edge` (request id, body limit, metrics timing), `servic
 the response DTOs `services.api.schemas`, `services.api.schemas_read_models`,
 `services.api.schemas_tasks` and `services.api.schemas_sequences`, and the module-level routers of
 `services.api.routes` (leads, contacts, tasks, read_models, sequences, operations, privacy, audit,
-users, assignment_rules);
+users, assignment_rules, webhooks);
 `create_app` stores what the dependencies read on `app.state` and includes the routers.
 """
 
@@ -44,10 +44,12 @@ from services.api.routes.read_models import router as read_model_routes
 from services.api.routes.sequences import router as sequence_routes
 from services.api.routes.tasks import router as task_routes
 from services.api.routes.users import router as user_routes
+from services.api.routes.webhooks import router as webhook_routes
 from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
 from services.auth.access import AccessRecorder
 from services.auth.policy import Authenticator
+from services.webhooks.subscriptions import WebhookDesk
 
 _DESCRIPTION = """\
 Event-sourced CRM: leads and contacts as append-only event streams.
@@ -93,6 +95,7 @@ def create_app(
     access_log: AccessRecorder,
     ready_max_lag: int = READY_MAX_LAG,
     after_erasure: AfterErasureHook | None = None,
+    webhooks: WebhookDesk | None = None,
 ) -> FastAPI:
     """The FastAPI app serving `crm` to holders of tokens from `tokens`; every read of a
     person's data goes to `access_log`, which admins read back at /v1/audit/access.
@@ -104,7 +107,8 @@ def create_app(
     and `/readyz` does not check it; otherwise `/readyz` answers 503 when a read model is more
     than `ready_max_lag` events behind the log.
     `after_erasure(position)` runs after an erasure appended its events (e.g. to scrub the
-    person's old rows from an embedded SQLite file once the read models applied them)."""
+    person's old rows from an embedded SQLite file once the read models applied them).
+    `webhooks` manages the webhook subscriptions (without it /v1/webhooks answers 503)."""
     gate = ReadModelGate(crm, read_models, wait_for, read_wait_seconds)
     positions = gate.positions if read_models is not None and follows_read_models else None
     metrics = Metrics(crm.head_position, positions or _none)
@@ -118,6 +122,7 @@ def create_app(
     app.state.readiness = Readiness(lambda: crm.head_position(), positions, max_lag=ready_max_lag)
     app.state.read_models = gate
     app.state.after_erasure = after_erasure or _nothing_after_erasure
+    app.state.webhooks = webhooks
     install_problem_handlers(app)
     app.add_middleware(Edge, metrics=metrics, max_body_bytes=max_body_bytes, fastapi_app=app)
 
@@ -139,6 +144,7 @@ def create_app(
         audit_routes,
         user_routes,
         assignment_rule_routes,
+        webhook_routes,
     ):
         app.include_router(routes)
     return app

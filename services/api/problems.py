@@ -96,6 +96,10 @@ class ReadModelsUnavailable(Exception):
     """This process does not serve the read models."""
 
 
+class WebhooksUnavailable(Exception):
+    """This process does not manage webhook subscriptions."""
+
+
 @dataclass(frozen=True)
 class ProblemType:
     """One kind of problem: its status, the last segment of its type URI, and its title."""
@@ -148,6 +152,7 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (NotReady, NOT_READY),
     (ReadModelBehind, READ_MODEL_BEHIND),
     (ReadModelsUnavailable, ProblemType(503, "read-models-unavailable", "Read models unavailable")),
+    (WebhooksUnavailable, ProblemType(503, "webhooks-unavailable", "Webhooks unavailable")),
 )
 """Error type -> problem, most specific first; the first match wins."""
 
@@ -260,7 +265,7 @@ def _for_error(request: Request, error: BaseException) -> JSONResponse:
         headers = {"Retry-After": str(error.retry_after)}
         extensions = {"min_position": error.min_position, "positions": error.positions}
         detail = str(error)
-    elif isinstance(error, ReadModelsUnavailable):
+    elif isinstance(error, (ReadModelsUnavailable, WebhooksUnavailable)):
         detail = str(error)
     elif isinstance(error, NotReady):
         headers = {"Retry-After": str(error.retry_after)}

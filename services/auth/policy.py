@@ -67,11 +67,13 @@ class Action(StrEnum):
     """The nurture sequences' definitions."""
     ENROL_LEAD = "enrol_lead"
     """Enrol a lead in a nurture sequence by hand, or end its enrolment (a rep: their own leads)."""
+    MANAGE_WEBHOOKS = "manage_webhooks"
+    """Subscribe tools to the CRM's events, change, rotate, replay and delete them (admin only)."""
 
 
 _PRIVACY_ACTIONS = frozenset({Action.ERASE_PERSON, Action.EXPORT_PERSON})
 
-_ADMIN_ONLY = frozenset({Action.READ_ACCESS_LOG, Action.MANAGE_USERS})
+_ADMIN_ONLY = frozenset({Action.READ_ACCESS_LOG, Action.MANAGE_USERS, Action.MANAGE_WEBHOOKS})
 
 _RULES_ACTIONS = frozenset({Action.READ_ASSIGNMENT_RULES, Action.MANAGE_ASSIGNMENT_RULES})
 

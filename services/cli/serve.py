@@ -50,6 +50,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
         following_read_models,
         open_access_log,
         open_token_store,
+        webhook_desk,
     )
     from services.jobs.demo import banner, demo_lead_id, prepare_demo
 
@@ -63,7 +64,11 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
             # seed first, so that the read models catch up with the demo data before serving
             token = prepare_demo(crm, tokens, settings)
             banner_text = banner(host, port, token, demo_lead_id(crm))
-        with following_read_models(crm, settings, log=sys.stderr) as read_side, embedded_automation(crm, settings):
+        with (
+            following_read_models(crm, settings, log=sys.stderr) as read_side,
+            embedded_automation(crm, settings),
+            webhook_desk(crm, settings) as webhooks,
+        ):
             if banner_text is not None:
                 print(banner_text, file=out, flush=True)
             app = create_app(
@@ -74,6 +79,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
                 follows_read_models=read_side.runner is not None,
                 access_log=access_log,
                 after_erasure=after_erasure(settings, read_side.wait_for),
+                webhooks=webhooks,
             )
             uvicorn.run(app, host=host, port=port, log_level="info")
     finally:

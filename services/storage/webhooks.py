@@ -1,0 +1,310 @@
+"""The operational tables of outbound webhooks, beside the event store (SQLite or PostgreSQL),
+or in dicts for `memory://`:
+
+- `crm_webhook_secrets`: each subscription's signing secrets by key id. The secrets are never in
+  an event nor on Kafka; the subscription's events name only the key id.
+- `crm_webhook_retries`: the delivery a subscription is retrying (the log position of its
+  event, how many attempts were made, when the next one is due), and a replay under way (the
+  next position to send again and the last one). The subscription's cursor itself, the last
+  position delivered, is a tracking position (`webhook:<id>@log`, `services.storage.tracking`).
+- `crm_webhook_attempts`: every attempt made, for `GET /v1/webhooks/{id}/deliveries`.
+
+Times are fixed-width ISO 8601 text in UTC in both databases, so that text order is time order."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from domain.time import parse_time
+from services.storage.postgres_pool import open_pool
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+SECRETS_TABLE = "crm_webhook_secrets"
+RETRIES_TABLE = "crm_webhook_retries"
+ATTEMPTS_TABLE = "crm_webhook_attempts"
+
+
+@dataclass(frozen=True)
+class RetryState:
+    """Where a subscription's deliveries stand apart from its cursor."""
+
+    position: int | None = None
+    """The log position of the event being retried; None when no delivery failed."""
+    attempts: int = 0
+    """Attempts made at that event so far."""
+    next_attempt_at: datetime | None = None
+    """When the next attempt is due."""
+    replay_next: int | None = None
+    """A replay under way: the next position to send again (None: no replay)."""
+    replay_until: int | None = None
+    """The last position the replay sends again (the cursor when it was asked for)."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery attempt, as the delivery log shows it."""
+
+    id: int
+    subscription_id: str
+    attempted_at: datetime
+    event_id: str
+    position: int
+    attempt: int
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    response_body: str | None
+
+
+def _db_time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _time(value: Any) -> datetime | None:
+    return None if value is None else parse_time(value)
+
+
+class WebhookStore(ABC):
+    """Secrets, retry state and the attempts of the webhook subscriptions."""
+
+    @abstractmethod
+    def add_secret(self, subscription_id: str, key_id: str, secret: str, created_at: datetime) -> None:
+        """Keep a new signing secret of a subscription."""
+
+    @abstractmethod
+    def secrets(self, subscription_id: str) -> dict[str, str]:
+        """A subscription's secrets by key id."""
+
+    @abstractmethod
+    def subscription_ids(self) -> list[str]:
+        """Every subscription that has a secret (that is, every one ever made), in id order."""
+
+    @abstractmethod
+    def retry_state(self, subscription_id: str) -> RetryState:
+        """The subscription's retry and replay state (the empty state before the first)."""
+
+    @abstractmethod
+    def save_retry_state(self, subscription_id: str, state: RetryState) -> None:
+        """Replace the subscription's retry and replay state."""
+
+    @abstractmethod
+    def add_attempt(self, attempt: Attempt) -> None:
+        """Log an attempt (its `id` is given by the store)."""
+
+    @abstractmethod
+    def attempts(self, subscription_id: str, after: int | None, limit: int) -> list[Attempt]:
+        """A subscription's attempts with ids after `after`, oldest first, at most `limit`."""
+
+    def close(self) -> None:  # noqa: B027 - only stores holding connections override it
+        """Release connections."""
+
+
+class MemoryWebhookStore(WebhookStore):
+    """The tables of a `memory://` store: gone when the process ends, like the events."""
+
+    def __init__(self) -> None:
+        self._secrets: dict[str, dict[str, str]] = {}
+        self._states: dict[str, RetryState] = {}
+        self._attempts: list[Attempt] = []
+        self._lock = threading.Lock()
+
+    def add_secret(self, subscription_id: str, key_id: str, secret: str, created_at: datetime) -> None:
+        with self._lock:
+            self._secrets.setdefault(subscription_id, {})[key_id] = secret
+
+    def secrets(self, subscription_id: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._secrets.get(subscription_id, {}))
+
+    def subscription_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._secrets)
+
+    def retry_state(self, subscription_id: str) -> RetryState:
+        with self._lock:
+            return self._states.get(subscription_id, RetryState())
+
+    def save_retry_state(self, subscription_id: str, state: RetryState) -> None:
+        with self._lock:
+            self._states[subscription_id] = state
+
+    def add_attempt(self, attempt: Attempt) -> None:
+        with self._lock:
+            self._attempts.append(replace(attempt, id=len(self._attempts) + 1))
+
+    def attempts(self, subscription_id: str, after: int | None, limit: int) -> list[Attempt]:
+        with self._lock:
+            found = [a for a in self._attempts if a.subscription_id == subscription_id and a.id > (after or 0)]
+        return found[:limit]
+
+
+_RETRY_COLUMNS = "position, attempts, next_attempt_at, replay_next, replay_until"
+_ATTEMPT_COLUMNS = (
+    "attempt_id, subscription_id, attempted_at, event_id, position, attempt, status_code, latency_ms, error, "
+    "response_body"
+)
+
+
+def _state(row: Sequence[Any] | None) -> RetryState:
+    if row is None:
+        return RetryState()
+    position, attempts, next_at, replay_next, replay_until = row
+    return RetryState(position, int(attempts), _time(next_at), replay_next, replay_until)
+
+
+def _attempt(row: Sequence[Any]) -> Attempt:
+    id_, subscription, at, event_id, position, attempt, status, latency, error, body = row
+    return Attempt(
+        int(id_), subscription, parse_time(at), event_id, int(position), int(attempt), status, int(latency), error, body
+    )
+
+
+class _SqlWebhookStore(WebhookStore):
+    """The same SQL on both databases, but for the placeholder and the id column."""
+
+    mark = "?"
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT"
+
+    @abstractmethod
+    def _connection(self) -> Any:
+        """A context manager yielding a connection whose block is one transaction."""
+
+    def _create(self, db: Any) -> None:
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {SECRETS_TABLE} (subscription_id TEXT NOT NULL, key_id TEXT NOT NULL, "
+            "secret TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (subscription_id, key_id))"
+        )
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {RETRIES_TABLE} (subscription_id TEXT PRIMARY KEY, position BIGINT, "
+            "attempts INTEGER NOT NULL, next_attempt_at TEXT, replay_next BIGINT, replay_until BIGINT)"
+        )
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {ATTEMPTS_TABLE} (attempt_id {self.serial}, subscription_id TEXT NOT NULL, "
+            "attempted_at TEXT NOT NULL, event_id TEXT NOT NULL, position BIGINT NOT NULL, attempt INTEGER NOT NULL, "
+            "status_code INTEGER, latency_ms INTEGER NOT NULL, error TEXT, response_body TEXT)"
+        )
+        db.execute(
+            f"CREATE INDEX IF NOT EXISTS {ATTEMPTS_TABLE}_subscription "
+            f"ON {ATTEMPTS_TABLE} (subscription_id, attempt_id)"
+        )
+
+    def add_secret(self, subscription_id: str, key_id: str, secret: str, created_at: datetime) -> None:
+        m = self.mark
+        with self._connection() as db:
+            db.execute(
+                f"INSERT INTO {SECRETS_TABLE} (subscription_id, key_id, secret, created_at) "
+                f"VALUES ({m}, {m}, {m}, {m})",
+                (subscription_id, key_id, secret, _db_time(created_at)),
+            )
+
+    def secrets(self, subscription_id: str) -> dict[str, str]:
+        with self._connection() as db:
+            rows = db.execute(
+                f"SELECT key_id, secret FROM {SECRETS_TABLE} WHERE subscription_id = {self.mark}", (subscription_id,)
+            ).fetchall()
+        return {key_id: secret for key_id, secret in rows}
+
+    def subscription_ids(self) -> list[str]:
+        with self._connection() as db:
+            rows = db.execute(
+                f"SELECT DISTINCT subscription_id FROM {SECRETS_TABLE} ORDER BY subscription_id"
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def retry_state(self, subscription_id: str) -> RetryState:
+        with self._connection() as db:
+            row = db.execute(
+                f"SELECT {_RETRY_COLUMNS} FROM {RETRIES_TABLE} WHERE subscription_id = {self.mark}", (subscription_id,)
+            ).fetchone()
+        return _state(row)
+
+    def save_retry_state(self, subscription_id: str, state: RetryState) -> None:
+        m = self.mark
+        with self._connection() as db:
+            db.execute(f"DELETE FROM {RETRIES_TABLE} WHERE subscription_id = {m}", (subscription_id,))
+            db.execute(
+                f"INSERT INTO {RETRIES_TABLE} (subscription_id, {_RETRY_COLUMNS}) "
+                f"VALUES ({m}, {m}, {m}, {m}, {m}, {m})",
+                (
+                    subscription_id,
+                    state.position,
+                    state.attempts,
+                    _db_time(state.next_attempt_at),
+                    state.replay_next,
+                    state.replay_until,
+                ),
+            )
+
+    def add_attempt(self, attempt: Attempt) -> None:
+        m = self.mark
+        columns = _ATTEMPT_COLUMNS.removeprefix("attempt_id, ")
+        with self._connection() as db:
+            db.execute(
+                f"INSERT INTO {ATTEMPTS_TABLE} ({columns}) VALUES ({', '.join([m] * 9)})",
+                (
+                    attempt.subscription_id,
+                    _db_time(attempt.attempted_at),
+                    attempt.event_id,
+                    attempt.position,
+                    attempt.attempt,
+                    attempt.status_code,
+                    attempt.latency_ms,
+                    attempt.error,
+                    attempt.response_body,
+                ),
+            )
+
+    def attempts(self, subscription_id: str, after: int | None, limit: int) -> list[Attempt]:
+        m = self.mark
+        with self._connection() as db:
+            rows = db.execute(
+                f"SELECT {_ATTEMPT_COLUMNS} FROM {ATTEMPTS_TABLE} WHERE subscription_id = {m} AND attempt_id > {m} "
+                f"ORDER BY attempt_id LIMIT {m}",
+                (subscription_id, after or 0, limit),
+            ).fetchall()
+        return [_attempt(row) for row in rows]
+
+
+class SqliteWebhookStore(_SqlWebhookStore):
+    """The webhook tables in the event store's SQLite file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        with self._connection() as db:
+            self._create(db)
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with closing(sqlite3.connect(self.path, timeout=10)) as db, db:
+            yield db
+
+
+class PostgresWebhookStore(_SqlWebhookStore):
+    """The webhook tables in the event store's PostgreSQL database."""
+
+    mark = "%s"
+    serial = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+
+    def __init__(self, conninfo: str, timeout: float = 5.0, reconnect_timeout: float = 300.0) -> None:
+        self._pool: ConnectionPool = open_pool(conninfo, "crm-webhooks", timeout, reconnect_timeout=reconnect_timeout)
+        with self._pool.connection() as db, db.transaction():
+            # one process creates the tables at a time; the others find them there
+            db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (SECRETS_TABLE,))
+            self._create(db)
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        with self._pool.connection() as db, db.transaction():
+            yield db
+
+    def close(self) -> None:
+        self._pool.close()
