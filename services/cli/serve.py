@@ -47,6 +47,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
         after_erasure,
         bootstrap,
         embedded_automation,
+        embedded_webhooks,
         following_read_models,
         open_access_log,
         open_token_store,
@@ -68,6 +69,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
             following_read_models(crm, settings, log=sys.stderr) as read_side,
             embedded_automation(crm, settings),
             webhook_desk(crm, settings) as webhooks,
+            embedded_webhooks(crm, webhooks, settings),
         ):
             if banner_text is not None:
                 print(banner_text, file=out, flush=True)

@@ -5,21 +5,37 @@ call are a 422 naming `url`; every change is an event of the subscription."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import pytest
 
 from consumers.envelope import encode, envelope_of
 from consumers.event_log import read_records
 from projections.event_record import EventRecord
+from services.api.app import create_app
+from services.bootstrap import bootstrap
 from services.settings import Settings
-from tests.e2e.conftest import LiveServer, live_server, problem
+from services.storage.access_log import MemoryAccessLog
+from services.storage.tokens import MemoryTokenStore
+from tests.e2e.conftest import LiveServer, live_server, problem, running
+from tests.support.processes import free_loopback_port
+from tests.support.webhook_receiver import receiving
 
 
 def events_of(server: LiveServer, aggregate_id: str) -> list[EventRecord]:
     """The log's events of one aggregate, in order."""
     return [r for r in read_records(server.crm, 1, 10_000) if str(r.aggregate_id) == aggregate_id]
 
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HOOK = {"url": "https://hooks.example.org/crm", "event_types": ["lead.*", "contact.created"], "description": "billing"}
 
@@ -127,3 +143,98 @@ def test_a_url_the_crm_must_not_call_is_a_422_naming_url(database_url: str, url:
         assert server.head() == head
         assert admin.get("/v1/webhooks").json()["items"] == []
         assert not Settings().webhooks_allow_private_networks
+
+
+@contextmanager
+def crm_serve(database_url: str, cwd: Path) -> Iterator[httpx.Client]:
+    """`crm serve` as an operator starts it (webhooks allowed onto loopback), with an admin
+    token issued by `crm token issue`; an admin's client once it answers /readyz."""
+    env = {
+        **os.environ,
+        "CRM_DATABASE_URL": database_url,
+        "CRM_WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
+        "CRM_AUTOMATION_POLL_SECONDS": "0.05",
+        "PYTHONPATH": str(ROOT),  # this checkout's code, whatever the working directory
+    }
+    cli = [sys.executable, "-m", "services.cli"]
+    issued = subprocess.run(
+        [*cli, "token", "issue", "--user", "root", "--role", "admin"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert issued.returncode == 0, issued.stderr
+    port = free_loopback_port()
+    base_url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [*cli, "serve", "--port", str(port)], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    client = httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {issued.stdout.strip()}"}, trust_env=False, timeout=10
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, f"crm serve exited {server.returncode}"
+            assert time.monotonic() < deadline, "crm serve did not answer /readyz"
+            try:
+                if client.get("/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield client
+    finally:
+        client.close()
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_crm_serve_delivers_lists_the_attempts_and_replays(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    with receiving() as receiver, crm_serve(database_url, tmp_path) as admin:
+        # given a subscription to lead captures, made over HTTP
+        created = admin.post("/v1/webhooks", json={"url": receiver.url, "event_types": ["lead.captured"]})
+        assert created.status_code == 201, created.text
+        hook = created.json()
+        receiver.secrets.append(hook["secret"])
+        # when a lead is captured, then the server itself delivers it, signed
+        lead = admin.post("/v1/leads", json={"name": "Ada Lovelace", "email": "ada@acme.example", "source": "event"})
+        assert lead.status_code == 201, lead.text
+        (delivery,) = receiver.wait_for(1)
+        assert delivery.verified_with == (hook["secret"],)
+        assert delivery.envelope["aggregate_id"] == lead.json()["id"]
+        # and the attempt is listed, a page at a time
+        attempts = admin.get(f"/v1/webhooks/{hook['id']}/deliveries", params={"limit": 1}).json()
+        assert [(a["attempt"], a["status_code"], a["event_id"]) for a in attempts["items"]] == [
+            (1, 200, delivery.headers["webhook-id"])
+        ]
+        assert attempts["next_cursor"] is None
+        problem(admin.get(f"/v1/webhooks/{hook['id']}/deliveries", params={"cursor": "nonsense"}), 422)
+        # when history is replayed from the lead's position, it comes again with the same webhook-id
+        replayed = admin.post(
+            f"/v1/webhooks/{hook['id']}/replay", json={"from_position": delivery.envelope["position"]}
+        )
+        assert replayed.status_code == 202, replayed.text
+        again = receiver.wait_for(2)[1]
+        assert again.headers["webhook-id"] == delivery.headers["webhook-id"] and again.verified_with
+        both = admin.post(
+            f"/v1/webhooks/{hook['id']}/replay", json={"from_position": 1, "since": "2026-01-01T00:00:00Z"}
+        )
+        assert problem(both, 422)["errors"]
+
+
+def test_a_server_without_webhooks_answers_503() -> None:
+    crm = bootstrap(Settings(database_url="memory://"))
+    tokens = MemoryTokenStore()
+    app = create_app(crm, tokens, access_log=MemoryAccessLog())
+    with running(app) as base_url:
+        answer = httpx.get(
+            f"{base_url}/v1/webhooks", headers={"Authorization": f"Bearer {tokens.issue('root', 'admin')}"}
+        )
+        assert problem(answer, 503)["type"] == "/problems/webhooks-unavailable"
