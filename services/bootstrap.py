@@ -300,14 +300,12 @@ def open_webhook_store(settings: Settings) -> WebhookStore:
 
 @contextmanager
 def webhook_desk(app: CrmApplication, settings: Settings) -> Iterator[WebhookDesk]:
-    """The webhook subscriptions of the settings' store until the block ends (their secrets in
-    the webhook tables, their cursors with the read models' positions)."""
+    """The webhook subscriptions of the settings' store until the block ends (their secrets,
+    cursors, retry state and attempts in the webhook tables)."""
     store = open_webhook_store(settings)
-    cursors = open_read_models(settings)
     try:
-        yield WebhookDesk(app, store, cursors, allow_private_networks=settings.webhooks_allow_private_networks)
+        yield WebhookDesk(app, store, allow_private_networks=settings.webhooks_allow_private_networks)
     finally:
-        cursors.close()
         store.close()
 
 

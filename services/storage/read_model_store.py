@@ -100,19 +100,6 @@ class ReadModelStore:
         except IntegrityError:
             pass
 
-    def webhook_position(self, subscription_id: str) -> int | None:
-        """The last log position a webhook subscription delivered or passed over (None before its first)."""
-        return self.recorder.max_tracking_id(tracking.webhook_position(subscription_id))
-
-    def save_webhook_position(self, subscription_id: str, position: int) -> None:
-        """Save a subscription's newer position (an older one leaves the saved one)."""
-        try:
-            self.recorder.insert_tracking(
-                Tracking(application_name=tracking.webhook_position(subscription_id), notification_id=position)
-            )
-        except IntegrityError:
-            pass
-
     @property
     def tables(self) -> list[Table]:
         """Every table of every projection of this store."""

@@ -5,9 +5,7 @@
   event's log position);
 - the next Kafka offset of such a partition: the same name plus `#offset`;
 - the relay: `relay@kafka`, the last log position the broker acknowledged;
-- a policy of the automation: `automation:{policy}@log`, the last log position it reacted to;
-- a webhook subscription: `webhook:{subscription id}@log`, the last log position it delivered
-  (or passed over, for an event its filter does not take).
+- a policy of the automation: `automation:{policy}@log`, the last log position it reacted to.
 
 A rebuild writes into a namespace (a table-name prefix) and may then be swapped into the live one."""
 
@@ -38,8 +36,3 @@ def is_offset(tracking_name: str) -> bool:
 def policy_position(policy: str) -> str:
     """The tracking name of an automation policy's position in the log."""
     return f"automation:{policy}@{LOG_SOURCE}"
-
-
-def webhook_position(subscription_id: str) -> str:
-    """The tracking name of a webhook subscription's cursor in the log."""
-    return f"webhook:{subscription_id}@{LOG_SOURCE}"

@@ -3,11 +3,15 @@ or in dicts for `memory://`:
 
 - `crm_webhook_secrets`: each subscription's signing secrets by key id. The secrets are never in
   an event nor on Kafka; the subscription's events name only the key id.
-- `crm_webhook_retries`: the delivery a subscription is retrying (the log position of its
-  event, how many attempts were made, when the next one is due), and a replay under way (the
-  next position to send again and the last one). The subscription's cursor itself, the last
-  position delivered, is a tracking position (`webhook:<id>@log`, `services.storage.tracking`).
+- `crm_webhook_state`: per subscription, its cursor (`delivered_position`: the last log position
+  delivered or passed over), the delivery it is retrying (the log position of its event, how many
+  attempts were made, when the next one is due), and a replay under way (the next position to
+  send again and the last one).
 - `crm_webhook_attempts`: every attempt made, for `GET /v1/webhooks/{id}/deliveries`.
+
+An attempt, the retry state after it and the cursor it moved are written in one transaction
+(`record_attempt`): the log of attempts and the cursor never disagree, and a delivery costs one
+commit.
 
 Times are fixed-width ISO 8601 text in UTC in both databases, so that text order is time order."""
 
@@ -29,7 +33,7 @@ if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
 SECRETS_TABLE = "crm_webhook_secrets"
-RETRIES_TABLE = "crm_webhook_retries"
+STATE_TABLE = "crm_webhook_state"
 ATTEMPTS_TABLE = "crm_webhook_attempts"
 
 
@@ -97,8 +101,17 @@ class WebhookStore(ABC):
         """Replace the subscription's retry and replay state."""
 
     @abstractmethod
-    def add_attempt(self, attempt: Attempt) -> None:
-        """Log an attempt (its `id` is given by the store)."""
+    def webhook_position(self, subscription_id: str) -> int | None:
+        """The subscription's cursor: the last position delivered or passed over (None before)."""
+
+    @abstractmethod
+    def save_webhook_position(self, subscription_id: str, position: int) -> None:
+        """Move the cursor to `position` (an older one leaves it where it is)."""
+
+    @abstractmethod
+    def record_attempt(self, attempt: Attempt, state: RetryState, position: int | None) -> None:
+        """In one transaction: log an attempt (its `id` is given by the store), make `state` the
+        retry state, and move the cursor to `position` when given."""
 
     @abstractmethod
     def attempts(self, subscription_id: str, after: int | None, limit: int) -> list[Attempt]:
@@ -114,6 +127,7 @@ class MemoryWebhookStore(WebhookStore):
     def __init__(self) -> None:
         self._secrets: dict[str, dict[str, str]] = {}
         self._states: dict[str, RetryState] = {}
+        self._positions: dict[str, int] = {}
         self._attempts: list[Attempt] = []
         self._lock = threading.Lock()
 
@@ -137,9 +151,21 @@ class MemoryWebhookStore(WebhookStore):
         with self._lock:
             self._states[subscription_id] = state
 
-    def add_attempt(self, attempt: Attempt) -> None:
+    def webhook_position(self, subscription_id: str) -> int | None:
+        with self._lock:
+            return self._positions.get(subscription_id)
+
+    def save_webhook_position(self, subscription_id: str, position: int) -> None:
+        with self._lock:
+            self._positions[subscription_id] = max(position, self._positions.get(subscription_id, 0))
+
+    def record_attempt(self, attempt: Attempt, state: RetryState, position: int | None) -> None:
         with self._lock:
             self._attempts.append(replace(attempt, id=len(self._attempts) + 1))
+            self._states[attempt.subscription_id] = state
+            if position is not None:
+                key = attempt.subscription_id
+                self._positions[key] = max(position, self._positions.get(key, 0))
 
     def attempts(self, subscription_id: str, after: int | None, limit: int) -> list[Attempt]:
         with self._lock:
@@ -173,6 +199,7 @@ class _SqlWebhookStore(WebhookStore):
 
     mark = "?"
     serial = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    greatest = "max"
 
     @abstractmethod
     def _connection(self) -> Any:
@@ -184,8 +211,9 @@ class _SqlWebhookStore(WebhookStore):
             "secret TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (subscription_id, key_id))"
         )
         db.execute(
-            f"CREATE TABLE IF NOT EXISTS {RETRIES_TABLE} (subscription_id TEXT PRIMARY KEY, position BIGINT, "
-            "attempts INTEGER NOT NULL, next_attempt_at TEXT, replay_next BIGINT, replay_until BIGINT)"
+            f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (subscription_id TEXT PRIMARY KEY, delivered_position BIGINT, "
+            "position BIGINT, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT, replay_next BIGINT, "
+            "replay_until BIGINT)"
         )
         db.execute(
             f"CREATE TABLE IF NOT EXISTS {ATTEMPTS_TABLE} (attempt_id {self.serial}, subscription_id TEXT NOT NULL, "
@@ -223,28 +251,26 @@ class _SqlWebhookStore(WebhookStore):
     def retry_state(self, subscription_id: str) -> RetryState:
         with self._connection() as db:
             row = db.execute(
-                f"SELECT {_RETRY_COLUMNS} FROM {RETRIES_TABLE} WHERE subscription_id = {self.mark}", (subscription_id,)
+                f"SELECT {_RETRY_COLUMNS} FROM {STATE_TABLE} WHERE subscription_id = {self.mark}", (subscription_id,)
             ).fetchone()
         return _state(row)
 
     def save_retry_state(self, subscription_id: str, state: RetryState) -> None:
-        m = self.mark
         with self._connection() as db:
-            db.execute(f"DELETE FROM {RETRIES_TABLE} WHERE subscription_id = {m}", (subscription_id,))
-            db.execute(
-                f"INSERT INTO {RETRIES_TABLE} (subscription_id, {_RETRY_COLUMNS}) "
-                f"VALUES ({m}, {m}, {m}, {m}, {m}, {m})",
-                (
-                    subscription_id,
-                    state.position,
-                    state.attempts,
-                    _db_time(state.next_attempt_at),
-                    state.replay_next,
-                    state.replay_until,
-                ),
-            )
+            self._save_state(db, subscription_id, state)
 
-    def add_attempt(self, attempt: Attempt) -> None:
+    def webhook_position(self, subscription_id: str) -> int | None:
+        with self._connection() as db:
+            row = db.execute(
+                f"SELECT delivered_position FROM {STATE_TABLE} WHERE subscription_id = {self.mark}", (subscription_id,)
+            ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def save_webhook_position(self, subscription_id: str, position: int) -> None:
+        with self._connection() as db:
+            self._save_position(db, subscription_id, position)
+
+    def record_attempt(self, attempt: Attempt, state: RetryState, position: int | None) -> None:
         m = self.mark
         columns = _ATTEMPT_COLUMNS.removeprefix("attempt_id, ")
         with self._connection() as db:
@@ -262,6 +288,35 @@ class _SqlWebhookStore(WebhookStore):
                     attempt.response_body,
                 ),
             )
+            self._save_state(db, attempt.subscription_id, state)
+            if position is not None:
+                self._save_position(db, attempt.subscription_id, position)
+
+    def _save_state(self, db: Any, subscription_id: str, state: RetryState) -> None:
+        m = self.mark
+        db.execute(
+            f"INSERT INTO {STATE_TABLE} (subscription_id, {_RETRY_COLUMNS}) VALUES ({m}, {m}, {m}, {m}, {m}, {m}) "
+            "ON CONFLICT (subscription_id) DO UPDATE SET position = excluded.position, "
+            "attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, "
+            "replay_next = excluded.replay_next, replay_until = excluded.replay_until",
+            (
+                subscription_id,
+                state.position,
+                state.attempts,
+                _db_time(state.next_attempt_at),
+                state.replay_next,
+                state.replay_until,
+            ),
+        )
+
+    def _save_position(self, db: Any, subscription_id: str, position: int) -> None:
+        m = self.mark
+        db.execute(
+            f"INSERT INTO {STATE_TABLE} (subscription_id, delivered_position) VALUES ({m}, {m}) "
+            "ON CONFLICT (subscription_id) DO UPDATE SET delivered_position = "
+            f"{self.greatest}(COALESCE({STATE_TABLE}.delivered_position, 0), excluded.delivered_position)",
+            (subscription_id, position),
+        )
 
     def attempts(self, subscription_id: str, after: int | None, limit: int) -> list[Attempt]:
         m = self.mark
@@ -293,6 +348,7 @@ class PostgresWebhookStore(_SqlWebhookStore):
 
     mark = "%s"
     serial = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    greatest = "GREATEST"
 
     def __init__(self, conninfo: str, timeout: float = 5.0, reconnect_timeout: float = 300.0) -> None:
         self._pool: ConnectionPool = open_pool(conninfo, "crm-webhooks", timeout, reconnect_timeout=reconnect_timeout)

@@ -1,6 +1,6 @@
 """Delivering the log's events to the webhook subscriptions (Standard Webhooks 1.0).
 
-Each subscription follows the log from its own cursor (`webhook:<id>@log`), passes over the
+Each subscription follows the log from its own cursor (kept in the webhook store), passes over the
 events its filter does not take, and POSTs the others one at a time, in log order, as the same
 JSON envelope the relay publishes on Kafka (personal fields sealed). The next event is sent only
 once the one before was delivered (2xx), so a later event never overtakes an earlier one.
@@ -40,7 +40,7 @@ from services.app.application import Context
 from services.automation.clock import Clock, system_clock
 from services.storage.leader_lock import LeaderLock
 from services.storage.webhooks import Attempt, RetryState
-from services.webhooks.safety import UnsafeUrl, check_url
+from services.webhooks.safety import Resolver, UnsafeUrl, check_url, resolve
 from services.webhooks.signing import headers
 from services.webhooks.subscriptions import WebhookDesk
 
@@ -83,10 +83,20 @@ class Outcome(StrEnum):
     WAITING = "waiting"
     """A retry is due later."""
     DELIVERED = "delivered"
+    """Events were delivered (and the cursor moved past those the filter does not take)."""
     FAILED = "failed"
-    """The attempt failed; a retry is scheduled (or the subscription was disabled)."""
+    """An attempt failed; a retry is scheduled (or the subscription was disabled)."""
     PASSED_OVER = "passed_over"
-    """Only events the filter does not take were read; the cursor moved past them."""
+    """Only events the filter does not take were read (the cursor moved past them), or a
+    replay ended."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one step of a subscription did, and how many attempts it made."""
+
+    outcome: Outcome
+    attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -114,15 +124,20 @@ def retry_delay(retry: int, rng: random.Random | None = None) -> timedelta:
 class Sender:
     """POSTs one signed delivery; never follows redirects, keeps at most a KiB of the answer."""
 
-    def __init__(self, allow_private_networks: bool, timeout: float = REQUEST_TIMEOUT) -> None:
+    def __init__(
+        self, allow_private_networks: bool, timeout: float = REQUEST_TIMEOUT, resolver: Resolver = resolve
+    ) -> None:
         self.allow_private_networks = allow_private_networks
+        self.resolver = resolver
         self.client = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
 
     def post(self, url: str, body: bytes, signed: dict[str, str]) -> Response:
         """Send `body` to `url` with the signed headers, checking the URL's addresses first."""
         started = time.monotonic()
         try:
-            check_url(url, self.allow_private_networks)  # again now: DNS may answer otherwise than before
+            check_url(
+                url, self.allow_private_networks, self.resolver
+            )  # again now: DNS may answer otherwise than before
         except UnsafeUrl as refused:
             return Response(None, 0, f"refused: {refused.message}", None)
         try:
@@ -174,112 +189,115 @@ class SubscriptionWorker:
         self.stamp_clock = stamp_clock
         self.rng = rng or random.Random()
 
-    def step(self) -> Outcome:
-        """Send the next event due, or move the cursor past events the filter does not take."""
+    def step(self) -> Step:
+        """Send the events due now from the next batch of the log, in order, until one fails or
+        the batch ends; move the cursor past the events the filter does not take."""
         subscription = self.desk.find(self.subscription_id)
         if subscription is None or subscription.deleted or not subscription.active:
-            return Outcome.IDLE
+            return Step(Outcome.IDLE)
         state = self.desk.store.retry_state(self.key)
         now = self.clock()
         if state.next_attempt_at is not None and now < state.next_attempt_at:
-            return Outcome.WAITING
-        record, read_state = self._next_record(subscription, state)
-        if record is None:
-            return Outcome.IDLE if read_state is None else Outcome.PASSED_OVER
-        assert read_state is not None
-        return self._deliver(subscription, record, read_state, now)
-
-    def _next_record(
-        self, subscription: WebhookSubscription, state: RetryState
-    ) -> tuple[EventRecord | None, RetryState | None]:
-        """The next record to send, and the state it is sent in; (None, None) when caught up,
-        (None, state) when only records the filter passes over were read (their positions saved)."""
+            return Step(Outcome.WAITING)
         replaying = state.replay_next is not None and state.replay_until is not None
         if replaying:
             assert state.replay_next is not None and state.replay_until is not None
             start, stop = state.replay_next, state.replay_until
-            if start > stop:
-                self.desk.store.save_retry_state(self.key, RetryState())
-                return None, RetryState()
         else:
-            start, stop = (self.desk.cursors.webhook_position(self.key) or 0) + 1, None
-        records = [r for r in self.read(start, BATCH_SIZE) if stop is None or r.position <= stop]
-        for record in records:
-            if matches(subscription.event_types, record.event_type):
-                return record, state
+            start, stop = (self.desk.store.webhook_position(self.key) or 0) + 1, None
+        records = [] if stop is not None and start > stop else self.read(start, BATCH_SIZE)
+        records = [r for r in records if stop is None or r.position <= stop]
         if not records:
-            if replaying:
+            if replaying:  # the replay is done: live deliveries go on
                 self.desk.store.save_retry_state(self.key, RetryState())
-                return None, RetryState()
-            return None, None
-        self._advance(records[-1].position, replaying, state)
-        return None, state
+                return Step(Outcome.PASSED_OVER)
+            return Step(Outcome.IDLE)
+        secrets = self.desk.signing_secrets(subscription, now)
+        attempts = 0
+        passed = 0  # the last position read that needs no delivery
+        for record in records:
+            if not matches(subscription.event_types, record.event_type):
+                passed = record.position
+                continue
+            attempts += 1
+            state = self._deliver(subscription, secrets, record, state, now, replaying)
+            if state.position is not None or not self._still_active():
+                return Step(Outcome.FAILED, attempts)
+            passed = 0
+        if passed:
+            state = self._advance(passed, replaying, state)
+        return Step(Outcome.DELIVERED if attempts else Outcome.PASSED_OVER, attempts)
 
-    def _advance(self, position: int, replaying: bool, state: RetryState) -> None:
-        """Move past `position`: the replay's next position, or the live cursor."""
+    def _still_active(self) -> bool:
+        subscription = self.desk.find(self.subscription_id)
+        return subscription is not None and subscription.active and not subscription.deleted
+
+    def _advance(self, position: int, replaying: bool, state: RetryState) -> RetryState:
+        """Move past `position` (the replay's next position, or the live cursor), with no retry
+        pending; the new state."""
         if replaying:
-            self.desk.store.save_retry_state(
-                self.key, RetryState(replay_next=position + 1, replay_until=state.replay_until)
-            )
-        else:
-            self.desk.cursors.save_webhook_position(self.key, position)
-            if state.position is not None:
-                self.desk.store.save_retry_state(
-                    self.key, replace(state, position=None, attempts=0, next_attempt_at=None)
-                )
+            state = RetryState(replay_next=position + 1, replay_until=state.replay_until)
+            self.desk.store.save_retry_state(self.key, state)
+            return state
+        self.desk.store.save_webhook_position(self.key, position)
+        if state != RetryState():
+            state = RetryState()
+            self.desk.store.save_retry_state(self.key, state)
+        return state
 
     def _deliver(
-        self, subscription: WebhookSubscription, record: EventRecord, state: RetryState, now: datetime
-    ) -> Outcome:
+        self,
+        subscription: WebhookSubscription,
+        secrets: Sequence[str],
+        record: EventRecord,
+        state: RetryState,
+        now: datetime,
+        replaying: bool,
+    ) -> RetryState:
+        """One attempt at `record`; the state after it (`position` set while a retry is due). The
+        attempt, that state and the cursor it moved are saved in one transaction."""
         attempt = state.attempts + 1 if state.position == record.position else 1
         event_id = str(event_id_of(record.aggregate_id, record.aggregate_version))
         body = self.encode(record)
-        text = body.decode()
-        signed = headers(self.desk.signing_secrets(subscription, now), event_id, self.stamp_clock(), text)
+        signed = headers(secrets, event_id, self.stamp_clock(), body.decode())
         answer = self.sender.post(subscription.url, body, signed)
-        self.desk.store.add_attempt(
-            Attempt(
-                id=0,
-                subscription_id=self.key,
-                attempted_at=now,
-                event_id=event_id,
-                position=record.position,
-                attempt=attempt,
-                status_code=answer.status_code,
-                latency_ms=answer.latency_ms,
-                error=answer.error,
-                response_body=answer.body,
-            )
+        logged = Attempt(
+            id=0,
+            subscription_id=self.key,
+            attempted_at=now,
+            event_id=event_id,
+            position=record.position,
+            attempt=attempt,
+            status_code=answer.status_code,
+            latency_ms=answer.latency_ms,
+            error=answer.error,
+            response_body=answer.body,
         )
-        replaying = state.replay_next is not None
+        done = replace(state, position=None, attempts=0, next_attempt_at=None)
         if answer.delivered:
             if replaying:
-                self._advance(record.position, True, state)
-            else:
-                self.desk.cursors.save_webhook_position(self.key, record.position)
-                self.desk.store.save_retry_state(self.key, RetryState())
-            return Outcome.DELIVERED
+                after = RetryState(replay_next=record.position + 1, replay_until=state.replay_until)
+                self.desk.store.record_attempt(logged, after, None)
+                return after
+            self.desk.store.record_attempt(logged, done, record.position)
+            return done
+        where = f"event {event_id} (position {record.position})"
         if answer.status_code == 410:
-            self._give_up(state, f"the endpoint answered 410 Gone to event {event_id} (position {record.position})")
-            return Outcome.FAILED
+            self.desk.store.record_attempt(logged, done, None)
+            return self._give_up(done, f"the endpoint answered 410 Gone to {where}")
         if attempt > len(RETRY_SCHEDULE):
-            self._give_up(
-                state,
-                f"event {event_id} (position {record.position}) failed {attempt} attempts over about 3 days; "
-                f"the last: {answer.error}",
-            )
-            return Outcome.FAILED
+            self.desk.store.record_attempt(logged, done, None)
+            return self._give_up(done, f"{where} failed {attempt} attempts over about 3 days; the last: {answer.error}")
         due = now + retry_delay(attempt, self.rng)
-        self.desk.store.save_retry_state(
-            self.key, replace(state, position=record.position, attempts=attempt, next_attempt_at=due)
-        )
-        return Outcome.FAILED
+        retrying = replace(state, position=record.position, attempts=attempt, next_attempt_at=due)
+        self.desk.store.record_attempt(logged, retrying, None)
+        return retrying
 
-    def _give_up(self, state: RetryState, reason: str) -> None:
+    def _give_up(self, state: RetryState, reason: str) -> RetryState:
         """Disable the subscription for `reason`; made active again, it retries the same event."""
-        self.desk.store.save_retry_state(self.key, replace(state, position=None, attempts=0, next_attempt_at=None))
         self.desk.disable(self.subscription_id, reason, Context(actor=ACTOR, correlation_id=f"webhook:{self.key}"))
         log.warning("crm: webhook %s disabled: %s", self.key, reason)
+        return state
 
 
 class WebhookDispatcher:
@@ -324,17 +342,16 @@ class WebhookDispatcher:
             )
         return self._workers[subscription_id]
 
-    def run_until_idle(self, max_steps: int = 10_000) -> int:
+    def run_until_idle(self, max_steps: int = 100_000) -> int:
         """Step every subscription in this thread until none has anything due now; returns the
-        number of attempts made (for tests and `crm webhooks --until-idle`)."""
+        number of attempts made (for tests, benchmarks and `crm webhooks --until-idle`)."""
         attempts = 0
         for _ in range(max_steps):
             busy = False
             for subscription in self.desk.subscriptions():
-                outcome = self.worker(subscription.id).step()
-                if outcome in (Outcome.DELIVERED, Outcome.FAILED):
-                    attempts += 1
-                busy = busy or outcome in (Outcome.DELIVERED, Outcome.FAILED, Outcome.PASSED_OVER)
+                step = self.worker(subscription.id).step()
+                attempts += step.attempts
+                busy = busy or step.outcome in (Outcome.DELIVERED, Outcome.FAILED, Outcome.PASSED_OVER)
             if not busy:
                 return attempts
         return attempts
@@ -378,7 +395,7 @@ class WebhookDispatcher:
         worker = self.worker(subscription_id)
         while not self._stop.is_set() and self.lock.held():
             try:
-                outcome = worker.step()
+                outcome = worker.step().outcome
             except Exception:
                 log.exception("crm: webhook %s step failed; retrying", subscription_id)
                 self._stop.wait(1.0)

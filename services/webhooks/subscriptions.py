@@ -1,6 +1,5 @@
 """The webhook subscriptions as the API and the delivery worker use them: load, act, save, with
-the signing secrets kept in the webhook store (never in an event) and each subscription's cursor
-kept as a tracking position.
+the signing secrets, the cursors and the retry state kept in the webhook store (never in an event).
 
 A new subscription's cursor starts at its own `webhook.subscribed` event, the head of the log at
 that moment: it is sent what happens from then on, not years of history (ask for a replay for
@@ -12,7 +11,7 @@ import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
@@ -38,18 +37,6 @@ class WebhookNotFound(NotFound):
     kind = "webhook subscription"
 
 
-class WebhookCursors(Protocol):
-    """Where each subscription's position in the log is kept (the read models' tracking table)."""
-
-    def webhook_position(self, subscription_id: str) -> int | None:
-        """The last position delivered or passed over; None before the first."""
-        ...
-
-    def save_webhook_position(self, subscription_id: str, position: int) -> None:
-        """Save a newer position."""
-        ...
-
-
 @dataclass(frozen=True)
 class IssuedSecret:
     """A subscription and the secret just issued for it: shown this once."""
@@ -65,7 +52,6 @@ class WebhookDesk:
         self,
         app: CrmApplication,
         store: WebhookStore,
-        cursors: WebhookCursors,
         *,
         allow_private_networks: bool = False,
         clock: Clock = system_clock,
@@ -73,7 +59,6 @@ class WebhookDesk:
     ) -> None:
         self.app = app
         self.store = store
-        self.cursors = cursors
         self.allow_private_networks = allow_private_networks
         self.clock = clock
         self.resolver = resolver
@@ -94,7 +79,7 @@ class WebhookDesk:
         self.store.add_secret(str(subscription.id), key_id, secret, meta.occurred_at)
         result = self.app.commit(subscription)
         assert result.position is not None
-        self.cursors.save_webhook_position(str(subscription.id), result.position)
+        self.store.save_webhook_position(str(subscription.id), result.position)
         return IssuedSecret(subscription, secret)
 
     def change(self, subscription_id: UUID, changes: Mapping[str, Any], ctx: Context) -> WebhookSubscription:
@@ -138,7 +123,7 @@ class WebhookDesk:
         subscription = self.get(subscription_id)
         key = str(subscription.id)
         start = from_position if from_position is not None else self.first_position_since(since)
-        cursor = self.cursors.webhook_position(key) or 0
+        cursor = self.store.webhook_position(key) or 0
         state = self.store.retry_state(key)
         until = max(cursor, state.replay_until or 0)
         self.store.save_retry_state(key, RetryState(replay_next=max(start, 1), replay_until=until))

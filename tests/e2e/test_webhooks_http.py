@@ -10,9 +10,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -36,6 +37,7 @@ def events_of(server: LiveServer, aggregate_id: str) -> list[EventRecord]:
 
 
 ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 HOOK = {"url": "https://hooks.example.org/crm", "event_types": ["lead.*", "contact.created"], "description": "billing"}
 
@@ -145,6 +147,15 @@ def test_a_url_the_crm_must_not_call_is_a_422_naming_url(database_url: str, url:
         assert not Settings().webhooks_allow_private_networks
 
 
+def eventually(read: Callable[[], T], ready: Callable[[T], bool], seconds: float = 10) -> T:
+    """What `read` gives once `ready` holds of it; fails after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not ready(value := read()):
+        assert time.monotonic() < deadline, f"not within {seconds} s: {value!r}"
+        time.sleep(0.05)
+    return value
+
+
 @contextmanager
 def crm_serve(database_url: str, cwd: Path) -> Iterator[httpx.Client]:
     """`crm serve` as an operator starts it (webhooks allowed onto loopback), with an admin
@@ -209,8 +220,11 @@ def test_crm_serve_delivers_lists_the_attempts_and_replays(tmp_path: Path) -> No
         (delivery,) = receiver.wait_for(1)
         assert delivery.verified_with == (hook["secret"],)
         assert delivery.envelope["aggregate_id"] == lead.json()["id"]
-        # and the attempt is listed, a page at a time
-        attempts = admin.get(f"/v1/webhooks/{hook['id']}/deliveries", params={"limit": 1}).json()
+        # and the attempt is listed (once logged, just after the answer came), a page at a time
+        attempts = eventually(
+            lambda: admin.get(f"/v1/webhooks/{hook['id']}/deliveries", params={"limit": 1}).json(),
+            lambda page: bool(page["items"]),
+        )
         assert [(a["attempt"], a["status_code"], a["event_id"]) for a in attempts["items"]] == [
             (1, 200, delivery.headers["webhook-id"])
         ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ class Delivery:
     verified_with: tuple[str, ...]
     """The secrets (of those the receiver knows) whose signature verified."""
     status: int
+    received_at: float
+    """When it arrived (the system clock, seconds since the epoch)."""
 
     @property
     def envelope(self) -> dict[str, Any]:
@@ -95,7 +98,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                     pass
             with receiver.arrived:
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
-                receiver.deliveries.append(Delivery(headers, body, tuple(verified), status))
+                receiver.deliveries.append(Delivery(headers, body, tuple(verified), status, time.time()))
                 receiver.arrived.notify_all()
             self.send_response(status)
             self.send_header("content-type", "text/plain")
