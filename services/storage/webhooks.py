@@ -21,7 +21,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -334,13 +334,30 @@ class SqliteWebhookStore(_SqlWebhookStore):
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
         with self._connection() as db:
             self._create(db)
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=10)) as db, db:
+        # one connection per thread, kept: opening one per statement costs more than the statement
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+            self._local.db = db
+            with self._lock:
+                self._opened.append(db)
+        with db:
             yield db
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._opened:
+                db.close()
+            self._opened.clear()
+        self._local = threading.local()
 
 
 class PostgresWebhookStore(_SqlWebhookStore):
