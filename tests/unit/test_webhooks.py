@@ -13,11 +13,14 @@ from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook
 
 from domain.webhooks import WebhookDeleted, WebhookSubscription, matches
+from projections.event_record import record_of
+from projections.registry import select_projections
 from services.api.schemas_webhooks import WebhookCreate, WebhookReplay, WebhookUpdate
 from services.webhooks.delivery import JITTER, RETRY_SCHEDULE, Sender, retry_delay
 from services.webhooks.safety import UnsafeUrl, check_url, is_public
 from services.webhooks.signing import headers, new_secret
 from tests.unit.factories import at, meta
+from tests.unit.test_envelope import webhook_events
 
 
 def a_subscription() -> WebhookSubscription:
@@ -161,3 +164,10 @@ def test_the_request_bodies_name_the_field_they_refuse() -> None:
     with pytest.raises(ValidationError):
         WebhookReplay.model_validate({})
     assert WebhookReplay.model_validate({"from_position": 3}).from_position == 3
+
+
+def test_the_read_models_pass_over_a_subscriptions_events() -> None:
+    for position, event in enumerate(webhook_events(), start=1):
+        record = record_of(event, position)
+        assert record.aggregate_type == "webhook"
+        assert all(projection.apply(record) == [] for projection in select_projections(None)), record.event_type
