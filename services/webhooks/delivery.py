@@ -191,7 +191,8 @@ class SubscriptionWorker:
 
     def step(self) -> Step:
         """Send the events due now from the next batch of the log, in order, until one fails or
-        the batch ends; move the cursor past the events the filter does not take."""
+        the batch ends; move the cursor past the events the filter does not take. A subscription
+        made inactive or deleted meanwhile is noticed at the next step (within a batch)."""
         subscription = self.desk.find(self.subscription_id)
         if subscription is None or subscription.deleted or not subscription.active:
             return Step(Outcome.IDLE)
@@ -220,17 +221,13 @@ class SubscriptionWorker:
                 passed = record.position
                 continue
             attempts += 1
-            state = self._deliver(subscription, secrets, record, state, now, replaying)
-            if state.position is not None or not self._still_active():
+            state, delivered = self._deliver(subscription, secrets, record, state, now, replaying)
+            if not delivered:  # a retry is due later, or the subscription was disabled
                 return Step(Outcome.FAILED, attempts)
             passed = 0
         if passed:
             state = self._advance(passed, replaying, state)
         return Step(Outcome.DELIVERED if attempts else Outcome.PASSED_OVER, attempts)
-
-    def _still_active(self) -> bool:
-        subscription = self.desk.find(self.subscription_id)
-        return subscription is not None and subscription.active and not subscription.deleted
 
     def _advance(self, position: int, replaying: bool, state: RetryState) -> RetryState:
         """Move past `position` (the replay's next position, or the live cursor), with no retry
@@ -253,9 +250,10 @@ class SubscriptionWorker:
         state: RetryState,
         now: datetime,
         replaying: bool,
-    ) -> RetryState:
-        """One attempt at `record`; the state after it (`position` set while a retry is due). The
-        attempt, that state and the cursor it moved are saved in one transaction."""
+    ) -> tuple[RetryState, bool]:
+        """One attempt at `record`: the state after it (`position` set while a retry is due) and
+        whether it was delivered. The attempt, that state and the cursor it moved are saved in one
+        transaction."""
         attempt = state.attempts + 1 if state.position == record.position else 1
         event_id = str(event_id_of(record.aggregate_id, record.aggregate_version))
         body = self.encode(record)
@@ -278,20 +276,21 @@ class SubscriptionWorker:
             if replaying:
                 after = RetryState(replay_next=record.position + 1, replay_until=state.replay_until)
                 self.desk.store.record_attempt(logged, after, None)
-                return after
+                return after, True
             self.desk.store.record_attempt(logged, done, record.position)
-            return done
+            return done, True
         where = f"event {event_id} (position {record.position})"
         if answer.status_code == 410:
             self.desk.store.record_attempt(logged, done, None)
-            return self._give_up(done, f"the endpoint answered 410 Gone to {where}")
+            return self._give_up(done, f"the endpoint answered 410 Gone to {where}"), False
         if attempt > len(RETRY_SCHEDULE):
             self.desk.store.record_attempt(logged, done, None)
-            return self._give_up(done, f"{where} failed {attempt} attempts over about 3 days; the last: {answer.error}")
+            reason = f"{where} failed {attempt} attempts over about 3 days; the last: {answer.error}"
+            return self._give_up(done, reason), False
         due = now + retry_delay(attempt, self.rng)
         retrying = replace(state, position=record.position, attempts=attempt, next_attempt_at=due)
         self.desk.store.record_attempt(logged, retrying, None)
-        return retrying
+        return retrying, False
 
     def _give_up(self, state: RetryState, reason: str) -> RetryState:
         """Disable the subscription for `reason`; made active again, it retries the same event."""

@@ -252,3 +252,16 @@ def test_a_server_without_webhooks_answers_503() -> None:
             f"{base_url}/v1/webhooks", headers={"Authorization": f"Bearer {tokens.issue('root', 'admin')}"}
         )
         assert problem(answer, 503)["type"] == "/problems/webhooks-unavailable"
+
+
+def test_changing_the_url_to_one_the_crm_must_not_call_is_a_422_and_changes_nothing(database_url: str) -> None:
+    with live_server(database_url) as server:
+        admin = server.client()
+        public = {**HOOK, "url": "https://93.184.215.14/crm"}  # a public address: no DNS needed
+        hook = admin.post("/v1/webhooks", json=public)
+        assert hook.status_code == 201, hook.text
+        head = server.head()
+        refused = admin.patch(f"/v1/webhooks/{hook.json()['id']}", json={"url": "https://127.0.0.1/crm"})
+        assert [e["field"] for e in problem(refused, 422)["errors"]] == ["url"]
+        assert server.head() == head
+        assert admin.get(f"/v1/webhooks/{hook.json()['id']}").json()["url"] == public["url"]
