@@ -301,10 +301,15 @@ def open_webhook_store(settings: Settings) -> WebhookStore:
 @contextmanager
 def webhook_desk(app: CrmApplication, settings: Settings) -> Iterator[WebhookDesk]:
     """The webhook subscriptions of the settings' store until the block ends (their secrets,
-    cursors, retry state and attempts in the webhook tables)."""
+    encrypted under the master key, their cursors, retry state and attempts in the webhook tables)."""
     store = open_webhook_store(settings)
     try:
-        yield WebhookDesk(app, store, allow_private_networks=settings.webhooks_allow_private_networks)
+        yield WebhookDesk(
+            app,
+            store,
+            vault=MasterKeyVault(master_key(settings)),  # the secrets are kept encrypted at rest
+            allow_private_networks=settings.webhooks_allow_private_networks,
+        )
     finally:
         store.close()
 

@@ -7,6 +7,7 @@ that)."""
 
 from __future__ import annotations
 
+import base64
 import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,9 +24,13 @@ from domain.webhooks import WebhookSubscription
 from services.app.application import Context, CrmApplication
 from services.app.errors import NotFound
 from services.automation.clock import Clock, system_clock
+from services.privacy.keys import KeyVault
 from services.storage.webhooks import Attempt, RetryState, WebhookStore
 from services.webhooks.safety import Resolver, check_url, resolve
 from services.webhooks.signing import new_key_id, new_secret
+
+WRAPPED_PREFIX = "wrapped:v1:"
+"""How a stored secret encrypted under the vault starts (AES-256-GCM, base64)."""
 
 ROTATION_OVERLAP = timedelta(hours=24)
 """How long the secret before a rotation still signs beside the new one."""
@@ -53,12 +58,16 @@ class WebhookDesk:
         app: CrmApplication,
         store: WebhookStore,
         *,
+        vault: KeyVault | None = None,
         allow_private_networks: bool = False,
         clock: Clock = system_clock,
         resolver: Resolver = resolve,
     ) -> None:
         self.app = app
         self.store = store
+        self.vault = vault
+        """Encrypts the signing secrets at rest (the master key of the people's data keys); None
+        keeps them plain (an in-memory store of tests)."""
         self.allow_private_networks = allow_private_networks
         self.clock = clock
         self.resolver = resolver
@@ -76,7 +85,7 @@ class WebhookDesk:
             uuid4(), url=url, event_types=event_types, description=description, active=active, key_id=key_id, meta=meta
         )
         # the secret first: a subscription whose event exists always has its secret
-        self.store.add_secret(str(subscription.id), key_id, secret, meta.occurred_at)
+        self._keep_secret(str(subscription.id), key_id, secret, meta.occurred_at)
         result = self.app.commit(subscription)
         assert result.position is not None
         self.store.save_webhook_position(str(subscription.id), result.position)
@@ -97,7 +106,7 @@ class WebhookDesk:
         subscription = self.get(subscription_id)
         meta = ctx.meta(None)
         key_id, secret = new_key_id(), new_secret()
-        self.store.add_secret(str(subscription.id), key_id, secret, meta.occurred_at)
+        self._keep_secret(str(subscription.id), key_id, secret, meta.occurred_at)
         subscription.rotate_secret(key_id, meta.occurred_at + ROTATION_OVERLAP, meta)
         self.app.commit(subscription)
         return IssuedSecret(subscription, secret)
@@ -158,8 +167,25 @@ class WebhookDesk:
 
     def signing_secrets(self, subscription: WebhookSubscription, now: datetime) -> list[str]:
         """The secrets that sign at `now`, the current one first."""
-        held = self.store.secrets(str(subscription.id))
-        return [held[key_id] for key_id in subscription.signing_key_ids(now) if key_id in held]
+        key = str(subscription.id)
+        held = self.store.secrets(key)
+        return [self._open(key, key_id, held[key_id]) for key_id in subscription.signing_key_ids(now) if key_id in held]
+
+    def _keep_secret(self, subscription_id: str, key_id: str, secret: str, at: datetime) -> None:
+        """Store a secret, encrypted under the vault (bound to its subscription and key id)."""
+        kept = secret
+        if self.vault is not None:
+            wrapped = self.vault.wrap(secret.encode(), f"webhook:{subscription_id}:{key_id}")
+            kept = WRAPPED_PREFIX + base64.b64encode(wrapped).decode()
+        self.store.add_secret(subscription_id, key_id, kept, at)
+
+    def _open(self, subscription_id: str, key_id: str, kept: str) -> str:
+        if not kept.startswith(WRAPPED_PREFIX):
+            return kept
+        if self.vault is None:
+            raise ValueError(f"the secret {key_id} of webhook {subscription_id} is encrypted, and no vault is given")
+        wrapped = base64.b64decode(kept.removeprefix(WRAPPED_PREFIX))
+        return self.vault.unwrap(wrapped, f"webhook:{subscription_id}:{key_id}").decode()
 
     def check_url(self, url: str) -> None:
         """Refuse a URL the CRM must not send to (`UnsafeUrl`, a 422 naming `url`)."""

@@ -230,3 +230,15 @@ def test_a_slow_endpoint_does_not_hold_up_another_subscription(hooks: Hooks) -> 
             assert slow.deliveries == [], "the slow one is still answering its first"
             slow.release()
             assert len(slow.wait_for(2)) == 2
+
+
+def test_the_signing_secret_is_kept_encrypted_under_the_master_key(hooks: Hooks) -> None:
+    with receiving() as receiver:
+        issued = hooks.subscribe(receiver, "lead.captured")
+        kept = hooks.desk.store.secrets(str(issued.subscription.id))
+        assert list(kept) == [issued.subscription.key_id]
+        (stored,) = kept.values()
+        assert stored.startswith("wrapped:v1:") and issued.secret not in stored
+        secret_body = issued.secret.removeprefix("whsec_")
+        assert secret_body not in stored
+        assert hooks.desk.signing_secrets(issued.subscription, hooks.clock()) == [issued.secret]
