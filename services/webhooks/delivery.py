@@ -40,7 +40,7 @@ from services.app.application import Context
 from services.automation.clock import Clock, system_clock
 from services.storage.leader_lock import LeaderLock
 from services.storage.webhooks import Attempt, RetryState
-from services.webhooks.safety import Resolver, UnsafeUrl, check_url, resolve
+from services.webhooks.safety import Resolver, UnsafeUrl, check_url, pinned, resolve
 from services.webhooks.signing import headers
 from services.webhooks.subscriptions import WebhookDesk
 
@@ -125,23 +125,33 @@ class Sender:
     """POSTs one signed delivery; never follows redirects, keeps at most a KiB of the answer."""
 
     def __init__(
-        self, allow_private_networks: bool, timeout: float = REQUEST_TIMEOUT, resolver: Resolver = resolve
+        self,
+        allow_private_networks: bool,
+        timeout: float = REQUEST_TIMEOUT,
+        resolver: Resolver = resolve,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.allow_private_networks = allow_private_networks
         self.resolver = resolver
-        self.client = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+        self.client = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, transport=transport)
 
     def post(self, url: str, body: bytes, signed: dict[str, str]) -> Response:
         """Send `body` to `url` with the signed headers, checking the URL's addresses first."""
         started = time.monotonic()
         try:
-            check_url(
-                url, self.allow_private_networks, self.resolver
-            )  # again now: DNS may answer otherwise than before
+            # again now, DNS may answer otherwise than before; then connect to what was checked
+            target = pinned(url, check_url(url, self.allow_private_networks, self.resolver))
         except UnsafeUrl as refused:
             return Response(None, 0, f"refused: {refused.message}", None)
+        request_headers = dict(signed)
+        extensions: dict[str, object] = {}
+        if target.host_header is not None:
+            request_headers["host"] = target.host_header
+            extensions["sni_hostname"] = target.server_name
         try:
-            with self.client.stream("POST", url, content=body, headers=signed) as answer:
+            with self.client.stream(
+                "POST", target.url, content=body, headers=request_headers, extensions=extensions
+            ) as answer:
                 kept = bytearray()
                 for chunk in answer.iter_bytes():
                     kept += chunk

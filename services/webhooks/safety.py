@@ -1,7 +1,9 @@
 """Where webhooks may be sent: only to https URLs whose host resolves to public addresses, so
 that a subscription cannot make the CRM call into its own network (SSRF). Every address the host
 resolves to is checked, when the subscription is made or changed and again before every
-delivery (a DNS answer that changed since, "DNS rebinding", is refused then).
+delivery (a DNS answer that changed since, "DNS rebinding", is refused then), and the delivery
+connects to the very address that was checked (`pinned`), so that no second DNS answer slips in
+between the check and the connection.
 
 `CRM_WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true` lifts both rules (http, and loopback, private,
 link-local and other non-public addresses), for tests and labs."""
@@ -11,7 +13,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from domain.errors import InvalidField
 
@@ -39,8 +42,10 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_url(url: str, allow_private: bool, resolver: Resolver = resolve, field: str = "url") -> None:
-    """Refuse (UnsafeUrl naming `field`) a URL the CRM must not send to; see the module."""
+def check_url(url: str, allow_private: bool, resolver: Resolver = resolve, field: str = "url") -> list[str]:
+    """Refuse (UnsafeUrl naming `field`) a URL the CRM must not send to; see the module. Returns
+    the public addresses its host resolved to (none when private networks are allowed: then
+    nothing is resolved here)."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise UnsafeUrl(field, "must be an absolute https URL")
@@ -53,7 +58,7 @@ def check_url(url: str, allow_private: bool, resolver: Resolver = resolve, field
     except ValueError:
         raise UnsafeUrl(field, "has a port that is not a number") from None
     if allow_private:
-        return
+        return []
     try:
         addresses = resolver(parts.hostname, port)
     except (OSError, UnicodeError):
@@ -63,3 +68,26 @@ def check_url(url: str, allow_private: bool, resolver: Resolver = resolve, field
     refused = [address for address in addresses if not is_public(address)]
     if refused:
         raise UnsafeUrl(field, f"its host resolves to a loopback, private or link-local address ({', '.join(refused)})")
+    return list(addresses)
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """A request to send to one checked address: its URL naming the address, the Host header and
+    the TLS server name of the original host (so the certificate is checked against the host)."""
+
+    url: str
+    host_header: str | None
+    server_name: str | None
+
+
+def pinned(url: str, addresses: Sequence[str]) -> Pinned:
+    """The request for `url` made to the first of its checked `addresses` (unchanged without any)."""
+    parts = urlsplit(url)
+    if not addresses or parts.hostname is None:
+        return Pinned(url, None, None)
+    address = addresses[0]
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    return Pinned(urlunsplit(parts._replace(netloc=netloc)), host_header, parts.hostname)

@@ -8,6 +8,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+import httpx
 import pytest
 from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook
@@ -17,7 +18,7 @@ from projections.event_record import record_of
 from projections.registry import select_projections
 from services.api.schemas_webhooks import WebhookCreate, WebhookReplay, WebhookUpdate
 from services.webhooks.delivery import JITTER, RETRY_SCHEDULE, Sender, retry_delay
-from services.webhooks.safety import UnsafeUrl, check_url, is_public
+from services.webhooks.safety import UnsafeUrl, check_url, is_public, pinned
 from services.webhooks.signing import headers, new_secret
 from tests.unit.factories import at, meta
 from tests.unit.test_envelope import webhook_events
@@ -171,3 +172,34 @@ def test_the_read_models_pass_over_a_subscriptions_events() -> None:
         record = record_of(event, position)
         assert record.aggregate_type == "webhook"
         assert all(projection.apply(record) == [] for projection in select_projections(None)), record.event_type
+
+
+def test_a_delivery_connects_to_the_address_that_was_checked_with_the_hosts_name_for_tls() -> None:
+    # given a host whose checked address is public
+    seen: list[httpx.Request] = []
+
+    def endpoint(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, text="ok")
+
+    sender = Sender(False, resolver=lambda host, port: ["93.184.215.14"], transport=httpx.MockTransport(endpoint))
+    try:
+        answer = sender.post("https://hooks.example:8443/crm?x=1", b"{}", {"webhook-id": "msg_1"})
+    finally:
+        sender.close()
+    # then the request goes to that address, naming the host in Host and in the TLS handshake
+    assert answer.delivered
+    (request,) = seen
+    assert str(request.url) == "https://93.184.215.14:8443/crm?x=1"
+    assert request.headers["host"] == "hooks.example:8443" and request.headers["webhook-id"] == "msg_1"
+    assert request.extensions["sni_hostname"] == "hooks.example"
+
+
+def test_an_ipv6_address_is_pinned_in_brackets() -> None:
+    target = pinned("https://hooks.example/crm", ["2606:2800::1"])
+    assert (target.url, target.host_header, target.server_name) == (
+        "https://[2606:2800::1]/crm",
+        "hooks.example",
+        "hooks.example",
+    )
+    assert pinned("http://127.0.0.1:9/hook", []).url == "http://127.0.0.1:9/hook", "nothing checked: as given"
