@@ -2,7 +2,7 @@
 them, print the table and write `bench/results/latest.json`.
 
 Each benchmark is also runnable alone: `python -m bench.<name>` (append, bulk_import, relay,
-projection, replay, api, freshness, timers). BENCH_QUICK=1 runs everything at smoke-test sizes."""
+projection, replay, api, freshness, timers, webhooks). BENCH_QUICK=1 runs everything at smoke-test sizes."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.common import QUICK, RESULTS, Figure, machine, say, servers_running, table, write_results
 
-BENCHMARKS = ("append", "bulk_import", "relay", "projection", "replay", "api", "freshness", "timers")
+BENCHMARKS = ("append", "bulk_import", "relay", "projection", "replay", "api", "freshness", "timers", "webhooks")
 
 
 def main() -> int:

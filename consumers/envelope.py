@@ -47,7 +47,8 @@ CONTACT_TOPIC = "crm.contact.events.v1"
 WORKSPACE_TOPIC = "crm.workspace.events.v1"
 DEAD_LETTER_TOPIC = "crm.dead-letter.v1"
 
-_TOPICS = {"lead": LEAD_TOPIC, "contact": CONTACT_TOPIC, "workspace": WORKSPACE_TOPIC}
+_TOPICS = {"lead": LEAD_TOPIC, "contact": CONTACT_TOPIC, "workspace": WORKSPACE_TOPIC, "webhook": WORKSPACE_TOPIC}
+"""Webhook subscriptions are the workspace's configuration too: their events share its topic."""
 
 DEAD_LETTER_HEADERS: dict[str, str] = {
     "error": "why the message could not be consumed: the exception type and message",
@@ -709,6 +710,55 @@ class ContactReleasedData(EventData):
     """The contact unmerged from this one."""
 
 
+WebhookEventType = Annotated[str, Field(pattern=r"^(\*|[a-z_]+\.(\*|[a-z_]+))$")]
+"""An event-type filter: `*`, `<aggregate_type>.*`, or one event type, e.g. `lead.converted`."""
+
+
+class WebhookSubscribedData(EventData):
+    """A tool subscribed to the CRM's events over HTTPS (Standard Webhooks). The signing secret is
+    never published: only its key id."""
+
+    url: str
+    """Where the events are POSTed (https)."""
+    event_types: Annotated[list[WebhookEventType], Field(min_length=1)]
+    """Which events are sent: `*`, `lead.*`, or exact event types."""
+    description: str | None
+    """What the subscription is for."""
+    active: bool
+    """False: nothing is sent until it is made active."""
+    key_id: str
+    """The id of the signing secret (the secret itself is kept apart, never in an event)."""
+
+
+class WebhookChangedData(EventData):
+    """Some of a subscription's fields changed."""
+
+    changes: Annotated[dict[Literal["url", "event_types", "description", "active"], Any], Field(min_length=1)]
+    """The new value of each changed field; unchanged fields are absent."""
+
+
+class WebhookSecretRotatedData(EventData):
+    """A new signing secret was issued; the one before still signs until `previous_valid_until`."""
+
+    key_id: str
+    """The new secret's id."""
+    previous_key_id: str
+    """The id of the secret it replaces."""
+    previous_valid_until: Instant
+    """Until when the previous secret signs too (both signatures are sent meanwhile)."""
+
+
+class WebhookDisabledData(EventData):
+    """The CRM stopped sending to a subscription by itself."""
+
+    reason: str
+    """Why: the endpoint answered 410 Gone, or every retry of a delivery failed."""
+
+
+class WebhookDeletedData(EventData):
+    """The subscription was removed; nothing is sent to it any more."""
+
+
 EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.captured": LeadCapturedData,
     "lead.interaction_logged": LeadInteractionLoggedData,
@@ -753,6 +803,11 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "workspace.user_updated": WorkspaceUserUpdatedData,
     "workspace.assignment_rules_replaced": WorkspaceAssignmentRulesReplacedData,
     "workspace.sequence_defined": WorkspaceSequenceDefinedData,
+    "webhook.subscribed": WebhookSubscribedData,
+    "webhook.changed": WebhookChangedData,
+    "webhook.secret_rotated": WebhookSecretRotatedData,
+    "webhook.disabled": WebhookDisabledData,
+    "webhook.deleted": WebhookDeletedData,
 }
 """The data model of every public event type, in catalogue order."""
 
@@ -827,7 +882,7 @@ class Envelope(BaseModel):
     """The public event type, `<aggregate_type>.<what_happened>`, e.g. `lead.scored`."""
     schema_version: int = Field(ge=1)
     """Version of the shape of `data` for this event type; it changes when the shape does."""
-    aggregate_type: Literal["lead", "contact", "workspace"]
+    aggregate_type: Literal["lead", "contact", "workspace", "webhook"]
     """The kind of aggregate the event belongs to."""
     aggregate_id: UUID
     """The aggregate's id; also the Kafka message key, so its events stay in order."""

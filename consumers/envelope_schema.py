@@ -114,7 +114,8 @@ _CHANNELS = {
     "workspaceEvents": (
         "workspace",
         WORKSPACE_TOPIC,
-        "Every change to the store's workspace (the team's users and the assignment rules), in order.",
+        "Every change to the store's workspace (the team's users and the assignment rules), in order, and"
+        " every change to its webhook subscriptions (`webhook.*`, in order per subscription).",
     ),
 }
 
@@ -152,7 +153,8 @@ def asyncapi_document() -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for channel_id, (aggregate_type, topic, description) in _CHANNELS.items():
-        event_types = [name for name in EVENT_DATA_MODELS if name.startswith(f"{aggregate_type}.")]
+        # a topic may carry more than one aggregate type (the workspace's carries webhook subscriptions)
+        event_types = [name for name in EVENT_DATA_MODELS if topic_for(name.split(".")[0]) == topic]
         for event_type in event_types:
             schema = event_schema(event_type)
             messages[event_type] = {

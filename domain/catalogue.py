@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate, DomainEvent
 from domain.contact import Contact
 from domain.events import CrmEvent
 from domain.lead import Lead
+from domain.webhooks import WebhookSubscription
 from domain.workspace import Workspace
 
 ENVELOPE_FIELDS = frozenset(f.name for f in dataclasses.fields(CrmEvent)) | {
@@ -22,6 +23,16 @@ rest of an event's fields are its `data`."""
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+AGGREGATE_TYPE_NAMES = {"WebhookSubscription": "webhook"}
+"""Aggregates whose public type name is not their class name in snake case: a subscription's
+events read `webhook.subscribed`, `webhook.disabled`, ..."""
+
+
+def _aggregate_name(event_cls: type) -> str:
+    outer = event_cls.__qualname__.split(".")[0]
+    return AGGREGATE_TYPE_NAMES.get(outer) or _snake(outer)
 
 
 EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
@@ -68,6 +79,11 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     Workspace.UserUpdated,
     Workspace.AssignmentRulesReplaced,
     Workspace.SequenceDefined,
+    WebhookSubscription.Subscribed,
+    WebhookSubscription.Changed,
+    WebhookSubscription.SecretRotated,
+    WebhookSubscription.Disabled,
+    WebhookSubscription.Deleted,
 )
 
 
@@ -78,17 +94,17 @@ def event_classes() -> dict[str, type[DomainEvent]]:
 
 @cache
 def _type_name(event_cls: type) -> str:
-    return f"{_snake(event_cls.__qualname__.split('.')[0])}.{_snake(event_cls.__name__)}"
+    return f"{_aggregate_name(event_cls)}.{_snake(event_cls.__name__)}"
 
 
 def aggregate_type_of(event: CrmEvent) -> str:
-    """`lead`, `contact` or `workspace`."""
+    """`lead`, `contact`, `workspace` or `webhook`."""
     return _aggregate_type(type(event))
 
 
 @cache
 def _aggregate_type(event_cls: type) -> str:
-    return _snake(event_cls.__qualname__.split(".")[0])
+    return _aggregate_name(event_cls)
 
 
 def event_type_of(event: CrmEvent) -> str:

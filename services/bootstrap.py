@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from consumers.envelope import encode, envelope_of
 from consumers.event_log import read_records
 from consumers.in_process_runner import InProcessRunner
 from consumers.kafka_consumer import ProjectionConsumer, partition_lags, read_your_writes
 from consumers.kafka_relay import KafkaRelay, ensure_topics
 from consumers.topics import Topics
 from domain.scoring import ScoringModel
+from projections.event_record import EventRecord
 from projections.pipeline_queries import Reader
 from projections.registry import select_projections
 from projections.row_changes import Projection
@@ -56,6 +58,9 @@ from services.storage.tokens import (
     TokenStore,
     utc_now,
 )
+from services.storage.webhooks import MemoryWebhookStore, PostgresWebhookStore, SqliteWebhookStore, WebhookStore
+from services.webhooks.delivery import WebhookDispatcher
+from services.webhooks.subscriptions import WebhookDesk
 
 WaitFor = Callable[[int, float], bool]
 """(position, timeout in seconds) -> True once every projection applied the position."""
@@ -293,6 +298,59 @@ def open_identity_locks(settings: Settings) -> InProcessIdentityLocks | Postgres
     return InProcessIdentityLocks()
 
 
+def open_webhook_store(settings: Settings) -> WebhookStore:
+    """The webhook tables beside the event store (dicts for `memory://`): the subscriptions'
+    signing secrets, retry state and delivery attempts."""
+    database = settings.database
+    if database.backend == "sqlite" and database.path != ":memory:":
+        prepare_database(settings)
+        return SqliteWebhookStore(database.path)
+    if database.backend == "postgres":
+        return PostgresWebhookStore(
+            postgres_conninfo(database), timeout=POOL_WAIT_SECONDS, reconnect_timeout=RECONNECT_GIVE_UP_SECONDS
+        )
+    return MemoryWebhookStore()
+
+
+@contextmanager
+def webhook_desk(app: CrmApplication, settings: Settings) -> Iterator[WebhookDesk]:
+    """The webhook subscriptions of the settings' store until the block ends (their secrets,
+    encrypted under the master key, their cursors, retry state and attempts in the webhook tables)."""
+    store = open_webhook_store(settings)
+    try:
+        yield WebhookDesk(
+            app,
+            store,
+            vault=MasterKeyVault(master_key(settings)),  # the secrets are kept encrypted at rest
+            allow_private_networks=settings.webhooks_allow_private_networks,
+        )
+    finally:
+        store.close()
+
+
+def webhook_dispatcher(
+    app: CrmApplication,
+    desk: WebhookDesk,
+    settings: Settings,
+    clock: AutomationClock = system_clock,
+    poll_interval: float | None = None,
+) -> WebhookDispatcher:
+    """The webhook deliveries of the settings' store: each subscription's events read from the
+    log with personal fields sealed and sent as the relay's envelopes, while this process holds
+    the store's webhook leadership."""
+    mapper = app.mapper.sealed() if isinstance(app.mapper, SealingMapper) else None
+    interval = settings.automation_poll_seconds if poll_interval is None else poll_interval
+
+    def read(start: int, limit: int) -> list[EventRecord]:
+        return read_records(app, start, limit, mapper=mapper)
+
+    def published(record: EventRecord) -> bytes:
+        return encode(envelope_of(record))
+
+    lock = leader_lock(settings, purpose="webhooks")
+    return WebhookDispatcher(desk, read, published, lock, clock=clock, poll_interval=interval)
+
+
 def open_access_log(settings: Settings) -> AccessLog:
     """The access log beside the event store (a list for `memory://`): who read which person's
     data. Close it on shutdown: that writes what is still buffered."""
@@ -391,16 +449,17 @@ def log_reader(app: CrmApplication) -> LogReader:
     return lambda start, limit: read_records(app, start, limit)
 
 
-def leader_lock(settings: Settings) -> LeaderLock:
-    """The lock that makes one automation process the active one per store."""
+def leader_lock(settings: Settings, purpose: str = "automation") -> LeaderLock:
+    """The lock that makes one process the active one per store for `purpose` (automation, or
+    webhook deliveries)."""
     database = settings.database
     if database.backend == "postgres":
         return PostgresLeaderLock(
-            postgres_conninfo(database), f"crm-automation:{database.name}", connect_timeout=CONNECT_TIMEOUT_SECONDS
+            postgres_conninfo(database), f"crm-{purpose}:{database.name}", connect_timeout=CONNECT_TIMEOUT_SECONDS
         )
     if database.backend == "sqlite" and database.path != ":memory:":
-        return FileLeaderLock(f"{database.path}.automation.lock")
-    return ProcessLeaderLock(f"crm-automation:memory:{id(settings)}")
+        return FileLeaderLock(f"{database.path}.{purpose}.lock")
+    return ProcessLeaderLock(f"crm-{purpose}:memory:{id(settings)}")
 
 
 def automation(
@@ -489,6 +548,17 @@ def embedded_automation(app: CrmApplication, settings: Settings) -> Iterator[Aut
             yield engine
     finally:
         store.close()
+
+
+@contextmanager
+def embedded_webhooks(app: CrmApplication, desk: WebhookDesk, settings: Settings) -> Iterator[WebhookDispatcher | None]:
+    """The webhook deliveries in threads of the server until the block ends, unless separate
+    processes run them (`CRM_AUTOMATION=separate`, then `crm webhooks`: None here)."""
+    if settings.automation != "in-process":
+        yield None
+        return
+    with webhook_dispatcher(app, desk, settings) as dispatcher:
+        yield dispatcher
 
 
 def _following(

@@ -130,6 +130,10 @@ class Settings(BaseSettings):
         description="ISO 3166-1 alpha-2 region that phones without a country code are read in, when the lead "
         "names no country (unset: such numbers are not compared)",
     )
+    webhooks_allow_private_networks: bool = Field(
+        default=False,
+        description="let webhook URLs be http, or name loopback, private or link-local addresses (tests, labs)",
+    )
 
     @field_validator("time_zone")
     @classmethod

@@ -20,7 +20,7 @@ The parts: `services.api.edge` (request id, body limit, metrics timing), `servic
 the response DTOs `services.api.schemas`, `services.api.schemas_read_models`,
 `services.api.schemas_tasks` and `services.api.schemas_sequences`, and the module-level routers of
 `services.api.routes` (leads, contacts, tasks, read_models, sequences, operations, privacy, audit,
-users, assignment_rules);
+users, assignment_rules, webhooks);
 `create_app` stores what the dependencies read on `app.state` and includes the routers;
 `services.api.openapi` finishes the OpenAPI document (operation ids, tags, the responses and
 headers each operation can give); `crm openapi` writes it to docs/openapi.json.
@@ -51,11 +51,13 @@ from services.api.routes.read_models import router as read_model_routes
 from services.api.routes.sequences import router as sequence_routes
 from services.api.routes.tasks import router as task_routes
 from services.api.routes.users import router as user_routes
+from services.api.routes.webhooks import router as webhook_routes
 from services.app.application import CrmApplication
 from services.app.inbound import IdentityLocks, InProcessIdentityLocks
 from services.app.queries import ReadModelQueries
 from services.auth.access import AccessRecorder
 from services.auth.policy import Authenticator
+from services.webhooks.subscriptions import WebhookDesk
 
 _DESCRIPTION = """\
 Event-sourced CRM: leads and contacts as append-only event streams.
@@ -104,6 +106,7 @@ def create_app(
     ready_max_lag: int = READY_MAX_LAG,
     after_erasure: AfterErasureHook | None = None,
     identity_locks: IdentityLocks | None = None,
+    webhooks: WebhookDesk | None = None,
 ) -> FastAPI:
     """The FastAPI app serving `crm` to holders of tokens from `tokens`; every read of a
     person's data goes to `access_log`, which admins read back at /v1/audit/access.
@@ -118,7 +121,7 @@ def create_app(
     person's old rows from an embedded SQLite file once the read models applied them).
     `identity_locks` serialise inbound submissions for the same person (this process's own
     locks by default; on PostgreSQL pass `bootstrap.open_identity_locks`, which locks across
-    processes too)."""
+    processes too). `webhooks` manages the webhook subscriptions (without it /v1/webhooks answers 503)."""
     gate = ReadModelGate(crm, read_models, wait_for, read_wait_seconds)
     positions = gate.positions if read_models is not None and follows_read_models else None
     metrics = Metrics(crm.head_position, positions or _none)
@@ -144,6 +147,7 @@ def create_app(
     app.state.read_models = gate
     app.state.after_erasure = after_erasure or _nothing_after_erasure
     app.state.identity_locks = identity_locks or InProcessIdentityLocks()
+    app.state.webhooks = webhooks
     install_problem_handlers(app)
     app.add_middleware(Edge, metrics=metrics, max_body_bytes=max_body_bytes, fastapi_app=app)
 
@@ -166,6 +170,7 @@ def create_app(
         audit_routes,
         user_routes,
         assignment_rule_routes,
+        webhook_routes,
     )
     for routes in routers:
         app.include_router(routes)

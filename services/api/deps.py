@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Literal
+from uuid import UUID
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,7 +21,7 @@ from domain.values import LeadSource, Stage
 from projections.task_queries import StatusFilter, parse_page_key
 from services.api.metrics import Metrics
 from services.api.pagination import MAX_PAGE_SIZE, PAGE_SIZE, PageRequest, decode_cursor
-from services.api.problems import MalformedHeader
+from services.api.problems import MalformedHeader, WebhooksUnavailable
 from services.api.read_models import ReadModelGate
 from services.api.readiness import Readiness
 from services.app.application import CrmApplication
@@ -28,6 +29,7 @@ from services.app.commands import EARLIEST_YEAR, LATEST_YEAR
 from services.app.inbound import InboundCapture
 from services.auth.access import AccessRecorder, Caller, log_denial
 from services.auth.policy import Action, Authenticator, Principal, Refusal, Unauthenticated
+from services.webhooks.subscriptions import WebhookDesk
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
 
@@ -86,6 +88,15 @@ def _access_log(request: Request) -> AccessRecorder:
     return access_log
 
 
+def _webhooks(request: Request) -> WebhookDesk:
+    desk: WebhookDesk | None = getattr(request.app.state, "webhooks", None)
+    if desk is None:
+        raise WebhooksUnavailable("webhook subscriptions are not managed by this process")
+    return desk
+
+
+WebhooksDep = Annotated[WebhookDesk, Depends(_webhooks)]
+"""The webhook subscriptions (`services.webhooks.subscriptions`); 503 when not served here."""
 AccessLogDep = Annotated[AccessRecorder, Depends(_access_log)]
 """Who read which person's data (`services.storage.access_log`)."""
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]
@@ -328,3 +339,23 @@ DueBefore = Annotated[
     Query(description="only tasks due before this time (ISO 8601; UTC if no offset)"),
     AfterValidator(business_time),
 ]
+
+
+def _an_attempt_id(key: str) -> str:
+    if not key.isdigit():
+        raise ValueError("not an attempt id")
+    return key
+
+
+def _attempt_page(
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="`next_cursor` of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size")] = PAGE_SIZE,
+) -> PageRequest:
+    return PageRequest(after=decode_cursor(cursor, read=_an_attempt_id), limit=limit)
+
+
+AttemptPageQuery = Annotated[PageRequest, Depends(_attempt_page)]
+"""`cursor` and `limit` of a webhook's delivery attempts, in the order they were made."""
+WebhookPath = Annotated[UUID, Path(description="the subscription's id")]

@@ -103,6 +103,10 @@ class ReadModelsUnavailable(Exception):
     """This process does not serve the read models."""
 
 
+class WebhooksUnavailable(Exception):
+    """This process does not manage webhook subscriptions."""
+
+
 @dataclass(frozen=True)
 class ProblemType:
     """One kind of problem: its status, the last segment of its type URI, and its title."""
@@ -159,6 +163,7 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (ReadModelBehind, READ_MODEL_BEHIND),
     (IdentityBusy, ProblemType(503, "identity-busy", "Another submission for this person is in progress")),
     (ReadModelsUnavailable, ProblemType(503, "read-models-unavailable", "Read models unavailable")),
+    (WebhooksUnavailable, ProblemType(503, "webhooks-unavailable", "Webhooks unavailable")),
 )
 """Error type -> problem, most specific first; the first match wins."""
 
@@ -271,7 +276,7 @@ def _for_error(request: Request, error: BaseException) -> JSONResponse:
         headers = {"Retry-After": str(error.retry_after)}
         extensions = {"min_position": error.min_position, "positions": error.positions}
         detail = str(error)
-    elif isinstance(error, ReadModelsUnavailable):
+    elif isinstance(error, (ReadModelsUnavailable, WebhooksUnavailable)):
         detail = str(error)
     elif isinstance(error, NotReady):
         headers = {"Retry-After": str(error.retry_after)}

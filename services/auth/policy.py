@@ -73,11 +73,13 @@ class Action(StrEnum):
     """Find leads and contacts by email: ids and minimal fields only (a service's form tools)."""
     CAPTURE_INBOUND = "capture_inbound"
     """Inbound capture: a form's lead (deduplicated), an email opened or clicked by address."""
+    MANAGE_WEBHOOKS = "manage_webhooks"
+    """Subscribe tools to the CRM's events, change, rotate, replay and delete them (admin only)."""
 
 
 _PRIVACY_ACTIONS = frozenset({Action.ERASE_PERSON, Action.EXPORT_PERSON})
 
-_ADMIN_ONLY = frozenset({Action.READ_ACCESS_LOG, Action.MANAGE_USERS})
+_ADMIN_ONLY = frozenset({Action.READ_ACCESS_LOG, Action.MANAGE_USERS, Action.MANAGE_WEBHOOKS})
 
 _RULES_ACTIONS = frozenset({Action.READ_ASSIGNMENT_RULES, Action.MANAGE_ASSIGNMENT_RULES})
 

@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from services.cli import automate, data, history, kafka, openapi, read_models, serve, tokens
+from services.cli import automate, data, history, kafka, openapi, read_models, serve, tokens, webhooks
 
-GROUPS = (serve, data, history, read_models, automate, kafka, tokens, openapi)
+GROUPS = (serve, data, history, read_models, automate, kafka, tokens, webhooks, openapi)
 """The command groups, in the order `crm --help` lists them."""
 
 

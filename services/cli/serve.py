@@ -47,10 +47,12 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
         after_erasure,
         bootstrap,
         embedded_automation,
+        embedded_webhooks,
         following_read_models,
         open_access_log,
         open_identity_locks,
         open_token_store,
+        webhook_desk,
     )
     from services.jobs.demo import banner, demo_lead_id, prepare_demo
 
@@ -64,7 +66,12 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
             # seed first, so that the read models catch up with the demo data before serving
             token = prepare_demo(crm, tokens, settings)
             banner_text = banner(host, port, token, demo_lead_id(crm))
-        with following_read_models(crm, settings, log=sys.stderr) as read_side, embedded_automation(crm, settings):
+        with (
+            following_read_models(crm, settings, log=sys.stderr) as read_side,
+            embedded_automation(crm, settings),
+            webhook_desk(crm, settings) as webhooks,
+            embedded_webhooks(crm, webhooks, settings),
+        ):
             if banner_text is not None:
                 print(banner_text, file=out, flush=True)
             app = create_app(
@@ -76,6 +83,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
                 access_log=access_log,
                 after_erasure=after_erasure(settings, read_side.wait_for),
                 identity_locks=open_identity_locks(settings),
+                webhooks=webhooks,
             )
             uvicorn.run(app, host=host, port=port, log_level="info")
     finally:

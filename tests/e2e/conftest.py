@@ -25,6 +25,7 @@ from services.bootstrap import (
     open_access_log,
     open_identity_locks,
     open_token_store,
+    webhook_desk,
 )
 from services.settings import Settings
 from services.storage.access_log import AccessLog
@@ -113,7 +114,7 @@ def live_server(database_url: str, clock: Clock = utc_now) -> Iterator[LiveServe
     tokens = open_token_store(settings, clock=clock)
     access_log = open_access_log(settings)
     try:
-        with following_read_models(crm, settings) as read_side:
+        with following_read_models(crm, settings) as read_side, webhook_desk(crm, settings) as webhooks:
             with running(
                 create_app(
                     crm,
@@ -123,6 +124,7 @@ def live_server(database_url: str, clock: Clock = utc_now) -> Iterator[LiveServe
                     after_erasure=after_erasure(settings, read_side.wait_for),
                     access_log=access_log,
                     identity_locks=open_identity_locks(settings),
+                    webhooks=webhooks,
                 )
             ) as base_url:
                 server = LiveServer(base_url, crm, tokens, read_side, access_log)

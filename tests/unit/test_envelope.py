@@ -44,6 +44,7 @@ from domain.nurture import NurtureExitReason, NurtureSequence
 from domain.personal_data import PERSONAL_EVENT_FIELDS
 from domain.team import USER_FIELDS, TeamRole, User
 from domain.values import ConsentChannel, InteractionKind, Stage
+from domain.webhooks import WebhookSubscription
 from domain.workspace import Workspace
 from projections.event_record import EventRecord, record_of
 from tests.unit.factories import a_contact, a_lead, at, meta, pending
@@ -117,7 +118,15 @@ def domain_events() -> list[CrmEvent]:
         meta(at=at(days=2)),
     )
     workspace.define_sequence(WELCOME, meta(at=at(days=3)))
-    return pending(lead) + pending(lost) + pending(contact) + pending(workspace) + nurture_events() + merge_events()
+    return (
+        pending(lead)
+        + pending(lost)
+        + pending(contact)
+        + pending(workspace)
+        + nurture_events()
+        + merge_events()
+        + webhook_events()
+    )
 
 
 def merge_events() -> list[CrmEvent]:
@@ -131,6 +140,24 @@ def merge_events() -> list[CrmEvent]:
     twin.unmerge(kept, meta(at=at(days=2)))
     events = sorted(pending(duplicate) + pending(survivor), key=lambda e: e.occurred_at)
     return events + sorted(pending(twin) + pending(kept), key=lambda e: e.occurred_at)
+
+
+def webhook_events() -> list[CrmEvent]:
+    """A webhook subscription through every change it can have."""
+    hook = WebhookSubscription.subscribe(
+        uuid4(),
+        url="https://hooks.example/crm",
+        event_types=["lead.*"],
+        description=None,
+        active=True,
+        key_id="key_1",
+        meta=meta(),
+    )
+    hook.change({"event_types": ["lead.converted", "contact.*"], "description": "billing"}, meta(at=at(hours=1)))
+    hook.rotate_secret("key_2", at(days=1), meta(at=at(hours=2)))
+    hook.disable("the endpoint answered 410 Gone", meta(at=at(hours=3)))
+    hook.delete(meta(at=at(hours=4)))
+    return pending(hook)
 
 
 def nurture_events() -> list[CrmEvent]:

@@ -149,9 +149,14 @@ NOT_PERSONAL_TEXT = {
     "steps",
     "enrol_when",
     "description",
+    "url",
+    "event_types",
+    "key_id",
+    "previous_key_id",
 }
 """Text fields of events that hold codes, names of users of the CRM, ids, scoring components,
-assignment rules or nurture sequences (their names, templates and steps), never a person's data."""
+assignment rules or nurture sequences (their names, templates and steps), or webhook subscriptions
+(their endpoints, filters and secrets' key ids), never a person's data."""
 
 
 def test_every_text_field_of_every_event_is_masked_for_an_analyst_or_declared_not_personal() -> None:
