@@ -19,12 +19,16 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from consumers.cloudevents import cloudevent_headers, timestamp_ms
 from consumers.envelope import encode, envelope_of, message_key
 from consumers.event_log import read_records
 from consumers.ports import RelayPositions
 from consumers.topics import DEFAULT_TOPICS, Topics
 
 log = logging.getLogger("crm.relay")
+
+DEFAULT_SOURCE = "urn:crm"
+"""The CloudEvents `source` of a relay given none (the CRM's settings always give one)."""
 
 PRODUCER_SETTINGS: dict[str, object] = {
     "acks": "all",
@@ -87,8 +91,11 @@ class KafkaRelay:
         topics: Topics = DEFAULT_TOPICS,
         max_unacked_batches: int = 2,
         mapper: Mapper[Any] | None = None,
+        source: str = DEFAULT_SOURCE,
     ) -> None:
         self.app = app
+        self.source = source
+        """The CloudEvents `source` (`ce_source`) of every message."""
         self.mapper = mapper
         """Turns stored events into the ones published (by default the application's own)."""
         self.topics = topics
@@ -132,6 +139,8 @@ class KafkaRelay:
                     self.topics.for_aggregate(envelope.aggregate_type),
                     key=message_key(envelope),
                     value=encode(envelope),
+                    headers=cloudevent_headers(envelope, self.source, record.traceparent),
+                    timestamp_ms=timestamp_ms(envelope),
                 )
             )
         last = records[-1].position

@@ -313,7 +313,15 @@ def kafka_relay(app: CrmApplication, store: ReadModelStore, settings: Settings, 
     """The relay from the notification log to the event topics, keeping its position in `store`;
     it publishes personal fields sealed, as they are stored."""
     mapper = app.mapper.sealed() if isinstance(app.mapper, SealingMapper) else None
-    return KafkaRelay(app, store, settings.kafka_bootstrap, topics=topics(settings), mapper=mapper, **options)
+    return KafkaRelay(
+        app,
+        store,
+        settings.kafka_bootstrap,
+        topics=topics(settings),
+        mapper=mapper,
+        source=settings.event_source,
+        **options,
+    )
 
 
 def projection_consumers(

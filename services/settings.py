@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -93,6 +94,11 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", min_length=1, description="host:port of the brokers")
     kafka_partitions: int = Field(default=6, ge=1, description="partitions of the event topics the relay creates")
     kafka_topic_prefix: str = Field(default="", description="prefix of every topic and consumer group name")
+    cloudevents_source: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the CloudEvents source (ce_source header) of published events; default urn:crm:<store name>",
+    )
     read_models: Literal["in-process", "kafka"] = Field(
         default="in-process",
         description="who keeps the read models: the server's in-process runner, or the Kafka consumers",
@@ -175,6 +181,22 @@ class Settings(BaseSettings):
     def calendar(self) -> BusinessCalendar:
         """The business days and default time zone automation counts by."""
         return BusinessCalendar(weekdays=parse_weekdays(self.business_days), time_zone=self.time_zone)
+
+    @property
+    def event_source(self) -> str:
+        """The CloudEvents `source` of the events this CRM publishes: `cloudevents_source`, or
+        `urn:crm:<store name>` (the PostgreSQL database, the SQLite file's stem, or `memory`),
+        which stays the same as long as the store does."""
+        if self.cloudevents_source:
+            return self.cloudevents_source
+        database = self.database
+        if database.backend == "postgres":
+            name = database.name
+        elif database.backend == "sqlite":
+            name = PurePath(database.path).stem or "sqlite"
+        else:
+            name = "memory"
+        return f"urn:crm:{quote(name, safe='')}"
 
     @property
     def redacted_database_url(self) -> str:
