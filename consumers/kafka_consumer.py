@@ -6,8 +6,8 @@ position (from the envelope), so a message is skipped if that event was already 
 Kafka re-delivered it or the relay published it twice after a crash; the next Kafka offset to read
 is stored in the same transaction, and on assignment each partition is sought to it, so Kafka's
 committed offset is only a hint. A message that cannot be decoded, or that breaks
-the schema, goes to the dead-letter topic with the error in its headers; the partition keeps
-flowing."""
+the schema, goes to the dead-letter topic with its own headers and the error in more headers;
+the partition keeps flowing."""
 
 from __future__ import annotations
 
@@ -144,7 +144,7 @@ class ProjectionConsumer:
             "source-offset": str(message.offset),  # type: ignore[attr-defined]
             "projection": self.projection.name,
         }
-        headers = [(name, values[name].encode()) for name in DEAD_LETTER_HEADERS]  # the published contract
+        headers = dead_letter_headers(message.headers, values)  # type: ignore[attr-defined]
         future = self.dead_letters.send(
             self.topics.dead_letter,
             key=message.key,  # type: ignore[attr-defined]
@@ -171,6 +171,17 @@ class ProjectionConsumer:
         """Leave the group and release the connections."""
         self.consumer.close(autocommit=False)
         self.dead_letters.close()
+
+
+def dead_letter_headers(
+    original: Sequence[tuple[str, bytes]] | None, reasons: dict[str, str]
+) -> list[tuple[str, bytes]]:
+    """The headers of a dead letter: the original message's (its CloudEvents attributes and
+    trace context, in their order) then the reasons (`DEAD_LETTER_HEADERS`, the published
+    contract). An original header under a reason's name is dropped, so each reason is there
+    once and is the consumer's own, not one a producer sent."""
+    kept = [(name, value) for name, value in original or () if name not in DEAD_LETTER_HEADERS]
+    return kept + [(name, reasons[name].encode()) for name in DEAD_LETTER_HEADERS]
 
 
 def partition_lags(

@@ -1,6 +1,7 @@
 """The CloudEvents Kafka binding on a real broker: every message the relay publishes carries the
-`ce_*` headers of its event and the recording time as its timestamp, and the `traceparent` of
-the HTTP request that caused an event reaches Kafka with it."""
+`ce_*` headers of its event and the recording time as its timestamp, the `traceparent` of the
+HTTP request that caused an event reaches Kafka with it, and a dead letter keeps the headers of
+the message it parks."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from kafka import KafkaProducer
 
+from consumers.envelope import DEAD_LETTER_HEADERS
 from consumers.kafka_relay import ensure_topics
 from consumers.topics import Topics
 from services.bootstrap import bootstrap, kafka_relay, open_read_models
@@ -138,3 +141,31 @@ def test_the_traceparent_of_an_http_request_reaches_kafka_with_every_event_it_ca
     ]
     assert {tp for _, tp in by_lead[malformed.json()["id"]]} == {None}
     assert {tp for _, tp in by_lead[plain.json()["id"]]} == {None}
+
+
+def test_a_dead_letter_keeps_the_headers_of_the_message_it_parks_then_gives_its_reasons(stack: Stack) -> None:
+    # given a relayed event, and a copy of it with its headers (a trace context added, and an
+    # `error` header a producer made up) whose value breaks the contract
+    seed_history(stack.app, leads=1, seed=32, end=END)
+    relay = stack.relay()
+    relay.run(until_idle=True)
+    relay.close()
+    original = stack.messages(stack.topics.lead)[0]
+    envelope = json.loads(original.value)  # type: ignore[attr-defined]
+    sent_headers = [*original.headers, ("traceparent", TRACEPARENT.encode()), ("error", b"made up")]  # type: ignore[attr-defined]
+    producer = KafkaProducer(bootstrap_servers=stack.settings.kafka_bootstrap, acks="all")
+    broken = json.dumps({**envelope, "schema_version": 99}).encode()
+    producer.send(stack.topics.lead, key=original.key, value=broken, headers=sent_headers).get(timeout=30)  # type: ignore[attr-defined]
+    producer.close()
+    # when the pipeline consumer meets it
+    stack.consume("pipeline")
+    # then the dead letter carries the original's headers, in order, then the reasons, each once
+    [parked] = stack.messages(stack.topics.dead_letter)
+    assert parked.key == original.key and parked.value == broken  # type: ignore[attr-defined]
+    names = [name for name, _ in parked.headers]  # type: ignore[attr-defined]
+    assert names == [*(n for n, _ in sent_headers if n != "error"), *DEAD_LETTER_HEADERS]
+    headers = dict(parked.headers)  # type: ignore[attr-defined]
+    assert headers["ce_id"] == envelope["event_id"].encode() and headers["ce_type"] == b"lead.captured"
+    assert headers["traceparent"] == TRACEPARENT.encode()
+    assert b"schema_version 99" in headers["error"] and headers["projection"] == b"pipeline"
+    assert headers["source-topic"] == stack.topics.lead.encode()

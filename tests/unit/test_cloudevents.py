@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from consumers.cloudevents import HEADER_NAMES, cloudevent_headers, rfc3339, timestamp_ms
-from consumers.envelope import encode, envelope_of
+from consumers.envelope import DEAD_LETTER_HEADERS, encode, envelope_of
+from consumers.kafka_consumer import dead_letter_headers
 from domain.events import traced
 from domain.lead import Lead
 from domain.trace_context import valid_traceparent
@@ -141,3 +142,15 @@ def test_the_cloudevents_source_defaults_to_the_store_name_and_can_be_set() -> N
     given = Settings(database_url="memory://", cloudevents_source="https://crm.example.com/eu")
     assert given.event_source == "https://crm.example.com/eu"
     assert Settings.from_env({"CRM_CLOUDEVENTS_SOURCE": "urn:crm:acme-eu"}).event_source == "urn:crm:acme-eu"
+
+
+def test_a_dead_letter_keeps_the_original_headers_and_adds_each_reason_once() -> None:
+    original = [("ce_id", b"1"), ("error", b"made up by a producer"), ("traceparent", TRACEPARENT.encode())]
+    reasons = {name: f"<{name}>" for name in DEAD_LETTER_HEADERS}
+    headers = dead_letter_headers(original, reasons)
+    assert headers == [
+        ("ce_id", b"1"),
+        ("traceparent", TRACEPARENT.encode()),
+        *((name, f"<{name}>".encode()) for name in DEAD_LETTER_HEADERS),
+    ]
+    assert dead_letter_headers(None, reasons) == dead_letter_headers([], reasons) == headers[2:]
