@@ -117,7 +117,7 @@ def _connect(connection: KafkaConnection | str, client_id: str, construct: Calla
         try:
             return construct(client_config(connection, client_id))
         except KafkaTimeoutError as error:
-            reason = _likeliest(failures) or str(error)
+            reason = _likeliest(failures, connection) or str(error)
             seconds = connection.connect_timeout_ms / 1000
             raise KafkaUnavailable(
                 f"Kafka at {connection.describe()} did not let {client_id} in within {seconds:g} s: {reason}"
@@ -152,9 +152,16 @@ def _bootstrap_failures() -> Iterator[list[str]]:
         logger.removeHandler(handler)
 
 
-def _likeliest(reasons: list[str]) -> str | None:
-    """An authentication or TLS failure tells more than the disconnects that follow it."""
+def _likeliest(reasons: list[str], connection: KafkaConnection) -> str | None:
+    """An authentication or TLS failure tells more than the disconnects that follow it. A broker
+    that refuses SASL credentials answers so and closes the connection, and the client does not
+    always read the answer first: a SASL connection closed at every attempt says what to check."""
     for reason in reversed(reasons):
         if "Authentication" in reason or "SSL" in reason or "Handshake" in reason:
             return reason
+    if reasons and connection.uses_sasl and all("disconnected" in reason for reason in reasons):
+        return (
+            f"the broker closed every connection ({reasons[-1]}) while the client authenticated: "
+            "a wrong user or password, a mechanism the listener does not take, or a listener without SASL"
+        )
     return reasons[-1] if reasons else None

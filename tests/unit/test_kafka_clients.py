@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from consumers.kafka_clients import KafkaConnection, as_connection, client_config
+from consumers.kafka_clients import KafkaConnection, _likeliest, as_connection, client_config
 from consumers.kafka_relay import TopicSettings
 from services.bootstrap import kafka_connection, topic_settings
 from services.settings import Settings, SettingsError
@@ -133,3 +133,23 @@ def test_topics_are_made_with_the_replication_and_configs_of_the_settings() -> N
 def test_more_in_sync_replicas_than_replicas_is_refused() -> None:
     with pytest.raises(SettingsError, match="CRM_KAFKA_MIN_INSYNC_REPLICAS=2 is more than"):
         Settings.from_env({"CRM_KAFKA_MIN_INSYNC_REPLICAS": "2"})
+
+
+SASL = KafkaConnection("kafka:9093", security_protocol="SASL_PLAINTEXT", sasl_username="crm", sasl_password="x")
+
+
+def test_a_failed_bootstrap_names_the_brokers_refusal_before_the_disconnects_that_follow_it() -> None:
+    refused = "[Error 58] SaslAuthenticationFailedError: Authentication failed: Invalid username or password"
+    reasons = ["KafkaConnectionError: socket disconnected", refused, "KafkaConnectionError: socket disconnected"]
+    assert _likeliest(reasons, SASL) == refused
+
+
+def test_a_sasl_connection_closed_at_every_attempt_points_at_the_credentials() -> None:
+    reason = _likeliest(["KafkaConnectionError: socket disconnected"] * 3, SASL)
+    assert reason is not None and "wrong user or password" in reason
+    # without SASL a closed connection is only that
+    plain = KafkaConnection("kafka:9092")
+    assert (
+        _likeliest(["KafkaConnectionError: socket disconnected"], plain) == "KafkaConnectionError: socket disconnected"
+    )
+    assert _likeliest([], plain) is None
