@@ -26,6 +26,44 @@ CONTENT_TYPE = "application/json"
 HEADER_NAMES = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time", "content-type")
 """The headers every published event carries, in this order; `traceparent` follows when known."""
 TRACEPARENT_HEADER = "traceparent"
+TRACEPARENT_PATTERN = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[\x21-\x7e]*)?$"
+"""What a published `traceparent` looks like (`domain.trace_context` checks more before keeping one)."""
+
+
+def header_schema(event_type: str) -> dict[str, object]:
+    """JSON Schema of the headers of an `event_type` message (the AsyncAPI document's)."""
+    string = {"type": "string"}
+    properties = {
+        "ce_specversion": string | {"const": SPEC_VERSION, "description": "CloudEvents specification version."},
+        "ce_id": string
+        | {"format": "uuid", "description": "The envelope's event_id: the same on every republication."},
+        "ce_source": string
+        | {
+            "format": "uri-reference",
+            "description": "The CRM that published it: CRM_CLOUDEVENTS_SOURCE, by default urn:crm:<store name>.",
+        },
+        "ce_type": string | {"const": event_type, "description": "The envelope's event_type."},
+        "ce_subject": string | {"format": "uuid", "description": "The aggregate id (also the message key)."},
+        "ce_time": string
+        | {
+            "format": "date-time",
+            "description": "When it happened in business time (the envelope's occurred_at), RFC 3339 in UTC.",
+        },
+        "content-type": string | {"const": CONTENT_TYPE, "description": "The message value is the JSON envelope."},
+        TRACEPARENT_HEADER: string
+        | {
+            "pattern": TRACEPARENT_PATTERN,
+            "description": "W3C trace context of the HTTP request that caused the event; absent otherwise.",
+        },
+    }
+    return {
+        "type": "object",
+        "description": "CloudEvents 1.0 Kafka protocol binding, binary content mode: UTF-8 header values.",
+        "required": list(HEADER_NAMES),
+        "properties": properties,
+    }
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
