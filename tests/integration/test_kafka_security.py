@@ -221,7 +221,7 @@ def _try(outcome: list[BaseException | object], make: Callable[..., Any], connec
         outcome.append(client)
 
 
-def test_crm_relay_with_a_wrong_sasl_password_stops_with_one_line_saying_so(
+def test_crm_relay_and_status_with_a_wrong_sasl_password_say_so_in_one_line(
     kafka_server: KafkaServer, tmp_path: Path
 ) -> None:
     env = {
@@ -244,6 +244,16 @@ def test_crm_relay_with_a_wrong_sasl_password_stops_with_one_line_saying_so(
     last = relayed.stderr.strip().splitlines()[-1]
     assert last.startswith(f"crm: Kafka at {kafka_server.sasl_bootstrap} (SASL_PLAINTEXT, PLAIN as crm)"), last
     assert _says_the_credentials_were_refused(last) and "not-the-password" not in relayed.stderr
+    # and crm status --kafka still answers for the store, saying why Kafka did not
+    status = subprocess.run(
+        [sys.executable, "-m", "services.cli", "status", "--kafka"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert status.returncode == 0 and "store head: 0" in status.stdout, status.stdout + status.stderr
+    assert _says_the_credentials_were_refused(status.stderr) and "PLAIN as crm" in status.stderr
 
 
 @pytest.mark.parametrize("mechanism", SCRAM_MECHANISMS)
