@@ -1,7 +1,8 @@
 """The CRM's Kafka settings against the real broker: topics made with the replication, retention
-and min.insync.replicas of the settings, or checked and never made; and every client (the relay,
+and min.insync.replicas of the settings, or checked and never made; every client (the relay,
 the consumers, the dead letters, the lag probe, the admin) through the broker's SASL/PLAIN
-listener, where a wrong password fails fast with a message saying so."""
+listener, where a wrong password fails fast with a message saying so; SCRAM users; and TLS
+trusted through the CA file, or refused when no trusted CA signed the broker's certificate."""
 
 from __future__ import annotations
 
@@ -278,3 +279,37 @@ def test_scram_users_produce_and_consume_through_the_clients_of_the_crm(
     reader.subscribe([topics.lead])
     assert [m.value for m in reader] == [mechanism.encode()]
     reader.close()
+
+
+# --- TLS -----------------------------------------------------------------------------------
+
+
+def test_clients_reach_a_tls_listener_trusting_its_certificate_through_the_ca_file(
+    kafka_server: KafkaServer, kafka_bootstrap: str
+) -> None:
+    settings = Settings(
+        kafka_bootstrap=kafka_server.ssl_bootstrap,
+        kafka_security_protocol="SSL",
+        kafka_ssl_cafile=str(kafka_server.ca_file),
+        kafka_topic_prefix=fresh_topics().prefix,
+        kafka_partitions=1,
+        kafka_connect_timeout_ms=5_000,
+    )
+    topics = Topics(settings.kafka_topic_prefix)
+    assert create_topics(settings) == [*topics.events, topics.dead_letter]
+    connection = kafka_connection(settings)
+    producer = new_producer(connection, "test-tls", acks="all")
+    producer.send(topics.contact, key=b"k", value=b"over TLS").get(timeout=30)
+    producer.close()
+    reader = new_consumer(connection, "test-tls", auto_offset_reset="earliest", consumer_timeout_ms=10_000)
+    reader.subscribe([topics.contact])
+    assert [m.value for m in reader] == [b"over TLS"]
+    reader.close()
+
+
+def test_a_broker_certificate_that_no_trusted_ca_signed_is_refused_saying_so(kafka_server: KafkaServer) -> None:
+    connection = KafkaConnection(kafka_server.ssl_bootstrap, security_protocol="SSL", connect_timeout_ms=3_000)
+    with pytest.raises(KafkaUnavailable) as refused:
+        new_admin(connection, "test-untrusted")
+    assert f"Kafka at {kafka_server.ssl_bootstrap} (SSL)" in str(refused.value)
+    assert "certificate verify failed" in str(refused.value)
