@@ -126,7 +126,7 @@ def _connect(connection: KafkaConnection | str, client_id: str, construct: Calla
             raise KafkaUnavailable(f"Kafka at {connection.describe()} refused {client_id}: {error}") from error
 
 
-_FAILED = re.compile(r"Bootstrap connection to \S+ failed: (?P<reason>.*?)(?: \(backoff [^)]*\))?$")
+_FAILED = re.compile(r"(?:Bootstrap connection to \S+ failed|Connection lost): (?P<reason>.*?)(?: \(backoff [^)]*\))?$")
 
 
 class _Failures(logging.Handler):
@@ -142,9 +142,10 @@ class _Failures(logging.Handler):
 
 @contextmanager
 def _bootstrap_failures() -> Iterator[list[str]]:
-    """The reasons kafka-python logs for failed bootstrap connections while the block runs."""
+    """The reasons kafka-python logs (its connection manager and its connections) for failed
+    connections while the block runs."""
     handler = _Failures()
-    logger = logging.getLogger("kafka.net.manager")
+    logger = logging.getLogger("kafka")
     logger.addHandler(handler)
     try:
         yield handler.reasons
@@ -152,16 +153,28 @@ def _bootstrap_failures() -> Iterator[list[str]]:
         logger.removeHandler(handler)
 
 
+_REFUSALS = (
+    "SaslAuthenticationFailedError",
+    "Authentication failed",
+    "UnsupportedSaslMechanism",
+    "certificate verify failed",
+    "Handshake failed",
+)
+"""What a broker's refusal (not a time-out) looks like in kafka-python's messages."""
+
+
 def _likeliest(reasons: list[str], connection: KafkaConnection) -> str | None:
     """An authentication or TLS failure tells more than the disconnects that follow it. A broker
     that refuses SASL credentials answers so and closes the connection, and the client does not
     always read the answer first: a SASL connection closed at every attempt says what to check."""
     for reason in reversed(reasons):
-        if "Authentication" in reason or "SSL" in reason or "Handshake" in reason:
+        if any(refusal in reason for refusal in _REFUSALS):
             return reason
-    if reasons and connection.uses_sasl and all("disconnected" in reason for reason in reasons):
+    closed = [reason for reason in reasons if "disconnected" in reason]
+    cut_short = ("disconnected", "Timeout", "timed out")  # the last attempt may meet the deadline
+    if connection.uses_sasl and closed and all(any(word in r for word in cut_short) for r in reasons):
         return (
-            f"the broker closed every connection ({reasons[-1]}) while the client authenticated: "
+            f"the broker closed every connection ({closed[-1]}) while the client authenticated: "
             "a wrong user or password, a mechanism the listener does not take, or a listener without SASL"
         )
     return reasons[-1] if reasons else None

@@ -147,6 +147,14 @@ def test_a_failed_bootstrap_names_the_brokers_refusal_before_the_disconnects_tha
 def test_a_sasl_connection_closed_at_every_attempt_points_at_the_credentials() -> None:
     reason = _likeliest(["KafkaConnectionError: socket disconnected"] * 3, SASL)
     assert reason is not None and "wrong user or password" in reason
+    # the last attempt cut short by the deadline changes nothing
+    cut = ["KafkaConnectionError: socket disconnected", "KafkaTimeoutError: Timeout during ApiVersions check"]
+    reason = _likeliest(cut, SASL)
+    assert reason is not None and "wrong user or password" in reason and "socket disconnected" in reason
+    assert _likeliest(["KafkaTimeoutError: Timeout during ApiVersions check"], SASL) == cut[1]  # never got in
+    timed_out = ["KafkaConnectionError: socket disconnected", "KafkaTimeoutError: SASL Authentication timed out"]
+    reason = _likeliest(timed_out, SASL)
+    assert reason is not None and "wrong user or password" in reason
     # without SASL a closed connection is only that
     plain = KafkaConnection("kafka:9092")
     assert (
