@@ -7,8 +7,9 @@ writes, relative to the repository root:
 
 - docs/events/envelope.schema.json: the envelope, with `data` any object;
 - docs/events/<event_type>.schema.json: the envelope of one event type, `data` its data model;
-- docs/asyncapi.yaml: AsyncAPI 3.0.0 for the event topics and the dead-letter topic, with the
-  same schemas inlined so the document stands alone.
+- docs/asyncapi.yaml: AsyncAPI 3.0.0 for the event topics and the dead-letter topic (message
+  headers, Kafka bindings) and for the webhook deliveries (an HTTP POST of the same envelope with
+  the Standard Webhooks headers), with the same schemas inlined so the document stands alone.
 
 The output is deterministic, so `tests/unit/test_envelope.py` can fail when it drifts from the
 code. YAML is written by PyYAML (safe, block style, in the document's key order).
@@ -27,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from consumers.cloudevents import header_schema
 from consumers.envelope import (
     CONTACT_TOPIC,
     DEAD_LETTER_HEADERS,
@@ -46,6 +48,11 @@ ASYNCAPI_FILE = "docs/asyncapi.yaml"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID_PREFIX = "urn:crm-eventlog:schema:"
 KAFKA_BINDING_VERSION = "0.5.0"
+HTTP_BINDING_VERSION = "0.3.0"
+DEFAULT_PARTITIONS = 6
+"""CRM_KAFKA_PARTITIONS' default; consumers must not assume it (see `partitions` in the bindings)."""
+DEFAULT_REPLICAS = 1
+"""CRM_KAFKA_REPLICATION_FACTOR's default."""
 YAML_WIDTH = 120  # the repository's line length; longer descriptions fold onto the next lines
 
 Schema = dict[str, Any]
@@ -142,12 +149,59 @@ def _key_binding(key: Schema) -> Schema:
     return {"kafka": {"key": key, "bindingVersion": KAFKA_BINDING_VERSION}}
 
 
+def _topic_binding(topic: str) -> Schema:
+    """The Kafka channel binding of a topic as the CRM creates it by default."""
+    return {
+        "kafka": {
+            "topic": topic,
+            "partitions": DEFAULT_PARTITIONS,
+            "replicas": DEFAULT_REPLICAS,
+            "topicConfiguration": {"cleanup.policy": ["delete"]},
+            "bindingVersion": KAFKA_BINDING_VERSION,
+        }
+    }
+
+
+_TOPIC_NOTE = (
+    " Created by the relay with CRM_KAFKA_PARTITIONS partitions (default 6) and CRM_KAFKA_REPLICATION_FACTOR"
+    " replicas (default 1), or by the platform team (CRM_KAFKA_CREATE_TOPICS=false): read the partition count"
+    " from the broker, not from here."
+)
+
+WEBHOOK_HEADERS: Schema = {
+    "type": "object",
+    "description": "Standard Webhooks v1 (https://www.standardwebhooks.com): verify the signature before trusting"
+    " the body.",
+    "required": ["webhook-id", "webhook-timestamp", "webhook-signature", "content-type"],
+    "properties": {
+        "webhook-id": {
+            "type": "string",
+            "description": "The delivery's id: the same on every retry of it; deduplicate on it.",
+        },
+        "webhook-timestamp": {
+            "type": "string",
+            "pattern": "^[0-9]+$",
+            "description": "When this attempt was sent, in whole seconds since the Unix epoch; refuse one far from"
+            " your clock (replay protection).",
+        },
+        "webhook-signature": {
+            "type": "string",
+            "pattern": "^v1,[A-Za-z0-9+/]+={0,2}( v1,[A-Za-z0-9+/]+={0,2})*$",
+            "description": "Space-separated signatures `v1,<base64 HMAC-SHA256>` of `<webhook-id>.<webhook-timestamp>."
+            "<body>` keyed with the subscription's secret (base64 after `whsec_`); more than one while a secret"
+            " is rotated. Compare in constant time.",
+        },
+        "content-type": {"type": "string", "const": "application/json"},
+    },
+}
+
+
 AGGREGATE_KEY: Schema = {"type": "string", "format": "uuid", "description": "The aggregate id, as text (UTF-8)."}
 ORIGINAL_KEY: Schema = {"type": "string", "description": "The original message's key (normally the aggregate id)."}
 
 
 def asyncapi_document() -> dict[str, Any]:
-    """The AsyncAPI 3.0.0 document of the event topics and the dead-letter topic."""
+    """The AsyncAPI 3.0.0 document of the event topics, the dead-letter topic and the webhooks."""
     schemas: dict[str, Schema] = {}
     messages: dict[str, Any] = {}
     channels: dict[str, Any] = {}
@@ -162,14 +216,17 @@ def asyncapi_document() -> dict[str, Any]:
                 "title": schema["title"],
                 "summary": schema["properties"]["data"]["description"],
                 "contentType": "application/json",
+                "headers": header_schema(event_type),
                 "payload": _inline(schema, schemas),
                 "bindings": _key_binding(AGGREGATE_KEY),
             }
         channels[channel_id] = {
             "address": topic,
             "title": topic,
-            "description": description + " The message key is the aggregate id.",
+            "description": description + " The message key is the aggregate id." + _TOPIC_NOTE,
+            "servers": [{"$ref": "#/servers/kafka"}],
             "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in event_types},
+            "bindings": _topic_binding(topic),
         }
         operations[f"receive{channel_id[0].upper()}{channel_id[1:]}"] = {
             "action": "receive",
@@ -185,6 +242,8 @@ def asyncapi_document() -> dict[str, Any]:
         "contentType": "application/octet-stream",
         "headers": {
             "type": "object",
+            "description": "The original message's headers (its ce_* attributes and traceparent), then the reasons.",
+            "required": list(DEAD_LETTER_HEADERS),
             "properties": {name: {"type": "string", "description": text} for name, text in DEAD_LETTER_HEADERS.items()},
         },
         "payload": {"description": "The original message value, byte for byte."},
@@ -194,14 +253,42 @@ def asyncapi_document() -> dict[str, Any]:
         "address": DEAD_LETTER_TOPIC,
         "title": DEAD_LETTER_TOPIC,
         "description": "Messages consumers gave up on, with the reason in the headers; the partition they came"
-        " from kept flowing.",
+        " from kept flowing." + _TOPIC_NOTE,
+        "servers": [{"$ref": "#/servers/kafka"}],
         "messages": {"deadLetter": {"$ref": "#/components/messages/deadLetter"}},
+        "bindings": _topic_binding(DEAD_LETTER_TOPIC),
     }
     operations["receiveDeadLetters"] = {
         "action": "receive",
         "channel": {"$ref": "#/channels/deadLetters"},
         "summary": "Inspect or replay the messages consumers gave up on.",
         "messages": [{"$ref": "#/channels/deadLetters/messages/deadLetter"}],
+    }
+    messages["webhookEvent"] = {
+        "name": "webhookEvent",
+        "title": "Webhook delivery",
+        "summary": "One event, as the same JSON envelope as on Kafka, POSTed to a subscriber's URL.",
+        "contentType": "application/json",
+        "headers": WEBHOOK_HEADERS,
+        "payload": _inline(envelope_schema(), schemas),
+        "bindings": {"http": {"bindingVersion": HTTP_BINDING_VERSION}},
+    }
+    channels["webhooks"] = {
+        "address": None,
+        "title": "Webhook deliveries",
+        "description": "Each webhook subscription's own https URL (so no fixed address). Deliveries are at least"
+        " once and in order per aggregate; a 2xx answer acknowledges one, anything else (or no answer) is"
+        " retried with backoff. The body is the envelope of the Kafka messages, with the same event_id.",
+        "servers": [{"$ref": "#/servers/webhooks"}],
+        "messages": {"webhookEvent": {"$ref": "#/components/messages/webhookEvent"}},
+    }
+    operations["sendWebhook"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/webhooks"},
+        "summary": "POST every event a subscription selects to its URL, signed.",
+        "description": "Deduplicate on webhook-id (one delivery) or on the body's event_id (one event).",
+        "bindings": {"http": {"method": "POST", "bindingVersion": HTTP_BINDING_VERSION}},
+        "messages": [{"$ref": "#/channels/webhooks/messages/webhookEvent"}],
     }
     return {
         "asyncapi": "3.0.0",
@@ -211,7 +298,9 @@ def asyncapi_document() -> dict[str, Any]:
             "description": "The events of the CRM's leads, contacts and workspace, published from the event store by"
             " the relay: one JSON message per event, keyed by aggregate id so that each aggregate's events keep"
             " their order. Delivery is at least once; the event store is the source of truth and history"
-            " can be republished. Generated by `python -m consumers.envelope_schema`.",
+            " can be republished. Every Kafka message carries the CloudEvents binding headers (binary mode);"
+            " webhook subscribers get the same envelope over HTTP. Generated by"
+            " `python -m consumers.envelope_schema`.",
         },
         "defaultContentType": "application/json",
         "servers": {
@@ -219,7 +308,12 @@ def asyncapi_document() -> dict[str, Any]:
                 "host": "localhost:9092",
                 "protocol": "kafka",
                 "description": "Placeholder: the brokers of each environment are configured at deploy time.",
-            }
+            },
+            "webhooks": {
+                "host": "subscriber.example.com",
+                "protocol": "https",
+                "description": "Placeholder: every webhook subscription names its own https URL.",
+            },
         },
         "channels": channels,
         "operations": operations,

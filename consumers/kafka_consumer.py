@@ -6,8 +6,8 @@ position (from the envelope), so a message is skipped if that event was already 
 Kafka re-delivered it or the relay published it twice after a crash; the next Kafka offset to read
 is stored in the same transaction, and on assignment each partition is sought to it, so Kafka's
 committed offset is only a hint. A message that cannot be decoded, or that breaks
-the schema, goes to the dead-letter topic with the error in its headers; the partition keeps
-flowing."""
+the schema, goes to the dead-letter topic with its own headers and the error in more headers;
+the partition keeps flowing."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import Application
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener
 from kafka.partitioner.default import murmur2
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from consumers.envelope import DEAD_LETTER_HEADERS, decode, record_of_envelope
 from consumers.event_log import record_at
+from consumers.kafka_clients import KafkaConnection, new_consumer, new_producer
 from consumers.ports import ReadModelWriter
 from consumers.topics import DEFAULT_TOPICS, Topics
 from projections.event_record import EventRecord
@@ -76,7 +77,7 @@ class ProjectionConsumer:
         self,
         projection: Projection,
         store: ReadModelWriter,
-        bootstrap: str,
+        bootstrap: KafkaConnection | str,
         max_poll_records: int = 500,
         client_id: str | None = None,
         topics: Topics = DEFAULT_TOPICS,
@@ -92,10 +93,10 @@ class ProjectionConsumer:
         self.assigned: frozenset[TopicPartition] = frozenset()
         """The partitions this consumer holds in its group now; kept by the rebalance listener, and
         safe to read from another thread (it is replaced, never changed in place)."""
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
+        self.consumer = new_consumer(
+            bootstrap,
+            client_id or f"crm-{projection.name}",
             group_id=topics.group(projection.name),
-            client_id=client_id or f"crm-{projection.name}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=max_poll_records,
@@ -103,7 +104,7 @@ class ProjectionConsumer:
             heartbeat_interval_ms=3_000,
         )
         self.consumer.subscribe(list(topics.events), listener=_SeekToStoredPositions(self))
-        self.dead_letters = KafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="crm-dead-letters")
+        self.dead_letters = new_producer(bootstrap, "crm-dead-letters", acks="all")
 
     def poll_once(self, timeout_ms: int = 500) -> int:
         """One poll: apply what arrived, partition by partition; returns messages handled."""
@@ -144,7 +145,7 @@ class ProjectionConsumer:
             "source-offset": str(message.offset),  # type: ignore[attr-defined]
             "projection": self.projection.name,
         }
-        headers = [(name, values[name].encode()) for name in DEAD_LETTER_HEADERS]  # the published contract
+        headers = dead_letter_headers(message.headers, values)  # type: ignore[attr-defined]
         future = self.dead_letters.send(
             self.topics.dead_letter,
             key=message.key,  # type: ignore[attr-defined]
@@ -173,11 +174,25 @@ class ProjectionConsumer:
         self.dead_letters.close()
 
 
+def dead_letter_headers(
+    original: Sequence[tuple[str, bytes]] | None, reasons: dict[str, str]
+) -> list[tuple[str, bytes]]:
+    """The headers of a dead letter: the original message's (its CloudEvents attributes and
+    trace context, in their order) then the reasons (`DEAD_LETTER_HEADERS`, the published
+    contract). An original header under a reason's name is dropped, so each reason is there
+    once and is the consumer's own, not one a producer sent."""
+    kept = [(name, value) for name, value in original or () if name not in DEAD_LETTER_HEADERS]
+    return kept + [(name, reasons[name].encode()) for name in DEAD_LETTER_HEADERS]
+
+
 def partition_lags(
-    bootstrap: str, store: ReadModelWriter, projections: Sequence[str], topics: Topics = DEFAULT_TOPICS
+    bootstrap: KafkaConnection | str,
+    store: ReadModelWriter,
+    projections: Sequence[str],
+    topics: Topics = DEFAULT_TOPICS,
 ) -> dict[str, dict[str, int]]:
     """Per projection and partition: messages in Kafka not yet applied to the read models."""
-    probe = KafkaConsumer(bootstrap_servers=bootstrap, client_id="crm-status", enable_auto_commit=False)
+    probe = new_consumer(bootstrap, "crm-status", enable_auto_commit=False)
     try:
         partitions = [
             TopicPartition(topic, p) for topic in topics.events for p in sorted(probe.partitions_for_topic(topic) or ())

@@ -16,15 +16,20 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from consumers.cloudevents import cloudevent_headers, timestamp_ms
 from consumers.envelope import encode, envelope_of, message_key
 from consumers.event_log import read_records
+from consumers.kafka_clients import KafkaConnection, new_admin, new_producer
 from consumers.ports import RelayPositions
 from consumers.topics import DEFAULT_TOPICS, Topics
 
 log = logging.getLogger("crm.relay")
+
+DEFAULT_SOURCE = "urn:crm"
+"""The CloudEvents `source` of a relay given none (the CRM's settings always give one)."""
 
 PRODUCER_SETTINGS: dict[str, object] = {
     "acks": "all",
@@ -40,23 +45,68 @@ PRODUCER_SETTINGS: dict[str, object] = {
 """Idempotent producer, acknowledged by all in-sync replicas, batched and compressed."""
 
 
-def ensure_topics(bootstrap: str, partitions: int, topics: Topics = DEFAULT_TOPICS, replication: int = 1) -> list[str]:
-    """Create the event and dead-letter topics when missing; returns the ones created."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="crm-admin")
+class MissingTopics(RuntimeError):
+    """Topics the CRM needs are not on the broker, and it was told not to create them."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(
+            f"missing Kafka topics: {', '.join(missing)} (the CRM creates no topics here: create them first)"
+        )
+        self.missing = missing
+
+
+@dataclass(frozen=True)
+class TopicSettings:
+    """How the CRM makes its topics: partitions, replication factor and the topic-level configs
+    (`min.insync.replicas`, `retention.ms`; None leaves the broker's default), or not at all."""
+
+    partitions: int = 6
+    replication_factor: int = 1
+    min_insync_replicas: int | None = None
+    retention_ms: int | None = None
+    create: bool = True
+    """False: the topics are made by someone else; the CRM checks that they exist."""
+
+    def configs(self) -> dict[str, str]:
+        """The topic-level configs a created topic gets."""
+        configs = {"min.insync.replicas": self.min_insync_replicas, "retention.ms": self.retention_ms}
+        return {name: str(value) for name, value in configs.items() if value is not None}
+
+
+def prepare_topics(
+    connection: KafkaConnection | str, settings: TopicSettings, topics: Topics = DEFAULT_TOPICS
+) -> list[str]:
+    """Create the event and dead-letter topics that are missing (returns those created); with
+    `settings.create` off, create nothing and raise MissingTopics naming each one missing."""
+    admin = new_admin(connection, "crm-admin")
     created = []
     try:
         existing = set(admin.list_topics())
-        for name in (*topics.events, topics.dead_letter):
-            if name in existing:
-                continue
+        missing = [name for name in (*topics.events, topics.dead_letter) if name not in existing]
+        if missing and not settings.create:
+            raise MissingTopics(missing)
+        for name in missing:
+            topic = NewTopic(
+                name,
+                num_partitions=settings.partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs=settings.configs(),
+            )
             try:
-                admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=replication)])
+                admin.create_topics([topic])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
     finally:
         admin.close()
     return created
+
+
+def ensure_topics(
+    bootstrap: KafkaConnection | str, partitions: int, topics: Topics = DEFAULT_TOPICS, replication: int = 1
+) -> list[str]:
+    """Create the event and dead-letter topics when missing; returns the ones created."""
+    return prepare_topics(bootstrap, TopicSettings(partitions=partitions, replication_factor=replication), topics)
 
 
 @dataclass
@@ -80,24 +130,25 @@ class KafkaRelay:
         self,
         app: Application[Any],
         positions: RelayPositions,
-        bootstrap: str,
+        bootstrap: KafkaConnection | str,
         batch_size: int = 1000,
         poll_interval: float = 0.2,
         producer: KafkaProducer | None = None,
         topics: Topics = DEFAULT_TOPICS,
         max_unacked_batches: int = 2,
         mapper: Mapper[Any] | None = None,
+        source: str = DEFAULT_SOURCE,
     ) -> None:
         self.app = app
+        self.source = source
+        """The CloudEvents `source` (`ce_source`) of every message."""
         self.mapper = mapper
         """Turns stored events into the ones published (by default the application's own)."""
         self.topics = topics
         self.positions = positions
         self.batch_size = batch_size
         self.poll_interval = poll_interval
-        self.producer = producer or KafkaProducer(
-            bootstrap_servers=bootstrap, client_id="crm-relay", **PRODUCER_SETTINGS
-        )
+        self.producer = producer or new_producer(bootstrap, "crm-relay", **PRODUCER_SETTINGS)
         self.stopping = threading.Event()
         self.stats = RelayStats()
         self.max_unacked_batches = max_unacked_batches
@@ -132,6 +183,8 @@ class KafkaRelay:
                     self.topics.for_aggregate(envelope.aggregate_type),
                     key=message_key(envelope),
                     value=encode(envelope),
+                    headers=cloudevent_headers(envelope, self.source, record.traceparent),
+                    timestamp_ms=timestamp_ms(envelope),
                 )
             )
         last = records[-1].position

@@ -141,6 +141,8 @@ def render_markdown() -> str:
         "| `correlation_id` | the request it belongs to |",
         "| `occurred_at` | business time: when it happened (imports set it in the past) |",
         "| `cause` | for what automation did (actor `automation:<policy>`): the id of the event that caused it |",
+        "| `traceparent` | the W3C trace context of the HTTP request that caused it, when it sent a valid one; "
+        "published as a Kafka header, not in the envelope |",
         "",
         "Money is integer minor units (`amount`, `estimated_value`, `deal_value`) plus an ISO 4217 `currency`.",
         "",

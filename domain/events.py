@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import field
 from datetime import datetime
 from typing import Any
@@ -29,13 +30,17 @@ class CrmEvent(Aggregate.Event):
     recording time (`timestamp`), every event says who caused it (`actor`: a user id, `system`,
     `automation:<policy>`, ...), in which request (`correlation_id`), when it happened in business
     time (`occurred_at`), which imports set in the past and as-of queries follow, and, for what
-    automation did, the id of the event that caused it (`cause`; None otherwise)."""
+    automation did, the id of the event that caused it (`cause`; None otherwise), and the W3C
+    trace context of the HTTP request that caused it (`traceparent`; None otherwise)."""
 
     actor: str
     correlation_id: str
     occurred_at: datetime
     cause: str | None = field(default=None, kw_only=True)
     """Events stored before automation have no `cause`: the class attribute answers None."""
+    traceparent: str | None = field(default=None, kw_only=True)
+    """The request's well-formed `traceparent` header (see `domain.trace_context`), which the
+    relay passes on to Kafka; events stored before it, like events of no request, answer None."""
 
     def mutate(self, aggregate: Any) -> Any:
         """Apply the event, and remember which automated action (actor, cause) it was, so that
@@ -46,15 +51,42 @@ class CrmEvent(Aggregate.Event):
         return mutated
 
 
+_TRACEPARENT: ContextVar[str | None] = ContextVar("crm_traceparent", default=None)
+
+
+@contextmanager
+def traced(traceparent: str | None) -> Iterator[None]:
+    """Within the block, every event any aggregate triggers (its creation included) carries
+    `traceparent`: the request's trace context reaches its events without every command and
+    event method passing it on. Only the recording of a new event reads it, never a replay."""
+    token = _TRACEPARENT.set(traceparent)
+    try:
+        yield
+    finally:
+        _TRACEPARENT.reset(token)
+
+
 class CrmAggregate(Aggregate):
     """What the CRM's aggregates share: the automated actions they have seen, the cause their
     next events carry, and the timers their commands asked for (written with their events)."""
 
+    @classmethod
+    def _create(cls, event_class: type[Any], **kwargs: Any) -> Any:
+        """Create the aggregate; within `traced`, its first event carries the trace context."""
+        traceparent = _TRACEPARENT.get()
+        if traceparent is not None and "traceparent" not in kwargs:
+            kwargs["traceparent"] = traceparent
+        return super()._create(event_class, **kwargs)
+
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
-        """Trigger an event; while acting for a cause (`caused_by`), the event carries it."""
+        """Trigger an event; while acting for a cause (`caused_by`), the event carries it, and
+        within `traced`, the trace context."""
         cause = self.__dict__.get("_acting_cause")
         if cause is not None and "cause" not in kwargs:
             kwargs["cause"] = cause
+        traceparent = _TRACEPARENT.get()
+        if traceparent is not None and "traceparent" not in kwargs:
+            kwargs["traceparent"] = traceparent
         super().trigger_event(event_class, **kwargs)
 
     @contextmanager

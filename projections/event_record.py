@@ -29,6 +29,9 @@ class EventRecord:
     data: dict[str, Any]
     cause: str | None = None
     """The event id of what caused an automated action (see `CrmEvent.cause`), else None."""
+    traceparent: str | None = None
+    """The trace context of the request that caused the event (`CrmEvent.traceparent`); it is
+    not part of the envelope: the relay publishes it as a Kafka header."""
 
 
 def record_of(event: CrmEvent, position: int) -> EventRecord:
@@ -45,4 +48,5 @@ def record_of(event: CrmEvent, position: int) -> EventRecord:
         correlation_id=event.correlation_id,
         data=event_data(event),
         cause=event.cause,
+        traceparent=event.traceparent,
     )

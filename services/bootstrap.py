@@ -14,11 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import SecretStr
+
 from consumers.envelope import encode, envelope_of
 from consumers.event_log import read_records
 from consumers.in_process_runner import InProcessRunner
+from consumers.kafka_clients import KafkaConnection
+from consumers.kafka_clients import KafkaUnavailable as KafkaUnavailable  # re-exported for the CLI
 from consumers.kafka_consumer import ProjectionConsumer, partition_lags, read_your_writes
-from consumers.kafka_relay import KafkaRelay, ensure_topics
+from consumers.kafka_relay import KafkaRelay, TopicSettings, prepare_topics
+from consumers.kafka_relay import MissingTopics as MissingTopics  # re-exported for the CLI
 from consumers.topics import Topics
 from domain.scoring import ScoringModel
 from projections.event_record import EventRecord
@@ -376,16 +381,57 @@ def topics(settings: Settings) -> Topics:
     return Topics(settings.kafka_topic_prefix)
 
 
+def kafka_connection(settings: Settings) -> KafkaConnection:
+    """How every Kafka client of the CRM reaches and authenticates to the brokers (the one
+    source of their options: `consumers.kafka_clients.client_config`)."""
+    return KafkaConnection(
+        bootstrap=settings.kafka_bootstrap,
+        security_protocol=settings.kafka_security_protocol,
+        sasl_mechanism=settings.kafka_sasl_mechanism,
+        sasl_username=settings.kafka_sasl_username,
+        sasl_password=_secret(settings.kafka_sasl_password),
+        ssl_cafile=settings.kafka_ssl_cafile,
+        ssl_certfile=settings.kafka_ssl_certfile,
+        ssl_keyfile=settings.kafka_ssl_keyfile,
+        ssl_password=_secret(settings.kafka_ssl_key_password),
+        connect_timeout_ms=settings.kafka_connect_timeout_ms,
+    )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
+
+
+def topic_settings(settings: Settings) -> TopicSettings:
+    """How the CRM makes its topics, or that it makes none (`CRM_KAFKA_CREATE_TOPICS=false`)."""
+    return TopicSettings(
+        partitions=settings.kafka_partitions,
+        replication_factor=settings.kafka_replication_factor,
+        min_insync_replicas=settings.kafka_min_insync_replicas,
+        retention_ms=settings.kafka_retention_ms,
+        create=settings.kafka_create_topics,
+    )
+
+
 def create_topics(settings: Settings) -> list[str]:
-    """Create the event and dead-letter topics when missing; returns the ones created."""
-    return ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions, topics(settings))
+    """Create the event and dead-letter topics when missing; returns the ones created. With
+    `CRM_KAFKA_CREATE_TOPICS=false`, MissingTopics names every one that is not there."""
+    return prepare_topics(kafka_connection(settings), topic_settings(settings), topics(settings))
 
 
 def kafka_relay(app: CrmApplication, store: ReadModelStore, settings: Settings, **options: Any) -> KafkaRelay:
     """The relay from the notification log to the event topics, keeping its position in `store`;
     it publishes personal fields sealed, as they are stored."""
     mapper = app.mapper.sealed() if isinstance(app.mapper, SealingMapper) else None
-    return KafkaRelay(app, store, settings.kafka_bootstrap, topics=topics(settings), mapper=mapper, **options)
+    return KafkaRelay(
+        app,
+        store,
+        kafka_connection(settings),
+        topics=topics(settings),
+        mapper=mapper,
+        source=settings.event_source,
+        **options,
+    )
 
 
 def projection_consumers(
@@ -405,7 +451,12 @@ def projection_consumer(
 ) -> ProjectionConsumer:
     """The consumer (and consumer group) of one projection, opening sealed fields with `fields`."""
     return ProjectionConsumer(
-        projection, store, settings.kafka_bootstrap, topics=topics(settings), open_record=fields.open_record, **options
+        projection,
+        store,
+        kafka_connection(settings),
+        topics=topics(settings),
+        open_record=fields.open_record,
+        **options,
     )
 
 
@@ -414,7 +465,7 @@ def kafka_lags(
 ) -> dict[str, dict[str, int]]:
     """Per projection (all of the store's by default) and partition: messages in Kafka not yet
     applied to the read models."""
-    return partition_lags(settings.kafka_bootstrap, store, list(names or store.projections), topics(settings))
+    return partition_lags(kafka_connection(settings), store, list(names or store.projections), topics(settings))
 
 
 # --- the read side of a server ---------------------------------------------------------------

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.calendar import BusinessCalendar, parse_weekdays
@@ -93,6 +94,42 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", min_length=1, description="host:port of the brokers")
     kafka_partitions: int = Field(default=6, ge=1, description="partitions of the event topics the relay creates")
     kafka_topic_prefix: str = Field(default="", description="prefix of every topic and consumer group name")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="how every Kafka client of the CRM talks to the brokers"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", description="the SASL mechanism, with SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_username: str | None = Field(default=None, min_length=1, description="the SASL user")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="the SASL user's password")
+    kafka_ssl_cafile: str | None = Field(
+        default=None, description="PEM file of the CAs that sign the brokers' certificates"
+    )
+    kafka_ssl_certfile: str | None = Field(default=None, description="PEM file of the client certificate (mutual TLS)")
+    kafka_ssl_keyfile: str | None = Field(default=None, description="PEM file of the client certificate's private key")
+    kafka_ssl_key_password: SecretStr | None = Field(default=None, description="the password of that private key")
+    kafka_connect_timeout_ms: int = Field(
+        default=30_000, ge=100, description="how long a Kafka client tries to connect and authenticate before failing"
+    )
+    kafka_create_topics: bool = Field(
+        default=True, description="create missing topics; false: only check that they exist, naming the missing"
+    )
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, description="replication factor of the topics the CRM creates"
+    )
+    kafka_min_insync_replicas: int | None = Field(
+        default=None, ge=1, description="min.insync.replicas of the topics the CRM creates (broker default when unset)"
+    )
+    kafka_retention_ms: int | None = Field(
+        default=None,
+        ge=-1,
+        description="retention.ms of the topics the CRM creates (-1: forever; broker default when unset)",
+    )
+    cloudevents_source: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the CloudEvents source (ce_source header) of published events; default urn:crm:<store name>",
+    )
     read_models: Literal["in-process", "kafka"] = Field(
         default="in-process",
         description="who keeps the read models: the server's in-process runner, or the Kafka consumers",
@@ -156,6 +193,25 @@ class Settings(BaseSettings):
         parse_database_url(value)
         return value
 
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"CRM_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs CRM_KAFKA_SASL_USERNAME "
+                "and CRM_KAFKA_SASL_PASSWORD"
+            )
+        if (
+            self.kafka_min_insync_replicas is not None
+            and self.kafka_min_insync_replicas > self.kafka_replication_factor
+        ):
+            raise ValueError(
+                f"CRM_KAFKA_MIN_INSYNC_REPLICAS={self.kafka_min_insync_replicas} is more than "
+                f"CRM_KAFKA_REPLICATION_FACTOR={self.kafka_replication_factor}: no write could ever be acknowledged"
+            )
+        return self
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read the CRM_* variables (of the process, or of `environ`); SettingsError names the
@@ -167,7 +223,8 @@ class Settings(BaseSettings):
             return cls.model_validate({known[key]: value for key, value in environ.items() if key in known})
         except ValidationError as error:
             problems = "; ".join(
-                f"{ENV_PREFIX}{str(e['loc'][0]).upper() if e['loc'] else '?'}: {_reason(e)}" for e in error.errors()
+                f"{ENV_PREFIX}{str(e['loc'][0]).upper()}: {_reason(e)}" if e["loc"] else _reason(e)
+                for e in error.errors()
             )
             raise SettingsError(problems) from None
 
@@ -185,6 +242,22 @@ class Settings(BaseSettings):
     def calendar(self) -> BusinessCalendar:
         """The business days and default time zone automation counts by."""
         return BusinessCalendar(weekdays=parse_weekdays(self.business_days), time_zone=self.time_zone)
+
+    @property
+    def event_source(self) -> str:
+        """The CloudEvents `source` of the events this CRM publishes: `cloudevents_source`, or
+        `urn:crm:<store name>` (the PostgreSQL database, the SQLite file's stem, or `memory`),
+        which stays the same as long as the store does."""
+        if self.cloudevents_source:
+            return self.cloudevents_source
+        database = self.database
+        if database.backend == "postgres":
+            name = database.name
+        elif database.backend == "sqlite":
+            name = PurePath(database.path).stem or "sqlite"
+        else:
+            name = "memory"
+        return f"urn:crm:{quote(name, safe='')}"
 
     @property
     def redacted_database_url(self) -> str:

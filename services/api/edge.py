@@ -18,6 +18,8 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
 
+from domain.events import traced
+from domain.trace_context import valid_traceparent
 from services.api.metrics import Metrics
 from services.api.problems import (
     INTERNAL,
@@ -48,10 +50,19 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 
 
+def _traceparent(scope: Scope) -> str | None:
+    """The request's `traceparent` when it sent exactly one and it is valid (the spec ignores
+    a repeated one), else None."""
+    given = [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"traceparent"]
+    return valid_traceparent(given[0]) if len(given) == 1 else None
+
+
 class Edge:
     """Pure ASGI middleware around the whole app.
 
-    Gives each request an id (the caller's `X-Request-ID` when it is sane), refuses bodies over
+    Gives each request an id (the caller's `X-Request-ID` when it is sane), keeps the caller's
+    W3C `traceparent` when it is well-formed (one header, valid) on every event the request
+    appends, for the relay to pass on to Kafka (an invalid one is ignored), refuses bodies over
     the limit with 413 before anything parses them, counts and times every request, and turns
     an unexpected exception into a problem+json 500 carrying the request id."""
 
@@ -70,6 +81,7 @@ class Edge:
         given = headers.get("x-request-id", "")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        traceparent = _traceparent(scope)
         status = {"code": 500, "started": False}
 
         async def send_with_id(message: Message) -> None:
@@ -108,7 +120,8 @@ class Edge:
                 )
                 await response(scope, receive, send_with_id)
                 return
-            await self.app(scope, _replay(body, receive), send_with_id)
+            with traced(traceparent):  # the route's worker thread inherits it with the context
+                await self.app(scope, _replay(body, receive), send_with_id)
         except Exception:
             if status["started"]:
                 raise

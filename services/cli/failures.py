@@ -12,11 +12,13 @@ def explain(error: Exception, settings: Settings) -> str | None:
     from eventsourcing.persistence import InterfaceError, OperationalError
 
     from services.app.errors import NotFound
-    from services.bootstrap import DatabaseUnavailable
+    from services.bootstrap import DatabaseUnavailable, KafkaUnavailable, MissingTopics
     from services.storage.schema import ReadModelSchemaMismatch
 
-    if isinstance(error, NotFound | ReadModelSchemaMismatch):
+    if isinstance(error, NotFound | ReadModelSchemaMismatch | KafkaUnavailable):
         return str(error)
+    if isinstance(error, MissingTopics):
+        return f"{error}; CRM_KAFKA_CREATE_TOPICS=false"
     unreachable = OperationalError | InterfaceError | sqlite3.DatabaseError | DatabaseUnavailable
     if isinstance(error, unreachable) or _is_connection_error(error):
         return f"cannot reach the database {settings.redacted_database_url}: {_first_line(error)}"

@@ -71,7 +71,7 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:
     """Where the log is and how far behind each read model is."""
-    from services.bootstrap import kafka_lags, open_read_models
+    from services.bootstrap import KafkaUnavailable, kafka_lags, open_read_models
 
     with application(settings) as app:
         head = app.head_position()
@@ -86,6 +86,9 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  relay      position {relayed:>9}  lag {head - relayed}")
             try:
                 lags = kafka_lags(settings, live)
+            except KafkaUnavailable as error:  # the broker, the user and why (e.g. a refused password)
+                print(f"crm: {error}", file=sys.stderr)
+                return 0
             except Exception as error:  # status must still answer without a broker
                 print(f"crm: kafka {settings.kafka_bootstrap} not reachable ({type(error).__name__})", file=sys.stderr)
                 return 0

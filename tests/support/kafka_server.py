@@ -8,11 +8,19 @@ both broker and controller), with no Docker:
   is reused across runs (``~/.cache/crm-kafka/<version>/lib``; set
   ``CRM_KAFKA_CACHE`` to use another root than ``~/.cache/crm-kafka``).  Maven
   runs only when the jars of the pom as it is now are missing.
-* ``start()`` picks two free loopback ports (clients and controller), writes
+* ``start()`` picks four free loopback ports (clients, SASL clients, TLS
+  clients and controller), writes
   ``server.properties`` into a fresh temporary directory, formats the storage
   with ``kafka.tools.StorageTool`` and launches ``kafka.Kafka`` in a process
   group of its own, logging to ``server.log`` there.  It returns once the
   broker answers a metadata request.
+* Besides the PLAINTEXT listener (``bootstrap``), the same broker has a
+  SASL_PLAINTEXT listener (``sasl_bootstrap``) that takes SASL/PLAIN for the
+  users of ``SASL_USERS`` and SCRAM-SHA-256 / SCRAM-SHA-512 for those of
+  ``SCRAM_USERS`` (written into the storage when it is formatted), and an SSL
+  listener (``ssl_bootstrap``) whose certificate a throwaway CA (``ca_file``)
+  signs, so that clients are tested with real authentication and TLS at no
+  extra broker start-up.
 * ``stop()`` shuts the broker down (SIGTERM, then SIGKILL) and deletes every
   trace of it.  ``kill()`` and ``shutdown()`` stop only the process and keep
   the data directory and ports, so ``start()`` or ``restart()`` brings the
@@ -48,6 +56,8 @@ from pathlib import Path
 from tests.support.processes import free_loopback_port, read_tail, tail
 
 __all__ = [
+    "SASL_USERS",
+    "SCRAM_USERS",
     "KafkaServer",
     "KafkaServerError",
     "KafkaUnavailable",
@@ -229,6 +239,66 @@ logger.state.level = WARN
 """
 
 
+SASL_USERS = {"crm": "crm-secret"}
+"""The users (and passwords) the SASL_PLAINTEXT listener takes with SASL/PLAIN."""
+SCRAM_USERS = {"crm-scram": "crm-scram-secret"}
+"""The users (and passwords) the SASL_PLAINTEXT listener takes with SCRAM-SHA-256 and -512."""
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _write_tls_files(directory: Path, host: str) -> None:
+    """A throwaway CA (``ca.pem``) and a certificate it signs for ``host``, with its unencrypted
+    PKCS#8 key, in ``server-keystore.pem``: what the SSL listener presents."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "crm test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )  # key_cert_sign, crl_sign
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (directory / "server-keystore.pem").write_bytes(key_pem + server.public_bytes(pem) + ca.public_bytes(pem))
+
+
+def _jaas_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 class KafkaServer:
     """A private single-node Kafka broker (KRaft) in a temporary directory.
 
@@ -246,6 +316,8 @@ class KafkaServer:
         self._version = kafka_version()
         self._port: int | None = None
         self._controller_port: int | None = None
+        self._sasl_port: int | None = None
+        self._ssl_port: int | None = None
         self._base_dir: Path | None = None
         self._lib: Path | None = None
         self._java: str | None = None
@@ -274,6 +346,33 @@ class KafkaServer:
     def bootstrap(self) -> str:
         """``host:port`` for ``bootstrap_servers``."""
         return f"{self._host}:{self.port}"
+
+    @property
+    def sasl_port(self) -> int:
+        if self._sasl_port is None:
+            raise KafkaServerError("server not started")
+        return self._sasl_port
+
+    @property
+    def ssl_port(self) -> int:
+        if self._ssl_port is None:
+            raise KafkaServerError("server not started")
+        return self._ssl_port
+
+    @property
+    def ssl_bootstrap(self) -> str:
+        """``host:port`` of the SSL listener, whose certificate ``ca_file`` signs."""
+        return f"{self._host}:{self.ssl_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """PEM of the throwaway CA that signed the SSL listener's certificate."""
+        return self.base_dir / "ca.pem"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        """``host:port`` of the SASL_PLAINTEXT listener (users: ``SASL_USERS``, ``SCRAM_USERS``)."""
+        return f"{self._host}:{self.sasl_port}"
 
     @property
     def version(self) -> str:
@@ -374,6 +473,13 @@ class KafkaServer:
             self._controller_port = free_loopback_port(self._host)
             while self._controller_port == self._port:
                 self._controller_port = free_loopback_port(self._host)
+            self._sasl_port = free_loopback_port(self._host)
+            while self._sasl_port in (self._port, self._controller_port):
+                self._sasl_port = free_loopback_port(self._host)
+            self._ssl_port = free_loopback_port(self._host)
+            while self._ssl_port in (self._port, self._controller_port, self._sasl_port):
+                self._ssl_port = free_loopback_port(self._host)
+            _write_tls_files(self.base_dir, self._host)
             self._write_config()
             self._format_storage()
             try:
@@ -390,17 +496,40 @@ class KafkaServer:
         raise last_error
 
     def _write_config(self) -> None:
-        host, port, cport = self._host, self.port, self.controller_port
+        host, port, cport, sport, tport = self._host, self.port, self.controller_port, self.sasl_port, self.ssl_port
+        plain_users = " ".join(f"user_{name}={_jaas_quote(pw)}" for name, pw in SASL_USERS.items())
         settings = {
             "process.roles": "broker,controller",
             "node.id": "1",
             # A dynamic KRaft quorum of one (formatted with --standalone).
             "controller.quorum.bootstrap.servers": f"{host}:{cport}",
-            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+            "listeners": (
+                f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport},SASL_PLAINTEXT://{host}:{sport},"
+                f"SSL://{host}:{tport}"
+            ),
+            "advertised.listeners": (
+                f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport},SASL_PLAINTEXT://{host}:{sport},"
+                f"SSL://{host}:{tport}"
+            ),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": (
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL"
+            ),
+            # TLS with a certificate of a throwaway CA (PEM key and chain in one file, KIP-651).
+            "listener.name.ssl.ssl.keystore.type": "PEM",
+            "listener.name.ssl.ssl.keystore.location": str(self.base_dir / "server-keystore.pem"),
+            # Clients authenticate on the SASL listener only; the broker talks to itself in plain.
+            "sasl.enabled.mechanisms": ",".join(("PLAIN", *SCRAM_MECHANISMS)),
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"
+            ),
+            **{
+                f"listener.name.sasl_plaintext.{m.lower()}.sasl.jaas.config": (
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                )
+                for m in SCRAM_MECHANISMS
+            },
             "log.dirs": str(self.data_dir),
             "num.partitions": "6",
             "default.replication.factor": "1",
@@ -452,6 +581,12 @@ class KafkaServer:
             "--config",
             str(self.config_file),
             "--standalone",
+            *(
+                arg
+                for mechanism in SCRAM_MECHANISMS
+                for name, password in SCRAM_USERS.items()
+                for arg in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
+            ),
         )
         try:
             result = subprocess.run(
@@ -574,3 +709,5 @@ class KafkaServer:
             self._base_dir = None
         self._port = None
         self._controller_port = None
+        self._sasl_port = None
+        self._ssl_port = None

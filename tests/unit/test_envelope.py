@@ -4,6 +4,7 @@ and AsyncAPI document are exactly what the models generate."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -11,9 +12,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, get_args
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
+import jsonschema
 import pytest
+import standardwebhooks
 import yaml
 
+from consumers.cloudevents import HEADER_NAMES, cloudevent_headers
 from consumers.envelope import (
     CONTACT_TOPIC,
     CONTRACT_REVISIONS,
@@ -33,7 +37,7 @@ from consumers.envelope import (
     record_of_envelope,
     topic_for,
 )
-from consumers.envelope_schema import ROOT, asyncapi_document, generated_files, stale_files, to_yaml
+from consumers.envelope_schema import ROOT, asyncapi_document, envelope_schema, generated_files, stale_files, to_yaml
 from domain.assignment import AssignmentRule
 from domain.calendar import BusinessCalendar
 from domain.catalogue import CrmEvent, data_fields, event_classes
@@ -47,9 +51,11 @@ from domain.values import ConsentChannel, InteractionKind, Stage
 from domain.webhooks import WebhookSubscription
 from domain.workspace import Workspace
 from projections.event_record import EventRecord, record_of
+from services.settings import Settings
 from tests.unit.factories import a_contact, a_lead, at, meta, pending
 
 EVENTS_DIR = ROOT / "docs" / "events"
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 CEST = timezone(timedelta(hours=2))
 
 
@@ -523,21 +529,88 @@ def test_the_asyncapi_document_describes_every_topic_and_event_type() -> None:
         "protocol": "kafka",
         "description": document["servers"]["kafka"]["description"],
     }
-    addresses = {channel["address"] for channel in document["channels"].values()}
+    kafka = [c for c in document["channels"].values() if c["servers"] == [{"$ref": "#/servers/kafka"}]]
+    addresses = {channel["address"] for channel in kafka}
     assert addresses == {LEAD_TOPIC, CONTACT_TOPIC, WORKSPACE_TOPIC, DEAD_LETTER_TOPIC}
     messages = document["components"]["messages"]
-    assert set(messages) == set(event_classes()) | {"deadLetter"}
+    assert set(messages) == set(event_classes()) | {"deadLetter", "webhookEvent"}
     for event_type in event_classes():
         channel = next(c for c in document["channels"].values() if c["address"] == topic_for(event_type.split(".")[0]))
         assert channel["messages"][event_type] == {"$ref": f"#/components/messages/{event_type}"}
         payload = messages[event_type]["payload"]
         assert payload["properties"]["event_type"]["const"] == event_type
         assert messages[event_type]["bindings"]["kafka"]["key"]["type"] == "string"
-    assert all(op["action"] == "receive" for op in document["operations"].values())
+    assert {op["action"] for name, op in document["operations"].items() if name != "sendWebhook"} == {"receive"}
     text = json.dumps(document)
     assert "#/$defs/" not in text and '"$id"' not in text, "inlined schemas must resolve inside the document"
     for name in re.findall(r'"#/components/schemas/([^"]+)"', text):
         assert name in document["components"]["schemas"]
+
+
+def test_every_event_message_declares_the_cloudevents_headers_the_relay_sends() -> None:
+    messages = asyncapi_document()["components"]["messages"]
+    for event_type in event_classes():
+        headers = messages[event_type]["headers"]
+        assert headers["required"] == list(HEADER_NAMES)
+        assert set(headers["properties"]) == {*HEADER_NAMES, "traceparent"}
+        assert headers["properties"]["ce_type"]["const"] == event_type
+        assert headers["properties"]["ce_specversion"]["const"] == "1.0"
+        assert headers["properties"]["content-type"]["const"] == "application/json"
+    # and the headers a real message gets satisfy them
+    lead = a_lead()
+    envelope = envelope_of(record_of(pending(lead)[0], position=1))
+    sent = {k: v.decode() for k, v in cloudevent_headers(envelope, "urn:crm:test", TRACEPARENT)}
+    jsonschema.validate(sent, messages["lead.captured"]["headers"], format_checker=jsonschema.FormatChecker())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**sent, "ce_type": "lead.scored"}, messages["lead.captured"]["headers"])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**sent, "traceparent": "not-a-trace"}, messages["lead.captured"]["headers"])
+
+
+def test_every_topic_declares_its_kafka_binding_and_every_message_its_key() -> None:
+    document = asyncapi_document()
+    for channel in document["channels"].values():
+        if channel["address"] is None:
+            continue  # the webhooks
+        binding = channel["bindings"]["kafka"]
+        assert binding["topic"] == channel["address"]
+        assert binding["partitions"] == Settings().kafka_partitions
+        assert binding["replicas"] == Settings().kafka_replication_factor
+        assert binding["topicConfiguration"] == {"cleanup.policy": ["delete"]}
+        for ref in channel["messages"].values():
+            message = document["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]
+            assert message["bindings"]["kafka"]["key"]["type"] == "string"
+
+
+def test_the_webhook_channel_posts_the_same_envelope_signed_by_standard_webhooks() -> None:
+    document = asyncapi_document()
+    channel = document["channels"]["webhooks"]
+    assert channel["address"] is None and channel["servers"] == [{"$ref": "#/servers/webhooks"}]
+    assert document["servers"]["webhooks"]["protocol"] == "https"
+    operation = document["operations"]["sendWebhook"]
+    assert operation["action"] == "send" and operation["bindings"]["http"]["method"] == "POST"
+    message = document["components"]["messages"]["webhookEvent"]
+    assert message["headers"]["required"] == ["webhook-id", "webhook-timestamp", "webhook-signature", "content-type"]
+    assert message["payload"]["required"] == envelope_schema()["required"]
+    # a delivery signed by the Standard Webhooks library fits the declared headers
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    body = encode(envelope_of(record_of(pending(a_lead())[0], position=1))).decode()
+    sent_at = datetime(2026, 3, 1, tzinfo=UTC)
+    signature = standardwebhooks.Webhook(secret).sign("msg_1", sent_at, body)
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+    }
+    jsonschema.validate(headers, message["headers"])
+    jsonschema.validate(json.loads(body), _resolved(message["payload"], document))
+
+
+def _resolved(schema: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
+    """A payload schema with the document's components beside it, for a validator."""
+    text = json.dumps(schema).replace('"#/components/schemas/', '"#/$defs/')
+    return {**json.loads(text), "$defs": json.loads(json.dumps(document["components"]["schemas"]))}
 
 
 # --- the YAML writer --------------------------------------------------------------------
