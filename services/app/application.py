@@ -123,9 +123,11 @@ class Context:
     caller cannot learn, without leaving a trace, that a record exists, its version or its state."""
 
     cause: str | None = None
-    """For an automated action: the id of the event that caused it. The events it appends carry
-    it, and an aggregate that this actor already acted on for this cause takes the command
-    without appending anything, so a rerun of automation never doubles an action."""
+    """For an automated action: the id of the event that caused it; for a keyed inbound
+    submission that lands on a known person: the submission's id (derived from its
+    `Idempotency-Key`). The events it appends carry it, and an aggregate that this actor already
+    acted on for this cause takes the command without appending anything, so a rerun of
+    automation, or a retried submission, never doubles an action."""
 
     clock: Callable[[], datetime] | None = None
     """What "now" is for a command without `occurred_at` (the system clock when None): automation

@@ -20,7 +20,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
@@ -223,13 +223,13 @@ class InboundCapture:
     def _log_on_lead(self, match: tuple[PersonRow, str], cmd: InboundLead, ctx: Context) -> InboundResult:
         person, by = match
         lead_id = UUID(person.person_id)
-        result = self.crm.log_lead_interaction(lead_id, _form_submit(cmd), ctx)
+        result = self.crm.log_lead_interaction(lead_id, _form_submit(cmd), _submission(cmd, ctx))
         return InboundResult(InboundOutcome.LOGGED_ON_LEAD, LEAD, result, lead_id, _id(person.contact_id), by)
 
     def _log_on_contact(self, match: tuple[PersonRow, str], cmd: InboundLead, ctx: Context) -> InboundResult:
         person, by = match
         contact_id = UUID(person.person_id)
-        result = self.crm.log_contact_interaction(contact_id, _form_submit(cmd), ctx)
+        result = self.crm.log_contact_interaction(contact_id, _form_submit(cmd), _submission(cmd, ctx))
         if cmd.interest is None:
             return InboundResult(InboundOutcome.LOGGED_ON_CONTACT, CONTACT, result, None, contact_id, by)
         reactivation = ReactivateContact(
@@ -271,3 +271,11 @@ def _id(value: str | None) -> UUID | None:
 
 def _form_submit(cmd: InboundLead) -> LogInteraction:
     return LogInteraction(kind=InteractionKind.FORM_SUBMIT, detail=cmd.message, occurred_at=cmd.occurred_at)
+
+
+def _submission(cmd: InboundLead, ctx: Context) -> Context:
+    """The context of a submission's interaction on a known person: with an `Idempotency-Key`,
+    caused by the submission (an id derived from the key), so that its retry appends nothing."""
+    if cmd.idempotency_key is None:
+        return ctx
+    return replace(ctx, cause=str(derived_id("form", cmd.idempotency_key, ctx.key_scope)))

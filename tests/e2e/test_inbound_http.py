@@ -157,6 +157,34 @@ def test_a_retried_form_that_reactivated_a_contact_answers_the_same_reactivation
     assert not [e for e in reactivation_lead if e["event_type"] == "lead.interaction_logged"]
 
 
+def test_a_retried_form_that_landed_on_a_known_person_appends_its_interaction_once(live: LiveServer) -> None:
+    # given an open lead and a contact the forms know by email
+    forms, admin = live.client("forms", "service"), live.client()
+    lead = capture(admin)
+    grace = capture(admin, name="Grace Hopper", email="grace@navy.example")
+    contact_id = admin.post(f"/v1/leads/{grace['id']}/convert", json={"deal_value": 100}).json()["contact_id"]
+
+    for email, path in (
+        ("ada@acme.example", f"/v1/leads/{lead['id']}"),
+        ("grace@navy.example", f"/v1/contacts/{contact_id}"),
+    ):
+        form, key = {"name": "Someone", "email": email}, {"Idempotency-Key": f"f-{email}"}
+        # when a keyed form lands on them and is retried
+        first = forms.post("/v1/inbound/leads", json=form, headers=key)
+        retry = forms.post("/v1/inbound/leads", json=form, headers=key)
+
+        # then the retry answers the same record, appends nothing, and says it is a replay
+        assert first.status_code == retry.status_code == 200, first.text
+        assert (first.headers["Idempotent-Replayed"], retry.headers["Idempotent-Replayed"]) == ("false", "true")
+        assert retry.headers["Location"] == first.headers["Location"] == path
+        assert retry.json()["id"] == first.json()["id"] and retry.json()["position"] is None
+        history = admin.get(f"{path}/history").json()["entries"]
+        assert len([e for e in history if e["event_type"].endswith(".interaction_logged")]) == 1
+        # and another submission of the person still lands
+        again = forms.post("/v1/inbound/leads", json=form, headers={"Idempotency-Key": f"g-{email}"})
+        assert again.headers["Idempotent-Replayed"] == "false" and again.json()["position"] is not None
+
+
 def test_inbound_capture_is_for_services_and_refuses_a_form_without_email_or_phone(live: LiveServer) -> None:
     problem(submit(live.client("rep-x", "rep")), 403)
     problem(submit(live.client("ann", "analyst")), 403)
