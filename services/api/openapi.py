@@ -55,6 +55,11 @@ TAGS: list[dict[str, Any]] = [
     {"name": "audit", "description": "The access log: who read which person's data."},
     {"name": "users", "description": "The team: the users who own leads and do tasks."},
     {"name": "assignment rules", "description": "Which rep a new lead goes to."},
+    {
+        "name": "webhooks",
+        "description": "Subscriptions of tools to the CRM's events (Standard Webhooks): subscribe, change, "
+        "rotate the signing secret, see the delivery attempts, send history again.",
+    },
     {"name": "operations", "description": "Liveness, readiness and Prometheus metrics, outside /v1."},
 ]
 """Every tag an operation may carry, with what it groups (a new tag needs a line here)."""

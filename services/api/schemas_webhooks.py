@@ -13,6 +13,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.catalogue import event_classes
 from domain.webhooks import ALL_EVENTS, WebhookSubscription
+from services.api.pagination import Page
 
 Url = Annotated[str, Field(min_length=8, max_length=2000, description="where events are POSTed: an https URL")]
 Description = Annotated[str, Field(max_length=500)]
@@ -91,8 +92,40 @@ class WebhookReplay(BaseModel):
         return self
 
 
+_WEBHOOK_ID = "0b7f6c7e-3c1a-4f57-9b2e-5d0c8a1e4f21"
+_PUBLIC_EXAMPLE: dict[str, Any] = {
+    "id": _WEBHOOK_ID,
+    **_EXAMPLE,
+    "active": True,
+    "disabled_reason": None,
+    "key_id": "key_3f9a1c0b7d2e",
+    "previous_key_id": None,
+    "previous_valid_until": None,
+    "version": 1,
+}
+_ROTATED_EXAMPLE: dict[str, Any] = {
+    **_PUBLIC_EXAMPLE,
+    "key_id": "key_8e41d2a95c07",
+    "previous_key_id": "key_3f9a1c0b7d2e",
+    "previous_valid_until": "2026-03-03T09:15:00Z",
+    "version": 2,
+}
+_DISABLED_EXAMPLE: dict[str, Any] = {
+    **_PUBLIC_EXAMPLE,
+    "active": False,
+    "disabled_reason": (
+        "event 5d1e8b52-8f0a-5c3e-9a43-2f1b7c6d9e10 (position 1207) failed 10 attempts over about 3 days; "
+        "the last: HTTP 500"
+    ),
+    "version": 3,
+}
+_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
 class WebhookPublic(BaseModel):
     """A subscription as read: never its secret."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_PUBLIC_EXAMPLE, _DISABLED_EXAMPLE]})
 
     id: UUID
     url: str
@@ -126,19 +159,51 @@ class WebhookWithSecret(WebhookPublic):
     """A subscription just made, or whose secret was just rotated, with the new secret: shown
     this once, never again."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_PUBLIC_EXAMPLE, "secret": _SECRET}, {**_ROTATED_EXAMPLE, "secret": _SECRET}]
+        }
+    )
+
     secret: str = Field(description="`whsec_` + base64: verify the `webhook-signature` of deliveries with it")
 
 
 class WebhookList(BaseModel):
     """Every subscription, in id order."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [_PUBLIC_EXAMPLE]}]})
+
     items: list[WebhookPublic]
+
+
+_FAILED_ATTEMPT: dict[str, Any] = {
+    "id": 311,
+    "attempted_at": "2026-03-02T09:15:04Z",
+    "event_id": "5d1e8b52-8f0a-5c3e-9a43-2f1b7c6d9e10",
+    "position": 1207,
+    "attempt": 1,
+    "status_code": 503,
+    "latency_ms": 182,
+    "error": "HTTP 503",
+    "response_body": "Service Unavailable",
+}
+_RETRY_ATTEMPT: dict[str, Any] = {
+    "id": 312,
+    "attempted_at": "2026-03-02T09:15:10Z",
+    "event_id": "5d1e8b52-8f0a-5c3e-9a43-2f1b7c6d9e10",
+    "position": 1207,
+    "attempt": 2,
+    "status_code": 204,
+    "latency_ms": 95,
+    "error": None,
+    "response_body": None,
+}
 
 
 class DeliveryAttempt(BaseModel):
     """One attempt to deliver an event."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_FAILED_ATTEMPT, _RETRY_ATTEMPT]})
 
     id: int
     attempted_at: datetime
@@ -151,7 +216,17 @@ class DeliveryAttempt(BaseModel):
     response_body: str | None = Field(description="at most the first KiB of the answer")
 
 
+class DeliveryAttemptPage(Page[DeliveryAttempt]):
+    """One page of a subscription's delivery attempts, oldest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_FAILED_ATTEMPT, _RETRY_ATTEMPT], "next_cursor": "MzEy"}]}
+    )
+
+
 class ReplayAccepted(BaseModel):
     """A replay was scheduled."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"from_position": 1200}]})
 
     from_position: int = Field(description="the first log position sent again")

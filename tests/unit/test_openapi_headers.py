@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
-from services.bootstrap import bootstrap, following_read_models, open_identity_locks
+from services.bootstrap import bootstrap, following_read_models, open_identity_locks, webhook_desk
 from services.settings import Settings
 from services.storage.access_log import MemoryAccessLog
 from services.storage.tokens import MemoryTokenStore
@@ -54,13 +54,16 @@ class Checked:
 
 @pytest.fixture
 def send() -> Iterator[Checked]:
-    """An admin's checked client of the API over an in-memory store."""
-    crm = bootstrap(Settings(database_url="memory://"))
+    """An admin's checked client of the API over an in-memory store, webhook subscriptions too
+    (to loopback addresses: nothing is delivered here, and nothing need resolve)."""
+    settings = Settings(database_url="memory://", webhooks_allow_private_networks=True)
+    crm = bootstrap(settings)
     tokens = MemoryTokenStore()
-    app = create_app(crm, tokens, access_log=MemoryAccessLog())
     try:
-        with TestClient(app, headers={"Authorization": f"Bearer {tokens.issue('root', 'admin')}"}) as client:
-            yield Checked(client, app.openapi())
+        with webhook_desk(crm, settings) as webhooks:
+            app = create_app(crm, tokens, access_log=MemoryAccessLog(), webhooks=webhooks)
+            with TestClient(app, headers={"Authorization": f"Bearer {tokens.issue('root', 'admin')}"}) as client:
+                yield Checked(client, app.openapi())
     finally:
         crm.close()
 
@@ -144,6 +147,16 @@ def test_every_answer_sends_the_headers_its_operation_declares_and_no_others(sen
     send("POST", f"/v1/leads/{other}/disqualify", 200, json={"reason": "no budget"})
     send("POST", f"/v1/leads/{other}/erase", 200, json={"reason": "data subject request 2026-118"})
     send("GET", "/v1/audit/access", 200)
+
+    hook = {"url": "http://127.0.0.1:9/hook", "event_types": ["lead.*"]}
+    hook_id = send("POST", "/v1/webhooks", 201, json=hook).json()["id"]
+    send("GET", "/v1/webhooks", 200)
+    send("GET", f"/v1/webhooks/{hook_id}", 200)
+    send("PATCH", f"/v1/webhooks/{hook_id}", 200, json={"active": False})
+    send("POST", f"/v1/webhooks/{hook_id}/rotate-secret", 200)
+    send("GET", f"/v1/webhooks/{hook_id}/deliveries", 200)
+    send("POST", f"/v1/webhooks/{hook_id}/replay", 202, json={"from_position": 1})
+    send("DELETE", f"/v1/webhooks/{hook_id}", 204)
 
     with with_read_models(tmp_path, "service") as forms:
         form = {"name": "Ada Lovelace", "email": "ada@acme.example", "campaign": "spring-launch"}
