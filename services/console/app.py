@@ -206,7 +206,7 @@ def _when(value: datetime | None) -> str:
 def _reason(breakdown: Mapping[str, float]) -> str:
     """What the score is made of, largest part first: `engagement 37 · fit.title 20`."""
     parts = sorted(breakdown.items(), key=lambda item: (-item[1], item[0]))[:3]
-    return " · ".join(f"{name} {value:g}" for name, value in parts if value) or "no scoring signals yet"
+    return " · ".join(f"{name} {round(value)}" for name, value in parts if round(value)) or "no scoring signals yet"
 
 
 _SUMMARY_FIELDS = ("kind", "detail", "stage", "previous_stage", "score", "reason", "owner", "title", "due_at", "note")
