@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -91,6 +92,7 @@ def install_console(api: FastAPI, sessions: SessionStore | None = None) -> FastA
     console.add_exception_handler(CsrfRefused, _csrf_refused)
     console.add_exception_handler(Forbidden, _forbidden)
     console.add_exception_handler(NotFound, _not_found)
+    console.add_exception_handler(RequestValidationError, _not_found)  # /app/leads/not-an-id
     _routes(console)
 
     @api.get("/", include_in_schema=False)
@@ -336,6 +338,7 @@ def _routes(console: FastAPI) -> None:
         if not isinstance(principal, Principal):
             message = "Paste your API token." if not token else "That token is not valid (unknown, expired or revoked)."
             return _sign_in_form(request, errors={"token": message}, status=401)
+        _sessions(request).close(request.cookies.get(SESSION_COOKIE))  # a sign-in never reuses a session
         session = _sessions(request).open(token)
         response = _redirect(request, f"{PREFIX}/")
         response.set_cookie(
@@ -384,9 +387,12 @@ def _routes(console: FastAPI) -> None:
         return _lead_page(request, who, session, lead_id)
 
     @console.get("/leads/{lead_id}/timeline", response_class=HTMLResponse, name="timeline")
-    def timeline_fragment(request: Request, lead_id: uuid.UUID) -> HTMLResponse:
+    def timeline_fragment(request: Request, lead_id: uuid.UUID, since: int | None = None) -> Response:
         who, _ = _caller(request)
         timeline = timeline_of(_crm(request), who, lead_id)
+        if since is not None and timeline and timeline[0]["version"] == since:
+            # the poll's answer when nothing happened: no swap, and nothing shown, so no read logged
+            return Response(status_code=204, headers=_SECURITY_HEADERS)
         who.read([lead_id])
         return _page(request, "_timeline.html", {"lead_id": lead_id, "timeline": timeline, "poll": POLL_SECONDS})
 
@@ -396,10 +402,10 @@ def _routes(console: FastAPI) -> None:
             form = await _form(request)
             _check_csrf(request, form, session)
             values = build(form)
-            errors = await run_in_threadpool(_give, _crm(request), who, lead_id, action, values)
+            errors, status = await run_in_threadpool(_give, _crm(request), who, lead_id, action, values)
             if errors:
                 return await run_in_threadpool(
-                    _lead_page, request, who, session, lead_id, {form_name: errors}, {form_name: form}, 422
+                    _lead_page, request, who, session, lead_id, {form_name: errors}, {form_name: form}, status
                 )
             return _redirect(request, f"{PREFIX}/leads/{lead_id}")
 
@@ -441,11 +447,14 @@ def _due_at(value: str) -> str:
     return value
 
 
-def _give(crm: CrmApplication, who: Caller, lead_id: uuid.UUID, action: Action, values: Mapping[str, Any]) -> Errors:
-    """Validate a form as its command and give it; the form's errors (nothing stored) or none."""
+def _give(
+    crm: CrmApplication, who: Caller, lead_id: uuid.UUID, action: Action, values: Mapping[str, Any]
+) -> tuple[Errors, int]:
+    """Validate a form as its command and give it: the form's errors (nothing stored) and the
+    status the API answers them with (422 for a field, 409 for a business rule), or none."""
     cmd, errors = _validated(_COMMANDS[action], values)
     if cmd is None:
-        return errors
+        return errors, 422
     ctx = who.context()
     try:
         if isinstance(cmd, LogInteraction):
@@ -457,12 +466,13 @@ def _give(crm: CrmApplication, who: Caller, lead_id: uuid.UUID, action: Action, 
         elif isinstance(cmd, AddTask):
             crm.add_lead_task(lead_id, who.as_owner(cmd), ctx)
     except InvalidField as error:
-        return {error.field: error.message}
+        return {error.field: error.message}, 422
     except NotFound:
         raise
     except (DomainError, ApplicationError) as error:
-        return {"": f"{problem_type_of(error).title}: {error}"}
-    return {}
+        problem = problem_type_of(error)
+        return {"": f"{problem.title}: {error}"}, problem.status
+    return {}, 200
 
 
 def _lead_page(

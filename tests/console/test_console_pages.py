@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from tests.console.conftest import Console, csrf_of, sign_in
+from services.app.commands import LogInteraction
+from tests.console.conftest import ALICE, Console, csrf_of, sign_in
 
 
 def events_of(console: Console, lead_id: object) -> list[str]:
@@ -159,7 +160,7 @@ def test_a_command_the_lead_refuses_is_shown_on_the_page_and_stores_nothing(cons
     csrf = csrf_of(client.get(f"/app/leads/{lead}").text)
     before = events_of(console, lead)
     response = client.post(f"/app/leads/{lead}/stage", data={"stage": "new", "csrf_token": csrf})
-    assert response.status_code == 422
+    assert response.status_code == 409  # as the API answers a broken business rule
     assert 'id="stage--error"' in response.text
     assert events_of(console, lead) == before
 
@@ -225,3 +226,24 @@ def test_every_console_page_sends_a_content_security_policy_of_its_own_origin(co
     for path in ("/app/", f"/app/leads/{console.alices_lead}", "/app/search", "/app/sign-in"):
         policy = client.get(path).headers["content-security-policy"]
         assert "default-src 'self'" in policy, path
+
+
+def test_the_timeline_poll_answers_204_until_the_lead_changes_and_then_the_new_event(console: Console) -> None:
+    client, _ = console.signed_in()
+    lead = console.alices_lead
+    page = client.get(f"/app/leads/{lead}").text
+    since = re.search(r"/timeline\?since=(\d+)", page)
+    assert since, page
+    path = f"/app/leads/{lead}/timeline?since={since.group(1)}"
+    assert client.get(path).status_code == 204
+    console.crm.log_lead_interaction(lead, LogInteraction(kind="webinar", detail="joined live"), ALICE)
+    changed = client.get(path)
+    assert changed.status_code == 200 and "joined live" in changed.text
+    assert f"since={int(since.group(1)) + 2}" in changed.text  # the interaction and its new score
+
+
+def test_a_lead_path_that_is_not_an_id_is_a_not_found_page(console: Console) -> None:
+    client, _ = console.signed_in()
+    response = client.get("/app/leads/not-an-id")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
