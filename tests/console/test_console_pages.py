@@ -79,6 +79,13 @@ def test_my_day_shows_each_role_what_the_api_lets_it_read(
         assert text not in page.text, text
 
 
+def test_a_service_token_signs_in_but_may_read_no_page(console: Console) -> None:
+    client, _ = console.signed_in("billing", "service")
+    page = client.get("/app/")
+    assert page.status_code == 403
+    assert "Not allowed for your role" in page.text
+
+
 def test_a_reps_day_lists_their_overdue_task_and_why_their_lead_is_hot(console: Console) -> None:
     client, _ = console.signed_in()
     page = client.get("/app/").text
