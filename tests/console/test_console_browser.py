@@ -93,6 +93,12 @@ def test_a_rep_signs_in_on_a_phone_logs_an_interaction_in_two_taps_and_sees_chan
     page.evaluate("window.scrollTo(0, 0)")
     shot(page, "console-phone")
 
+    page.set_viewport_size({"width": 360, "height": 780})  # the narrowest phone the console is for
+    for path in (f"/app/leads/{console.alices_lead}", "/app/", "/app/search?q=ada"):
+        page.goto(f"{base_url}{path}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"{path} scrolls sideways at 360 px ({width} px wide)"
+
 
 def test_a_form_error_shows_next_to_its_field_and_stores_nothing(console: Console, browser: Any, base_url: str) -> None:
     page = browser.new_page()

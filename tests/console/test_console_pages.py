@@ -107,6 +107,17 @@ def test_an_analyst_sees_a_lead_masked_and_no_command_forms(console: Console) ->
     assert "Log an interaction" not in page and "Disqualify" not in page
 
 
+def test_an_analyst_sees_on_the_lead_page_exactly_what_the_api_masks(console: Console) -> None:
+    token = console.tokens.issue("ann", "analyst")
+    api = console.client().get(f"/v1/leads/{console.alices_lead}", headers={"Authorization": f"Bearer {token}"}).json()
+    client = console.client()
+    sign_in(client, token)
+    page = client.get(f"/app/leads/{console.alices_lead}").text
+    for field in ("name", "email", "company"):
+        assert api[field] in page, field
+    assert api["name"] == "A*** L***" and api["email"] == "a***@acme.example"
+
+
 def test_an_analyst_is_refused_a_command_as_the_api_refuses_it(console: Console) -> None:
     client, _ = console.signed_in("ann", "analyst")
     csrf = csrf_of(client.get("/app/").text)
