@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from domain.errors import DomainError, InvalidField
 from domain.lead import Lead
 from domain.values import InteractionKind, Stage
-from services.api.problems import field_errors, problem_type_of
+from services.api.problems import PROBLEMS, field_errors, problem_type_of
 from services.api.schemas import AuditTrail, LeadPublic
 from services.app.application import CrmApplication
 from services.app.commands import AddTask, ChangeStage, DisqualifyLead, LogInteraction
@@ -93,6 +93,9 @@ def install_console(api: FastAPI, sessions: SessionStore | None = None) -> FastA
     console.add_exception_handler(Forbidden, _forbidden)
     console.add_exception_handler(NotFound, _not_found)
     console.add_exception_handler(RequestValidationError, _not_found)  # /app/leads/not-an-id
+    for error_class, _ in PROBLEMS:  # the database down, a business rule: as the API maps them
+        if error_class not in console.exception_handlers:
+            console.add_exception_handler(error_class, _problem_page)
     _routes(console)
 
     @api.get("/", include_in_schema=False)
@@ -545,6 +548,17 @@ async def _not_found(request: Request, error: Exception) -> Response:
     if isinstance(error, NotFound) and error.withheld and isinstance(caller, Caller):
         caller.withheld(error)
     return _refusal(request, 404, "Not found", "There is no such record, or it is not yours.")
+
+
+async def _problem_page(request: Request, error: Exception) -> Response:
+    """An error the API maps to a problem, as a page with the API's status and title (503 with
+    `Retry-After` while the database does not answer, its detail kept back)."""
+    problem = problem_type_of(error)
+    detail = "Try again in a moment." if problem.status >= 500 else str(error)
+    page = _refusal(request, problem.status, problem.title, detail)
+    if problem.status == 503:
+        page.headers["Retry-After"] = "1"
+    return page
 
 
 def _refusal(request: Request, status: int, title: str, detail: str) -> HTMLResponse:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from services.app.commands import LogInteraction
 from tests.console.conftest import ALICE, Console, csrf_of, sign_in
@@ -265,3 +266,18 @@ def test_a_lead_path_that_is_not_an_id_is_a_not_found_page(console: Console) -> 
     response = client.get("/app/leads/not-an-id")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
+
+
+def test_while_the_database_does_not_answer_a_page_is_a_503_page_with_retry_after(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = console.signed_in()
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(console.crm, "get_lead", down)
+    response = client.get(f"/app/leads/{console.alices_lead}")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert "Database unavailable" in response.text and "connection refused" not in response.text
