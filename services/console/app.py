@@ -29,6 +29,7 @@ from domain.errors import DomainError, InvalidField
 from domain.lead import Lead
 from domain.values import InteractionKind, Stage
 from services.api.problems import PROBLEMS, field_errors, problem_type_of
+from services.api.read_models import ReadModelGate
 from services.api.schemas import AuditTrail, LeadPublic
 from services.app.application import CrmApplication
 from services.app.commands import AddTask, ChangeStage, DisqualifyLead, LogInteraction
@@ -120,8 +121,9 @@ def _crm(request: Request) -> CrmApplication:
 
 
 def _queries(request: Request) -> ReadModelQueries | None:
-    gate = request.app.state.read_models
-    return gate.read_models  # type: ignore[no-any-return]
+    """The read models, or None when this server does not serve them (the page says so)."""
+    gate: ReadModelGate = request.app.state.read_models
+    return gate.read_models
 
 
 def _session(request: Request) -> Session:
