@@ -100,6 +100,28 @@ def test_a_rep_signs_in_on_a_phone_logs_an_interaction_in_two_taps_and_sees_chan
         assert width <= 360, f"{path} scrolls sideways at 360 px ({width} px wide)"
 
 
+def test_every_page_has_its_landmarks_one_heading_and_a_label_for_every_field(
+    console: Console, browser: Any, base_url: str
+) -> None:
+    page = browser.new_page()
+    page.goto(f"{base_url}/app/sign-in")
+    pages = ["/app/sign-in"]
+    sign_in(page, base_url, console.tokens.issue("alice", "rep"))
+    pages += ["/app/", f"/app/leads/{console.alices_lead}", "/app/search?q=ada"]
+    for path in pages:
+        page.goto(f"{base_url}{path}")
+        assert page.locator("main").count() == 1, path
+        assert page.locator("h1").count() == 1, path
+        assert page.evaluate("document.documentElement.lang") == "en", path
+        unlabelled = page.evaluate(
+            """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+               .filter(el => el.labels.length === 0).map(el => el.name)"""
+        )
+        assert unlabelled == [], (path, unlabelled)
+        if path != "/app/sign-in":
+            assert page.get_by_role("navigation").count() == 1, path
+
+
 def test_a_form_error_shows_next_to_its_field_and_stores_nothing(console: Console, browser: Any, base_url: str) -> None:
     page = browser.new_page()
     sign_in(page, base_url, console.tokens.issue("alice", "rep"))
