@@ -5,10 +5,12 @@ statistics counted from those rows."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.time import parse_time
 from projections.event_record import EventRecord
 from projections.row_changes import Insert, Reader, RowChange, Table, Update
 
@@ -131,3 +133,36 @@ def sequence_stats(reader: Reader, sequence: str) -> SequenceStats:
         exited=dict(sorted(exited.items())),
         converted=int(converted[0]["n"] or 0) if converted else 0,
     )
+
+
+class WaitingStep(BaseModel):
+    """An enrolment under way: the lead waits for the sequence's next step."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lead_id: str
+    sequence: str
+    next_step: int = Field(description="the step the lead waits for, counted from 1")
+    enrolled_at: datetime
+
+
+def waiting_steps(reader: Reader, *, owner: str | None = None, limit: int = 20) -> list[WaitingStep]:
+    """Enrolments under way, longest enrolled first; only those of `owner`'s leads when given."""
+    where, params = ["status = ?"], list[Any](["active"])
+    if owner is not None:
+        where.append("lead_id IN (SELECT lead_id FROM pipeline_leads WHERE owner = ?)")
+        params.append(owner)
+    rows = reader.fetch(
+        f"SELECT lead_id, sequence, steps_done, enrolled_at FROM {ENROLMENTS.name} WHERE {' AND '.join(where)}"
+        f" ORDER BY enrolled_at, lead_id LIMIT {max(int(limit), 0)}",
+        params,
+    )
+    return [
+        WaitingStep(
+            lead_id=r["lead_id"],
+            sequence=r["sequence"],
+            next_step=int(r["steps_done"] or 0) + 1,
+            enrolled_at=parse_time(r["enrolled_at"]),
+        )
+        for r in rows
+    ]

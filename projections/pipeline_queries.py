@@ -504,3 +504,54 @@ def assignments_since(reader: Reader, since: Mapping[str, datetime], until: date
         if end is None or at < end:
             counts[owner] += 1
     return counts
+
+
+# --- the console's lists (hot leads, search by name) ----------------------------------------------
+
+OPEN_STAGES = ("new", "contacted", "nurturing", "qualified", "proposal", "negotiation")
+
+
+class LeadHit(NamedTuple):
+    """A lead in a short list: its id, name, stage, owner and score (a merged duplicate's score
+    counting for its survivor)."""
+
+    lead_id: str
+    name: str | None
+    stage: str
+    owner: str | None
+    score: int
+
+
+def _hits(reader: Reader, where: list[str], params: list[Any], order: str, limit: int) -> list[LeadHit]:
+    rows = reader.fetch(
+        f"SELECT lead_id, name, stage, owner, score, absorbed_score FROM {LEADS.name}"
+        f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {max(int(limit), 0)}",
+        params,
+    )
+    return [
+        LeadHit(
+            r["lead_id"], r["name"], r["stage"], r["owner"], max(int(r["score"] or 0), int(r["absorbed_score"] or 0))
+        )
+        for r in rows
+    ]
+
+
+def hottest_leads(reader: Reader, *, owner: str | None = None, limit: int = 10) -> list[LeadHit]:
+    """The open leads scoring highest, highest first (then by lead id); only `owner`'s when given."""
+    where = ["merged_into IS NULL", f"stage IN ({', '.join('?' for _ in OPEN_STAGES)})"]
+    params: list[Any] = list(OPEN_STAGES)
+    if owner is not None:
+        where.append("owner = ?")
+        params.append(owner)
+    order = "CASE WHEN absorbed_score > score THEN absorbed_score ELSE score END DESC, lead_id"
+    return _hits(reader, where, params, order, limit)
+
+
+def leads_named(reader: Reader, text: str, *, owner: str | None = None, limit: int = 20) -> list[LeadHit]:
+    """Current leads whose name contains `text` (any case), in name order; only `owner`'s when given."""
+    pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    where, params = ["merged_into IS NULL", "LOWER(name) LIKE ? ESCAPE '\\'"], list[Any]([pattern])
+    if owner is not None:
+        where.append("owner = ?")
+        params.append(owner)
+    return _hits(reader, where, params, "name, lead_id", limit)

@@ -33,6 +33,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from services.api.deps import AfterErasureHook
+from services.api.docs_pages import install_docs
 from services.api.edge import MAX_BODY_BYTES, Edge
 from services.api.metrics import Metrics
 from services.api.openapi import CONTACT, LICENSE, SERVERS, TAGS, finish, operation_id
@@ -137,6 +138,9 @@ def create_app(
         generate_unique_id_function=operation_id,
         # unknown query parameters (422) and a body that is not JSON (415), for every route
         dependencies=[Depends(check_request_form)],
+        # /docs and /redoc are served over local assets (services.api.docs_pages)
+        docs_url=None,
+        redoc_url=None,
     )
     # what the dependencies of services.api.deps read, and nothing else
     app.state.crm = crm
@@ -174,6 +178,7 @@ def create_app(
     )
     for routes in routers:
         app.include_router(routes)
+    install_docs(app)
     return app
 
 

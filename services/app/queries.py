@@ -12,10 +12,19 @@ from projections import forecast as forecasting
 from projections import people_queries, segment_queries, task_queries
 from projections.contact_features import ContactFeatures
 from projections.forecast import Forecast, ForecastAccuracy
-from projections.nurture import SequenceStats, sequence_stats
+from projections.nurture import SequenceStats, WaitingStep, sequence_stats, waiting_steps
 from projections.people import PeopleProjection
 from projections.people_queries import DuplicateCandidate, Kind, PersonRow
-from projections.pipeline_queries import LeadRow, PipelineSummary, lead_ids_owned_by, list_leads, pipeline_summary
+from projections.pipeline_queries import (
+    LeadHit,
+    LeadRow,
+    PipelineSummary,
+    hottest_leads,
+    lead_ids_owned_by,
+    leads_named,
+    list_leads,
+    pipeline_summary,
+)
 from projections.segment_membership import SegmentMember
 from projections.segment_queries import SegmentContact, SegmentSummary, list_contacts
 from projections.segment_rules import SegmentRule, default_rules
@@ -194,6 +203,18 @@ class ReadModelQueries:
     def sequence_stats(self, sequence: str) -> SequenceStats:
         """How a nurture sequence has done: enrolments by outcome, leads converted after one."""
         return sequence_stats(self.store, sequence)
+
+    def hot_leads(self, *, owner: str | None = None, limit: int = 10) -> list[LeadHit]:
+        """The open leads scoring highest now (only `owner`'s when given)."""
+        return hottest_leads(self.store, owner=owner, limit=limit)
+
+    def leads_named(self, text: str, *, owner: str | None = None, limit: int = 20) -> list[LeadHit]:
+        """Current leads whose name contains `text`, in name order (only `owner`'s when given)."""
+        return leads_named(self.store, text, owner=owner, limit=limit)
+
+    def waiting_steps(self, *, owner: str | None = None, limit: int = 20) -> list[WaitingStep]:
+        """Nurture enrolments under way, waiting for their next step (only `owner`'s leads when given)."""
+        return waiting_steps(self.store, owner=owner, limit=limit)
 
     def positions(self) -> dict[str, int]:
         """The log position each projection has applied."""

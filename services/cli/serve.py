@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 def register(commands: Any) -> None:
     """`crm serve`."""
-    serve = add_command(commands, "serve", run, "serve the HTTP API (docs at /docs) and keep the read models")
+    serve = add_command(
+        commands, "serve", run, "serve the HTTP API (docs at /docs, the console at /app) and keep the read models"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument("--demo", action="store_true", help="seed demo data into an empty store; print an admin token")
@@ -54,6 +56,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
         open_token_store,
         webhook_desk,
     )
+    from services.console.app import install_console
     from services.jobs.demo import banner, demo_lead_id, prepare_demo
 
     _configure_logging()
@@ -85,6 +88,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
                 identity_locks=open_identity_locks(settings),
                 webhooks=webhooks,
             )
+            install_console(app)  # the web console at /app (and / sends there)
             uvicorn.run(app, host=host, port=port, log_level="info")
     finally:
         access_log.close()  # writes the reads still buffered

@@ -74,6 +74,7 @@ def banner(host: str, port: int, token: str, lead_id: str | None) -> str:
         [
             "CRM demo",
             f"  Interactive docs: {base}/docs",
+            f"  Web console:      {base}/app (sign in with the admin token, or any token of `crm token issue`)",
             f"  Admin token:      {token}",
             f"  Try:              curl -H 'Authorization: Bearer {token}' {target}",
             "",
