@@ -44,6 +44,11 @@ PRODUCER_SETTINGS: dict[str, object] = {
 }
 """Idempotent producer, acknowledged by all in-sync replicas, batched and compressed."""
 
+FLUSH_TIMEOUT_SECONDS = 45.0
+"""The longest a flush waits for the broker: past the producer's delivery time-out every record
+has an answer, so a flush still waiting then is stuck, and becomes a KafkaTimeoutError that the
+relay retries from its saved position (duplicates at most) instead of a hang."""
+
 
 class MissingTopics(RuntimeError):
     """Topics the CRM needs are not on the broker, and it was told not to create them."""
@@ -199,7 +204,7 @@ class KafkaRelay:
     def _settle(self, wait: bool) -> None:
         """Save the position of the oldest batches the broker acknowledged in full, in order."""
         if wait:
-            self.producer.flush()
+            self.producer.flush(timeout=FLUSH_TIMEOUT_SECONDS)
         while self._in_flight and all(f.is_done for f in self._in_flight[0][1]):
             last, futures = self._in_flight.popleft()
             for future in futures:
@@ -234,6 +239,10 @@ class KafkaRelay:
         return self.stats
 
     def close(self) -> None:
-        """Flush and close the producer."""
-        self.producer.flush()
-        self.producer.close()
+        """Flush and close the producer (bounded: what is not acknowledged by then is sent again
+        from the saved position next time)."""
+        try:
+            self.producer.flush(timeout=FLUSH_TIMEOUT_SECONDS)
+        except KafkaError as error:
+            log.warning("closing with unacknowledged events (%s); they are sent again next time", error)
+        self.producer.close(timeout=10)

@@ -35,6 +35,19 @@ def declared_query_parameters(dependant: Dependant) -> list[str]:
     return sorted(names)
 
 
+_DECLARED = "crm_declared_query_parameters"
+"""The route attribute that keeps its declared query parameters, walked once per route rather
+than once per request (a route is unhashable, so it carries them itself)."""
+
+
+def _declared(route: APIRoute) -> frozenset[str]:
+    declared: frozenset[str] | None = getattr(route, _DECLARED, None)
+    if declared is None:
+        declared = frozenset(declared_query_parameters(route.dependant))
+        setattr(route, _DECLARED, declared)
+    return declared
+
+
 def takes_body(route: APIRoute) -> bool:
     """True when the route reads a JSON body."""
     return route.body_field is not None and bool((route.methods or set()) & BODY_METHODS)
@@ -62,10 +75,12 @@ async def check_request_form(request: Request) -> None:
                 raise UnsupportedMediaType(f"send the body as `{JSON}` (with a `Content-Type: {JSON}` header)")
         elif not is_json(content_type):
             raise UnsupportedMediaType(f"send the body as `{JSON}`, not `{content_type}`")
-    declared = declared_query_parameters(route.dependant)
+    if not request.query_params:
+        return
+    declared = _declared(route)
     unknown = sorted({name for name in request.query_params if name not in declared})
     if unknown:
-        takes = f"this route takes: {', '.join(declared)}" if declared else "this route takes none"
+        takes = f"this route takes: {', '.join(sorted(declared))}" if declared else "this route takes none"
         raise RequestValidationError(
             [
                 {

@@ -359,3 +359,19 @@ class Readiness(BaseModel):
         "(empty when Kafka consumers keep them)",
         examples=[{"pipeline": 0, "segments": 2}],
     )
+
+
+UNMERGE_EXAMPLES: dict[str, Any] = {
+    "now": {"summary": "undo the merge now; the body may be left out", "value": {}},
+}
+"""The unmerge routes' body example (leads and contacts alike)."""
+
+
+def merge_examples(kind: str) -> dict[str, Any]:
+    """The merge route's body example for a `kind` ("lead" or "contact")."""
+    return {
+        "merge": {
+            "summary": f"this {kind} duplicates another: merge it into that one",
+            "value": {"into": "3f1c9a52-0d7e-4b8a-9a36-5d2f7c1e8b40"},
+        },
+    }

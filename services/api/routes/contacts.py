@@ -41,7 +41,14 @@ from services.api.responses import (
     with_etag,
     with_key,
 )
-from services.api.schemas import AuditTrail, CommandAccepted, ContactPublic, ContactReactivated
+from services.api.schemas import (
+    UNMERGE_EXAMPLES,
+    AuditTrail,
+    CommandAccepted,
+    ContactPublic,
+    ContactReactivated,
+    merge_examples,
+)
 from services.api.schemas_people import DuplicatePage, DuplicatePair
 from services.api.schemas_read_models import ContactFeaturesPublic, ContactPage, ContactSummary
 from services.app.commands import (
@@ -278,23 +285,12 @@ def reactivate_contact(
     return ContactReactivated.of(result)
 
 
-_UNMERGE_EXAMPLES = {
-    "now": {"summary": "undo the merge now; the body may be left out", "value": {}},
-}
-_MERGE_EXAMPLES = {
-    "merge": {
-        "summary": "this contact duplicates another: merge it into that one",
-        "value": {"into": "3f1c9a52-0d7e-4b8a-9a36-5d2f7c1e8b40"},
-    },
-}
-
-
 @router.post("/{contact_id}/merge", summary="Merge a duplicate contact into another (its survivor)")
 def merge_contact(
     contact_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.MERGE_RECORDS))],
     crm: CrmDep,
-    body: Annotated[Merge, Body(openapi_examples=_MERGE_EXAMPLES)],
+    body: Annotated[Merge, Body(openapi_examples=merge_examples("contact"))],
     expected: IfMatch,
     response: Response,
 ) -> CommandAccepted:
@@ -312,7 +308,7 @@ def unmerge_contact(
     crm: CrmDep,
     expected: IfMatch,
     response: Response,
-    body: Annotated[Unmerge | None, Body(openapi_examples=_UNMERGE_EXAMPLES)] = None,
+    body: Annotated[Unmerge | None, Body(openapi_examples=UNMERGE_EXAMPLES)] = None,
 ) -> CommandAccepted:
     """The merged contact and its survivor stand, and count, exactly as before the merge (events
     only: nothing is deleted). `If-Match` is the duplicate's version."""
