@@ -17,7 +17,13 @@ from pydantic import BaseModel, ConfigDict
 from domain.time import parse_time, utc
 from projections.contact_features import ContactFeatures, Purchase
 from projections.row_changes import Reader
-from projections.segment_membership import ConsentChange, ContactHistory, SegmentMember, members_as_of
+from projections.segment_membership import (
+    ConsentChange,
+    ContactHistory,
+    SegmentMember,
+    history_intervals,
+    members_as_of,
+)
 from projections.segment_rules import SegmentRule, Unit, rule_named
 
 
@@ -109,6 +115,34 @@ def fetch_contact_features(
     """A contact's features as of `as_of`; None when no such contact existed then."""
     found = _load_histories(reader, as_of, str(contact_id))
     return found[0].features(as_of, unit) if found else None
+
+
+def contact_segments(
+    reader: Reader, rules: Iterable[SegmentRule], contact_id: str | UUID, as_of: datetime
+) -> list[ContactSegment] | None:
+    """The segments one contact is in as of `as_of` (in the rules' order), each with the start of
+    its current stay; None when no such contact existed then. Only that contact's history is read."""
+    found = _load_histories(reader, as_of, str(contact_id))
+    if not found:
+        return None
+    segments = []
+    for rule in rules:
+        stays = history_intervals(found[0], rule, as_of)
+        if stays and stays[-1].left_at is None:
+            segments.append(
+                ContactSegment(name=rule.name, description=rule.description, entered_at=stays[-1].entered_at)
+            )
+    return segments
+
+
+class ContactSegment(BaseModel):
+    """A segment a contact is in, and since when (the start of the current stay)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    entered_at: datetime
 
 
 def segment_members(reader: Reader, rules: Iterable[SegmentRule], name: str, as_of: datetime) -> list[SegmentMember]:

@@ -26,7 +26,7 @@ from projections.pipeline_queries import (
     pipeline_summary,
 )
 from projections.segment_membership import SegmentMember
-from projections.segment_queries import SegmentContact, SegmentSummary, list_contacts
+from projections.segment_queries import ContactSegment, SegmentContact, SegmentSummary, list_contacts
 from projections.segment_rules import SegmentRule, default_rules
 from projections.task_queries import StatusFilter, TaskRow
 from services.app.errors import ContactNotFound
@@ -99,6 +99,11 @@ class ReadModelQueries:
         if found is None:
             raise ContactNotFound(contact_id, f" as of {as_of.isoformat()}" if as_of else "")
         return found
+
+    def contact_segments(self, contact_id: UUID, as_of: datetime | None = None) -> list[ContactSegment] | None:
+        """The segments one contact is in (now by default), each since when; None when the read
+        models do not hold that contact (yet)."""
+        return segment_queries.contact_segments(self.store, self.rules, contact_id, as_of or _now())
 
     def leads(
         self,

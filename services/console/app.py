@@ -1,5 +1,6 @@
 """The console's routes at /app: sign-in with an API token (a server-side session and its CSRF
-token), "My day", a lead's page with its live timeline and its commands, and search by name.
+token), "My day", a lead's page with its live facts and timeline and its commands (converting it
+among them), and search by name or email; it installs the contact pages (`contact_page`).
 
 Every page asks the same things of the request as an API route does: the principal behind the
 session's token (asked of the token store on every request), permitted one action by
@@ -13,34 +14,59 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import parse_qs, quote
+from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from domain.errors import DomainError, InvalidField
-from domain.lead import Lead
 from domain.values import InteractionKind, Stage
-from services.api.problems import PROBLEMS, field_errors, problem_type_of
+from services.api.problems import PROBLEMS, problem_type_of
 from services.api.read_models import ReadModelGate
-from services.api.schemas import AuditTrail, LeadPublic
+from services.api.schemas import LeadPublic
 from services.app.application import CrmApplication
-from services.app.commands import AddTask, ChangeStage, DisqualifyLead, LogInteraction
+from services.app.commands import AddTask, ChangeStage, ConvertLead, DisqualifyLead, LogInteraction
 from services.app.errors import ApplicationError, NotFound
 from services.app.queries import ReadModelQueries
-from services.auth.access import AccessRecorder, Caller, log_denial
-from services.auth.masking import mask_free_text, mask_name
+from services.auth.access import Caller
 from services.auth.policy import Action, Authenticator, Forbidden, Principal
+from services.console.contact_page import contact_routes, contact_url
+
+# What the page modules share lives in services.console.pages (so that this module can install
+# them without an import cycle); its helpers keep here the names this module always gave them.
+from services.console.pages import (
+    HERE,
+    POLL_SECONDS,
+    PREFIX,
+    CsrfRefused,
+    Errors,
+    Form,
+    SignInRequired,
+    integer_field,
+    refused,
+    timeline_of,
+)
+from services.console.pages import SECURITY_HEADERS as _SECURITY_HEADERS
+from services.console.pages import caller_of as _caller
+from services.console.pages import check_csrf as _check_csrf
+from services.console.pages import crm_of as _crm
+from services.console.pages import form_of as _form
+from services.console.pages import queries_of as _queries
+from services.console.pages import redirect as _redirect
+from services.console.pages import render as _page
+from services.console.pages import session_of as _session
+from services.console.pages import sessions_of as _sessions
+from services.console.pages import shown_name as _name
+from services.console.pages import shown_text as _text
+from services.console.pages import validated as _validated
+from services.console.pages import when as _when
 from services.console.sessions import (
     CSRF_FIELD,
-    CSRF_HEADER,
     SESSION_COOKIE,
     SESSION_SECONDS,
     SIGN_IN_COOKIE,
@@ -49,37 +75,8 @@ from services.console.sessions import (
     same_token,
 )
 
-PREFIX = "/app"
-HERE = Path(__file__).resolve().parent
-templates = Jinja2Templates(directory=HERE / "templates")
 OPEN_STAGES = [s.value for s in Stage if s.is_open]
 INTERACTION_KINDS = [k.value for k in InteractionKind]
-POLL_SECONDS = 1
-"""How often a lead's page asks for its timeline (the timeline shows a change within 2 s)."""
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none';"
-    " form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
-
-Form = dict[str, str]
-Errors = dict[str, str]
-"""A form's errors: field -> message (the key "" for the form as a whole)."""
-C = TypeVar("C", bound=BaseModel)
-
-
-class SignInRequired(Exception):
-    """No live session, or its token no longer holds."""
-
-    def __init__(self, message: str = "") -> None:
-        self.message = message
-        super().__init__(message)
-
-
-class CsrfRefused(Exception):
-    """A POST without its session's CSRF token."""
 
 
 def install_console(api: FastAPI, sessions: SessionStore | None = None) -> FastAPI:
@@ -107,140 +104,14 @@ def install_console(api: FastAPI, sessions: SessionStore | None = None) -> FastA
     return console
 
 
-# --- what a page reads from the request ------------------------------------------------------
-
-
-def _sessions(request: Request) -> SessionStore:
-    sessions: SessionStore = request.app.state.console_sessions
-    return sessions
-
-
-def _crm(request: Request) -> CrmApplication:
-    crm: CrmApplication = request.app.state.crm
-    return crm
-
-
-def _queries(request: Request) -> ReadModelQueries | None:
-    """The read models, or None when this server does not serve them (the page says so)."""
-    gate: ReadModelGate = request.app.state.read_models
-    return gate.read_models
-
-
-def _session(request: Request) -> Session:
-    """The request's live session; SignInRequired when there is none."""
-    session = _sessions(request).find(request.cookies.get(SESSION_COOKIE))
-    if session is None:
-        raise SignInRequired()
-    return session
-
-
-def _caller(request: Request, action: Action = Action.READ) -> tuple[Caller, Session]:
-    """The signed-in caller, permitted `action`, and their session: the token is resolved by the
-    token store on every request, so an expired or revoked one ends the session here."""
-    session = _session(request)
-    tokens: Authenticator = request.app.state.tokens
-    principal = tokens.resolve(session.token)
-    request_id = str(getattr(request.state, "request_id", "") or uuid.uuid4().hex)
-    if not isinstance(principal, Principal):
-        log_denial(principal.value, method=request.method, path=request.url.path, request_id=request_id)
-        _sessions(request).close(session.session_id)
-        raise SignInRequired("Your session ended: its token is no longer valid. Sign in again.")
-    access_log: AccessRecorder = request.app.state.access_log
-    route = str(getattr(request.scope.get("route"), "path", ""))
-    caller = Caller(
-        principal, request_id, request.method, request.url.path, route=PREFIX + route, access_log=access_log
-    )
-    permitted = caller.permit(action)
-    request.state.caller = permitted  # read when a withheld record is answered (the denial log)
-    return permitted, session
-
-
-async def _form(request: Request) -> Form:
-    """The urlencoded body of a form post (the last value of each field)."""
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
-
-
-def _check_csrf(request: Request, form: Form, session: Session) -> None:
-    """Every POST carries its session's CSRF token, in the form or (htmx) in a header."""
-    given = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
-    if not same_token(session.csrf_token, given):
-        log_denial("csrf_token", method=request.method, path=request.url.path)
-        raise CsrfRefused()
-
-
-def _validated(model: type[C], values: Mapping[str, Any]) -> tuple[C | None, Errors]:
-    """The command a form asks for, or its field errors exactly as the API's 422 gives them."""
-    try:
-        return model.model_validate({k: v for k, v in values.items() if v not in ("", None)}), {}
-    except ValidationError as error:
-        return None, {e.field or "": e.message for e in field_errors(error.errors())}
-
-
-def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-    response = templates.TemplateResponse(request, template, {"prefix": PREFIX, **context}, status_code=status)
-    response.headers.update(_SECURITY_HEADERS)
-    return response
-
-
-def _redirect(request: Request, url: str) -> Response:
-    """After a change: see the page again (htmx follows the 303 itself)."""
-    response = RedirectResponse(url, status_code=303)
-    response.headers.update(_SECURITY_HEADERS)
-    return response
-
-
 def _cookie_secure(request: Request) -> bool:
     return request.url.scheme == "https"
-
-
-# --- what is shown ---------------------------------------------------------------------------
-
-
-def _name(who: Caller, name: str | None) -> str:
-    shown = mask_name(name) if who.principal.masks_personal_data else name
-    return shown or "(erased)"
-
-
-def _text(who: Caller, text: str | None) -> str | None:
-    return mask_free_text(text) if who.principal.masks_personal_data else text
-
-
-def _when(value: datetime | None) -> str:
-    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _reason(breakdown: Mapping[str, float]) -> str:
     """What the score is made of, largest part first: `engagement 37 · fit.title 20`."""
     parts = sorted(breakdown.items(), key=lambda item: (-item[1], item[0]))[:3]
     return " · ".join(f"{name} {round(value)}" for name, value in parts if round(value)) or "no scoring signals yet"
-
-
-_SUMMARY_FIELDS = ("kind", "detail", "stage", "previous_stage", "score", "reason", "owner", "title", "due_at", "note")
-
-
-def _summary(data: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The parts of an event's data worth a line on the timeline."""
-    return [(k, str(data[k])) for k in _SUMMARY_FIELDS if data.get(k) not in (None, "", {})][:4]
-
-
-def timeline_of(crm: CrmApplication, who: Caller, lead_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The lead's events, newest first, as the API's audit trail gives them (masked for an analyst)."""
-    entries = crm.history(lead_id, of=Lead, owner_scope=who.owner_scope)
-    trail = AuditTrail.of(lead_id, entries, masked=who.principal.masks_personal_data)
-    return [
-        {
-            "version": e.version,
-            "event": e.event_type.removeprefix("lead."),
-            "business": _when(e.occurred_at),
-            "business_iso": e.occurred_at.isoformat(),
-            "recorded": _when(e.recorded_at),
-            "recorded_iso": e.recorded_at.isoformat(),
-            "actor": e.actor,
-            "summary": _summary(e.data),
-        }
-        for e in reversed(trail.entries)
-    ]
 
 
 def my_day(crm: CrmApplication, queries: ReadModelQueries | None, who: Caller) -> dict[str, Any]:
@@ -295,12 +166,46 @@ def my_day(crm: CrmApplication, queries: ReadModelQueries | None, who: Caller) -
     return day
 
 
-def lead_view(crm: CrmApplication, who: Caller, lead_id: uuid.UUID) -> dict[str, Any]:
-    """A lead as its page shows it (the API's `LeadPublic`, masked for an analyst), its timeline,
-    and which of its commands the caller may give."""
+def looks_like_email(text: str) -> bool:
+    """Whether a search is for an email address (one `@` with something either side, no spaces)."""
+    local, at, domain = text.partition("@")
+    return bool(at and local and domain) and "@" not in domain and not any(c.isspace() for c in text)
+
+
+def people_with_email(
+    crm: CrmApplication, queries: ReadModelQueries, who: Caller, email: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The leads and the contacts whose email is this one (the people identity index compares it
+    normalised, `domain.identity`), each read through the application in the caller's owner
+    scope: one outside it is left out as "not found" is."""
+    leads: list[dict[str, Any]] = []
+    contacts: list[dict[str, Any]] = []
+    for person in queries.people_with_email("lead", email):
+        try:
+            lead = crm.get_lead(uuid.UUID(person.person_id), owner_scope=who.owner_scope)
+        except NotFound:
+            continue
+        leads.append(
+            {"lead_id": lead.id, "name": _name(who, lead.name), "stage": lead.stage.value, "score": lead.score}
+        )
+    for person in queries.people_with_email("contact", email):
+        try:
+            contact = crm.get_contact(uuid.UUID(person.person_id), owner_scope=who.owner_scope)
+        except NotFound:
+            continue
+        contacts.append({"contact_id": contact.id, "name": _name(who, contact.name), "company": contact.company})
+    who.read([*(lead["lead_id"] for lead in leads), *(contact["contact_id"] for contact in contacts)])
+    return leads, contacts
+
+
+def lead_view(
+    crm: CrmApplication, who: Caller, lead_id: uuid.UUID, timeline: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A lead as its page shows it (the API's `LeadPublic`, masked for an analyst), its timeline
+    (read here unless given), and which of its commands the caller may give."""
     lead = crm.get_lead(lead_id, owner_scope=who.owner_scope)
     public = LeadPublic.of(lead, masked=who.principal.masks_personal_data)
-    timeline = timeline_of(crm, who, lead_id)
+    timeline = timeline if timeline is not None else timeline_of(crm, who, lead_id)
     who.read([lead_id])
     principal = who.principal
     is_open = Stage(public.stage).is_open
@@ -309,11 +214,13 @@ def lead_view(crm: CrmApplication, who: Caller, lead_id: uuid.UUID) -> dict[str,
         "reason": _reason(public.score_breakdown),
         "timeline": timeline,
         "captured": _when(public.captured_at),
+        "status": "open" if is_open else ("won" if public.stage == Stage.CONVERTED else "lost"),
         "may": {
             "interact": is_open and principal.may(Action.LOG_INTERACTION),
             "stage": is_open and principal.may(Action.CHANGE_STAGE),
             "disqualify": is_open and principal.may(Action.DISQUALIFY_LEAD),
             "task": is_open and principal.may(Action.ADD_TASK),
+            "convert": is_open and principal.may(Action.CONVERT_LEAD),
         },
     }
 
@@ -371,19 +278,31 @@ def _routes(console: FastAPI) -> None:
     def search_page(request: Request, q: str = "") -> HTMLResponse:
         who, session = _caller(request, Action.READ_PIPELINE)
         text = q.strip()[:100]
-        hits, notice = [], ""
+        hits: list[dict[str, Any]] = []
+        contacts: list[dict[str, Any]] = []
+        notice = ""
         queries = _queries(request)
         if text and who.principal.masks_personal_data:
-            notice = "Search by name is not offered to a role that sees names masked."
+            kind = "email" if looks_like_email(text) else "name"
+            notice = f"Search by {kind} is not offered to a role that sees {kind}s masked."
         elif text and queries is None:
             notice = "This server does not serve the read models."
+        elif text and queries is not None and looks_like_email(text):
+            hits, contacts = people_with_email(_crm(request), queries, who, text)
         elif text and queries is not None:
             found = queries.leads_named(text, owner=who.owner_scope, limit=20)
             who.read(h.lead_id for h in found)
             hits = [
                 {"lead_id": h.lead_id, "name": _name(who, h.name), "stage": h.stage, "score": h.score} for h in found
             ]
-        context = {"who": who.principal, "csrf": session.csrf_token, "q": text, "hits": hits, "notice": notice}
+        context = {
+            "who": who.principal,
+            "csrf": session.csrf_token,
+            "q": text,
+            "hits": hits,
+            "contacts": contacts,
+            "notice": notice,
+        }
         return _page(request, "search.html", context)
 
     @console.get("/leads/{lead_id}", response_class=HTMLResponse, name="lead")
@@ -398,8 +317,9 @@ def _routes(console: FastAPI) -> None:
         if since is not None and timeline and timeline[0]["version"] == since:
             # the poll's answer when nothing happened: no swap, and nothing shown, so no read logged
             return Response(status_code=204, headers=_SECURITY_HEADERS)
-        who.read([lead_id])
-        return _page(request, "_timeline.html", {"lead_id": lead_id, "timeline": timeline, "poll": POLL_SECONDS})
+        # the lead's facts (score, stage, owner, status) come along, swapped in out of band
+        view = lead_view(_crm(request), who, lead_id, timeline)
+        return _page(request, "_lead_live.html", {**view, "lead_id": lead_id, "poll": POLL_SECONDS, "oob": True})
 
     def command_route(path: str, action: Action, form_name: str, build: Callable[[Form], Mapping[str, Any]]) -> None:
         async def post(request: Request, lead_id: uuid.UUID) -> Response:
@@ -430,6 +350,22 @@ def _routes(console: FastAPI) -> None:
         "task",
         lambda f: {"title": f.get("title", ""), "due_at": _due_at(f.get("due_at", "")), "note": f.get("note", "")},
     )
+
+    @console.post("/leads/{lead_id}/convert", name="convert")
+    async def convert(request: Request, lead_id: uuid.UUID) -> Response:
+        who, session = _caller(request, Action.CONVERT_LEAD)
+        form = await _form(request)
+        _check_csrf(request, form, session)
+        values = {"deal_value": integer_field(form.get("deal_value", "")), "currency": form.get("currency", "")}
+        gate: ReadModelGate = request.app.state.read_models
+        done, errors, status = await run_in_threadpool(_convert, _crm(request), gate, who, lead_id, values)
+        if errors:
+            return await run_in_threadpool(
+                _lead_page, request, who, session, lead_id, {"convert": errors}, {"convert": form}, status
+            )
+        return _redirect(request, contact_url(*done))
+
+    contact_routes(console)
 
 
 _ENDED = {
@@ -478,6 +414,24 @@ def _give(
         problem = problem_type_of(error)
         return {"": f"{problem.title}: {error}"}, problem.status
     return {}, 200
+
+
+def _convert(
+    crm: CrmApplication, gate: ReadModelGate, who: Caller, lead_id: uuid.UUID, values: Mapping[str, Any]
+) -> tuple[tuple[uuid.UUID, int | None], Errors, int]:
+    """Convert the lead as the API's route does (linked to a contact with its email, if the read
+    models know one): the contact and the log position, or the form's errors and status."""
+    cmd, errors = _validated(ConvertLead, values)
+    if cmd is None:
+        return (lead_id, None), errors, 422
+    try:
+        result = crm.convert_lead(lead_id, cmd, who.context(), find_contact=gate.contact_finder())
+    except NotFound:
+        raise
+    except (DomainError, ApplicationError) as error:
+        return (lead_id, None), *refused(error)
+    assert result.related_id is not None  # a conversion always names its contact
+    return (result.related_id, result.position), {}, 200
 
 
 def _lead_page(
