@@ -20,6 +20,7 @@ from services.api.deps import (
     ExternalIdFilter,
     IdempotencyKeyHeader,
     IfMatch,
+    KnownAt,
     MinPosition,
     PageQuery,
     Permit,
@@ -191,11 +192,13 @@ def get_contact(
     response: Response,
     as_of: AsOf = None,
     version: AtVersion = None,
+    known_at: KnownAt = None,
 ) -> ContactPublic:
-    """The contact as it stands now, at `version`, or as of the business time `as_of`; its `ETag`
-    is the version answered. An analyst sees names, emails and phones masked."""
-    contact = crm.get_contact(contact_id, version=version, as_of=as_of, owner_scope=who.owner_scope)
-    exact_version(contact, version, as_of, ContactNotFound(contact_id, f" at version {version}"))
+    """The contact as it stands now, at `version`, or as of the business time `as_of` as known at
+    `known_at` (the fold of its events in occurred_at order); its `ETag` is the version answered.
+    An analyst sees names, emails and phones masked."""
+    contact = crm.get_contact(contact_id, version=version, as_of=as_of, owner_scope=who.owner_scope, known_at=known_at)
+    exact_version(contact, version, as_of or known_at, ContactNotFound(contact_id, f" at version {version}"))
     who.read([contact.id])
     response.headers["ETag"] = etag(contact.version)
     return ContactPublic.of(contact, masked=who.principal.masks_personal_data)

@@ -19,6 +19,7 @@ from services.api.deps import (
     EmailFilter,
     IdempotencyKeyHeader,
     IfMatch,
+    KnownAt,
     LeadOwnerFilter,
     MinPosition,
     MinScore,
@@ -215,11 +216,13 @@ def get_lead(
     response: Response,
     as_of: AsOf = None,
     version: AtVersion = None,
+    known_at: KnownAt = None,
 ) -> LeadPublic:
-    """The lead as it stands now, at `version`, or as of the business time `as_of`; its `ETag` is
-    the version answered. An analyst sees names, emails and phones masked."""
-    lead = crm.get_lead(lead_id, version=version, as_of=as_of, owner_scope=who.owner_scope)
-    exact_version(lead, version, as_of, LeadNotFound(lead_id, f" at version {version}"))
+    """The lead as it stands now, at `version`, or as of the business time `as_of` as known at
+    `known_at` (the fold of its events in occurred_at order); its `ETag` is the version answered
+    (the newest event folded). An analyst sees names, emails and phones masked."""
+    lead = crm.get_lead(lead_id, version=version, as_of=as_of, owner_scope=who.owner_scope, known_at=known_at)
+    exact_version(lead, version, as_of or known_at, LeadNotFound(lead_id, f" at version {version}"))
     who.read([lead.id])
     response.headers["ETag"] = etag(lead.version)
     return LeadPublic.of(lead, masked=who.principal.masks_personal_data)
