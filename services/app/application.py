@@ -1045,8 +1045,10 @@ class CrmApplication(Application[UUID]):
             raise _not_found(cls, aggregate_id)
         if not isinstance(aggregate, cls):
             raise _not_found(cls, aggregate_id)
-        if owner_scope is not None and self._owner_of(self._get(cls, aggregate_id) if at else aggregate) != owner_scope:
-            raise _not_found(type(aggregate), aggregate_id, withheld=True)
+        if owner_scope is not None:
+            current = aggregate if at is None else self._get(cls, aggregate_id)  # who owns it now decides
+            if self._owner_of(current) != owner_scope:
+                raise _not_found(type(aggregate), aggregate_id, withheld=True)
         if expected_version is not None and aggregate.version != expected_version:
             raise ConcurrencyConflict(aggregate_id, expected_version, aggregate.version)
         return aggregate
