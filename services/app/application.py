@@ -31,7 +31,7 @@ from domain.money import Money
 from domain.nurture import DefinedSequence, NurtureExitReason, NurtureSequence
 from domain.scoring import DEFAULT_MODEL, ScoringModel
 from domain.team import User, check_assignable
-from domain.timeline import check_placement, fold
+from domain.timeline import business_order, check_placement, fold, known
 from domain.values import ConsentChannel, LeadSource, Meta
 from domain.workspace import WORKSPACE_ID, Workspace
 from services.app.commands import (
@@ -1001,15 +1001,22 @@ class CrmApplication(Application[UUID]):
         *,
         of: type[Lead] | type[Contact] | None = None,
         owner_scope: str | None = None,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
     ) -> list[AuditEntry]:
         """Every event of an aggregate in version order: the audit trail. With `of`, only a lead's
-        or only a contact's; with an owner scope, only one within it."""
+        or only a contact's; with an owner scope, only one within it. With `as_of` or `known_at`,
+        the events its as-of read folds, in the order it folds them (business order)."""
         if owner_scope is not None:
             kind: type[Aggregate] = of or Aggregate
             self._get(kind, aggregate_id, owner_scope=owner_scope)
         events = list(self._crm_events(aggregate_id))
         if not events or (of is not None and not isinstance(events[0], _CREATED_EVENT[of])):
             raise _not_found(of, aggregate_id)
+        if as_of is not None or known_at is not None:
+            events = business_order(known(events, as_of, known_at))
+            if not events or not isinstance(events[0], Lead.Captured | Contact.Created):
+                raise _not_found(of, aggregate_id, _as_of_text(as_of, known_at))
         return [
             AuditEntry(
                 version=e.originator_version,
@@ -1249,13 +1256,17 @@ class CrmApplication(Application[UUID]):
         # the business-time fold, from scratch: events in occurred_at order, recorded by known_at
         found: Aggregate | None = fold(events, as_of, known_at)
         if found is None:
-            when = (f" as of {as_of.isoformat()}" if as_of else "") + (
-                f" as known at {known_at.isoformat()}" if known_at else ""
-            )
-            raise _not_found(cls, aggregate_id, when)
+            raise _not_found(cls, aggregate_id, _as_of_text(as_of, known_at))
         if not isinstance(found, cls):
             raise _not_found(cls, aggregate_id)
         return found
+
+
+def _as_of_text(as_of: datetime | None, known_at: datetime | None) -> str:
+    """How a not-found says when it was looked for."""
+    return (f" as of {as_of.isoformat()}" if as_of else "") + (
+        f" as known at {known_at.isoformat()}" if known_at else ""
+    )
 
 
 def _business_projector(at: datetime | None) -> Callable[[Any, Iterable[Any]], Any]:

@@ -73,3 +73,29 @@ def test_known_at_reads_the_record_as_the_store_knew_it_and_is_checked(live: Liv
             assert [e["field"] for e in body["errors"]] == [next(iter(params))]
     assert problem(admin.get(f"/v1/contacts/{contact_id}", params={"as_of": "2026-01-09T00:00:00Z"}), 404)
     assert problem(admin.get(f"/v1/contacts/{contact_id}", params={"known_at": "2026-01-01T00:00:00Z"}), 404)
+
+
+def test_a_stage_change_dated_before_a_conversion_shows_before_it_in_the_history_as_of_now(
+    live: LiveServer,
+) -> None:
+    admin = live.client()
+    lead_id = admin.post("/v1/leads", json={**LEAD, "occurred_at": "2026-01-10T09:00:00Z"}).json()["id"]
+    converted = admin.post(
+        f"/v1/leads/{lead_id}/convert", json={"deal_value": 900_000, "occurred_at": "2026-01-20T09:00:00Z"}
+    )
+    assert converted.status_code == 200, converted.text
+
+    assert _stage(live, lead_id, "proposal", "2026-01-15T09:00:00Z") == 200
+
+    recorded = [e["event_type"] for e in admin.get(f"/v1/leads/{lead_id}/history").json()["entries"]]
+    now = datetime.now(UTC).isoformat()
+    folded = admin.get(f"/v1/leads/{lead_id}/history", params={"as_of": now}).json()["entries"]
+    then = admin.get(f"/v1/leads/{lead_id}/history", params={"as_of": "2026-01-16T00:00:00Z"}).json()["entries"]
+    assert recorded.index("lead.stage_changed") > recorded.index("lead.converted")
+    business = [e["event_type"] for e in folded]
+    assert business.index("lead.stage_changed") < business.index("lead.converted")
+    assert [e["event_type"] for e in then][-1] == "lead.stage_changed"
+    assert admin.get(f"/v1/leads/{lead_id}").json()["stage"] == "converted"
+    assert admin.get(f"/v1/leads/{lead_id}", params={"as_of": "2026-01-16T00:00:00Z"}).json()["stage"] == "proposal"
+    assert problem(admin.get(f"/v1/leads/{lead_id}/history", params={"as_of": "2026-01-01T00:00:00Z"}), 404)
+    assert problem(admin.get(f"/v1/leads/{lead_id}/history", params={"known_at": "2999-01-01T00:00:00Z"}), 422)

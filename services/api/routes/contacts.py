@@ -219,10 +219,16 @@ def update_contact(
 
 @router.get("/{contact_id}/history", summary="A contact's audit trail")
 def get_contact_history(
-    contact_id: UUID, who: Annotated[Caller, Depends(Permit(Action.READ))], crm: CrmDep
+    contact_id: UUID,
+    who: Annotated[Caller, Depends(Permit(Action.READ))],
+    crm: CrmDep,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
 ) -> AuditTrail:
-    """Every event of the contact, oldest first: what happened, when, and who did it."""
-    return trail(crm, contact_id, Contact, who)
+    """Every event of the contact, oldest first (in version order): what happened, when, and who
+    did it. With `as_of` and/or `known_at`, the events the contact's read then folds, in business
+    order (occurred_at, ties by version)."""
+    return trail(crm, contact_id, Contact, who, as_of, known_at)
 
 
 @router.post("/{contact_id}/interactions", summary="Log an interaction with a contact", responses=with_etag())

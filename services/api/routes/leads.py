@@ -229,9 +229,17 @@ def get_lead(
 
 
 @router.get("/{lead_id}/history", summary="A lead's audit trail")
-def get_lead_history(lead_id: UUID, who: Annotated[Caller, Depends(Permit(Action.READ))], crm: CrmDep) -> AuditTrail:
-    """Every event of the lead, oldest first: what happened, when, and who did it."""
-    return trail(crm, lead_id, Lead, who)
+def get_lead_history(
+    lead_id: UUID,
+    who: Annotated[Caller, Depends(Permit(Action.READ))],
+    crm: CrmDep,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+) -> AuditTrail:
+    """Every event of the lead, oldest first (in version order): what happened, when, and who did
+    it. With `as_of` and/or `known_at`, the events the lead's read then folds, in business order
+    (occurred_at, ties by version): its history as of that time."""
+    return trail(crm, lead_id, Lead, who, as_of, known_at)
 
 
 @router.post("/{lead_id}/interactions", summary="Log an interaction (and rescore)", responses=with_etag())
