@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from domain.catalogue import EVENT_CLASSES
+from domain.contact import Contact
 from domain.errors import TimelineConflict
 from domain.lead import Lead
 from domain.money import Money
-from domain.timeline import check_placement, check_timeline, fold
+from domain.timeline import GUARDS, check_placement, check_timeline, fold
 from domain.values import Stage
 from tests.unit.factories import T0, a_lead, at, meta
 
@@ -95,3 +97,10 @@ def test_an_event_appended_after_every_business_time_needs_no_placement() -> Non
     check_placement(events, lead.pending_events)
     assert fold([*events, *recorded(lead)]).stage == Stage.CONVERTED
     assert events[0].occurred_at == T0
+
+
+def test_every_event_of_a_lead_or_a_contact_but_its_creation_has_a_placement_guard() -> None:
+    of_records = {c for c in EVENT_CLASSES if issubclass(c, Lead.Event | Contact.Event)}
+    unguarded = {c.__qualname__ for c in of_records - set(GUARDS)}
+
+    assert unguarded == {"Lead.Captured", "Contact.Created"}, "a new event needs its guard in domain.timeline.GUARDS"
