@@ -150,3 +150,28 @@ class NotMerged(DomainError):
 class MergeFinal(DomainError):
     """The survivor a duplicate was merged into was converted, disqualified or erased since: the
     merge can no longer be undone."""
+
+
+class TimelineConflict(DomainError):
+    """A back-dated command would make a later event of the record impossible (a conversion
+    dated before a later stage change, say): nothing is recorded. Names the later event."""
+
+    def __init__(self, event_type: str, version: int, event_id: str, occurred_at: str, reason: str) -> None:
+        super().__init__(
+            f"the command is dated before {event_type} (version {version}, occurred_at {occurred_at}), "
+            f"which would no longer be allowed after it: {reason}"
+        )
+        self.event_type = event_type
+        self.version = version
+        self.event_id = event_id
+        self.occurred_at = occurred_at
+
+    @property
+    def described(self) -> dict[str, str | int]:
+        """The later event that would no longer be allowed: its type, version, id and business time."""
+        return {
+            "event_type": self.event_type,
+            "version": self.version,
+            "event_id": self.event_id,
+            "occurred_at": self.occurred_at,
+        }

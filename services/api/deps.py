@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -195,8 +195,31 @@ def business_time(value: datetime | None) -> datetime | None:
 
 AsOf = Annotated[
     datetime | None,
-    Query(description="the state as it stood at this business time (ISO 8601; UTC if no offset)"),
+    Query(
+        description="business time: the state as it stood then, the fold of the events with occurred_at "
+        "up to it in occurred_at order (ties by version), whatever order they were recorded in "
+        "(ISO 8601; UTC if no offset)"
+    ),
     AfterValidator(business_time),
+]
+
+
+def recording_time(value: datetime | None) -> datetime | None:
+    """A query's transaction time in UTC: like a business time, and not in the future (what the
+    store will have recorded by then is not known yet)."""
+    moment = business_time(value)
+    if moment is not None and moment > datetime.now(UTC):
+        raise ValueError("must not be in the future")
+    return moment
+
+
+KnownAt = Annotated[
+    datetime | None,
+    Query(
+        description="transaction time: only the events recorded by then count (ISO 8601; UTC if no offset; "
+        "not in the future); now by default. Combines with `as_of` (business time) and `version`"
+    ),
+    AfterValidator(recording_time),
 ]
 AtVersion = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="the state at this version")]
 ReadAsOf = Annotated[

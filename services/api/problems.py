@@ -27,6 +27,7 @@ from domain.errors import (
     InvalidField,
     RecordMerged,
     SequenceAlreadyDefined,
+    TimelineConflict,
     UnknownTask,
     UserAlreadyExists,
 )
@@ -138,6 +139,7 @@ PROBLEMS: tuple[tuple[type[Exception], ProblemType], ...] = (
     (SequenceNotFound, ProblemType(404, "unknown-sequence", "No such nurture sequence")),
     (SequenceAlreadyDefined, ProblemType(409, "sequence-exists", "Nurture sequence exists")),
     (ConcurrencyConflict, ProblemType(409, "version-conflict", "Version conflict")),
+    (TimelineConflict, ProblemType(409, "timeline-conflict", "A later event would no longer be allowed")),
     (IdempotencyKeyReused, ProblemType(409, "idempotency-key-reused", "Idempotency key reused")),
     (ReactivationInProgress, ProblemType(409, "reactivation-in-progress", "Reactivation in progress")),
     (ConsentWithdrawn, ProblemType(409, "consent-withdrawn", "Consent withdrawn")),
@@ -265,6 +267,8 @@ def _for_error(request: Request, error: BaseException) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Bearer realm="crm"'}
     if isinstance(error, ConcurrencyConflict) and error.expected is not None:
         extensions = {"expected_version": error.expected, "current_version": error.actual}
+    if isinstance(error, TimelineConflict):
+        extensions = {"conflicting_event": error.described}
     if isinstance(error, IdempotencyKeyReused) and error.aggregate_id is not None:
         extensions = {"differing_fields": error.fields, "existing_id": str(error.aggregate_id)}
     errors: list[FieldError] | None = None

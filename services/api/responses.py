@@ -102,9 +102,17 @@ def exact_version(found: Lead | Contact, version: int | None, as_of: datetime | 
         raise missing
 
 
-def trail(crm: CrmApplication, aggregate_id: UUID, of: type[Lead] | type[Contact], who: Caller) -> AuditTrail:
+def trail(
+    crm: CrmApplication,
+    aggregate_id: UUID,
+    of: type[Lead] | type[Contact],
+    who: Caller,
+    as_of: datetime | None = None,
+    known_at: datetime | None = None,
+) -> AuditTrail:
     """The audit trail of a lead or of a contact, within the caller's owner scope (a read of the
-    person's data, so it goes to the access log)."""
-    entries = crm.history(aggregate_id, of=of, owner_scope=who.owner_scope)
+    person's data, so it goes to the access log); with `as_of` / `known_at`, the events folded
+    then, in business order."""
+    entries = crm.history(aggregate_id, of=of, owner_scope=who.owner_scope, as_of=as_of, known_at=known_at)
     who.read([aggregate_id])
     return AuditTrail.of(aggregate_id, entries, masked=who.principal.masks_personal_data)

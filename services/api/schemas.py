@@ -304,7 +304,8 @@ class AuditEntryPublic(BaseModel):
 
 
 class AuditTrail(BaseModel):
-    """Every event of one lead or contact, in version order."""
+    """Every event of one lead or contact, in version order (read as of a time: the events folded
+    then, in business order)."""
 
     model_config = ConfigDict(
         json_schema_extra={

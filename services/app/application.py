@@ -31,6 +31,7 @@ from domain.money import Money
 from domain.nurture import DefinedSequence, NurtureExitReason, NurtureSequence
 from domain.scoring import DEFAULT_MODEL, ScoringModel
 from domain.team import User, check_assignable
+from domain.timeline import business_order, check_placement, fold, known
 from domain.values import ConsentChannel, LeadSource, Meta
 from domain.workspace import WORKSPACE_ID, Workspace
 from services.app.commands import (
@@ -271,6 +272,7 @@ class CrmApplication(Application[UUID]):
             ctx,
             expected_version,
             lambda lead: lead.log_interaction(cmd.kind, cmd.detail, ctx.meta(cmd.occurred_at), self.scoring),
+            at=cmd.occurred_at,
         )
 
     def rescore_lead(
@@ -278,8 +280,12 @@ class CrmApplication(Application[UUID]):
     ) -> CommandResult:
         """Apply score decay; appends `Scored(reason="decay")` only when the score changes."""
         return self._change(
-            Lead, lead_id, ctx, expected_version, lambda lead: lead.rescore(ctx.meta(cmd.occurred_at), self.scoring)
-        )
+            Lead,
+            lead_id,
+            ctx,
+            expected_version,
+            lambda lead: lead.rescore(ctx.meta(cmd.occurred_at), self.scoring),
+        )  # on the lead as it stands now: a decay timer fires for the record it was set on
 
     def assign_lead(
         self, lead_id: UUID, cmd: AssignLead, ctx: Context = SYSTEM, expected_version: int | None = None
@@ -292,6 +298,7 @@ class CrmApplication(Application[UUID]):
             ctx,
             expected_version,
             lambda lead: lead.assign(cmd.owner, ctx.meta(cmd.occurred_at), cmd.reason),
+            at=cmd.occurred_at,
         )
 
     def change_stage(
@@ -299,7 +306,12 @@ class CrmApplication(Application[UUID]):
     ) -> CommandResult:
         """Move a lead to another open stage."""
         return self._change(
-            Lead, lead_id, ctx, expected_version, lambda lead: lead.change_stage(cmd.stage, ctx.meta(cmd.occurred_at))
+            Lead,
+            lead_id,
+            ctx,
+            expected_version,
+            lambda lead: lead.change_stage(cmd.stage, ctx.meta(cmd.occurred_at)),
+            at=cmd.occurred_at,
         )
 
     def disqualify_lead(
@@ -307,7 +319,12 @@ class CrmApplication(Application[UUID]):
     ) -> CommandResult:
         """Close a lead as lost."""
         return self._change(
-            Lead, lead_id, ctx, expected_version, lambda lead: lead.disqualify(cmd.reason, ctx.meta(cmd.occurred_at))
+            Lead,
+            lead_id,
+            ctx,
+            expected_version,
+            lambda lead: lead.disqualify(cmd.reason, ctx.meta(cmd.occurred_at)),
+            at=cmd.occurred_at,
         )
 
     def convert_lead(
@@ -323,7 +340,7 @@ class CrmApplication(Application[UUID]):
         email a contact has already (`find_contact`) is linked to that contact (its
         `LeadLinked`, in the same transaction) instead of making a second one."""
         with self._withheld_unless_readable(Lead, lead_id, ctx):
-            lead = self._get(Lead, lead_id, expected_version, ctx.owner_scope)
+            lead = self._get(Lead, lead_id, expected_version, ctx.owner_scope, cmd.occurred_at)
             meta = ctx.meta(cmd.occurred_at)
             deal = Money(cmd.deal_value, cmd.currency)
             if lead.contact_id is not None:
@@ -385,6 +402,7 @@ class CrmApplication(Application[UUID]):
             ctx,
             expected_version,
             lambda lead: lead.change_consent(cmd.channel, cmd.granted, ctx.meta(cmd.occurred_at)),
+            at=cmd.occurred_at,
         )
 
     def merge_lead(
@@ -454,6 +472,7 @@ class CrmApplication(Application[UUID]):
             ctx,
             expected_version,
             lambda contact: contact.update_details(cmd.changes(), ctx.meta(cmd.occurred_at)),
+            at=cmd.occurred_at,
         )
 
     def log_contact_interaction(
@@ -466,6 +485,7 @@ class CrmApplication(Application[UUID]):
             ctx,
             expected_version,
             lambda contact: contact.log_interaction(cmd.kind, cmd.detail, ctx.meta(cmd.occurred_at)),
+            at=cmd.occurred_at,
         )
 
     def record_purchase(
@@ -478,6 +498,7 @@ class CrmApplication(Application[UUID]):
             ctx,
             expected_version,
             lambda contact: _record(contact, cmd, ctx),
+            at=cmd.occurred_at,
         )
 
     def record_purchases(self, contact_id: UUID, cmds: list[RecordPurchase], ctx: Context = SYSTEM) -> CommandResult:
@@ -521,6 +542,7 @@ class CrmApplication(Application[UUID]):
             ctx,
             expected_version,
             lambda contact: contact.change_consent(cmd.channel, cmd.granted, ctx.meta(cmd.occurred_at)),
+            at=cmd.occurred_at,
         )
 
     def reactivate_contact(
@@ -936,10 +958,9 @@ class CrmApplication(Application[UUID]):
         committed is passed over."""
         records: list[Lead | Contact] = []
         for record_id in ids:
-            try:
-                record: Aggregate = self.repository.get(record_id)
-            except AggregateNotFoundError:
-                continue
+            record = self._load(record_id)
+            if record is not None:
+                record.__dict__.pop("_stored_timeline", None)
             if isinstance(record, Lead | Contact):
                 records.append(record)
         return records
@@ -953,10 +974,12 @@ class CrmApplication(Application[UUID]):
         version: int | None = None,
         as_of: datetime | None = None,
         owner_scope: str | None = None,
+        known_at: datetime | None = None,
     ) -> Lead:
-        """A lead now, at a version, or as it stood at a business time (only one the scoped
-        owner owns now, when an owner scope is given)."""
-        return self._read(Lead, lead_id, version, as_of, owner_scope)
+        """A lead now, at a version, or as it stood at a business time as known at a recording
+        time (`known_at`: only the events recorded by then), folded in business order (only one
+        the scoped owner owns now, when an owner scope is given)."""
+        return self._read(Lead, lead_id, version, as_of, owner_scope, known_at)
 
     def get_contact(
         self,
@@ -965,10 +988,12 @@ class CrmApplication(Application[UUID]):
         version: int | None = None,
         as_of: datetime | None = None,
         owner_scope: str | None = None,
+        known_at: datetime | None = None,
     ) -> Contact:
-        """A contact now, at a version, or as it stood at a business time (only one whose
-        originating lead the scoped owner owns, when an owner scope is given)."""
-        return self._read(Contact, contact_id, version, as_of, owner_scope)
+        """A contact now, at a version, or as it stood at a business time as known at a recording
+        time, folded in business order (only one whose originating lead the scoped owner owns,
+        when an owner scope is given)."""
+        return self._read(Contact, contact_id, version, as_of, owner_scope, known_at)
 
     def history(
         self,
@@ -976,15 +1001,22 @@ class CrmApplication(Application[UUID]):
         *,
         of: type[Lead] | type[Contact] | None = None,
         owner_scope: str | None = None,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
     ) -> list[AuditEntry]:
         """Every event of an aggregate in version order: the audit trail. With `of`, only a lead's
-        or only a contact's; with an owner scope, only one within it."""
+        or only a contact's; with an owner scope, only one within it. With `as_of` or `known_at`,
+        the events its as-of read folds, in the order it folds them (business order)."""
         if owner_scope is not None:
             kind: type[Aggregate] = of or Aggregate
             self._get(kind, aggregate_id, owner_scope=owner_scope)
         events = list(self._crm_events(aggregate_id))
         if not events or (of is not None and not isinstance(events[0], _CREATED_EVENT[of])):
             raise _not_found(of, aggregate_id)
+        if as_of is not None or known_at is not None:
+            events = business_order(known(events, as_of, known_at))
+            if not events or not isinstance(events[0], Lead.Captured | Contact.Created):
+                raise _not_found(of, aggregate_id, _as_of_text(as_of, known_at))
         return [
             AuditEntry(
                 version=e.originator_version,
@@ -1005,20 +1037,39 @@ class CrmApplication(Application[UUID]):
     # --- plumbing ---------------------------------------------------------------------
 
     def _get(
-        self, cls: type[A], aggregate_id: UUID, expected_version: int | None = None, owner_scope: str | None = None
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        expected_version: int | None = None,
+        owner_scope: str | None = None,
+        at: datetime | None = None,
     ) -> A:
         """The aggregate now; not found when it is missing, of another kind or (withheld) outside
-        the owner scope, a conflict when it is not at the expected version."""
-        try:
-            aggregate: Aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise _not_found(cls, aggregate_id) from None
+        the owner scope, a conflict when it is not at the expected version. With `at` (a command's
+        business time), a lead or a contact stands as it did then, to act on (see `_load`)."""
+        aggregate = self._load(aggregate_id, at)
+        if aggregate is None:
+            raise _not_found(cls, aggregate_id)
         if not isinstance(aggregate, cls):
             raise _not_found(cls, aggregate_id)
-        if owner_scope is not None and self._owner_of(aggregate) != owner_scope:
-            raise _not_found(type(aggregate), aggregate_id, withheld=True)
+        if owner_scope is not None:
+            current = aggregate if at is None else self._get(cls, aggregate_id)  # who owns it now decides
+            if self._owner_of(current) != owner_scope:
+                raise _not_found(type(aggregate), aggregate_id, withheld=True)
         if expected_version is not None and aggregate.version != expected_version:
             raise ConcurrencyConflict(aggregate_id, expected_version, aggregate.version)
+        return aggregate
+
+    def _load(self, aggregate_id: UUID, at: datetime | None = None) -> Aggregate | None:
+        """A lead or a contact as the business-time fold of all its events (`domain.timeline`):
+        now is as of the latest business time, whatever order its events were recorded in. With
+        `at`, as it stood then, yet at its newest version, so that a back-dated command's events
+        are appended after every stored one; `_save` checks the events dated after them still
+        stand. Any other aggregate is loaded by version as before. None when there is none."""
+        try:
+            aggregate: Aggregate = self.repository.get(aggregate_id, projector_func=_business_projector(at))
+        except AggregateNotFoundError:
+            return None
         return aggregate
 
     def _owner_of(self, aggregate: Aggregate) -> str | None:
@@ -1039,11 +1090,12 @@ class CrmApplication(Application[UUID]):
         ctx: Context,
         expected_version: int | None,
         act: Callable[[A], object],
+        at: datetime | None = None,
     ) -> CommandResult:
         # The owner scope is checked on the very aggregate that is saved: should it be reassigned
         # after this load, the save conflicts instead of letting its former owner write.
         with self._withheld_unless_readable(cls, aggregate_id, ctx):
-            aggregate = self._get(cls, aggregate_id, expected_version, ctx.owner_scope)
+            aggregate = self._get(cls, aggregate_id, expected_version, ctx.owner_scope, at)
             if _acted_already(aggregate, ctx):
                 return CommandResult(aggregate.id, aggregate.version, None)
             with _acting(aggregate, ctx):
@@ -1072,6 +1124,12 @@ class CrmApplication(Application[UUID]):
         """Append the aggregates' new events in one transaction, with the timers their commands
         asked for and, within `firing`, the firing of the timer being acted on."""
         aggregates = (first, *others)
+        for aggregate in aggregates:
+            # a back-dated command's events are placed at their business time: refused when an
+            # event dated after them would no longer be allowed (nothing is appended)
+            stored = aggregate.__dict__.pop("_stored_timeline", None)
+            if stored is not None and aggregate.pending_events:
+                check_placement(stored, cast(list[CrmEvent], aggregate.pending_events))
         firing = _FIRING.get()
         pending_firing = firing.firing if firing is not None and not firing.recorded else None
         timers = self._timer_settings(aggregates, None if firing is None else firing.cause)
@@ -1176,26 +1234,56 @@ class CrmApplication(Application[UUID]):
         return CommandResult(aggregate.id, aggregate.version, None)
 
     def _read(
-        self, cls: type[A], aggregate_id: UUID, version: int | None, as_of: datetime | None, owner_scope: str | None
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        version: int | None,
+        as_of: datetime | None,
+        owner_scope: str | None,
+        known_at: datetime | None = None,
     ) -> A:
-        if version is None and as_of is None:
-            return self._get(cls, aggregate_id, owner_scope=owner_scope)
+        if version is None and as_of is None and known_at is None:
+            aggregate = self._get(cls, aggregate_id, owner_scope=owner_scope)
+            aggregate.__dict__.pop("_stored_timeline", None)  # a read is never saved
+            return aggregate
         if owner_scope is not None:
             self._get(cls, aggregate_id, owner_scope=owner_scope)  # who owns it now decides, not who did then
-        aggregate: Aggregate | None
-        if as_of is None:
-            try:
-                aggregate = self.repository.get(aggregate_id, version=version)
-            except AggregateNotFoundError:
-                raise _not_found(cls, aggregate_id) from None
-        else:
-            events = (e for e in self._crm_events(aggregate_id, lte=version) if e.occurred_at <= as_of)
-            aggregate = project_aggregate(None, events)
-            if aggregate is None:
-                raise _not_found(cls, aggregate_id, f" as of {as_of.isoformat()}")
-        if not isinstance(aggregate, cls):
+        events = list(self._crm_events(aggregate_id, lte=version))
+        if not events:
             raise _not_found(cls, aggregate_id)
+        if not isinstance(events[0], Lead.Captured | Contact.Created):
+            raise _not_found(cls, aggregate_id)
+        # the business-time fold, from scratch: events in occurred_at order, recorded by known_at
+        found: Aggregate | None = fold(events, as_of, known_at)
+        if found is None:
+            raise _not_found(cls, aggregate_id, _as_of_text(as_of, known_at))
+        if not isinstance(found, cls):
+            raise _not_found(cls, aggregate_id)
+        return found
+
+
+def _as_of_text(as_of: datetime | None, known_at: datetime | None) -> str:
+    """How a not-found says when it was looked for."""
+    return (f" as of {as_of.isoformat()}" if as_of else "") + (
+        f" as known at {known_at.isoformat()}" if known_at else ""
+    )
+
+
+def _business_projector(at: datetime | None) -> Callable[[Any, Iterable[Any]], Any]:
+    """How `_load` folds a record's stored events (see there)."""
+
+    def project(initial: Any, stored: Iterable[Any]) -> Any:
+        events = list(stored)
+        if not events or not isinstance(events[0], Lead.Captured | Contact.Created):
+            return project_aggregate(initial, events)
+        aggregate = fold(events, as_of=at) if at is not None else fold(events)
+        if aggregate is None:  # dated before it existed: act on the first state, whose guards refuse
+            aggregate = fold(events[:1])
+        aggregate.version = events[-1].originator_version
+        aggregate.__dict__["_stored_timeline"] = events
         return aggregate
+
+    return project
 
 
 def _new_task_id(record_id: UUID, cmd: AddTask, ctx: Context) -> UUID:

@@ -20,6 +20,7 @@ from services.api.deps import (
     ExternalIdFilter,
     IdempotencyKeyHeader,
     IfMatch,
+    KnownAt,
     MinPosition,
     PageQuery,
     Permit,
@@ -191,11 +192,13 @@ def get_contact(
     response: Response,
     as_of: AsOf = None,
     version: AtVersion = None,
+    known_at: KnownAt = None,
 ) -> ContactPublic:
-    """The contact as it stands now, at `version`, or as of the business time `as_of`; its `ETag`
-    is the version answered. An analyst sees names, emails and phones masked."""
-    contact = crm.get_contact(contact_id, version=version, as_of=as_of, owner_scope=who.owner_scope)
-    exact_version(contact, version, as_of, ContactNotFound(contact_id, f" at version {version}"))
+    """The contact as it stands now, at `version`, or as of the business time `as_of` as known at
+    `known_at` (the fold of its events in occurred_at order); its `ETag` is the version answered.
+    An analyst sees names, emails and phones masked."""
+    contact = crm.get_contact(contact_id, version=version, as_of=as_of, owner_scope=who.owner_scope, known_at=known_at)
+    exact_version(contact, version, as_of or known_at, ContactNotFound(contact_id, f" at version {version}"))
     who.read([contact.id])
     response.headers["ETag"] = etag(contact.version)
     return ContactPublic.of(contact, masked=who.principal.masks_personal_data)
@@ -216,10 +219,16 @@ def update_contact(
 
 @router.get("/{contact_id}/history", summary="A contact's audit trail")
 def get_contact_history(
-    contact_id: UUID, who: Annotated[Caller, Depends(Permit(Action.READ))], crm: CrmDep
+    contact_id: UUID,
+    who: Annotated[Caller, Depends(Permit(Action.READ))],
+    crm: CrmDep,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
 ) -> AuditTrail:
-    """Every event of the contact, oldest first: what happened, when, and who did it."""
-    return trail(crm, contact_id, Contact, who)
+    """Every event of the contact, oldest first (in version order): what happened, when, and who
+    did it. With `as_of` and/or `known_at`, the events the contact's read then folds, in business
+    order (occurred_at, ties by version)."""
+    return trail(crm, contact_id, Contact, who, as_of, known_at)
 
 
 @router.post("/{contact_id}/interactions", summary="Log an interaction with a contact", responses=with_etag())

@@ -19,6 +19,7 @@ from services.api.deps import (
     EmailFilter,
     IdempotencyKeyHeader,
     IfMatch,
+    KnownAt,
     LeadOwnerFilter,
     MinPosition,
     MinScore,
@@ -215,20 +216,30 @@ def get_lead(
     response: Response,
     as_of: AsOf = None,
     version: AtVersion = None,
+    known_at: KnownAt = None,
 ) -> LeadPublic:
-    """The lead as it stands now, at `version`, or as of the business time `as_of`; its `ETag` is
-    the version answered. An analyst sees names, emails and phones masked."""
-    lead = crm.get_lead(lead_id, version=version, as_of=as_of, owner_scope=who.owner_scope)
-    exact_version(lead, version, as_of, LeadNotFound(lead_id, f" at version {version}"))
+    """The lead as it stands now, at `version`, or as of the business time `as_of` as known at
+    `known_at` (the fold of its events in occurred_at order); its `ETag` is the version answered
+    (the newest event folded). An analyst sees names, emails and phones masked."""
+    lead = crm.get_lead(lead_id, version=version, as_of=as_of, owner_scope=who.owner_scope, known_at=known_at)
+    exact_version(lead, version, as_of or known_at, LeadNotFound(lead_id, f" at version {version}"))
     who.read([lead.id])
     response.headers["ETag"] = etag(lead.version)
     return LeadPublic.of(lead, masked=who.principal.masks_personal_data)
 
 
 @router.get("/{lead_id}/history", summary="A lead's audit trail")
-def get_lead_history(lead_id: UUID, who: Annotated[Caller, Depends(Permit(Action.READ))], crm: CrmDep) -> AuditTrail:
-    """Every event of the lead, oldest first: what happened, when, and who did it."""
-    return trail(crm, lead_id, Lead, who)
+def get_lead_history(
+    lead_id: UUID,
+    who: Annotated[Caller, Depends(Permit(Action.READ))],
+    crm: CrmDep,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+) -> AuditTrail:
+    """Every event of the lead, oldest first (in version order): what happened, when, and who did
+    it. With `as_of` and/or `known_at`, the events the lead's read then folds, in business order
+    (occurred_at, ties by version): its history as of that time."""
+    return trail(crm, lead_id, Lead, who, as_of, known_at)
 
 
 @router.post("/{lead_id}/interactions", summary="Log an interaction (and rescore)", responses=with_etag())

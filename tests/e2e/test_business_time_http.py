@@ -1,0 +1,101 @@
+"""Business time over HTTP: reads as of a time (and as known at a time) fold a record's events in
+occurred_at order, and a back-dated command is placed at its business time or refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.e2e.conftest import LEAD, LiveServer, problem
+
+
+def _stage(live: LiveServer, lead_id: str, stage: str, at: str) -> int:
+    response = live.client().post(f"/v1/leads/{lead_id}/stage", json={"stage": stage, "occurred_at": at})
+    return response.status_code
+
+
+def test_a_stage_change_dated_between_two_earlier_ones_is_read_as_of_any_time(live: LiveServer) -> None:
+    admin = live.client()
+    lead_id = admin.post("/v1/leads", json={**LEAD, "occurred_at": "2026-01-10T09:00:00Z"}).json()["id"]
+    assert _stage(live, lead_id, "contacted", "2026-01-12T09:00:00Z") == 200
+    assert _stage(live, lead_id, "qualified", "2026-01-20T09:00:00Z") == 200
+    assert _stage(live, lead_id, "nurturing", "2026-01-15T09:00:00Z") == 200
+
+    def stage_as_of(when: str) -> str:
+        response = admin.get(f"/v1/leads/{lead_id}", params={"as_of": when})
+        assert response.status_code == 200, response.text
+        return str(response.json()["stage"])
+
+    assert stage_as_of("2026-01-13T00:00:00Z") == "contacted"
+    assert stage_as_of("2026-01-16T00:00:00Z") == "nurturing"
+    assert stage_as_of("2026-01-21T00:00:00Z") == "qualified"
+    now = admin.get(f"/v1/leads/{lead_id}").json()
+    assert now["stage"] == "qualified"  # the latest business time, not the last command recorded
+
+
+def test_a_back_dated_conversion_before_a_later_stage_change_is_a_409_naming_that_event(live: LiveServer) -> None:
+    admin = live.client()
+    lead_id = admin.post("/v1/leads", json={**LEAD, "occurred_at": "2026-01-10T09:00:00Z"}).json()["id"]
+    assert _stage(live, lead_id, "qualified", "2026-01-20T09:00:00Z") == 200
+    before = admin.get(f"/v1/leads/{lead_id}/history").json()["entries"]
+    head = live.head()
+
+    refused = admin.post(
+        f"/v1/leads/{lead_id}/convert", json={"deal_value": 900_000, "occurred_at": "2026-01-15T09:00:00Z"}
+    )
+
+    body = problem(refused, 409)
+    assert body["type"].endswith("/timeline-conflict")
+    later = body["conflicting_event"]
+    assert later["event_type"] == "lead.stage_changed" and later["version"] == before[-1]["version"]
+    assert datetime.fromisoformat(later["occurred_at"]) == datetime(2026, 1, 20, 9, tzinfo=UTC)
+    assert "lead.stage_changed" in body["detail"]
+    assert live.head() == head
+    assert admin.get(f"/v1/leads/{lead_id}/history").json()["entries"] == before
+
+
+def test_known_at_reads_the_record_as_the_store_knew_it_and_is_checked(live: LiveServer) -> None:
+    admin = live.client()
+    created = admin.post("/v1/contacts", json={"name": "Grace Hopper", "occurred_at": "2026-01-10T09:00:00Z"})
+    contact_id = created.json()["id"]
+    known = admin.get(f"/v1/contacts/{contact_id}/history").json()["entries"][-1]["recorded_at"]
+    changed = admin.patch(f"/v1/contacts/{contact_id}", json={"company": "Navy", "occurred_at": "2026-01-12T09:00:00Z"})
+    assert changed.status_code == 200, changed.text
+
+    then = admin.get(f"/v1/contacts/{contact_id}", params={"as_of": "2026-01-13T00:00:00Z", "known_at": known})
+    now = admin.get(f"/v1/contacts/{contact_id}", params={"as_of": "2026-01-13T00:00:00Z"})
+
+    assert then.status_code == 200 and then.json()["company"] is None
+    assert now.json()["company"] == "Navy"
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    for path in (f"/v1/contacts/{contact_id}", f"/v1/leads/{contact_id}"):
+        for params in ({"known_at": future}, {"known_at": "1850-01-01T00:00:00Z"}, {"as_of": "3001-01-01T00:00:00Z"}):
+            body = problem(admin.get(path, params=params), 422)
+            assert [e["field"] for e in body["errors"]] == [next(iter(params))]
+    assert problem(admin.get(f"/v1/contacts/{contact_id}", params={"as_of": "2026-01-09T00:00:00Z"}), 404)
+    assert problem(admin.get(f"/v1/contacts/{contact_id}", params={"known_at": "2026-01-01T00:00:00Z"}), 404)
+
+
+def test_a_stage_change_dated_before_a_conversion_shows_before_it_in_the_history_as_of_now(
+    live: LiveServer,
+) -> None:
+    admin = live.client()
+    lead_id = admin.post("/v1/leads", json={**LEAD, "occurred_at": "2026-01-10T09:00:00Z"}).json()["id"]
+    converted = admin.post(
+        f"/v1/leads/{lead_id}/convert", json={"deal_value": 900_000, "occurred_at": "2026-01-20T09:00:00Z"}
+    )
+    assert converted.status_code == 200, converted.text
+
+    assert _stage(live, lead_id, "proposal", "2026-01-15T09:00:00Z") == 200
+
+    recorded = [e["event_type"] for e in admin.get(f"/v1/leads/{lead_id}/history").json()["entries"]]
+    now = datetime.now(UTC).isoformat()
+    folded = admin.get(f"/v1/leads/{lead_id}/history", params={"as_of": now}).json()["entries"]
+    then = admin.get(f"/v1/leads/{lead_id}/history", params={"as_of": "2026-01-16T00:00:00Z"}).json()["entries"]
+    assert recorded.index("lead.stage_changed") > recorded.index("lead.converted")
+    business = [e["event_type"] for e in folded]
+    assert business.index("lead.stage_changed") < business.index("lead.converted")
+    assert [e["event_type"] for e in then][-1] == "lead.stage_changed"
+    assert admin.get(f"/v1/leads/{lead_id}").json()["stage"] == "converted"
+    assert admin.get(f"/v1/leads/{lead_id}", params={"as_of": "2026-01-16T00:00:00Z"}).json()["stage"] == "proposal"
+    assert problem(admin.get(f"/v1/leads/{lead_id}/history", params={"as_of": "2026-01-01T00:00:00Z"}), 404)
+    assert problem(admin.get(f"/v1/leads/{lead_id}/history", params={"known_at": "2999-01-01T00:00:00Z"}), 422)
