@@ -38,6 +38,7 @@ from services.app.queries import ReadModelQueries
 from services.auth.access import AccessRecorder, Caller, log_denial
 from services.auth.masking import mask_free_text, mask_name
 from services.auth.policy import Action, Authenticator, Forbidden, Principal
+from services.console.analytics import ConsoleKit, install_analytics
 from services.console.sessions import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -98,6 +99,7 @@ def install_console(api: FastAPI, sessions: SessionStore | None = None) -> FastA
         if error_class not in console.exception_handlers:
             console.add_exception_handler(error_class, _problem_page)
     _routes(console)
+    install_analytics(console, ConsoleKit(_caller, _page, _refusal, templates, _SECURITY_HEADERS))
 
     @api.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
