@@ -20,9 +20,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from projections import analytics_queries
+from projections import analytics_queries, segment_queries
 from projections.forecast import ForecastAccuracy, add_months, month_start
-from projections.pipeline_queries import STAGE_ORDER, SUMMARY_STAGES, PipelineSummary, lead_versions_at
+from projections.pipeline_queries import (
+    STAGE_ORDER,
+    SUMMARY_STAGES,
+    PipelineSummary,
+    lead_versions_at,
+    pipeline_summary,
+)
 from services.api.read_models import ReadModelGate
 from services.app.queries import ReadModelQueries
 from services.auth.access import Caller
@@ -159,7 +165,8 @@ def board_of(queries: ReadModelQueries, who: Caller, as_of: datetime) -> dict[st
     largest first, names masked for an analyst) and the funnel, from `pipeline_summary` and
     `lead_versions_at` in the caller's owner scope."""
     owner = who.owner_scope
-    summary = queries.pipeline(as_of, owner)
+    # default win probabilities: the board shows no weighted value, so learning them is not needed
+    summary = pipeline_summary(queries.store, as_of, owner)
     versions = lead_versions_at(queries.store, as_of, owner)
     by_stage: dict[str, list[Any]] = {stage: [] for stage in SUMMARY_STAGES}
     for v in versions:
@@ -315,15 +322,13 @@ def month_starts(today: date, months: int) -> list[date]:
 
 
 def segments_view(queries: ReadModelQueries, months: int) -> dict[str, Any]:
-    """Every segment's size at the start of each of the last `months` months (`segment_summaries`
-    as of each), as lines on one chart and as a table."""
+    """Every segment's size at the start of each of the last `months` months (what
+    `segment_summaries` answers as of each, read in one pass by `segment_sizes_at`), as lines on
+    one chart and as a table."""
     starts = month_starts(_today(), months)
-    sizes: dict[str, list[int]] = {}
-    descriptions: dict[str, str] = {}
-    for start in starts:
-        for summary in queries.segments(datetime.combine(start, time(0), tzinfo=UTC)):
-            sizes.setdefault(summary.name, []).append(summary.members)
-            descriptions[summary.name] = summary.description
+    moments = [datetime.combine(start, time(0), tzinfo=UTC) for start in starts]
+    sizes = segment_queries.segment_sizes_at(queries.store, queries.rules, moments)
+    descriptions = {rule.name: rule.description for rule in queries.rules}
     ticks = _ticks(max([n for counts in sizes.values() for n in counts] + [1]))
     plot_width = CHART_WIDTH - CHART_LEFT - 20
     step = plot_width / max(len(starts) - 1, 1)

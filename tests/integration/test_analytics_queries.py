@@ -1,6 +1,7 @@
 """The console's analytics queries over a real store (SQLite file and PostgreSQL), checked
 against a hand-built history: where the pipeline starts, names, the rep table and the campaign
-table, each as of two dates (owners, stages and values as they stood then)."""
+table, each as of two dates (owners, stages and values as they stood then); and segment sizes at
+several moments read in one pass, equal to the summaries as of each."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 
 from consumers.in_process_runner import InProcessRunner
 from projections.analytics_queries import CampaignRow, RepRow, campaign_table, first_lead_at, lead_names, rep_table
+from projections.segment_queries import segment_sizes_at, segment_summaries
+from projections.segment_rules import default_rules
 from services.app.application import Context
 from services.app.commands import AssignLead, ChangeStage, ConvertLead, DisqualifyLead
 from services.bootstrap import bootstrap, open_read_models
@@ -94,5 +97,13 @@ def test_the_rep_and_campaign_tables_count_each_owners_and_campaigns_leads_as_of
     assert campaign_table(store, at(21), owner="alice") == [
         CampaignRow("webinar", "spring", leads=1, converted=1, conversion_rate=1.0, won_value={"EUR": 150_00}),
     ]
+    moments = [at(1), at(11), datetime.now(UTC)]  # before Ada's contact, after it, now
+    rules = default_rules()
+    sizes = segment_sizes_at(store, rules, moments)
+    assert sizes == {
+        rule.name: [next(s.members for s in segment_summaries(store, rules, m) if s.name == rule.name) for m in moments]
+        for rule in rules
+    }
+    assert sum(counts[-1] for counts in sizes.values()) > 0  # Ada's contact is in some segment now
     store.close()
     app.close()
