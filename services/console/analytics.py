@@ -240,11 +240,13 @@ def _version(queries: ReadModelQueries) -> int:
 
 
 def slider_of(queries: ReadModelQueries, shown: date) -> dict[str, Any]:
-    """The time slider's range (days from the first lead's capture to today) and position."""
+    """The time slider's range (days from the first lead's capture to today) and position (a day
+    before the first lead's sits at the start: the range never moves, so a slider value always
+    means the same day to the server)."""
     today = _today()
     first_at = analytics_queries.first_lead_at(queries.store)
-    first = min(first_at.date(), shown, today) if first_at is not None else min(shown, today)
-    return {"first": first, "today": today, "max": (today - first).days, "value": (shown - first).days}
+    first = min(first_at.date(), today) if first_at is not None else today
+    return {"first": first, "today": today, "max": (today - first).days, "value": max((shown - first).days, 0)}
 
 
 # --- charts (SVG drawn here; the templates only place what is computed) ---------------------

@@ -191,3 +191,14 @@ def test_the_board_without_read_models_says_so(console: Console) -> None:
         gate.read_models = saved
     assert page.status_code == 503
     assert "does not serve the read models" in page.text
+
+
+def test_a_day_before_the_first_lead_shows_an_empty_board_with_the_slider_at_its_start(
+    console: Console, history: History
+) -> None:
+    client, _ = console.signed_in("mia", "manager")
+    before = history.first - timedelta(days=40)
+    page = client.get(f"/app/pipeline?on={before}&was={today()}&day=5")
+    assert page.status_code == 200
+    assert counts(page.text) == NOTHING
+    assert re.search(rf'id="day"[^>]*max="{(today() - history.first).days}"[^>]*value="0"', page.text)
