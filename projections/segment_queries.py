@@ -131,7 +131,10 @@ def segment_summaries(reader: Reader, rules: Iterable[SegmentRule], as_of: datet
 def segment_sizes_at(reader: Reader, rules: Iterable[SegmentRule], moments: Sequence[datetime]) -> dict[str, list[int]]:
     """Every segment's member count at each of `moments` (each as `segment_summaries` answers as of
     it), by segment in the rules' order: the histories are read once, up to the latest moment,
-    and cut at each moment here rather than read again."""
+    and cut at each moment here rather than read again. A count needs no membership intervals:
+    between two of a rule's candidate times its verdict does not change
+    (`segment_membership.membership_intervals`), so the verdict as of the moment itself is the
+    one its last interval ends with."""
     rules = list(rules)
     if not moments:
         return {rule.name: [] for rule in rules}
@@ -140,7 +143,7 @@ def segment_sizes_at(reader: Reader, rules: Iterable[SegmentRule], moments: Sequ
     for moment in moments:
         cut = [_cut(h, utc(moment)) for h in histories if utc(h.created_at) <= utc(moment)]
         for rule in rules:
-            sizes[rule.name].append(len(members_as_of(rule, cut, moment)))
+            sizes[rule.name].append(sum(1 for h in cut if rule.matches(h.features(moment, rule.unit))))
     return sizes
 
 
