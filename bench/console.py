@@ -1,7 +1,8 @@
 """`python -m bench.console`: the server render time of the console's main pages: the median of
 50 renders of each (in process, through the ASGI app, no network) over a SQLite store seeded
-with 1000 leads (`crm seed`'s stories), for a rep and for a manager. The figures go into
-docs/console.md; nothing asserts them."""
+with 1000 leads (`crm seed`'s stories), for a rep and for a manager (the manager and analyst
+pages a rep may not open are not timed for the rep). The figures go into docs/console.md;
+nothing asserts them."""
 
 from __future__ import annotations
 
@@ -78,6 +79,18 @@ def main() -> int:
                     rep_ms = _median_ms(clients["rep"], path, args.renders, status)
                     manager_ms = _median_ms(clients["manager"], path, args.renders, status)
                     print(f"| {name} | {rep_ms:.1f} | {manager_ms:.1f} |")
+                pipeline = read_side.queries.store.position("pipeline")
+                for name, path, status, rep_may in (
+                    ("the pipeline board with its funnel (now)", "/app/pipeline", 200, True),
+                    ("the board as of a past day (slider at day 100)", "/app/pipeline?day=100", 200, True),
+                    ("a board poll when nothing changed (204)", f"/app/pipeline/board?since={pipeline}", 204, True),
+                    ("the forecast against actual (4 months)", "/app/forecast", 200, False),
+                    ("segment sizes over 12 months", "/app/segments", 200, False),
+                    ("the rep and campaign tables", "/app/analytics", 200, True),
+                ):
+                    rep_cell = f"{_median_ms(clients['rep'], path, args.renders, status):.1f}" if rep_may else "(403)"
+                    manager_ms = _median_ms(clients["manager"], path, args.renders, status)
+                    print(f"| {name} | {rep_cell} | {manager_ms:.1f} |")
         finally:
             access_log.close()
             tokens.close()

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +34,7 @@ from services.app.errors import ApplicationError, NotFound
 from services.app.queries import ReadModelQueries
 from services.auth.access import Caller
 from services.auth.policy import Action, Authenticator, Forbidden, Principal
+from services.console.analytics import install_analytics
 from services.console.contact_page import contact_routes, contact_url
 
 # What the page modules share lives in services.console.pages (so that this module can install
@@ -58,6 +58,7 @@ from services.console.pages import crm_of as _crm
 from services.console.pages import form_of as _form
 from services.console.pages import queries_of as _queries
 from services.console.pages import redirect as _redirect
+from services.console.pages import refusal as _refusal
 from services.console.pages import render as _page
 from services.console.pages import session_of as _session
 from services.console.pages import sessions_of as _sessions
@@ -95,6 +96,7 @@ def install_console(api: FastAPI, sessions: SessionStore | None = None) -> FastA
         if error_class not in console.exception_handlers:
             console.add_exception_handler(error_class, _problem_page)
     _routes(console)
+    install_analytics(console)
 
     @api.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -515,7 +517,3 @@ async def _problem_page(request: Request, error: Exception) -> Response:
     if problem.status == 503:
         page.headers["Retry-After"] = "1"
     return page
-
-
-def _refusal(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
-    return _page(request, "refusal.html", {"title": title, "detail": detail, "home": quote(f"{PREFIX}/")}, status)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -219,3 +219,8 @@ def refused(error: Exception) -> tuple[Errors, int]:
         return {error.field: error.message}, 422
     problem = problem_type_of(error)
     return {"": f"{problem.title}: {error}"}, problem.status
+
+
+def refusal(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
+    """A refusal page with its status: what was refused and why, and the way back home."""
+    return render(request, "refusal.html", {"title": title, "detail": detail, "home": quote(f"{PREFIX}/")}, status)
