@@ -10,9 +10,12 @@ errors, shown next to their fields, and nothing is stored."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote
@@ -24,6 +27,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.staticfiles import PathLike
+from starlette.types import Scope
 
 from domain.errors import DomainError, InvalidField
 from domain.lead import Lead
@@ -51,6 +57,7 @@ from services.console.sessions import (
 
 PREFIX = "/app"
 HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 OPEN_STAGES = [s.value for s in Stage if s.is_open]
 INTERACTION_KINDS = [k.value for k in InteractionKind]
@@ -63,6 +70,10 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+STATIC_MAX_AGE = 365 * 24 * 3600
+"""How long a browser keeps an asset fetched at its versioned URL (`static_url`): a year."""
+_STATIC_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 Form = dict[str, str]
 Errors = dict[str, str]
@@ -82,13 +93,52 @@ class CsrfRefused(Exception):
     """A POST without its session's CSRF token."""
 
 
+@lru_cache(maxsize=64)
+def _digest(path: Path, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def static_version(name: str) -> str:
+    """A short digest of a static asset's content (a changed file is read again)."""
+    path = STATIC / name
+    stat = path.stat()
+    return _digest(path, stat.st_mtime_ns, stat.st_size)
+
+
+def static_url(name: str) -> str:
+    """The URL of a static asset with its version: cached for good, as a new one is a new URL."""
+    return f"{PREFIX}/static/{name}?v={static_version(name)}"
+
+
+templates.env.globals["static_url"] = static_url
+
+
+class StaticAssets(StaticFiles):
+    """The console's scripts, stylesheet and icon: at their versioned URL cached for a year as
+    immutable; at any other URL (an old version, or none) revalidated on every use."""
+
+    def file_response(
+        self, full_path: PathLike, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        """The file, with its cache header (and `nosniff`), also on a 304."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        asked = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("v", [""])[-1]
+        name = Path(full_path).resolve().relative_to(STATIC).as_posix()
+        current = asked == static_version(name)
+        cache = f"public, max-age={STATIC_MAX_AGE}, immutable" if current else "no-cache"
+        response.headers.update({**_STATIC_HEADERS, "Cache-Control": cache})
+        return response
+
+
 def install_console(api: FastAPI, sessions: SessionStore | None = None) -> FastAPI:
     """Mount the console at /app on the API's app (sharing its application, token store, read
     models and access log) and send / there; returns the console's own app."""
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     console.state = api.state
     api.state.console_sessions = sessions or SessionStore()
-    console.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    # compressed: the assets hold no secret (the pages, which carry the CSRF token next to
+    # reflected input, are sent as they are, so that their compressed size tells nothing)
+    console.mount("/static", GZipMiddleware(StaticAssets(directory=STATIC)), name="static")
     console.add_exception_handler(SignInRequired, _sign_in_required)
     console.add_exception_handler(CsrfRefused, _csrf_refused)
     console.add_exception_handler(Forbidden, _forbidden)
