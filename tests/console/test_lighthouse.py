@@ -18,9 +18,11 @@ from bench.lighthouse import (
     PAGES,
     START,
     Scores,
+    benchmark_index,
     between_markers,
     chromium_version,
     failed_audits,
+    median_run,
     pages_named,
     scores_of,
     table,
@@ -112,6 +114,27 @@ def test_the_table_goes_between_the_markers_and_a_rerun_replaces_it(report: dict
     assert between_markers(once, block) == once
 
 
+def test_the_table_says_how_many_runs_it_is_the_median_of_and_how_fast_the_machine_was() -> None:
+    block = table([], "12.8.2", "156.0.8078.114", "2026-12-01", runs=3, benchmarks=[412, 833, 650])
+    assert "the median of 3 runs per page (Lighthouse's CPU benchmark index 412-833)" in block
+
+
+def test_of_several_runs_the_one_with_the_median_performance_counts(report: dict[str, Any]) -> None:
+    def run(performance: float) -> dict[str, Any]:
+        return {**report, "categories": {**report["categories"], "performance": {"score": performance}}}
+
+    assert scores_of(median_run([run(0.99), run(0.71), run(0.93)]))["performance"] == 93
+    assert scores_of(median_run([run(0.99), run(0.71)]))["performance"] == 71
+    assert median_run([report]) is report
+    with pytest.raises(ValueError):
+        median_run([])
+
+
+def test_a_report_says_how_fast_the_machine_was(report: dict[str, Any]) -> None:
+    assert benchmark_index(report) == round(report["environment"]["benchmarkIndex"])
+    assert benchmark_index({}) is None
+
+
 def test_a_document_without_the_markers_is_refused() -> None:
     with pytest.raises(ValueError, match="markers"):
         between_markers("# Console\n", "| table |")
@@ -142,10 +165,18 @@ def test_a_static_asset_at_another_url_is_revalidated_each_time(console: Console
 
 
 def test_pages_link_their_assets_by_version_and_stay_uncached_and_uncompressed(console: Console) -> None:
-    client = console.client()
-    page = client.get("/app/sign-in", headers={"Accept-Encoding": "gzip"})
-    for name in ("console.css", "vendor/htmx.min.js", "favicon.svg"):
-        assert static_url(name).replace("&", "&amp;") in page.text
-    assert page.headers["cache-control"] == "no-store"
-    assert "content-encoding" not in page.headers
-    assert '<meta name="description" content="' in page.text
+    client, _ = console.signed_in()
+    for path in ("/app/sign-in", "/app/"):
+        page = client.get(path, headers={"Accept-Encoding": "gzip"})
+        assert page.status_code == 200
+        for name in ("console.css", "favicon.svg"):
+            assert static_url(name) in page.text
+        assert page.headers["cache-control"] == "no-store"
+        assert "content-encoding" not in page.headers
+        assert '<meta name="description" content="' in page.text
+    assert static_url("vendor/htmx.min.js") in client.get("/app/").text
+
+
+def test_the_sign_in_form_loads_no_script(console: Console) -> None:
+    page = console.client().get("/app/sign-in")
+    assert "<script" not in page.text and "hx-" not in page.text.replace("htmx-config", "")
