@@ -271,6 +271,33 @@ def serving(folder: Path) -> Iterator[tuple[str, dict[str, str]]]:
         log.close()
 
 
+def settled(answers: Sequence[tuple[int, Mapping[str, Any]]], quiet: int = 4) -> bool:
+    """Whether the last `quiet` answers of /readyz are ready, with no read model behind and the
+    same head of the log: the demo's jobs have stopped appending (they catch up on the seeded
+    history after start, and a page audited meanwhile shares the CPU with them)."""
+    last = answers[-quiet:]
+    if len(last) < quiet or any(status != 200 for status, _ in last):
+        return False
+    heads = {body.get("head_position") for _, body in last}
+    return len(heads) == 1 and all(not any(dict(body.get("lag") or {}).values()) for _, body in last)
+
+
+def wait_until_settled(base: str, seconds: float = 300) -> None:
+    """Wait until the server's log stops growing (see `settled`); say so when it does not."""
+    answers: list[tuple[int, Mapping[str, Any]]] = []
+
+    def check() -> bool:
+        status, _, body = _get(f"{base}/readyz")
+        answers.append((status, json.loads(body) if status == 200 else {}))
+        time.sleep(0.5)  # the pace of the checks: `settled` wants the head unchanged over 2 s
+        return settled(answers)
+
+    try:
+        _wait_until(check, seconds, "the demo's jobs settling")
+    except TimeoutError as error:
+        print(f"warning: {error}; auditing anyway", file=sys.stderr)
+
+
 def sign_in(base: str, token: str) -> str:
     """Sign in through the console's form, as a browser does; the session cookie's value."""
     status, headers, html = _get(f"{base}/app/sign-in")
@@ -341,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     versions = ("?", "?")
     benchmarks: list[int] = []
     with tempfile.TemporaryDirectory(prefix="crm-lighthouse-") as folder, serving(Path(folder)) as (base, tokens):
+        wait_until_settled(base)
         cookies = {user: sign_in(base, token) for user, token in tokens.items()}
         ids = records(base, cookies, tokens)
         for page in pages_named(args.pages):
@@ -369,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append(row)
             every = ", ".join(str(scores_of(run)["performance"]) for run in runs)
             print(f"{page.name}: {dict(row.scores)} (performance of each run: {every})", file=sys.stderr)
+            for warning in sorted({w for run in runs for w in run.get("runWarnings", [])}):
+                print(f"  Lighthouse warns: {' '.join(str(warning).split())}", file=sys.stderr)
             for miss in row.misses():
                 category = miss.split()[0]
                 print(f"  {miss}: {', '.join(failed_audits(report, category))}", file=sys.stderr)

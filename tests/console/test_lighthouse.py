@@ -25,6 +25,7 @@ from bench.lighthouse import (
     median_run,
     pages_named,
     scores_of,
+    settled,
     table,
     versions_of,
 )
@@ -133,6 +134,18 @@ def test_of_several_runs_the_one_with_the_median_performance_counts(report: dict
 def test_a_report_says_how_fast_the_machine_was(report: dict[str, Any]) -> None:
     assert benchmark_index(report) == round(report["environment"]["benchmarkIndex"])
     assert benchmark_index({}) is None
+
+
+def test_the_server_is_settled_once_its_log_stops_growing_and_no_read_model_lags() -> None:
+    def ready(head: int, lag: int = 0) -> tuple[int, dict[str, Any]]:
+        return 200, {"status": "ready", "head_position": head, "lag": {"pipeline": lag}}
+
+    assert settled([ready(7)] * 4)
+    assert not settled([ready(7)] * 3)
+    assert not settled([ready(6), ready(7), ready(7), ready(7)])
+    assert not settled([ready(7), ready(7), ready(7, lag=2), ready(7)])
+    assert not settled([ready(7), (503, {}), ready(7), ready(7)])
+    assert settled([ready(5), ready(6), ready(7), ready(7), ready(7), ready(7)])
 
 
 def test_a_document_without_the_markers_is_refused() -> None:
