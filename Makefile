@@ -78,3 +78,9 @@ distclean: clean
 .PHONY: bench
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.run
+
+# Lighthouse (mobile preset, Debian's chromium) over each console page of the demo, its scores
+# written into docs/console.md and its reports into build/lighthouse/. See docs/console.md.
+.PHONY: lighthouse
+lighthouse: $(STAMP) $(TOOLS_STAMP)
+	$(BIN)/python -m bench.lighthouse

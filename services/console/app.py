@@ -11,10 +11,13 @@ errors, shown next to their fields, and nothing is stored."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +25,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.staticfiles import PathLike
+from starlette.types import Scope
 
 from domain.errors import DomainError, InvalidField
 from domain.values import InteractionKind, Stage
@@ -40,15 +46,16 @@ from services.console.contact_page import contact_routes, contact_url
 # What the page modules share lives in services.console.pages (so that this module can install
 # them without an import cycle); its helpers keep here the names this module always gave them.
 from services.console.pages import (
-    HERE,
     POLL_SECONDS,
     PREFIX,
+    STATIC,
     CsrfRefused,
     Errors,
     Form,
     SignInRequired,
     integer_field,
     refused,
+    static_version,
     timeline_of,
 )
 from services.console.pages import SECURITY_HEADERS as _SECURITY_HEADERS
@@ -79,6 +86,27 @@ from services.console.sessions import (
 OPEN_STAGES = [s.value for s in Stage if s.is_open]
 INTERACTION_KINDS = [k.value for k in InteractionKind]
 
+STATIC_MAX_AGE = 365 * 24 * 3600
+"""How long a browser keeps an asset fetched at its versioned URL (`static_url`): a year."""
+_STATIC_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+
+class StaticAssets(StaticFiles):
+    """The console's scripts, stylesheet and icon: at their versioned URL cached for a year as
+    immutable; at any other URL (an old version, or none) revalidated on every use."""
+
+    def file_response(
+        self, full_path: PathLike, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        """The file, with its cache header (and `nosniff`), also on a 304."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        asked = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("v", [""])[-1]
+        name = Path(full_path).resolve().relative_to(STATIC).as_posix()
+        current = asked == static_version(name)
+        cache = f"public, max-age={STATIC_MAX_AGE}, immutable" if current else "no-cache"
+        response.headers.update({**_STATIC_HEADERS, "Cache-Control": cache})
+        return response
+
 
 def install_console(api: FastAPI, sessions: SessionStore | None = None) -> FastAPI:
     """Mount the console at /app on the API's app (sharing its application, token store, read
@@ -86,7 +114,9 @@ def install_console(api: FastAPI, sessions: SessionStore | None = None) -> FastA
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     console.state = api.state
     api.state.console_sessions = sessions or SessionStore()
-    console.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    # compressed: the assets hold no secret (the pages, which carry the CSRF token next to
+    # reflected input, are sent as they are, so that their compressed size tells nothing)
+    console.mount("/static", GZipMiddleware(StaticAssets(directory=STATIC)), name="static")
     console.add_exception_handler(SignInRequired, _sign_in_required)
     console.add_exception_handler(CsrfRefused, _csrf_refused)
     console.add_exception_handler(Forbidden, _forbidden)

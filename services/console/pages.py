@@ -9,9 +9,11 @@ modules are installed by `app.install_console` without an import cycle."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote
@@ -36,6 +38,7 @@ from services.console.sessions import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, S
 
 PREFIX = "/app"
 HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 
 POLL_SECONDS = 1
@@ -224,3 +227,23 @@ def refused(error: Exception) -> tuple[Errors, int]:
 def refusal(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
     """A refusal page with its status: what was refused and why, and the way back home."""
     return render(request, "refusal.html", {"title": title, "detail": detail, "home": quote(f"{PREFIX}/")}, status)
+
+
+@lru_cache(maxsize=64)
+def _digest(path: Path, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def static_version(name: str) -> str:
+    """A short digest of a static asset's content (a changed file is read again)."""
+    path = STATIC / name
+    stat = path.stat()
+    return _digest(path, stat.st_mtime_ns, stat.st_size)
+
+
+def static_url(name: str) -> str:
+    """The URL of a static asset with its version: cached for good, as a new one is a new URL."""
+    return f"{PREFIX}/static/{name}?v={static_version(name)}"
+
+
+templates.env.globals["static_url"] = static_url
