@@ -12,11 +12,15 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 from uuid import UUID
 
 from fastapi.testclient import TestClient
 
+from projections.segment_queries import SegmentContact
 from services.api.app import create_app
+from services.app.application import CrmApplication
+from services.app.errors import NotFound
 from services.bootstrap import bootstrap, following_read_models, open_access_log, open_token_store
 from services.console.app import install_console
 from services.jobs.seed import REPS, seed_history
@@ -39,6 +43,18 @@ def _median_ms(client: TestClient, path: str, renders: int, status: int = 200) -
         timings.append((time.perf_counter() - began) * 1000)
         assert response.status_code == status, (path, response.status_code)
     return statistics.median(timings)
+
+
+def _contact_of(crm: CrmApplication, contacts: list[SegmentContact], owner: str) -> SegmentContact:
+    """The first of `contacts` that `owner` may read (its lead was theirs) and that has an email."""
+    for contact in contacts:
+        try:
+            crm.get_contact(UUID(contact.contact_id), owner_scope=owner)
+        except NotFound:
+            continue
+        if contact.email:
+            return contact
+    raise SystemExit(f"no contact of {owner} among the seeded ones")
 
 
 def main() -> int:
@@ -69,12 +85,15 @@ def main() -> int:
                     clients[role] = TestClient(app, follow_redirects=False)
                     _signed_in(clients[role], tokens.issue(user, role))
                 version = crm.get_lead(UUID(lead)).version
+                contact = _contact_of(crm, read_side.queries.contacts(limit=500), rep)
                 for name, path, status in (
                     ("My day", "/app/", 200),
                     ("a lead's page", f"/app/leads/{lead}", 200),
                     ("the timeline fragment (a poll after a change)", f"/app/leads/{lead}/timeline", 200),
                     ("a timeline poll when nothing changed (204)", f"/app/leads/{lead}/timeline?since={version}", 204),
                     ("search by name", "/app/search?q=an", 200),
+                    ("a contact's page", f"/app/contacts/{contact.contact_id}", 200),
+                    ("search by email", f"/app/search?q={quote(contact.email or '')}", 200),
                 ):
                     rep_ms = _median_ms(clients["rep"], path, args.renders, status)
                     manager_ms = _median_ms(clients["manager"], path, args.renders, status)

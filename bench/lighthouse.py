@@ -72,7 +72,7 @@ PAGES: tuple[Page, ...] = (
     Page("My day (rep)", "/app/", REP),
     Page("A lead (rep)", "/app/leads/{lead_id}", REP),
     Page("Search results (rep)", "/app/search?q=an", REP),
-    Page("A contact (rep)", "/app/contacts/{contact_id}", REP),
+    Page("A contact (manager)", "/app/contacts/{contact_id}", MANAGER),
     Page("My day (manager)", "/app/", MANAGER),
     Page("Pipeline board (manager)", "/app/pipeline", MANAGER),
     Page("Forecast (manager)", "/app/forecast", MANAGER),
@@ -317,7 +317,8 @@ def sign_in(base: str, token: str) -> str:
 
 
 def records(base: str, cookies: Mapping[str, str], tokens: Mapping[str, str]) -> dict[str, str]:
-    """Ids for the paths' placeholders: a lead on the rep's My day, a contact of the API's list."""
+    """Ids for the paths' placeholders: a lead on the rep's My day, a contact of the API's list
+    (any owner's: its page is audited for a manager)."""
     found: dict[str, str] = {}
     _, _, day = _get(f"{base}/app/", {"Cookie": f"{SESSION_COOKIE}={cookies[REP]}"})
     lead = re.search(r"/app/leads/([0-9a-f-]{36})", day)
