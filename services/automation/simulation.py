@@ -33,6 +33,7 @@ from typing import Any
 from uuid import UUID
 
 import yaml
+from eventsourcing.application import AggregateNotFoundError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from domain.assignment import AssignmentRule
@@ -310,7 +311,8 @@ class _Replay:
         meta = Meta(actor=record.actor, correlation_id=record.correlation_id, occurred_at=record.occurred_at)
         try:
             action(self.sim, record, meta)
-        except (DomainError, NotFound, ConcurrencyConflict, ValueError) as error:
+        except (DomainError, NotFound, ConcurrencyConflict, ValueError, AggregateNotFoundError) as error:
+            # AggregateNotFoundError: the record's aggregate itself diverged (its creation was not replayed)
             self.divergences += 1
             if len(self.examples) < _DIVERGENCES_KEPT:
                 self.examples.append(f"{record.event_type} at {record.position}: {error}")
