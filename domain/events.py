@@ -20,6 +20,15 @@ EVENT_ID_NAMESPACE = UUID("89c19dac-914d-5444-844a-217505c7d113")
 changing it would give every event a new id and defeat deduplication."""
 
 
+AUTOMATION_ACTOR_PREFIX = "automation:"
+"""The actor of what automation did: `automation:<policy>`."""
+
+
+def is_automatic(event: Any) -> bool:
+    """Whether automation caused the event (its actor is `automation:<policy>`)."""
+    return str(event.actor).startswith(AUTOMATION_ACTOR_PREFIX)
+
+
 def event_id_of(aggregate_id: UUID, aggregate_version: int) -> UUID:
     """The id of the event that took an aggregate to a version: the same on every republication."""
     return uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{aggregate_version}")

@@ -1,7 +1,8 @@
 """A record's timeline in business time (valid time): its state as of any business time, as known
 at any recording time, is the fold of its events in occurred_at order (ties by version), built from
 scratch, whatever order they were recorded in. A back-dated event is placed at its business time
-only when every later event is still allowed after it, by the same guards the commands obey."""
+only when every later event is still allowed after it, by the same guards the commands obey;
+what automation did later refuses nothing, as it acted on what was known when it ran."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from domain.errors import (
     NoDetailsChanged,
     TimelineConflict,
 )
-from domain.events import CrmEvent, event_id_of
+from domain.events import CrmEvent, event_id_of, is_automatic
 from domain.lead import Lead
 from domain.values import ConsentChannel, InteractionKind, Stage
 
@@ -110,7 +111,9 @@ def check_timeline(events: Iterable[CrmEvent]) -> None:
 
 def _check_allowed(aggregate: Any, event: CrmEvent) -> None:
     guard = GUARDS.get(type(event))
-    if guard is None:
+    if guard is None or is_automatic(event):
+        # What automation did (a decay score, a nurture step) acted on what was known when it ran;
+        # a fact placed before it supersedes its premise rather than being refused by it.
         return
     try:
         guard(aggregate, event)

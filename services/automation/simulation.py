@@ -33,7 +33,6 @@ from typing import Any
 from uuid import UUID
 
 import yaml
-from eventsourcing.application import AggregateNotFoundError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from domain.assignment import AssignmentRule
@@ -311,8 +310,7 @@ class _Replay:
         meta = Meta(actor=record.actor, correlation_id=record.correlation_id, occurred_at=record.occurred_at)
         try:
             action(self.sim, record, meta)
-        except (DomainError, NotFound, ConcurrencyConflict, ValueError, AggregateNotFoundError) as error:
-            # AggregateNotFoundError: the record's aggregate itself diverged (its creation was not replayed)
+        except (DomainError, NotFound, ConcurrencyConflict, ValueError) as error:
             self.divergences += 1
             if len(self.examples) < _DIVERGENCES_KEPT:
                 self.examples.append(f"{record.event_type} at {record.position}: {error}")

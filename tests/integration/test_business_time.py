@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from domain.errors import DomainError, TimelineConflict
 from domain.timeline import check_timeline
 from domain.values import InteractionKind, Stage
-from services.app.application import AuditEntry, CrmApplication
-from services.app.commands import AssignLead, ChangeStage, ConvertLead, DisqualifyLead, LogInteraction
+from services.app.application import AuditEntry, Context, CrmApplication
+from services.app.commands import AssignLead, ChangeStage, ConvertLead, DisqualifyLead, LogInteraction, RescoreLead
 from services.app.errors import LeadNotFound
 from tests.integration.conftest import BACKENDS
 from tests.integration.factories import ALICE, capture
@@ -74,6 +74,31 @@ class TestBackDatedCommands:
         assert app.get_lead(lead_id, as_of=at(30)).stage == Stage.PROPOSAL
         stages = [e.data.get("stage") or e.event_type for e in in_business_order(app.history(lead_id))]
         assert stages.index("proposal") < stages.index("lead.converted")
+
+    def test_a_conversion_dated_before_an_automatic_decay_score_is_accepted_and_the_score_stays_recorded(
+        self, app: CrmApplication
+    ) -> None:
+        lead_id = app.capture_lead(capture(occurred_at=CAPTURED_AT), ALICE).id
+        app.log_lead_interaction(lead_id, LogInteraction(kind=InteractionKind.MEETING, occurred_at=at(1)), ALICE)
+        scored = app.get_lead(lead_id).version
+        decay = Context(actor="automation:decay", correlation_id="timer-decay")
+        decayed = app.rescore_lead(lead_id, RescoreLead(occurred_at=at(24 * 60)), decay).version
+        assert decayed > scored, "sixty days on, the meeting's points have decayed"
+
+        app.convert_lead(lead_id, ConvertLead(deal_value=100_00, occurred_at=at(24 * 30)), ALICE)
+
+        assert app.get_lead(lead_id).stage == Stage.CONVERTED
+        assert app.get_lead(lead_id, as_of=at(24 * 31)).stage == Stage.CONVERTED
+        assert app.history(lead_id)[decayed - 1].event_type == "lead.scored", "the decay stays recorded"
+
+    def test_a_conversion_dated_before_a_person_s_later_stage_change_is_still_refused_by_it(
+        self, app: CrmApplication
+    ) -> None:
+        lead_id = app.capture_lead(capture(occurred_at=CAPTURED_AT), ALICE).id
+        stage(app, lead_id, "contacted", 24)
+
+        with pytest.raises(TimelineConflict):
+            app.convert_lead(lead_id, ConvertLead(deal_value=100_00, occurred_at=at(12)), ALICE)
 
     def test_a_back_dated_stage_change_to_the_stage_it_was_in_then_is_refused(self, app: CrmApplication) -> None:
         lead_id = app.capture_lead(capture(occurred_at=CAPTURED_AT), ALICE).id
