@@ -5,12 +5,14 @@ projection never depends on how the event was delivered."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from domain.catalogue import CrmEvent, aggregate_type_of, event_data, event_type_of
+from domain.personal_data import PERSONAL_DETAILS, PERSONAL_EVENT_FIELDS, erased_value
 
 
 @dataclass(frozen=True)
@@ -50,3 +52,46 @@ def record_of(event: CrmEvent, position: int) -> EventRecord:
         cause=event.cause,
         traceparent=event.traceparent,
     )
+
+
+def record_to_json(record: EventRecord) -> str:
+    """The record as JSON that `record_from_json` turns back into an equal record: datetimes and
+    ids are tagged, so that they come back as themselves, not as strings."""
+    return json.dumps(asdict(record), default=_tagged, sort_keys=True, separators=(",", ":"))
+
+
+def record_from_json(text: str) -> EventRecord:
+    """The record `record_to_json` wrote."""
+    return EventRecord(**json.loads(text, object_hook=_untagged))
+
+
+def _tagged(value: Any) -> dict[str, str]:
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, UUID):
+        return {"$uuid": str(value)}
+    raise TypeError(f"{type(value).__name__} is not an event record value")
+
+
+def _untagged(value: dict[str, Any]) -> Any:
+    if len(value) == 1:
+        if "$datetime" in value:
+            return datetime.fromisoformat(value["$datetime"])
+        if "$uuid" in value:
+            return UUID(value["$uuid"])
+    return value
+
+
+def without_personal_data(record: EventRecord) -> EventRecord:
+    """The record with its personal fields as they read once their person is erased."""
+    fields = PERSONAL_EVENT_FIELDS.get(record.event_type)
+    if not fields:
+        return record
+    data = dict(record.data)
+    for name in fields & data.keys():
+        value = data[name]
+        if name == "changes" and isinstance(value, dict):
+            data[name] = {k: erased_value(k) if k in PERSONAL_DETAILS else v for k, v in value.items()}
+        else:
+            data[name] = erased_value(name)
+    return replace(record, data=data)

@@ -8,8 +8,8 @@ from typing import Any
 
 from domain.personal_data import ERASED_NAME
 from domain.values import OPEN_STAGES, Stage
-from projections.event_record import EventRecord
-from projections.row_changes import Insert, NewVersion, RowChange, Table, Update, Upsert
+from projections.event_record import EventRecord, without_personal_data
+from projections.row_changes import Insert, Journal, NewVersion, RowChange, Table, Update, Upsert
 
 LEADS = Table(
     name="pipeline_leads",
@@ -77,16 +77,41 @@ STAGE_INTERVALS = Table(
 )
 
 
+LEAD_EVENTS = Table(
+    name="pipeline_lead_events",
+    columns={
+        "lead_id": "text",
+        "version": "int",
+        "occurred_at": "timestamp",
+        "record": "json",
+    },
+    primary_key=("lead_id", "version"),
+)
+"""The journal of every lead's events (`Journal`): a back-dated event rebuilds its lead's rows
+from it in business order, so versions, stage intervals and the current row follow business time."""
+
+
+_PERSONAL = {LEADS.name: ("name",)}
+"""The pipeline's one column of personal data, which a rebuild from the journal carries over."""
+
+
 class PipelineProjection:
     """Leads -> pipeline rows; pure: an event record in, row changes out."""
 
     name: str = "pipeline"
-    tables: tuple[Table, ...] = (LEADS, LEAD_VERSIONS, STAGE_INTERVALS)
+    tables: tuple[Table, ...] = (LEADS, LEAD_VERSIONS, STAGE_INTERVALS, LEAD_EVENTS)
 
     def apply(self, record: EventRecord) -> list[RowChange]:
-        """Row changes for one event; other aggregates' events change nothing."""
+        """Row changes for one event, after its journal entry; other aggregates' events change nothing."""
         handler = _HANDLERS.get(record.event_type)
-        return handler(record) if handler else []
+        if handler is None:
+            return []
+        # the row's version is the newest recorded, whatever the business order it was rebuilt in
+        newest = Update(LEADS.name, _lead_key(record), {"version": record.aggregate_version})
+        journal = Journal(
+            LEAD_EVENTS.name, _lead_key(record), without_personal_data(record), then=(newest,), keep=_PERSONAL
+        )
+        return [journal, *handler(record)]
 
 
 def _lead_key(r: EventRecord) -> dict[str, Any]:

@@ -64,7 +64,30 @@ class NewVersion:
     changes: Mapping[str, Any] = field(default_factory=dict)
 
 
-RowChange = Insert | Upsert | Update | NewVersion
+@dataclass(frozen=True)
+class Journal:
+    """Keep an event in its aggregate's journal (`table`, one row per event, keyed by `key` and
+    `version`), so that the aggregate's rows follow business time whatever order its events were
+    recorded in. A projection that journals puts this change first in an event's list. When the
+    event stands after every journaled event of its aggregate in business order, the store goes
+    on with the event's other changes; when it is back-dated before one of them, the store deletes
+    the aggregate's rows from the projection's other tables and applies the projection to the
+    journal's events from scratch in business order (creation first, then `occurred_at`, then
+    version), then the changes in `then` (what holds whatever the order, such as the newest
+    version), instead of the event's other changes.
+
+    The journal keeps no personal data (`record` comes with its personal fields as they read once
+    erased): the columns in `keep` (per table) hold it, and a rebuild carries them over from the
+    rows it replaces, so that crypto-shredding leaves no copy here."""
+
+    table: str
+    key: Mapping[str, Any]
+    record: Any
+    then: tuple[Any, ...] = ()
+    keep: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+RowChange = Insert | Upsert | Update | NewVersion | Journal
 
 
 class Reader(Protocol):

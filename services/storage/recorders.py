@@ -26,10 +26,21 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 
-from projections.row_changes import ColumnType, Insert, NewVersion, Projection, RowChange, Table, Update, Upsert
+from projections.event_record import record_from_json, record_to_json
+from projections.row_changes import (
+    ColumnType,
+    Insert,
+    Journal,
+    NewVersion,
+    Projection,
+    RowChange,
+    Table,
+    Update,
+    Upsert,
+)
 from services.storage import tracking
 from services.storage.fail_fast_postgres import FailFastTrackingRecorder
-from services.storage.schema import SchemaRecords, lock_schema_changes
+from services.storage.schema import ReadModelSchemaMismatch, SchemaRecords, lock_schema_changes
 
 _SQLITE_TYPES: dict[ColumnType, str] = {
     "text": "TEXT",
@@ -121,6 +132,8 @@ class ReadModelRecorder(TrackingRecorder):
             schema = self._schema_records(c)
             named = [(self.table_name(t.name), t) for t in tables]
             missing = set(schema.check(named, live=not self.namespace, owners=owners or {}))
+            if not self.namespace:
+                _refuse_partly_built(named, missing, owners or {})
             for table in tables:
                 name = self.table_name(table.name)
                 columns = ", ".join(f"{col} {self.column_types[kind]}" for col, kind in table.columns.items())
@@ -174,8 +187,7 @@ class ReadModelRecorder(TrackingRecorder):
                 return AppliedBatch(0, len(batch), current)
             with self._batched(c):
                 for _, changes in fresh:
-                    for change in changes:
-                        self._execute_change(c, tables, change)
+                    self._execute_event(c, projection, tables, changes)
             last = fresh[-1][0]
             try:
                 self._insert_tracking(c, Tracking(application_name=tracking_name, notification_id=last))
@@ -196,6 +208,63 @@ class ReadModelRecorder(TrackingRecorder):
     def _batched(self, c: Any) -> AbstractContextManager[Any]:
         """Send a batch's statements without waiting for each answer, where the driver can."""
         return nullcontext()
+
+    def _execute_event(
+        self, c: _Cursor, projection: Projection, tables: Mapping[str, Table], changes: Sequence[RowChange]
+    ) -> None:
+        """One event's row changes; a journaled event back-dated before another of its aggregate
+        rebuilds the aggregate's rows in business order instead (see `Journal`)."""
+        if changes and isinstance(changes[0], Journal) and self._journal(c, changes[0]):
+            self._refold(c, projection, tables, changes[0])
+            return
+        for change in changes:
+            if not isinstance(change, Journal):
+                self._execute_change(c, tables, change)
+
+    def _journal(self, c: _Cursor, entry: Journal) -> bool:
+        """Keep the event in its aggregate's journal; True when it is dated before an event of
+        the aggregate already there (other than its creation, which comes first in any case)."""
+        name = self.table_name(entry.table)
+        record = entry.record
+        where, params = self._where(entry.key)
+        self._run(
+            c,
+            f"SELECT 1 FROM {name} WHERE {where} AND version > 1 AND occurred_at > ? LIMIT 1",
+            [*params, record.occurred_at],
+        )
+        later = c.fetchone() is not None
+        row = {
+            **entry.key,
+            "version": record.aggregate_version,
+            "occurred_at": record.occurred_at,
+            "record": record_to_json(record),
+        }
+        cols = list(row)
+        self._run(c, f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({self._marks(len(cols))})", row.values())
+        return later
+
+    def _refold(self, c: _Cursor, projection: Projection, tables: Mapping[str, Table], entry: Journal) -> None:
+        """Rebuild one aggregate's rows from its journal, in business order."""
+        where, params = self._where(entry.key)
+        kept = []
+        for kept_table, columns in entry.keep.items():
+            self._run(c, f"SELECT {', '.join(columns)} FROM {self.table_name(kept_table)} WHERE {where}", params)
+            kept += [Update(kept_table, entry.key, self._row(c, row)) for row in c.fetchall()]
+        for name in tables:
+            if name != entry.table:
+                self._run(c, f"DELETE FROM {self.table_name(name)} WHERE {where}", params)
+        self._run(
+            c,
+            f"SELECT record FROM {self.table_name(entry.table)} WHERE {where} "
+            "ORDER BY CASE WHEN version = 1 THEN 0 ELSE 1 END, occurred_at, version",
+            params,
+        )
+        for text in [self._row(c, row)["record"] for row in c.fetchall()]:
+            for change in projection.apply(record_from_json(text)):
+                if not isinstance(change, Journal):
+                    self._execute_change(c, tables, change)
+        for change in (*entry.then, *kept):
+            self._execute_change(c, tables, change)
 
     def _execute_change(self, c: _Cursor, tables: Mapping[str, Table], change: RowChange) -> None:
         name = self.table_name(change.table)
@@ -222,6 +291,8 @@ class ReadModelRecorder(TrackingRecorder):
             self._run(c, f"UPDATE {name} SET {sets} WHERE {where}", [*change.values.values(), *params])
         elif isinstance(change, NewVersion):
             self._new_version(c, tables[change.table], name, change)
+        elif isinstance(change, Journal):
+            raise TypeError("a journal entry is kept by _execute_event, first among its event's changes")
         else:  # pragma: no cover - the union is closed
             raise TypeError(f"unknown row change {change!r}")
 
@@ -344,6 +415,18 @@ class ReadModelRecorder(TrackingRecorder):
         for row in rows:
             digest.update(json.dumps([_normal(row[c]) for c in table.columns], default=str).encode())
         return len(rows), digest.hexdigest()
+
+
+def _refuse_partly_built(named: Sequence[tuple[str, Table]], missing: set[str], owners: Mapping[str, str]) -> None:
+    """A live projection some of whose tables exist and some not was built by a version that had
+    fewer tables (a journal added since, say): its rows cannot be trusted to be complete."""
+    built: dict[str, set[bool]] = {}
+    for name, table in named:
+        built.setdefault(owners.get(table.name, table.name), set()).add(name in missing)
+    for projection, states in built.items():
+        if states == {True, False}:
+            absent = next(name for name, t in named if owners.get(t.name, t.name) == projection and name in missing)
+            raise ReadModelSchemaMismatch(projection, absent)
 
 
 def _normal(value: Any) -> Any:

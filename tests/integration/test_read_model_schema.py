@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from consumers.in_process_runner import InProcessRunner
-from projections.pipeline import LEADS, PipelineProjection
-from projections.row_changes import Projection, Table
+from projections.pipeline import LEAD_EVENTS, LEADS, PipelineProjection
+from projections.row_changes import Journal, Projection, RowChange, Table
 from services.app.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
 from services.storage.recorders import read_model_recorder
@@ -117,6 +117,29 @@ def test_reopening_after_a_table_gained_a_column_stops_with_one_clear_error_and_
     # and the tables, their rows, fingerprints and positions are as they were
     assert (live.checksums(), schema_rows(live), live.position("pipeline"), leads_columns(live)) == before
     assert "region" not in leads_columns(live)
+
+
+class PipelineWithoutJournal(PipelineProjection):
+    """The pipeline of an earlier version, before it journaled its leads' events."""
+
+    tables = tuple(table for table in PipelineProjection.tables if table.name != LEAD_EVENTS.name)
+
+    def apply(self, record: Any) -> list[RowChange]:
+        """The changes of this version, without the journal entry."""
+        return [change for change in super().apply(record) if not isinstance(change, Journal)]
+
+
+def test_a_version_that_gained_a_table_refuses_the_read_model_an_earlier_version_built_without_it(
+    app: CrmApplication, open_store: OpenStore
+) -> None:
+    app.capture_lead(capture(), ALICE)
+    InProcessRunner(app, open_store(PipelineWithoutJournal())).catch_up()
+    # when this version, whose pipeline also has its journal, opens the live read models
+    with pytest.raises(ReadModelSchemaMismatch) as raised:
+        open_store()
+    # then the read model is named (its rows lack the journal of what came before) and nothing is created
+    assert str(raised.value) == MISMATCH and raised.value.table == LEAD_EVENTS.name
+    assert LEAD_EVENTS.name not in fingerprints(open_store(PipelineWithoutJournal()))
 
 
 def test_a_live_table_without_a_fingerprint_was_built_by_an_older_version(open_store: OpenStore) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from projections.row_changes import Insert, NewVersion, Projection, RowChange, Table, Update, Upsert
+from projections.row_changes import Insert, Journal, NewVersion, Projection, RowChange, Table, Update, Upsert
 
 _SQL_TYPES = {"text": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "INTEGER", "timestamp": "TEXT", "json": "TEXT"}
 
@@ -59,6 +59,8 @@ class SqliteReader:
                 )
             elif isinstance(change, NewVersion):
                 self._new_version(change)
+            elif isinstance(change, Journal):
+                continue  # the real store's to keep: events here are applied in business order
             else:
                 raise TypeError(f"unknown row change {change!r}")
         self.db.commit()

@@ -15,9 +15,9 @@ from domain.catalogue import data_fields, event_classes
 from domain.lead import Lead
 from domain.money import Money
 from domain.values import Meta, Stage
-from projections.event_record import EventRecord, record_of
-from projections.pipeline import LEAD_VERSIONS, LEADS, STAGE_INTERVALS, PipelineProjection
-from projections.row_changes import Insert, NewVersion, Update, Upsert
+from projections.event_record import EventRecord, record_from_json, record_of, record_to_json
+from projections.pipeline import LEAD_EVENTS, LEAD_VERSIONS, LEADS, STAGE_INTERVALS, PipelineProjection
+from projections.row_changes import Insert, Journal, NewVersion, RowChange, Update, Upsert
 from tests.unit.sqlite_reader import SqliteReader
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
@@ -164,6 +164,13 @@ PROJECTION = PipelineProjection()
 A = LeadLog.key("ada")
 
 
+def changes_of(record: EventRecord) -> list[RowChange]:
+    """The row changes of a lead event after its journal entry, which comes first."""
+    journal, *changes = PROJECTION.apply(record)
+    assert isinstance(journal, Journal) and journal.key == {"lead_id": str(record.aggregate_id)}
+    return changes
+
+
 def rows(store: SqliteReader, table: str, order: str = "version") -> list[dict[str, Any]]:
     return store.fetch(f"SELECT * FROM {table} WHERE lead_id = ? ORDER BY {order}", [A])
 
@@ -189,6 +196,28 @@ def test_every_hand_written_lead_record_carries_exactly_the_fields_of_its_domain
         assert sorted(record.data) == sorted(name for name, _ in data_fields(classes[record.event_type]))
 
 
+# --- the journal ---------------------------------------------------------------------------------
+
+
+def test_every_lead_event_is_journaled_first_without_its_personal_data_and_keeps_the_name_column() -> None:
+    # given a lead captured with a name and an email
+    record = LeadLog().capture("ada", day(0))
+    assert record.data["name"] != "[erased]"
+    # when projected
+    journal = PROJECTION.apply(record)[0]
+    # then its journal entry holds the event as it reads once erased, and the name stays in the row
+    assert isinstance(journal, Journal) and journal.table == LEAD_EVENTS.name
+    assert journal.record.data["name"] == "[erased]" and journal.record.data["email"] is None
+    assert journal.record.data["source"] == record.data["source"]
+    assert journal.keep == {LEADS.name: ("name",)}
+    assert journal.then == (Update(LEADS.name, {"lead_id": A}, {"version": 1}),)
+
+
+def test_a_journaled_record_reads_back_equal_with_its_datetimes_and_ids() -> None:
+    record = LeadLog().capture("ada", day(0))
+    assert record_from_json(record_to_json(record)) == record
+
+
 # --- the row changes of each event type -------------------------------------------------------
 
 
@@ -196,7 +225,7 @@ def test_a_captured_lead_upserts_its_row_inserts_its_first_version_and_enters_th
     # given a lead captured on day 0
     record = LeadLog().capture("ada", day(0), owner="alice", source="referral", value=250_000, currency="EUR")
     # when projected
-    changes = PROJECTION.apply(record)
+    changes = changes_of(record)
     # then
     assert changes == [
         Upsert(
@@ -252,7 +281,7 @@ def test_a_stage_change_moves_the_row_opens_a_version_and_closes_the_previous_in
     log = LeadLog()
     log.capture("ada", day(0))
     # when it moves to contacted on day 2
-    changes = PROJECTION.apply(log.move("ada", "contacted", day(2)))
+    changes = changes_of(log.move("ada", "contacted", day(2)))
     # then
     assert changes == [
         Update(LEADS.name, {"lead_id": A}, {"stage": "contacted", "stage_entered_at": day(2), "version": 2}),
@@ -270,7 +299,7 @@ def test_a_disqualification_closes_the_lead_with_its_reason() -> None:
     log = LeadLog()
     log.capture("ada", day(0))
     # when it is disqualified on day 3
-    changes = PROJECTION.apply(log.disqualify("ada", day(3), reason="no budget"))
+    changes = changes_of(log.disqualify("ada", day(3), reason="no budget"))
     # then the row is closed and the lead enters the disqualified stage
     assert changes[0] == Update(
         LEADS.name,
@@ -297,7 +326,7 @@ def test_a_conversion_records_the_deal_value_currency_contact_and_close_time() -
     log.move("ada", "proposal", day(1))
     # when it converts on day 5 for 120_000 EUR
     record = log.convert("ada", day(5), 120_000, currency="EUR")
-    changes = PROJECTION.apply(record)
+    changes = changes_of(record)
     # then
     assert changes[0] == Update(
         LEADS.name,
@@ -323,7 +352,7 @@ def test_a_conversion_records_the_deal_value_currency_contact_and_close_time() -
 def test_an_assignment_changes_the_owner_and_opens_a_version_without_touching_stage_intervals() -> None:
     log = LeadLog()
     log.capture("ada", day(0), owner=None)
-    changes = PROJECTION.apply(log.assign("ada", "bob", day(1)))
+    changes = changes_of(log.assign("ada", "bob", day(1)))
     assert changes == [
         Update(LEADS.name, {"lead_id": A}, {"owner": "bob", "version": 2}),
         NewVersion(LEAD_VERSIONS.name, {"lead_id": A}, 2, day(1), {"owner": "bob"}),
@@ -333,10 +362,8 @@ def test_an_assignment_changes_the_owner_and_opens_a_version_without_touching_st
 def test_a_score_and_an_interaction_change_only_the_current_row() -> None:
     log = LeadLog()
     log.capture("ada", day(0))
-    assert PROJECTION.apply(log.score("ada", 42, day(1))) == [
-        Update(LEADS.name, {"lead_id": A}, {"score": 42, "version": 2})
-    ]
-    assert PROJECTION.apply(log.interact("ada", day(2))) == [
+    assert changes_of(log.score("ada", 42, day(1))) == [Update(LEADS.name, {"lead_id": A}, {"score": 42, "version": 2})]
+    assert changes_of(log.interact("ada", day(2))) == [
         Update(LEADS.name, {"lead_id": A}, {"last_interaction_at": day(2), "version": 3})
     ]
 
@@ -346,9 +373,7 @@ def test_a_consent_change_only_moves_the_current_row_to_its_version() -> None:
     log = LeadLog()
     log.capture("ada", day(0))
     # when the person withdraws email consent, then the row keeps up with the lead's version only
-    assert PROJECTION.apply(log.consent("ada", day(1), granted=False)) == [
-        Update(LEADS.name, {"lead_id": A}, {"version": 2})
-    ]
+    assert changes_of(log.consent("ada", day(1), granted=False)) == [Update(LEADS.name, {"lead_id": A}, {"version": 2})]
 
 
 def test_contact_events_change_nothing_in_the_pipeline() -> None:

@@ -1,0 +1,120 @@
+"""The pipeline read model in business time: a back-dated event rebuilds its lead's rows in
+occurred_at order, so counts, stage intervals and owners as of any date agree with the lead's
+own timeline, whatever order its events were recorded in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+
+from consumers.in_process_runner import InProcessRunner
+from domain.values import Stage
+from projections.pipeline_queries import lead_versions_at, pipeline_summary, stage_intervals_until
+from services.app.application import CrmApplication
+from services.app.commands import AssignLead, ChangeStage, ErasePerson
+from services.bootstrap import open_read_models
+from services.settings import Settings
+from services.storage.read_model_store import ReadModelStore
+from tests.integration.conftest import BACKENDS
+from tests.integration.factories import ALICE, capture
+
+DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]
+CAPTURED_AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def at(hours: float) -> datetime:
+    """So many hours after the lead was captured, in business time."""
+    return CAPTURED_AT + timedelta(hours=hours)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[ReadModelStore]:
+    """The live read models of the test's database."""
+    read_models = open_read_models(Settings(database_url=database_url))
+    yield read_models
+    read_models.close()
+
+
+def caught_up(app: CrmApplication, store: ReadModelStore) -> ReadModelStore:
+    """The store after the runner applied every event recorded so far."""
+    InProcessRunner(app, store).catch_up()
+    return store
+
+
+def stage(app: CrmApplication, lead_id: UUID, to: str, hours: float) -> None:
+    app.change_stage(lead_id, ChangeStage(stage=Stage(to), occurred_at=at(hours)), ALICE)
+
+
+def stays(store: ReadModelStore, lead_id: UUID) -> list[tuple[str, datetime, datetime | None]]:
+    """The lead's stage intervals in business order."""
+    intervals = stage_intervals_until(store, at(10_000))
+    return sorted(
+        ((i.stage, i.entered_at, i.left_at) for i in intervals if i.lead_id == str(lead_id)), key=lambda s: s[1]
+    )
+
+
+@pytest.mark.parametrize("database_url", DURABLE, indirect=True)
+class TestPipelineInBusinessTime:
+    def test_a_stage_change_dated_between_two_others_counts_the_lead_once_in_the_stage_it_was_in(
+        self, app: CrmApplication, store: ReadModelStore
+    ) -> None:
+        lead_id = app.capture_lead(capture(occurred_at=CAPTURED_AT), ALICE).id
+        stage(app, lead_id, "contacted", 24)
+        stage(app, lead_id, "qualified", 72)
+        caught_up(app, store)
+        stage(app, lead_id, "nurturing", 48)  # recorded last, dated between the two
+        caught_up(app, store)
+
+        for hours, expected in [(30, "contacted"), (50, "nurturing"), (80, "qualified")]:
+            summary = pipeline_summary(store, at(hours))
+            counted = {s.stage: s.count for s in summary.stages if s.count}
+            assert counted == {expected: 1}, f"as of +{hours}h"
+        assert stays(store, lead_id) == [
+            ("new", at(0), at(24)),
+            ("contacted", at(24), at(48)),
+            ("nurturing", at(48), at(72)),
+            ("qualified", at(72), None),
+        ]
+        durations = pipeline_summary(store, at(100)).time_in_stage
+        assert all(d.mean_days is None or d.mean_days >= 0 for d in durations)
+        [row] = store.fetch("SELECT stage, stage_entered_at, version FROM pipeline_leads")
+        newest = app.get_lead(lead_id).version
+        assert (row["stage"], row["version"]) == ("qualified", newest), "now is the latest business time"
+
+    def test_an_owner_is_credited_from_the_assignment_s_business_time_not_from_when_it_was_recorded(
+        self, app: CrmApplication, store: ReadModelStore
+    ) -> None:
+        lead_id = app.capture_lead(capture(occurred_at=CAPTURED_AT, owner="alice"), ALICE).id
+        stage(app, lead_id, "contacted", 48)
+        app.assign_lead(lead_id, AssignLead(owner="bob", occurred_at=at(24)), ALICE)
+        caught_up(app, store)
+
+        owners = {h: {v.owner for v in lead_versions_at(store, at(h))} for h in (10, 30, 50)}
+        assert owners == {10: {"alice"}, 30: {"bob"}, 50: {"bob"}}
+        assert pipeline_summary(store, at(30), owner="bob").stage("new").count == 1
+        assert pipeline_summary(store, at(10), owner="bob").open_count == 0
+        [row] = store.fetch("SELECT owner, stage FROM pipeline_leads")
+        assert (row["owner"], row["stage"]) == ("bob", "contacted")
+
+    def test_the_journal_that_rebuilds_a_lead_holds_no_personal_data_and_an_erased_name_stays_erased(
+        self, app: CrmApplication, store: ReadModelStore
+    ) -> None:
+        lead_id = app.capture_lead(capture(occurred_at=CAPTURED_AT, name="Ada Lovelace"), ALICE).id
+        stage(app, lead_id, "contacted", 48)
+        stage(app, lead_id, "nurturing", 24)  # a rebuild while the name is known
+        caught_up(app, store)
+        [row] = store.fetch("SELECT name FROM pipeline_leads")
+        assert row["name"] == "Ada Lovelace", "the rebuild carried the name over"
+
+        app.erase_person(lead_id, ErasePerson(reason="data subject request"), ALICE)
+        stage(app, lead_id, "qualified", 36)  # a rebuild after the erasure
+        caught_up(app, store)
+
+        [row] = store.fetch("SELECT name FROM pipeline_leads")
+        assert row["name"] == "[erased]"
+        journal = " ".join(r["record"] for r in store.fetch("SELECT record FROM pipeline_lead_events"))
+        assert "Ada" not in journal and "Lovelace" not in journal
+        assert len(store.fetch("SELECT version FROM pipeline_lead_events")) == app.get_lead(lead_id).version
