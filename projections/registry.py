@@ -8,6 +8,10 @@ from projections.row_changes import Projection
 
 PROJECTION_NAMES = ("pipeline", "segments", "tasks", "nurture", "people")
 
+JOURNALED = ("pipeline",)
+"""The projections whose rows follow business time through a journal per aggregate
+(`projections.row_changes.Journal`); `crm verify` checks them against a fold per aggregate."""
+
 
 def all_projections(default_phone_region: str | None = None) -> list[Projection]:
     """Every projection, in a fixed order; the identity index reads phones without a country

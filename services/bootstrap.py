@@ -368,6 +368,11 @@ def open_access_log(settings: Settings) -> AccessLog:
     return MemoryAccessLog()
 
 
+def read_log(app: CrmApplication, start: int, limit: int, stop: int | None = None) -> list[EventRecord]:
+    """Up to `limit` event records of the log from `start` to `stop` (inclusive), as a runner reads them."""
+    return read_records(app, start, limit, stop=stop)
+
+
 def in_process_runner(app: CrmApplication, store: ReadModelStore, **options: object) -> InProcessRunner:
     """The runner that feeds the store's projections straight from the notification log."""
     return InProcessRunner(app, store, **options)  # type: ignore[arg-type]

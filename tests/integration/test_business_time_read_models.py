@@ -9,17 +9,22 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from consumers.in_process_runner import InProcessRunner
+from domain.errors import DomainError
 from domain.values import Stage
 from projections.pipeline_queries import lead_versions_at, pipeline_summary, stage_intervals_until
 from services.app.application import CrmApplication
 from services.app.commands import AssignLead, ChangeStage, ErasePerson
 from services.bootstrap import open_read_models
+from services.jobs.rebuild import verify
 from services.settings import Settings
 from services.storage.read_model_store import ReadModelStore
 from tests.integration.conftest import BACKENDS
 from tests.integration.factories import ALICE, capture
+from tests.integration.test_business_time import COMMANDS, reference_fold, run
 
 DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]
 CAPTURED_AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -118,3 +123,63 @@ class TestPipelineInBusinessTime:
         journal = " ".join(r["record"] for r in store.fetch("SELECT record FROM pipeline_lead_events"))
         assert "Ada" not in journal and "Lovelace" not in journal
         assert len(store.fetch("SELECT version FROM pipeline_lead_events")) == app.get_lead(lead_id).version
+
+
+@pytest.mark.parametrize("database_url", DURABLE, indirect=True)
+def test_verify_checks_the_pipeline_against_a_fold_per_lead_and_catches_a_stay_that_does_not_end(
+    app: CrmApplication, store: ReadModelStore, database_url: str
+) -> None:
+    lead_id = app.capture_lead(capture(occurred_at=CAPTURED_AT), ALICE).id
+    stage(app, lead_id, "contacted", 24)
+    stage(app, lead_id, "qualified", 72)
+    caught_up(app, store)
+    stage(app, lead_id, "nurturing", 48)
+    app.assign_lead(lead_id, AssignLead(owner="bob", occurred_at=at(12)), ALICE)
+    caught_up(app, store)
+    settings_ = Settings(database_url=database_url)
+
+    _, checks = verify(app, settings_)
+    assert checks and all(c.same for c in checks), [c for c in checks if not c.same]
+
+    with store.recorder.datastore.transaction(commit=True) as c:
+        c.execute("UPDATE pipeline_stage_intervals SET left_at = NULL WHERE stage = 'contacted'")
+    _, checks = verify(app, settings_)
+    assert [c.table for c in checks if not c.same] == ["pipeline_stage_intervals"]
+
+
+# --- the property: the pipeline as of any date is the lead's own fold then ---------------------
+
+PROBES = st.lists(st.integers(-10, 250), min_size=1, max_size=6)
+
+
+@pytest.mark.parametrize("database_url", [DURABLE[0]], indirect=True)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(commands=COMMANDS, probes=PROBES)
+def test_the_pipeline_as_of_any_date_answers_as_the_lead_s_fold_whatever_the_recording_order(
+    app: CrmApplication, store: ReadModelStore, commands: list[tuple[str, int, int]], probes: list[int]
+) -> None:
+    lead_id = app.capture_lead(capture(occurred_at=CAPTURED_AT), ALICE).id
+    for kind, hours, pick in commands:
+        try:
+            run(app, lead_id, kind, hours, pick)
+        except DomainError:
+            continue
+        caught_up(app, store)  # each accepted event applied as it comes, back-dated or not
+    caught_up(app, store)
+    entries = app.history(lead_id)
+    event(f"{sum(1 for a, b in zip(entries, entries[1:], strict=False) if b.occurred_at < a.occurred_at)} back-dated")
+
+    lead = str(lead_id)
+    for hours in probes:
+        expected = reference_fold(entries, at(hours), None)
+        versions = [v for v in lead_versions_at(store, at(hours)) if v.lead_id == lead]
+        if expected is None:
+            assert versions == []
+            continue
+        assert [(v.stage, v.owner) for v in versions] == [(expected.stage, expected.owner)], f"as of +{hours}h"
+        counts = {s.stage: s.count for s in pipeline_summary(store, at(hours)).stages if s.count}
+        assert counts.get(expected.stage, 0) >= 1 and sum(counts.values()) == len(lead_versions_at(store, at(hours)))
+    mine = stays(store, lead_id)
+    assert all(left is None or left >= entered for _, entered, left in mine), "no stay lasts less than nothing"
+    assert all(a[2] == b[1] for a, b in zip(mine, mine[1:], strict=False)), "each stay ends where the next begins"
+    assert mine[-1][2] is None
