@@ -83,12 +83,15 @@ LEAD_EVENTS = Table(
         "lead_id": "text",
         "version": "int",
         "occurred_at": "timestamp",
+        "recorded_at": "timestamp",
         "record": "json",
     },
     primary_key=("lead_id", "version"),
+    indexes=(("recorded_at",),),
 )
 """The journal of every lead's events (`Journal`): a back-dated event rebuilds its lead's rows
-from it in business order, so versions, stage intervals and the current row follow business time."""
+from it in business order, so versions, stage intervals and the current row follow business time;
+`recorded_at` says what was known when (transaction time)."""
 
 
 _PERSONAL = {LEADS.name: ("name",)}

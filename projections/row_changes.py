@@ -66,12 +66,14 @@ class NewVersion:
 
 @dataclass(frozen=True)
 class Journal:
-    """Keep an event in its aggregate's journal (`table`, one row per event, keyed by `key` and
-    `version`), so that the aggregate's rows follow business time whatever order its events were
-    recorded in. A projection that journals puts this change first in an event's list. When the
-    event stands after every journaled event of its aggregate in business order, the store goes
-    on with the event's other changes; when it is back-dated before one of them, the store deletes
-    the aggregate's rows from the projection's other tables and applies the projection to the
+    """Keep an event in its aggregate's journal (`table`, one row per event: the columns of `key`,
+    then `version`, `occurred_at`, `recorded_at` and the `record` as JSON), so that the
+    aggregate's rows follow business time whatever order its events were recorded in.
+
+    A projection that journals puts this change first in an event's list. When the event stands
+    after every journaled event of its aggregate in business order, the store goes on with the
+    event's other changes. When it is back-dated before one of them, the store deletes the
+    aggregate's rows from the projection's other tables and applies the projection to the
     journal's events from scratch in business order (creation first, then `occurred_at`, then
     version), then the changes in `then` (what holds whatever the order, such as the newest
     version), instead of the event's other changes.

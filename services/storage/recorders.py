@@ -237,6 +237,7 @@ class ReadModelRecorder(TrackingRecorder):
             **entry.key,
             "version": record.aggregate_version,
             "occurred_at": record.occurred_at,
+            "recorded_at": record.recorded_at,
             "record": record_to_json(record),
         }
         cols = list(row)
