@@ -11,7 +11,7 @@ from typing import Any
 
 from projections.event_record import EventRecord
 from projections.registry import JOURNALED, PROJECTION_NAMES
-from projections.row_changes import Journal, Projection, RowChange
+from projections.row_changes import folded_changes
 from services.app.application import CrmApplication
 from services.bootstrap import in_process_runner, open_read_models, read_log
 from services.settings import Settings
@@ -66,26 +66,12 @@ def fold_per_aggregate(
             per_aggregate.setdefault(record.aggregate_id, []).append(record)
         start = records[-1].position + 1
     for projection in store.projections.values():
-        changes = [change for events in per_aggregate.values() for change in _folded(projection, events)]
+        changes = [change for events in per_aggregate.values() for change in folded_changes(projection, events)]
         # positions here only count the change lists applied: the order is not the log's
         batch = list(enumerate(changes, start=1))
         for first in range(0, len(batch), 1000):
             store.apply(projection.name, batch[first : first + 1000])
     return store
-
-
-def _folded(projection: Projection, events: list[EventRecord]) -> list[list[RowChange]]:
-    """One aggregate's changes in business order, then what its newest event's journal entry
-    says holds whatever the order (the newest version)."""
-    folded = [projection.apply(record) for record in sorted(events, key=_business_key)]
-    newest = projection.apply(max(events, key=lambda r: r.aggregate_version))
-    if newest and isinstance(newest[0], Journal):
-        folded.append(list(newest[0].then))
-    return folded
-
-
-def _business_key(record: EventRecord) -> tuple[bool, datetime, int]:
-    return (record.aggregate_version != 1, record.occurred_at, record.aggregate_version)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from services.app.commands import AssignLead, ChangeStage, ErasePerson
 from services.bootstrap import open_read_models
 from services.jobs.rebuild import verify
 from services.settings import Settings
+from services.storage.as_known import pipeline_as_known_at
 from services.storage.read_model_store import ReadModelStore
 from tests.integration.conftest import BACKENDS
 from tests.integration.factories import ALICE, capture
@@ -183,3 +184,26 @@ def test_the_pipeline_as_of_any_date_answers_as_the_lead_s_fold_whatever_the_rec
     assert all(left is None or left >= entered for _, entered, left in mine), "no stay lasts less than nothing"
     assert all(a[2] == b[1] for a, b in zip(mine, mine[1:], strict=False)), "each stay ends where the next begins"
     assert mine[-1][2] is None
+
+
+@pytest.mark.parametrize("database_url", DURABLE, indirect=True)
+def test_the_pipeline_as_known_at_a_past_moment_leaves_out_what_was_recorded_later(
+    app: CrmApplication, store: ReadModelStore
+) -> None:
+    lead_id = app.capture_lead(capture(occurred_at=CAPTURED_AT), ALICE).id
+    stage(app, lead_id, "contacted", 24)
+    stage(app, lead_id, "qualified", 72)
+    known_before = app.history(lead_id)[-1].recorded_at
+    stage(app, lead_id, "nurturing", 48)  # learned later, dated between the two
+    caught_up(app, store)
+
+    believed = pipeline_as_known_at(store, known_before)
+    try:
+        assert [v.stage for v in lead_versions_at(believed, at(50))] == ["contacted"]
+        assert [v.stage for v in lead_versions_at(store, at(50))] == ["nurturing"]
+        assert pipeline_summary(believed, at(80)).stage("qualified").count == 1
+        assert stays(believed, lead_id)[1] == ("contacted", at(24), at(72))
+        [row] = believed.fetch("SELECT name FROM pipeline_leads")
+        assert row["name"] == "[erased]", "the journal holds no personal data"
+    finally:
+        believed.close()

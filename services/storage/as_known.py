@@ -1,0 +1,36 @@
+"""Read models as they were known at a past moment (transaction time): the journaled read models
+(the pipeline) rebuilt, in a scratch store in memory, from the journal entries recorded by then,
+each aggregate folded from scratch in business order. What was recorded later, back-dated or
+not, is left out; what was known then counts at its business time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from projections.event_record import EventRecord, record_from_json
+from projections.pipeline import LEAD_EVENTS, PipelineProjection
+from projections.row_changes import Reader, folded_changes
+from services.storage.read_model_store import ReadModelStore
+from services.storage.recorders import read_model_recorder
+
+_IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}
+
+
+def pipeline_as_known_at(live: Reader, known_at: datetime) -> ReadModelStore:
+    """A scratch pipeline (in memory; close it after use) holding what the live journal says was
+    recorded by `known_at`. Its rows carry no personal data: names read as erased."""
+    projection = PipelineProjection()
+    scratch = ReadModelStore(read_model_recorder(_IN_MEMORY), [projection])
+    rows = live.fetch(
+        f"SELECT lead_id, record FROM {LEAD_EVENTS.name} WHERE recorded_at <= ? ORDER BY lead_id, version", [known_at]
+    )
+    per_lead: dict[str, list[EventRecord]] = {}
+    for row in rows:
+        per_lead.setdefault(row["lead_id"], []).append(record_from_json(row["record"]))
+    changes: list[Sequence[Any]] = [c for records in per_lead.values() for c in folded_changes(projection, records)]
+    batch = list(enumerate(changes, start=1))
+    for first in range(0, len(batch), 1000):
+        scratch.apply(projection.name, batch[first : first + 1000])
+    return scratch
