@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote
@@ -229,16 +229,10 @@ def refusal(request: Request, status: int, title: str, detail: str) -> HTMLRespo
     return render(request, "refusal.html", {"title": title, "detail": detail, "home": quote(f"{PREFIX}/")}, status)
 
 
-@lru_cache(maxsize=64)
-def _digest(path: Path, mtime_ns: int, size: int) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
+@cache  # the assets ship with the code: a new one comes with a new process
 def static_version(name: str) -> str:
-    """A short digest of a static asset's content (a changed file is read again)."""
-    path = STATIC / name
-    stat = path.stat()
-    return _digest(path, stat.st_mtime_ns, stat.st_size)
+    """A short digest of a static asset's content, read once per process."""
+    return hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:16]
 
 
 def static_url(name: str) -> str:
