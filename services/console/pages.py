@@ -33,7 +33,8 @@ from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
 from services.auth.access import AccessRecorder, Caller, log_denial
 from services.auth.masking import mask_free_text, mask_name
-from services.auth.policy import Action, Authenticator, Principal
+from services.auth.policy import Action, Authenticator, Refusal
+from services.auth.principals import caller_behind
 from services.console.sessions import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session, SessionStore, same_token
 
 PREFIX = "/app"
@@ -103,17 +104,21 @@ def caller_of(request: Request, action: Action = Action.READ) -> tuple[Caller, S
     token store on every request, so an expired or revoked one ends the session here."""
     session = session_of(request)
     tokens: Authenticator = request.app.state.tokens
-    principal = tokens.resolve(session.token)
+    access_log: AccessRecorder = request.app.state.access_log
     request_id = str(getattr(request.state, "request_id", "") or uuid.uuid4().hex)
-    if not isinstance(principal, Principal):
-        log_denial(principal.value, method=request.method, path=request.url.path, request_id=request_id)
+    route = str(getattr(request.scope.get("route"), "path", ""))
+    caller = caller_behind(
+        tokens,
+        session.token,
+        request_id=request_id,
+        method=request.method,
+        path=request.url.path,
+        route=PREFIX + route,
+        access_log=access_log,
+    )
+    if isinstance(caller, Refusal):
         sessions_of(request).close(session.session_id)
         raise SignInRequired("Your session ended: its token is no longer valid. Sign in again.")
-    access_log: AccessRecorder = request.app.state.access_log
-    route = str(getattr(request.scope.get("route"), "path", ""))
-    caller = Caller(
-        principal, request_id, request.method, request.url.path, route=PREFIX + route, access_log=access_log
-    )
     permitted = caller.permit(action)
     request.state.caller = permitted  # read when a withheld record is answered (the denial log)
     return permitted, session
