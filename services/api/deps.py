@@ -28,7 +28,8 @@ from services.app.application import CrmApplication
 from services.app.commands import EARLIEST_YEAR, LATEST_YEAR
 from services.app.inbound import InboundCapture
 from services.auth.access import AccessRecorder, Caller, log_denial
-from services.auth.policy import Action, Authenticator, Principal, Refusal, Unauthenticated
+from services.auth.policy import Action, Authenticator, Refusal, Unauthenticated
+from services.auth.principals import caller_behind
 from services.webhooks.subscriptions import WebhookDesk
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
@@ -140,17 +141,14 @@ class Permit:
         if credentials is None:
             log_denial("missing_token", **where)
             raise Unauthenticated("send an `Authorization: Bearer <token>` header")
-        principal = tokens.resolve(credentials.credentials)
-        if not isinstance(principal, Principal):
-            log_denial(principal.value, **where)
-            raise Unauthenticated(_REFUSED[principal])
         route = str(getattr(request.scope.get("route"), "path", ""))
+        found = caller_behind(tokens, credentials.credentials, **where, route=route, access_log=_access_log(request))
+        if isinstance(found, Refusal):
+            raise Unauthenticated(_REFUSED[found])
         action = self.action
-        if self.or_else is not None and not principal.may(action) and principal.may(self.or_else):
+        if self.or_else is not None and not found.principal.may(action) and found.principal.may(self.or_else):
             action = self.or_else
-        caller = Caller(
-            principal, request_id, request.method, request.url.path, route=route, access_log=_access_log(request)
-        ).permit(action)
+        caller = found.permit(action)
         request.state.caller = caller  # read when a withheld aggregate is answered (the denial log)
         return caller
 

@@ -44,35 +44,35 @@ from services.console.analytics import install_analytics
 from services.console.contact_page import contact_routes, contact_url
 
 # What the page modules share lives in services.console.pages (so that this module can install
-# them without an import cycle); its helpers keep here the names this module always gave them.
+# them without an import cycle).
 from services.console.pages import (
     POLL_SECONDS,
     PREFIX,
+    SECURITY_HEADERS,
     STATIC,
     CsrfRefused,
     Errors,
     Form,
     SignInRequired,
+    caller_of,
+    check_csrf,
+    crm_of,
+    form_of,
     integer_field,
+    queries_of,
+    redirect,
+    refusal,
     refused,
+    render,
+    session_of,
+    sessions_of,
+    shown_name,
+    shown_text,
     static_version,
     timeline_of,
+    validated,
+    when,
 )
-from services.console.pages import SECURITY_HEADERS as _SECURITY_HEADERS
-from services.console.pages import caller_of as _caller
-from services.console.pages import check_csrf as _check_csrf
-from services.console.pages import crm_of as _crm
-from services.console.pages import form_of as _form
-from services.console.pages import queries_of as _queries
-from services.console.pages import redirect as _redirect
-from services.console.pages import refusal as _refusal
-from services.console.pages import render as _page
-from services.console.pages import session_of as _session
-from services.console.pages import sessions_of as _sessions
-from services.console.pages import shown_name as _name
-from services.console.pages import shown_text as _text
-from services.console.pages import validated as _validated
-from services.console.pages import when as _when
 from services.console.sessions import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -160,8 +160,8 @@ def my_day(crm: CrmApplication, queries: ReadModelQueries | None, who: Caller) -
         rows = queries.tasks(now=now, owner=principal.user, status="open", due_before=end_of_day, limit=50)
         day["tasks"] = [
             {
-                "title": _text(who, row.title) or "(erased)",
-                "due": _when(row.due_at),
+                "title": shown_text(who, row.title) or "(erased)",
+                "due": when(row.due_at),
                 "overdue": row.is_overdue(now),
                 "lead_id": row.aggregate_id if row.aggregate_type == "lead" else None,
             }
@@ -174,7 +174,7 @@ def my_day(crm: CrmApplication, queries: ReadModelQueries | None, who: Caller) -
             hot.append(
                 {
                     "lead_id": hit.lead_id,
-                    "name": _name(who, hit.name),
+                    "name": shown_name(who, hit.name),
                     "stage": hit.stage,
                     "score": hit.score,
                     "reason": _reason(lead.score_breakdown),
@@ -187,10 +187,10 @@ def my_day(crm: CrmApplication, queries: ReadModelQueries | None, who: Caller) -
             waiting.append(
                 {
                     "lead_id": step.lead_id,
-                    "name": _name(who, lead.name),
+                    "name": shown_name(who, lead.name),
                     "sequence": step.sequence,
                     "next_step": step.next_step,
-                    "since": _when(step.enrolled_at),
+                    "since": when(step.enrolled_at),
                 }
             )
         day["nurture"] = waiting
@@ -218,14 +218,14 @@ def people_with_email(
         except NotFound:
             continue
         leads.append(
-            {"lead_id": lead.id, "name": _name(who, lead.name), "stage": lead.stage.value, "score": lead.score}
+            {"lead_id": lead.id, "name": shown_name(who, lead.name), "stage": lead.stage.value, "score": lead.score}
         )
     for person in queries.people_with_email("contact", email):
         try:
             contact = crm.get_contact(uuid.UUID(person.person_id), owner_scope=who.owner_scope)
         except NotFound:
             continue
-        contacts.append({"contact_id": contact.id, "name": _name(who, contact.name), "company": contact.company})
+        contacts.append({"contact_id": contact.id, "name": shown_name(who, contact.name), "company": contact.company})
     who.read([*(lead["lead_id"] for lead in leads), *(contact["contact_id"] for contact in contacts)])
     return leads, contacts
 
@@ -245,7 +245,7 @@ def lead_view(
         "lead": public,
         "reason": _reason(public.score_breakdown),
         "timeline": timeline,
-        "captured": _when(public.captured_at),
+        "captured": when(public.captured_at),
         "status": "open" if is_open else ("won" if public.stage == Stage.CONVERTED else "lost"),
         "may": {
             "interact": is_open and principal.may(Action.LOG_INTERACTION),
@@ -263,9 +263,9 @@ def lead_view(
 def _routes(console: FastAPI) -> None:
     @console.get("/", response_class=HTMLResponse, name="my_day")
     def my_day_page(request: Request) -> HTMLResponse:
-        who, session = _caller(request)
-        day = my_day(_crm(request), _queries(request), who)
-        return _page(request, "my_day.html", {"who": who.principal, "csrf": session.csrf_token, "day": day})
+        who, session = caller_of(request)
+        day = my_day(crm_of(request), queries_of(request), who)
+        return render(request, "my_day.html", {"who": who.principal, "csrf": session.csrf_token, "day": day})
 
     @console.get("/sign-in", response_class=HTMLResponse, name="sign_in")
     def sign_in_page(request: Request, ended: str = "") -> HTMLResponse:
@@ -273,7 +273,7 @@ def _routes(console: FastAPI) -> None:
 
     @console.post("/sign-in", name="sign_in_post")
     async def sign_in(request: Request) -> Response:
-        form = await _form(request)
+        form = await form_of(request)
         if not same_token(request.cookies.get(SIGN_IN_COOKIE), form.get(CSRF_FIELD)):
             raise CsrfRefused()
         token = form.get("token", "").strip()
@@ -282,9 +282,9 @@ def _routes(console: FastAPI) -> None:
         if not isinstance(principal, Principal):
             message = "Paste your API token." if not token else "That token is not valid (unknown, expired or revoked)."
             return _sign_in_form(request, errors={"token": message}, status=401)
-        _sessions(request).close(request.cookies.get(SESSION_COOKIE))  # a sign-in never reuses a session
-        session = _sessions(request).open(token)
-        response = _redirect(request, f"{PREFIX}/")
+        sessions_of(request).close(request.cookies.get(SESSION_COOKIE))  # a sign-in never reuses a session
+        session = sessions_of(request).open(token)
+        response = redirect(request, f"{PREFIX}/")
         response.set_cookie(
             SESSION_COOKIE,
             session.session_id,
@@ -299,33 +299,34 @@ def _routes(console: FastAPI) -> None:
 
     @console.post("/sign-out", name="sign_out")
     async def sign_out(request: Request) -> Response:
-        session = _session(request)
-        _check_csrf(request, await _form(request), session)
-        _sessions(request).close(session.session_id)
-        response = _redirect(request, f"{PREFIX}/sign-in?ended=signed-out")
+        session = session_of(request)
+        check_csrf(request, await form_of(request), session)
+        sessions_of(request).close(session.session_id)
+        response = redirect(request, f"{PREFIX}/sign-in?ended=signed-out")
         response.delete_cookie(SESSION_COOKIE, path=PREFIX, httponly=True, samesite="strict")
         return response
 
     @console.get("/search", response_class=HTMLResponse, name="search")
     def search_page(request: Request, q: str = "") -> HTMLResponse:
-        who, session = _caller(request, Action.READ_PIPELINE)
+        who, session = caller_of(request, Action.READ_PIPELINE)
         text = q.strip()[:100]
         hits: list[dict[str, Any]] = []
         contacts: list[dict[str, Any]] = []
         notice = ""
-        queries = _queries(request)
+        queries = queries_of(request)
         if text and who.principal.masks_personal_data:
             kind = "email" if looks_like_email(text) else "name"
             notice = f"Search by {kind} is not offered to a role that sees {kind}s masked."
         elif text and queries is None:
             notice = "This server does not serve the read models."
         elif text and queries is not None and looks_like_email(text):
-            hits, contacts = people_with_email(_crm(request), queries, who, text)
+            hits, contacts = people_with_email(crm_of(request), queries, who, text)
         elif text and queries is not None:
             found = queries.leads_named(text, owner=who.owner_scope, limit=20)
             who.read(h.lead_id for h in found)
             hits = [
-                {"lead_id": h.lead_id, "name": _name(who, h.name), "stage": h.stage, "score": h.score} for h in found
+                {"lead_id": h.lead_id, "name": shown_name(who, h.name), "stage": h.stage, "score": h.score}
+                for h in found
             ]
         context = {
             "who": who.principal,
@@ -335,36 +336,36 @@ def _routes(console: FastAPI) -> None:
             "contacts": contacts,
             "notice": notice,
         }
-        return _page(request, "search.html", context)
+        return render(request, "search.html", context)
 
     @console.get("/leads/{lead_id}", response_class=HTMLResponse, name="lead")
     def lead_page(request: Request, lead_id: uuid.UUID) -> HTMLResponse:
-        who, session = _caller(request)
+        who, session = caller_of(request)
         return _lead_page(request, who, session, lead_id)
 
     @console.get("/leads/{lead_id}/timeline", response_class=HTMLResponse, name="timeline")
     def timeline_fragment(request: Request, lead_id: uuid.UUID, since: int | None = None) -> Response:
-        who, _ = _caller(request)
-        timeline = timeline_of(_crm(request), who, lead_id)
+        who, _ = caller_of(request)
+        timeline = timeline_of(crm_of(request), who, lead_id)
         if since is not None and timeline and timeline[0]["version"] == since:
             # the poll's answer when nothing happened: no swap, and nothing shown, so no read logged
-            return Response(status_code=204, headers=_SECURITY_HEADERS)
+            return Response(status_code=204, headers=SECURITY_HEADERS)
         # the lead's facts (score, stage, owner, status) come along, swapped in out of band
-        view = lead_view(_crm(request), who, lead_id, timeline)
-        return _page(request, "_lead_live.html", {**view, "lead_id": lead_id, "poll": POLL_SECONDS, "oob": True})
+        view = lead_view(crm_of(request), who, lead_id, timeline)
+        return render(request, "_lead_live.html", {**view, "lead_id": lead_id, "poll": POLL_SECONDS, "oob": True})
 
     def command_route(path: str, action: Action, form_name: str, build: Callable[[Form], Mapping[str, Any]]) -> None:
         async def post(request: Request, lead_id: uuid.UUID) -> Response:
-            who, session = _caller(request, action)
-            form = await _form(request)
-            _check_csrf(request, form, session)
+            who, session = caller_of(request, action)
+            form = await form_of(request)
+            check_csrf(request, form, session)
             values = build(form)
-            errors, status = await run_in_threadpool(_give, _crm(request), who, lead_id, action, values)
+            errors, status = await run_in_threadpool(_give, crm_of(request), who, lead_id, action, values)
             if errors:
                 return await run_in_threadpool(
                     _lead_page, request, who, session, lead_id, {form_name: errors}, {form_name: form}, status
                 )
-            return _redirect(request, f"{PREFIX}/leads/{lead_id}")
+            return redirect(request, f"{PREFIX}/leads/{lead_id}")
 
         console.add_api_route(f"/leads/{{lead_id}}/{path}", post, methods=["POST"], name=form_name)
 
@@ -385,17 +386,17 @@ def _routes(console: FastAPI) -> None:
 
     @console.post("/leads/{lead_id}/convert", name="convert")
     async def convert(request: Request, lead_id: uuid.UUID) -> Response:
-        who, session = _caller(request, Action.CONVERT_LEAD)
-        form = await _form(request)
-        _check_csrf(request, form, session)
+        who, session = caller_of(request, Action.CONVERT_LEAD)
+        form = await form_of(request)
+        check_csrf(request, form, session)
         values = {"deal_value": integer_field(form.get("deal_value", "")), "currency": form.get("currency", "")}
         gate: ReadModelGate = request.app.state.read_models
-        done, errors, status = await run_in_threadpool(_convert, _crm(request), gate, who, lead_id, values)
+        done, errors, status = await run_in_threadpool(_convert, crm_of(request), gate, who, lead_id, values)
         if errors:
             return await run_in_threadpool(
                 _lead_page, request, who, session, lead_id, {"convert": errors}, {"convert": form}, status
             )
-        return _redirect(request, contact_url(*done))
+        return redirect(request, contact_url(*done))
 
     contact_routes(console)
 
@@ -425,7 +426,7 @@ def _give(
 ) -> tuple[Errors, int]:
     """Validate a form as its command and give it: the form's errors (nothing stored) and the
     status the API answers them with (422 for a field, 409 for a business rule), or none."""
-    cmd, errors = _validated(_COMMANDS[action], values)
+    cmd, errors = validated(_COMMANDS[action], values)
     if cmd is None:
         return errors, 422
     ctx = who.context()
@@ -453,7 +454,7 @@ def _convert(
 ) -> tuple[tuple[uuid.UUID, int | None], Errors, int]:
     """Convert the lead as the API's route does (linked to a contact with its email, if the read
     models know one): the contact and the log position, or the form's errors and status."""
-    cmd, errors = _validated(ConvertLead, values)
+    cmd, errors = validated(ConvertLead, values)
     if cmd is None:
         return (lead_id, None), errors, 422
     try:
@@ -475,7 +476,7 @@ def _lead_page(
     values: dict[str, Form] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    view = lead_view(_crm(request), who, lead_id)
+    view = lead_view(crm_of(request), who, lead_id)
     context = {
         **view,
         "who": who.principal,
@@ -487,14 +488,14 @@ def _lead_page(
         "poll": POLL_SECONDS,
         "lead_id": lead_id,
     }
-    return _page(request, "lead.html", context, status)
+    return render(request, "lead.html", context, status)
 
 
 def _sign_in_form(
     request: Request, *, errors: Errors | None = None, notice: str = "", status: int = 200
 ) -> HTMLResponse:
     csrf = request.cookies.get(SIGN_IN_COOKIE) or uuid.uuid4().hex + uuid.uuid4().hex
-    response = _page(request, "sign_in.html", {"csrf": csrf, "errors": errors or {}, "notice": notice}, status)
+    response = render(request, "sign_in.html", {"csrf": csrf, "errors": errors or {}, "notice": notice}, status)
     response.set_cookie(
         SIGN_IN_COOKIE,
         csrf,
@@ -522,20 +523,20 @@ async def _sign_in_required(request: Request, error: Exception) -> Response:
 
 
 async def _csrf_refused(request: Request, error: Exception) -> Response:
-    return _refusal(
+    return refusal(
         request, 403, "Refused", "This form was not sent with its security token. Reload the page and try again."
     )
 
 
 async def _forbidden(request: Request, error: Exception) -> Response:
-    return _refusal(request, 403, "Not allowed for your role", str(error))
+    return refusal(request, 403, "Not allowed for your role", str(error))
 
 
 async def _not_found(request: Request, error: Exception) -> Response:
     caller = getattr(request.state, "caller", None)
     if isinstance(error, NotFound) and error.withheld and isinstance(caller, Caller):
         caller.withheld(error)
-    return _refusal(request, 404, "Not found", "There is no such record, or it is not yours.")
+    return refusal(request, 404, "Not found", "There is no such record, or it is not yours.")
 
 
 async def _problem_page(request: Request, error: Exception) -> Response:
@@ -543,7 +544,7 @@ async def _problem_page(request: Request, error: Exception) -> Response:
     `Retry-After` while the database does not answer, its detail kept back)."""
     problem = problem_type_of(error)
     detail = "Try again in a moment." if problem.status >= 500 else str(error)
-    page = _refusal(request, problem.status, problem.title, detail)
+    page = refusal(request, problem.status, problem.title, detail)
     if problem.status == 503:
         page.headers["Retry-After"] = "1"
     return page

@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote
@@ -33,7 +33,8 @@ from services.app.application import CrmApplication
 from services.app.queries import ReadModelQueries
 from services.auth.access import AccessRecorder, Caller, log_denial
 from services.auth.masking import mask_free_text, mask_name
-from services.auth.policy import Action, Authenticator, Principal
+from services.auth.policy import Action, Authenticator, Refusal
+from services.auth.principals import caller_behind
 from services.console.sessions import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session, SessionStore, same_token
 
 PREFIX = "/app"
@@ -103,17 +104,21 @@ def caller_of(request: Request, action: Action = Action.READ) -> tuple[Caller, S
     token store on every request, so an expired or revoked one ends the session here."""
     session = session_of(request)
     tokens: Authenticator = request.app.state.tokens
-    principal = tokens.resolve(session.token)
+    access_log: AccessRecorder = request.app.state.access_log
     request_id = str(getattr(request.state, "request_id", "") or uuid.uuid4().hex)
-    if not isinstance(principal, Principal):
-        log_denial(principal.value, method=request.method, path=request.url.path, request_id=request_id)
+    route = str(getattr(request.scope.get("route"), "path", ""))
+    caller = caller_behind(
+        tokens,
+        session.token,
+        request_id=request_id,
+        method=request.method,
+        path=request.url.path,
+        route=PREFIX + route,
+        access_log=access_log,
+    )
+    if isinstance(caller, Refusal):
         sessions_of(request).close(session.session_id)
         raise SignInRequired("Your session ended: its token is no longer valid. Sign in again.")
-    access_log: AccessRecorder = request.app.state.access_log
-    route = str(getattr(request.scope.get("route"), "path", ""))
-    caller = Caller(
-        principal, request_id, request.method, request.url.path, route=PREFIX + route, access_log=access_log
-    )
     permitted = caller.permit(action)
     request.state.caller = permitted  # read when a withheld record is answered (the denial log)
     return permitted, session
@@ -229,16 +234,10 @@ def refusal(request: Request, status: int, title: str, detail: str) -> HTMLRespo
     return render(request, "refusal.html", {"title": title, "detail": detail, "home": quote(f"{PREFIX}/")}, status)
 
 
-@lru_cache(maxsize=64)
-def _digest(path: Path, mtime_ns: int, size: int) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
+@cache  # the assets ship with the code: a new one comes with a new process
 def static_version(name: str) -> str:
-    """A short digest of a static asset's content (a changed file is read again)."""
-    path = STATIC / name
-    stat = path.stat()
-    return _digest(path, stat.st_mtime_ns, stat.st_size)
+    """A short digest of a static asset's content, read once per process."""
+    return hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:16]
 
 
 def static_url(name: str) -> str:

@@ -4,7 +4,8 @@ background as `crm serve` follows them: alice and bob are reps of the team, each
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
@@ -76,24 +77,44 @@ def seed(crm: CrmApplication) -> tuple[UUID, UUID]:
     return alices, bobs
 
 
+MakeConsole = Callable[..., Console]
+"""`make_console(read_models=True)`: the console of one test (called once per test)."""
+
+
 @pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
-    """The API's app with the console installed, over a fresh SQLite store."""
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'crm.sqlite'}")
-    crm = bootstrap(settings)
-    hire(crm, *TEAM)
-    tokens = open_token_store(settings)
-    access_log = open_access_log(settings)
-    try:
-        alices, bobs = seed(crm)
-        with following_read_models(crm, settings) as read_side:
-            app = create_app(
-                crm, tokens, read_models=read_side.queries, wait_for=read_side.wait_for, access_log=access_log
-            )
+def make_console(tmp_path: Path) -> Iterator[MakeConsole]:
+    """The API's app with the console installed, over a fresh SQLite store: with the read models
+    followed in the background (caught up with the seeded leads), or, with `read_models=False`,
+    served without them."""
+    with ExitStack() as stack:
+
+        def make(read_models: bool = True) -> Console:
+            """The console, with or without the read models."""
+            settings = Settings(database_url=f"sqlite:///{tmp_path / 'crm.sqlite'}")
+            crm = bootstrap(settings)
+            stack.callback(crm.close)
+            hire(crm, *TEAM)
+            tokens = open_token_store(settings)
+            stack.callback(tokens.close)
+            access_log = open_access_log(settings)
+            stack.callback(access_log.close)
+            alices, bobs = seed(crm)
+            if not read_models:
+                app = create_app(crm, tokens, access_log=access_log)
+            else:
+                read_side = stack.enter_context(following_read_models(crm, settings))
+                app = create_app(
+                    crm, tokens, read_models=read_side.queries, wait_for=read_side.wait_for, access_log=access_log
+                )
             install_console(app)
-            assert read_side.wait_for(crm.head_position(), 10)
-            yield Console(app, crm, tokens, alices, bobs)
-    finally:
-        access_log.close()
-        tokens.close()
-        crm.close()
+            if read_models:
+                assert read_side.wait_for(crm.head_position(), 10)
+            return Console(app, crm, tokens, alices, bobs)
+
+        yield make
+
+
+@pytest.fixture
+def console(make_console: MakeConsole) -> Console:
+    """The API's app with the console installed, over a fresh SQLite store, read models followed."""
+    return make_console()

@@ -10,6 +10,7 @@ import pytest
 
 from projections.analytics_queries import campaign_table, rep_table
 from services.console.analytics import as_of_of, money, month_starts
+from services.console.pages import static_url
 from tests.console.conftest import Console
 from tests.console.history import History, days_ago, seed_board_history
 
@@ -133,3 +134,15 @@ def test_bad_input_is_a_422_page_naming_the_field(console: Console, history: His
     page = client.get(path)
     assert page.status_code == 422
     assert f"{field}: must" in page.text
+
+
+def test_only_the_board_and_analytics_pages_link_the_analytics_stylesheet(console: Console) -> None:
+    client, _ = console.signed_in("carol", "manager")
+    stylesheet = static_url("analytics.css")
+    for path in ("/app/pipeline", "/app/analytics", "/app/forecast", "/app/segments"):
+        page = client.get(path)
+        assert page.status_code == 200 and stylesheet in page.text, path
+    for path in ("/app/", f"/app/leads/{console.bobs_lead}", "/app/search?q=Grace"):
+        page = client.get(path)
+        assert page.status_code == 200 and static_url("console.css") in page.text, path
+        assert "analytics.css" not in page.text, path

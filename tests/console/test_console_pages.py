@@ -4,19 +4,12 @@ pages for each role, masking, form errors, CSRF, sign-out and revocation."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from eventsourcing.persistence import OperationalError
-from fastapi.testclient import TestClient
 
-from services.api.app import create_app
 from services.app.commands import LogInteraction
-from services.bootstrap import bootstrap, open_access_log, open_token_store
-from services.console.app import install_console
-from services.settings import Settings
-from tests.console.conftest import ALICE, Console, csrf_of, seed, sign_in
-from tests.integration.factories import TEAM, hire
+from tests.console.conftest import ALICE, Console, MakeConsole, csrf_of, sign_in
 
 
 def events_of(console: Console, lead_id: object) -> list[str]:
@@ -290,21 +283,8 @@ def test_while_the_database_does_not_answer_a_page_is_a_503_page_with_retry_afte
     assert "Database unavailable" in response.text and "connection refused" not in response.text
 
 
-def test_without_read_models_my_day_says_so_and_a_lead_page_still_reads_the_log(tmp_path: Path) -> None:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'crm.sqlite'}")
-    crm = bootstrap(settings)
-    hire(crm, *TEAM)
-    tokens = open_token_store(settings)
-    access_log = open_access_log(settings)
-    try:
-        alices, _ = seed(crm)
-        app = create_app(crm, tokens, access_log=access_log)
-        install_console(app)
-        client = TestClient(app, follow_redirects=False)
-        sign_in(client, tokens.issue("alice", "rep"))
-        assert "does not serve the read models" in client.get("/app/").text
-        assert "Ada Lovelace" in client.get(f"/app/leads/{alices}").text
-    finally:
-        access_log.close()
-        tokens.close()
-        crm.close()
+def test_without_read_models_my_day_says_so_and_a_lead_page_still_reads_the_log(make_console: MakeConsole) -> None:
+    console = make_console(read_models=False)
+    client, _ = console.signed_in()
+    assert "does not serve the read models" in client.get("/app/").text
+    assert "Ada Lovelace" in client.get(f"/app/leads/{console.alices_lead}").text

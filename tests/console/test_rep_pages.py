@@ -5,18 +5,11 @@ email, and the live facts of a lead's and a contact's page (what their poll answ
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from uuid import UUID
 
-from fastapi.testclient import TestClient
-
-from services.api.app import create_app
 from services.app.commands import ChangeConsent, ConvertLead, DisqualifyLead, LogInteraction
-from services.bootstrap import bootstrap, open_access_log, open_token_store
-from services.console.app import install_console
-from services.settings import Settings
-from tests.console.conftest import ALICE, Console, csrf_of, seed, sign_in
-from tests.integration.factories import TEAM, capture, hire
+from tests.console.conftest import ALICE, Console, MakeConsole, csrf_of, sign_in
+from tests.integration.factories import capture
 
 
 def events_of(console: Console, aggregate_id: UUID) -> list[str]:
@@ -186,27 +179,15 @@ def test_a_contact_path_that_is_not_an_id_is_a_not_found_page(console: Console) 
     assert client.get(f"/app/contacts/{console.alices_lead}").status_code == 404  # a lead is no contact
 
 
-def test_without_read_models_a_contact_page_says_so_and_still_reads_the_log(tmp_path: Path) -> None:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'crm.sqlite'}")
-    crm = bootstrap(settings)
-    hire(crm, *TEAM)
-    tokens = open_token_store(settings)
-    access_log = open_access_log(settings)
-    try:
-        alices, _ = seed(crm)
-        app = create_app(crm, tokens, access_log=access_log)
-        install_console(app)
-        client = TestClient(app, follow_redirects=False)
-        sign_in(client, tokens.issue("alice", "rep"))
-        csrf = csrf_of(client.get(f"/app/leads/{alices}").text)
-        response = client.post(f"/app/leads/{alices}/convert", data={"deal_value": "100", "csrf_token": csrf})
-        assert response.status_code == 303
-        page = client.get(response.headers["location"]).text
-        assert "Read models unavailable" in page and "Ada Lovelace" in page
-    finally:
-        access_log.close()
-        tokens.close()
-        crm.close()
+def test_without_read_models_a_contact_page_says_so_and_still_reads_the_log(make_console: MakeConsole) -> None:
+    console = make_console(read_models=False)
+    client, _ = console.signed_in()
+    alices = console.alices_lead
+    csrf = csrf_of(client.get(f"/app/leads/{alices}").text)
+    response = client.post(f"/app/leads/{alices}/convert", data={"deal_value": "100", "csrf_token": csrf})
+    assert response.status_code == 303
+    page = client.get(response.headers["location"]).text
+    assert "Read models unavailable" in page and "Ada Lovelace" in page
 
 
 def test_search_by_email_finds_a_reps_lead_and_its_contact_compared_normalised(console: Console) -> None:
