@@ -95,10 +95,16 @@ def _mae(errors: list[int]) -> float:
 
 
 def backtest(
-    reader: Reader, from_month: date, to_month: date, months: int = 1, min_sample: int = DEFAULT_MIN_SAMPLE
+    reader: Reader,
+    from_month: date,
+    to_month: date,
+    months: int = 1,
+    min_sample: int = DEFAULT_MIN_SAMPLE,
+    by_age: bool = False,
 ) -> Backtest:
     """The forecast made `months` month starts before each month in [from_month, to_month] (both
-    taken as their calendar month) against what converted in it, with the naive baselines."""
+    taken as their calendar month) against what converted in it, with the naive baselines;
+    `by_age`: with the forecast's stage-and-age model."""
     first, last = month_start_of(from_month), month_start_of(to_month)
     if first > last:
         raise ValueError("the range ends before it starts")
@@ -117,7 +123,7 @@ def backtest(
     rows: list[BacktestMonth] = []
     for target in targets:
         made = add_months(target, -lead)
-        predicted = forecast(reader, _at_midnight(made), months, min_sample)
+        predicted = forecast(reader, _at_midnight(made), months, min_sample, by_age=by_age)
         expected = {r.currency: r.expected_total for r in predicted.rows if r.month == target}
         before = [add_months(made, -n) for n in (1, 2, 3)]
         currencies = sorted(set(expected) | {c for (m, c) in closed if m == target or m in before})
