@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 
 from domain.time import parse_time, utc
 from domain.values import Stage
+from projections.forecast_model import DealHistory, WinProbability, close_curve, stage_and_age_win_probability
 from projections.pipeline import LEADS
 from projections.pipeline_queries import (
     CLOSED_STAGES,
@@ -241,12 +242,16 @@ class ForecastMonth(_Frozen):
     commit: int
     best_case: int
     pipeline: int
+    new_business: int = 0
+    """Expected value from leads not yet captured (or not open) at the forecast date: the mean, over
+    the three months before it, of the value converted in a month from leads captured in or after
+    the month as far before it as this month is after the forecast's first month."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def expected_total(self) -> int:
-        """What the month is expected to bring in: closed + pipeline."""
-        return self.closed + self.pipeline
+        """What the month is expected to bring in: closed + pipeline + new business."""
+        return self.closed + self.pipeline + self.new_business
 
 
 class Forecast(_Frozen):
@@ -326,32 +331,113 @@ def open_deals(
     return deals
 
 
-def forecast(reader: Reader, as_of: datetime, months: int = 3, min_sample: int = DEFAULT_MIN_SAMPLE) -> Forecast:
-    """The forecast as of `as_of` for `months` calendar months starting with the month of `as_of`."""
+def scored_deals(
+    reader: Reader,
+    as_of: datetime,
+    month_list: list[date],
+    min_sample: int,
+    days_to_close: Mapping[str, float],
+    win_probability: WinProbability | None = None,
+) -> list[tuple[OpenDeal, list[float]]]:
+    """The leads open at `as_of`, each with P(win | stage, age in stage) (`win_probability`, by
+    default `stage_and_age_win_probability`) and, per forecast month, P(close in the month | won,
+    alive at its age) from its close curve; what the shares leave is beyond the horizon."""
+    as_of = utc(as_of)
+    intervals = stage_intervals_until(reader, as_of)
+    history = DealHistory.of(intervals, as_of)
+    p_win = win_probability or stage_and_age_win_probability(DEFAULT_WIN_PROBABILITIES, min_sample)
+    entered = {i.lead_id: i.entered_at for i in intervals if i.left_at is None}
+    bounds = [days_between(as_of, _at_midnight(m)) for m in [*month_list, add_months(month_list[-1], 1)]]
+    scored = []
+    for v in lead_versions_at(reader, as_of):
+        if v.stage not in days_to_close:
+            continue
+        entered_at = entered.get(v.lead_id, as_of)  # always found unless business times run backwards
+        age = days_between(entered_at, as_of)
+        p = p_win(v.stage, age, history)
+        curve = close_curve(v.stage, age, history, min_sample, days_to_close[v.stage], OVERDUE_CLOSE_DAYS)
+        shares = [curve.share_between(bounds[n], bounds[n + 1]) for n in range(len(month_list))]
+        deal = OpenDeal(
+            lead_id=v.lead_id,
+            stage=v.stage,
+            owner=v.owner,
+            value=v.value,
+            currency=v.currency,
+            probability=p,
+            expected_value=(v.value or 0) * p,
+            stage_entered_at=entered_at,
+            expected_close=as_of + timedelta(days=curve.median()),
+            category=category_of(p),
+        )
+        scored.append((deal, shares))
+    return scored
+
+
+def new_business(reader: Reader, as_of: datetime, months: int) -> dict[tuple[int, str], float]:
+    """Per (months after the forecast's first month, currency): the mean over the three months
+    before it of the value converted in a month from leads captured on or after the first day of
+    the month that many months before (what the open pipeline at the forecast date cannot hold)."""
+    first = month_start(utc(as_of))
+    start = _at_midnight(add_months(first, -3))
+    rows = reader.fetch(
+        f"SELECT closed_at, captured_at, deal_value, currency FROM {LEADS.name}"
+        " WHERE stage = ? AND closed_at >= ? AND closed_at < ?",
+        [Stage.CONVERTED.value, start, _at_midnight(first)],
+    )
+    totals: dict[tuple[int, str], float] = defaultdict(float)
+    for r in rows:
+        closed_month = month_start(parse_time(r["closed_at"]))
+        captured = parse_time(r["captured_at"])
+        for offset in range(months):
+            if captured >= _at_midnight(add_months(closed_month, -offset)):
+                totals[offset, r["currency"]] += int(r["deal_value"] or 0) / 3
+    return dict(totals)
+
+
+def forecast(
+    reader: Reader,
+    as_of: datetime,
+    months: int = 3,
+    min_sample: int = DEFAULT_MIN_SAMPLE,
+    win_probability: WinProbability | None = None,
+    by_age: bool = False,
+) -> Forecast:
+    """The forecast as of `as_of` for `months` calendar months starting with the month of `as_of`.
+
+    By default each open lead's win probability is its stage's and it closes at its expected close;
+    with `by_age` (or a `win_probability`) it is P(win | stage, age in stage), its value is spread
+    over the months by its close curve, and each month adds the expected new business
+    (`projections.forecast_model`; not yet the default, see docs/read-models.md, "Backtest")."""
     if months < 1:
         raise ValueError("a forecast covers at least one month")
     as_of = utc(as_of)
     probabilities = learn_win_probabilities(reader, as_of, min_sample)
     days = learn_days_to_close(reader, as_of, min_sample)
-    deals = open_deals(reader, as_of, probabilities.probabilities, days.days)
     month_list = [add_months(month_start(as_of), n) for n in range(months)]
-    horizon_end = add_months(month_list[-1], 1)
+    if by_age or win_probability is not None:
+        scored = scored_deals(reader, as_of, month_list, min_sample, days.days, win_probability)
+    else:
+        scored = [
+            (deal, [1.0 if month_start(deal.expected_close) == m else 0.0 for m in month_list])
+            for deal in open_deals(reader, as_of, probabilities.probabilities, days.days)
+        ]
+    deals = [deal for deal, _ in scored]
 
     closed: dict[tuple[date, str], int] = defaultdict(int)
     for d in converted_deals(reader, _at_midnight(month_list[0]), as_of, inclusive=True):
         closed[month_start(d["closed_at"]), d["currency"]] += d["deal_value"]
     expected: dict[tuple[date, str, Category], float] = defaultdict(float)
     beyond: dict[str, float] = defaultdict(float)
-    for deal in deals:
+    for deal, shares in scored:
         if deal.currency is None:
             continue
-        month = month_start(deal.expected_close)
-        if month >= horizon_end:
-            beyond[deal.currency] += deal.expected_value
-        else:
-            expected[month, deal.currency, deal.category] += deal.expected_value
+        for month, share in zip(month_list, shares, strict=True):
+            expected[month, deal.currency, deal.category] += deal.expected_value * share
+        if sum(shares) < 1.0:
+            beyond[deal.currency] += deal.expected_value * (1 - sum(shares))
+    fresh = new_business(reader, as_of, months) if by_age or win_probability is not None else {}
 
-    currencies = sorted({c for _, c in closed} | {c for _, c, _ in expected})
+    currencies = sorted({c for _, c in closed} | {c for _, c, _ in expected} | {c for _, c in fresh})
     rows = []
     for month in month_list:
         for currency in currencies:
@@ -365,6 +451,7 @@ def forecast(reader: Reader, as_of: datetime, months: int = 3, min_sample: int =
                     commit=round(commit),
                     best_case=round(best),
                     pipeline=round(best + expected[month, currency, "pipeline"]),
+                    new_business=round(fresh.get((month_list.index(month), currency), 0.0)),
                 )
             )
     return Forecast(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -225,10 +225,50 @@ ReadAsOf = Annotated[
     Query(description="answer as of this business time (ISO 8601; UTC if no offset); now by default"),
     AfterValidator(business_time),
 ]
+
+
+def past_business_time(value: datetime) -> datetime:
+    """A business time in the years served and not in the future (a forecast "made" later than now
+    has no actuals to be compared with)."""
+    moment = business_time(value)
+    assert moment is not None
+    if moment > datetime.now(UTC):
+        raise ValueError("must not be in the future")
+    return moment
+
+
 MadeAsOf = Annotated[
     datetime,
-    Query(description="when the forecast would have been made (ISO 8601; UTC if no offset)"),
-    AfterValidator(business_time),
+    Query(description="when the forecast would have been made (ISO 8601; UTC if no offset; not in the future)"),
+    AfterValidator(past_business_time),
+]
+
+
+def business_date(value: date) -> date:
+    """A query's calendar date, within the years served."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return value
+
+
+BacktestFrom = Annotated[
+    date,
+    Query(alias="from", description="first month of the backtest (a date; its calendar month counts)"),
+    AfterValidator(business_date),
+]
+BacktestTo = Annotated[
+    date,
+    Query(alias="to", description="last month of the backtest (a date; its calendar month counts)"),
+    AfterValidator(business_date),
+]
+BacktestMonths = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=24,
+        description="forecast horizon: each month is forecast at the first instant of the month "
+        "`months - 1` months before it (1: at the month's own start)",
+    ),
 ]
 MinPosition = Annotated[
     int | None,

@@ -6,13 +6,14 @@ changing the HTTP contract by accident."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from projections.contact_features import ContactFeatures, Lifecycle
 from projections.forecast import Category, Forecast, ForecastAccuracy
+from projections.forecast_backtest import Backtest
 from projections.pipeline_queries import LeadRow, PipelineSummary
 from projections.segment_membership import SegmentMember
 from projections.segment_queries import SegmentContact, SegmentSummary
@@ -310,6 +311,90 @@ class ForecastAccuracyPublic(_View):
     @classmethod
     def of(cls, accuracy: ForecastAccuracy) -> ForecastAccuracyPublic:
         return cls.model_validate(accuracy)
+
+
+class BacktestMonthPublic(_View):
+    """One target month in one currency: the forecast made before it, the baselines, what converted."""
+
+    month: date
+    currency: str
+    made_as_of: date = Field(description="the forecast and the baselines as of this date's first instant (UTC)")
+    forecast: int = Field(description="expected total for the month: converted by then + expected value")
+    last_month: int = Field(description="naive baseline: deal value converted in the month before `made_as_of`")
+    mean_three: int = Field(description="naive baseline: mean monthly deal value of the three months before")
+    actual: int = Field(description="deal value converted in the month, as recorded now")
+
+
+class BacktestSummaryPublic(_View):
+    """Mean absolute errors over the range in one currency (minor units)."""
+
+    currency: str
+    months: int
+    forecast_mae: float
+    last_month_mae: float
+    mean_three_mae: float
+    best_baseline: Literal["last_month", "mean_three"]
+    ratio: float | None = Field(description="forecast_mae / the best baseline's MAE; null when that MAE is 0")
+
+
+class BacktestPublic(_View):
+    """The forecast backtest: per month, the forecast made before it against what converted,
+    next to the naive baselines, and the mean absolute errors per currency."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "from_month": "2026-01-01",
+                    "to_month": "2026-02-01",
+                    "horizon_months": 1,
+                    "rows": [
+                        {
+                            "month": "2026-01-01",
+                            "currency": "USD",
+                            "made_as_of": "2026-01-01",
+                            "forecast": 7100000,
+                            "last_month": 6500000,
+                            "mean_three": 6900000,
+                            "actual": 7400000,
+                        },
+                        {
+                            "month": "2026-02-01",
+                            "currency": "USD",
+                            "made_as_of": "2026-02-01",
+                            "forecast": 7000000,
+                            "last_month": 7400000,
+                            "mean_three": 6933333,
+                            "actual": 6600000,
+                        },
+                    ],
+                    "summaries": [
+                        {
+                            "currency": "USD",
+                            "months": 2,
+                            "forecast_mae": 350000.0,
+                            "last_month_mae": 850000.0,
+                            "mean_three_mae": 483333.5,
+                            "best_baseline": "mean_three",
+                            "ratio": 0.72,
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    from_month: date
+    to_month: date
+    horizon_months: int
+    rows: list[BacktestMonthPublic] = Field(description="by month, then currency")
+    summaries: list[BacktestSummaryPublic] = Field(description="one per currency, by currency")
+
+    @classmethod
+    def of(cls, result: Backtest) -> BacktestPublic:
+        """The public view of a backtest."""
+        return cls.model_validate(result)
 
 
 # --- segments and contacts -------------------------------------------------------------------

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from domain.identity import normalised_email, normalised_phone
 from projections import forecast as forecasting
-from projections import people_queries, segment_queries, task_queries
+from projections import forecast_backtest, people_queries, segment_queries, task_queries
 from projections.contact_features import ContactFeatures
 from projections.forecast import Forecast, ForecastAccuracy
 from projections.nurture import SequenceStats, WaitingStep, sequence_stats, waiting_steps
@@ -82,6 +82,10 @@ class ReadModelQueries:
     def forecast_accuracy(self, made_as_of: datetime, months: int = 3) -> ForecastAccuracy:
         """What the forecast made at a past date predicted, against what actually closed."""
         return forecasting.forecast_accuracy(self.store, made_as_of, months, self.min_sample)
+
+    def forecast_backtest(self, from_month: date, to_month: date, months: int = 1) -> forecast_backtest.Backtest:
+        """Per month in the range, the forecast made before it against what converted, with baselines."""
+        return forecast_backtest.backtest(self.store, from_month, to_month, months, self.min_sample)
 
     def segments(self, as_of: datetime | None = None) -> list[SegmentSummary]:
         """Every segment with its member count."""

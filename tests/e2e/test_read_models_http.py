@@ -244,3 +244,20 @@ def test_text_with_a_nul_character_is_refused_before_it_reaches_the_log_or_a_que
     assert [
         e["field"] for e in problem(admin.get(f"/v1/leads/{lead_id}", params={"version": 2**63}), 422)["errors"]
     ] == ["version"]
+
+
+def test_the_forecast_backtest_answers_per_month_and_refuses_a_bad_range_naming_the_field(live: LiveServer) -> None:
+    admin = live.client()
+    body = admin.get("/v1/forecast/backtest", params={"from": "2026-01-15", "to": "2026-03-01", "months": 1}).json()
+    assert (body["from_month"], body["to_month"], body["horizon_months"]) == ("2026-01-01", "2026-03-01", 1)
+    assert {row["made_as_of"] for row in body["rows"]} <= {"2026-01-01", "2026-02-01", "2026-03-01"}
+    for params, field in (
+        ({"from": "2026-03-01", "to": "2026-01-01"}, "from"),
+        ({"from": "1899-12-01", "to": "2026-01-01"}, "from"),
+        ({"from": "2026-01-01", "to": "3000-01-01"}, "to"),
+        ({"from": "2026-01-01", "to": "2026-02-01", "months": 0}, "months"),
+        ({"to": "2026-02-01"}, "from"),
+    ):
+        assert problem(admin.get("/v1/forecast/backtest", params=params), 422)["errors"][0]["field"] == field
+    future = admin.get("/v1/forecast/accuracy", params={"made_as_of": "2999-01-01T00:00:00Z"})
+    assert problem(future, 422)["errors"][0]["field"] == "made_as_of"

@@ -8,7 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from projections.forecast_backtest import MAX_BACKTEST_MONTHS
 from services.api.deps import (
+    BacktestFrom,
+    BacktestMonths,
+    BacktestTo,
     MadeAsOf,
     MinPosition,
     Months,
@@ -21,8 +25,9 @@ from services.api.deps import (
     SourceAsOfFilter,
 )
 from services.api.pagination import keyset_page
-from services.api.problems import READ_MODEL_RESPONSES, documented_problem
+from services.api.problems import READ_MODEL_RESPONSES, InvalidQuery, documented_problem
 from services.api.schemas_read_models import (
+    BacktestPublic,
     ForecastAccuracyPublic,
     ForecastPublic,
     PipelineSummaryPublic,
@@ -71,6 +76,29 @@ def get_forecast_accuracy(
 ) -> ForecastAccuracyPublic:
     """The forecast as made at `made_as_of`, month by month against the deal value converted."""
     return ForecastAccuracyPublic.of(reads.caught_up(min_position).forecast_accuracy(made_as_of, months))
+
+
+@router.get(
+    "/forecast/backtest",
+    summary="The forecast against naive baselines, month by month",
+    dependencies=[Depends(Permit(Action.READ_INSIGHTS))],
+)
+def get_forecast_backtest(
+    reads: ReadModelsDep,
+    from_month: BacktestFrom,
+    to_month: BacktestTo,
+    months: BacktestMonths = 1,
+    min_position: MinPosition = None,
+) -> BacktestPublic:
+    """Per calendar month from `from` to `to`, the forecast made before it (from what was known
+    then) against the deal value converted in it, next to last month's and the mean of the last
+    three months' converted value, with each one's mean absolute error per currency."""
+    if from_month > to_month:
+        raise InvalidQuery("from", f"{from_month.isoformat()} is after `to` ({to_month.isoformat()})", "range")
+    if (to_month.year - from_month.year) * 12 + to_month.month - from_month.month >= MAX_BACKTEST_MONTHS:
+        raise InvalidQuery("to", f"a backtest covers at most {MAX_BACKTEST_MONTHS} months", "range")
+    queries = reads.caught_up(min_position)
+    return BacktestPublic.of(queries.forecast_backtest(from_month, to_month, months))
 
 
 @router.get(
