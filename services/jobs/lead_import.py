@@ -265,7 +265,9 @@ def import_leads(
     head = app.head_position()
     with path.open(newline="", encoding="utf-8-sig") as file:
         rows = list(csv.DictReader(file))
-    missing = sorted(set(mapping.columns.values()) - set(rows[0] if rows else mapping.columns.values()))
+    # other mapped columns may be absent from an export: their values are empty
+    needed = {mapping.columns[name] for name in ("external_id", "created")}
+    missing = sorted(needed - set(rows[0] if rows else needed))
     if missing:
         raise MappingError(f"{path}: no such columns: {', '.join(missing)}")
     for index, row in enumerate(rows):
