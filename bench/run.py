@@ -1,7 +1,7 @@
 """`make bench`: start a throwaway PostgreSQL server and Kafka broker, run every benchmark against
 them, print the table and write `bench/results/latest.json`.
 
-Each benchmark is also runnable alone: `python -m bench.<name>` (append, bulk_import, relay,
+Each benchmark is also runnable alone: `python -m bench.<name>` (append, bulk_import, lead_import, relay,
 projection, replay, api, freshness, timers, webhooks). BENCH_QUICK=1 runs everything at smoke-test sizes."""
 
 from __future__ import annotations
@@ -15,7 +15,18 @@ from pathlib import Path
 
 from bench.common import QUICK, RESULTS, Figure, machine, say, servers_running, table, write_results
 
-BENCHMARKS = ("append", "bulk_import", "relay", "projection", "replay", "api", "freshness", "timers", "webhooks")
+BENCHMARKS = (
+    "append",
+    "bulk_import",
+    "lead_import",
+    "relay",
+    "projection",
+    "replay",
+    "api",
+    "freshness",
+    "timers",
+    "webhooks",
+)
 
 
 def main() -> int:

@@ -73,15 +73,15 @@ def application(settings: Settings) -> Iterator[CrmApplication]:
         app.close()
 
 
-def progress_bar(label: str) -> Callable[[int, int], None]:
-    """A one-line progress bar on stderr: position of head, and events per second."""
+def progress_bar(label: str, unit: str = "events") -> Callable[[int, int], None]:
+    """A one-line progress bar on stderr: position of head, and `unit`s per second."""
     started = time.monotonic()
 
     def show(position: int, head: int) -> None:
         share = position / head if head else 1.0
         bar = "#" * int(share * 30)
         rate = position / max(time.monotonic() - started, 1e-9)
-        print(f"\r{label} [{bar:<30}] {share:6.1%} {position}/{head} ({rate:,.0f} events/s)", end="", file=sys.stderr)
+        print(f"\r{label} [{bar:<30}] {share:6.1%} {position}/{head} ({rate:,.0f} {unit}/s)", end="", file=sys.stderr)
 
     return show
 
