@@ -210,8 +210,13 @@ def ensure_kafka_jars(pom: Path = POM) -> Path:
 
 
 def _cluster_id() -> str:
-    """A random cluster id, in the form ``kafka-storage random-uuid`` prints."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random cluster id, in the form ``kafka-storage random-uuid`` prints. Like Kafka's own
+    `Uuid.randomUuid`, never one that starts with a dash: the storage tool would read it as an
+    option and refuse to format (one id in 64 would)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _pdeathsig_prefix() -> list[str]:
