@@ -11,7 +11,6 @@ from typing import Any
 
 from projections.event_record import EventRecord
 from projections.registry import JOURNALED, PROJECTION_NAMES
-from projections.row_changes import folded_changes
 from services.app.application import CrmApplication
 from services.bootstrap import in_process_runner, open_read_models, read_log
 from services.settings import Settings
@@ -65,12 +64,7 @@ def fold_per_aggregate(
         for record in records:
             per_aggregate.setdefault(record.aggregate_id, []).append(record)
         start = records[-1].position + 1
-    for projection in store.projections.values():
-        changes = [change for events in per_aggregate.values() for change in folded_changes(projection, events)]
-        # positions here only count the change lists applied: the order is not the log's
-        batch = list(enumerate(changes, start=1))
-        for first in range(0, len(batch), 1000):
-            store.apply(projection.name, batch[first : first + 1000])
+    store.apply_folds(list(per_aggregate.values()))
     return store
 
 

@@ -5,13 +5,11 @@ not, is left out; what was known then counts at its business time."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from projections.event_record import EventRecord, record_from_json
 from projections.pipeline import LEAD_EVENTS, PipelineProjection
-from projections.row_changes import Reader, folded_changes
+from projections.row_changes import Reader
 from services.storage.read_model_store import ReadModelStore
 from services.storage.recorders import read_model_recorder
 
@@ -29,8 +27,5 @@ def pipeline_as_known_at(live: Reader, known_at: datetime) -> ReadModelStore:
     per_lead: dict[str, list[EventRecord]] = {}
     for row in rows:
         per_lead.setdefault(row["lead_id"], []).append(record_from_json(row["record"]))
-    changes: list[Sequence[Any]] = [c for records in per_lead.values() for c in folded_changes(projection, records)]
-    batch = list(enumerate(changes, start=1))
-    for first in range(0, len(batch), 1000):
-        scratch.apply(projection.name, batch[first : first + 1000])
+    scratch.apply_folds(list(per_lead.values()))
     return scratch

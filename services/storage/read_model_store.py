@@ -6,14 +6,17 @@ class only; the SQL and eventsourcing's tracking recorders live in `services.sto
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from projections.row_changes import Projection, RowChange, Table
+from projections.row_changes import Projection, RowChange, Table, folded_changes
 from services.storage import tracking
 from services.storage.recorders import AppliedBatch, PositionTaken, ReadModelRecorder
+
+_FOLD_BATCH = 1000
+"""Change lists per transaction when folds are applied."""
 
 
 class ReadModelStore:
@@ -44,6 +47,16 @@ class ReadModelStore:
         except PositionTaken:
             # A concurrent applier recorded a newer position first: nothing of ours was committed.
             return AppliedBatch(0, len(batch), self.position(projection, source))
+
+    def apply_folds(self, per_aggregate: Iterable[Sequence[Any]]) -> None:
+        """Apply every projection to each aggregate's records from scratch in business order
+        (`folded_changes`), one aggregate after another, into this (scratch) store. Positions
+        here only count the change lists applied: the order is not the log's."""
+        for projection in self.projections.values():
+            changes = [c for records in per_aggregate for c in folded_changes(projection, records)]
+            batch = list(enumerate(changes, start=1))
+            for first in range(0, len(batch), _FOLD_BATCH):
+                self.apply(projection.name, batch[first : first + _FOLD_BATCH])
 
     def position(self, projection: str, source: str = "log") -> int:
         """Last applied position of a projection from a source."""
