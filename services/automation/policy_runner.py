@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from domain.errors import DomainError
-from domain.events import event_id_of
+from domain.events import AUTOMATION_ACTOR_PREFIX, event_id_of
 from projections.event_record import EventRecord
 from services.app.application import Context, CrmApplication
 from services.app.errors import NotFound
@@ -59,7 +59,7 @@ def automation_context(policy: str, record: EventRecord, clock: Clock = system_c
     """The context of a policy's commands for an event: its actor, the event's request, the
     event's id as the cause (so that the same reaction is never taken twice), and the clock."""
     return Context(
-        actor=f"automation:{policy}",
+        actor=f"{AUTOMATION_ACTOR_PREFIX}{policy}",
         correlation_id=record.correlation_id,
         cause=str(event_id_of(record.aggregate_id, record.aggregate_version)),
         clock=clock,

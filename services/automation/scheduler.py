@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from domain.errors import DomainError
+from domain.events import AUTOMATION_ACTOR_PREFIX
 from services.app.application import Context, CrmApplication
 from services.app.errors import ConcurrencyConflict, NotFound
 from services.app.timers import Firing, StoredTimer, TimerAlreadyFired
@@ -97,7 +98,7 @@ class Scheduler:
         """Do what one due timer is for, and record its firing with it; returns the outcome."""
         kind = self.kinds[stored.timer.kind]
         ctx = Context(
-            actor=f"automation:{kind.policy}",
+            actor=f"{AUTOMATION_ACTOR_PREFIX}{kind.policy}",
             correlation_id=f"timer:{stored.timer.timer_id}#{stored.generation}",
             cause=stored.cause,
             clock=self.clock,

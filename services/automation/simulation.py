@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from domain.assignment import AssignmentRule
 from domain.contact import Contact
 from domain.errors import DomainError, SequenceAlreadyDefined
+from domain.events import is_automatic
 from domain.lead import Lead
 from domain.money import Money
 from domain.nurture import NurtureSequence
@@ -93,7 +94,7 @@ class Outcomes:
         enrolments: Counter[str] = Counter()
         counts: Counter[str] = Counter()
         for record in records:
-            if not record.actor.startswith("automation:"):
+            if not is_automatic(record):
                 continue
             kind = record.event_type.split(".", 1)[1]
             if kind == "assigned":
@@ -228,7 +229,7 @@ class Simulation:
                     engine = self._start(sim, replay, clock, start)
                 clock.set(max(clock(), record.occurred_at))
                 _settle(*engine)
-                if not record.actor.startswith("automation:") and replay.apply(record, include_automation=False):
+                if not is_automatic(record) and replay.apply(record, include_automation=False):
                     replayed += 1
         if engine is None:
             engine = self._start(sim, replay, clock, start)
@@ -305,7 +306,7 @@ class _Replay:
         action = _ACTIONS.get(record.event_type)
         if action is None:
             return False
-        if not include_automation and record.actor.startswith("automation:"):
+        if not include_automation and is_automatic(record):
             return False
         meta = Meta(actor=record.actor, correlation_id=record.correlation_id, occurred_at=record.occurred_at)
         try:
