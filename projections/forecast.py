@@ -27,6 +27,7 @@ from projections.pipeline_queries import (
     CLOSED_STAGES,
     DEFAULT_WIN_PROBABILITIES,
     OPEN_STAGE_ORDER,
+    LeadVersion,
     StageInterval,
     days_between,
     lead_versions_at,
@@ -312,23 +313,26 @@ def open_deals(
     for v in lead_versions_at(reader, as_of):
         if v.stage not in probabilities:
             continue
-        p = probabilities[v.stage]
         entered_at = entered.get(v.lead_id, as_of)  # always found unless business times run backwards
-        deals.append(
-            OpenDeal(
-                lead_id=v.lead_id,
-                stage=v.stage,
-                owner=v.owner,
-                value=v.value,
-                currency=v.currency,
-                probability=p,
-                expected_value=(v.value or 0) * p,
-                stage_entered_at=entered_at,
-                expected_close=expected_close(entered_at, days_to_close[v.stage], as_of),
-                category=category_of(p),
-            )
-        )
+        close = expected_close(entered_at, days_to_close[v.stage], as_of)
+        deals.append(_open_deal(v, probabilities[v.stage], entered_at, close))
     return deals
+
+
+def _open_deal(v: LeadVersion, p: float, entered_at: datetime, close: datetime) -> OpenDeal:
+    """An open lead as the forecast counts it: win probability `p`, expected close `close`."""
+    return OpenDeal(
+        lead_id=v.lead_id,
+        stage=v.stage,
+        owner=v.owner,
+        value=v.value,
+        currency=v.currency,
+        probability=p,
+        expected_value=(v.value or 0) * p,
+        stage_entered_at=entered_at,
+        expected_close=close,
+        category=category_of(p),
+    )
 
 
 def scored_deals(
@@ -357,18 +361,7 @@ def scored_deals(
         p = p_win(v.stage, age, history)
         curve = close_curve(v.stage, age, history, min_sample, days_to_close[v.stage], OVERDUE_CLOSE_DAYS)
         shares = [curve.share_between(bounds[n], bounds[n + 1]) for n in range(len(month_list))]
-        deal = OpenDeal(
-            lead_id=v.lead_id,
-            stage=v.stage,
-            owner=v.owner,
-            value=v.value,
-            currency=v.currency,
-            probability=p,
-            expected_value=(v.value or 0) * p,
-            stage_entered_at=entered_at,
-            expected_close=as_of + timedelta(days=curve.median()),
-            category=category_of(p),
-        )
+        deal = _open_deal(v, p, entered_at, as_of + timedelta(days=curve.median()))
         scored.append((deal, shares))
     return scored
 
