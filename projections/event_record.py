@@ -6,7 +6,7 @@ projection never depends on how the event was delivered."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -57,7 +57,13 @@ def record_of(event: CrmEvent, position: int) -> EventRecord:
 def record_to_json(record: EventRecord) -> str:
     """The record as JSON that `record_from_json` turns back into an equal record: datetimes and
     ids are tagged, so that they come back as themselves, not as strings."""
-    return json.dumps(asdict(record), default=_tagged, sort_keys=True, separators=(",", ":"))
+    # a shallow dict: `asdict` would deep-copy the data first, which json.dumps walks anyway
+    return json.dumps(
+        {name: getattr(record, name) for name in _FIELDS}, default=_tagged, sort_keys=True, separators=(",", ":")
+    )
+
+
+_FIELDS = tuple(f.name for f in fields(EventRecord))
 
 
 def record_from_json(text: str) -> EventRecord:
