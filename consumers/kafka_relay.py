@@ -9,9 +9,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
@@ -22,7 +22,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from consumers.cloudevents import cloudevent_headers, timestamp_ms
 from consumers.envelope import encode, envelope_of, message_key
 from consumers.event_log import read_records
-from consumers.kafka_clients import KafkaConnection, new_admin, new_producer
+from consumers.kafka_clients import KafkaConnection, KafkaUnavailable, new_admin, new_producer
 from consumers.ports import RelayPositions
 from consumers.topics import DEFAULT_TOPICS, Topics
 
@@ -121,6 +121,8 @@ class RelayStats:
     published: int = 0
     batches: int = 0
     seconds: float = 0.0
+    failures: int = 0
+    """Publishes that failed and were retried from the saved position with a new producer."""
 
     @property
     def events_per_second(self) -> float:
@@ -143,6 +145,7 @@ class KafkaRelay:
         max_unacked_batches: int = 2,
         mapper: Mapper[Any] | None = None,
         source: str = DEFAULT_SOURCE,
+        producer_options: Mapping[str, object] | None = None,
     ) -> None:
         self.app = app
         self.source = source
@@ -153,7 +156,11 @@ class KafkaRelay:
         self.positions = positions
         self.batch_size = batch_size
         self.poll_interval = poll_interval
-        self.producer = producer or new_producer(bootstrap, "crm-relay", **PRODUCER_SETTINGS)
+        self.bootstrap = bootstrap
+        self.producer_settings = {**PRODUCER_SETTINGS, **(producer_options or {})}
+        """The producer's settings: PRODUCER_SETTINGS with `producer_options` over them."""
+        self._injected = producer is not None
+        self.producer = producer or self._new_producer()
         self.stopping = threading.Event()
         self.stats = RelayStats()
         self.max_unacked_batches = max_unacked_batches
@@ -222,8 +229,10 @@ class KafkaRelay:
                 published = self.publish_batch()
             except KafkaError as error:
                 log.warning("publishing failed (%s); retrying from position %s", error, self.position())
+                self.stats.failures += 1
                 self._in_flight.clear()
                 self._next = None
+                self._replace_producer()
                 self.stopping.wait(1.0)
                 continue
             if on_batch and published:
@@ -245,4 +254,47 @@ class KafkaRelay:
             self.producer.flush(timeout=FLUSH_TIMEOUT_SECONDS)
         except KafkaError as error:
             log.warning("closing with unacknowledged events (%s); they are sent again next time", error)
-        self.producer.close(timeout=10)
+        _close_in_the_background(self.producer, "closing", self._delivery_seconds())
+
+    def _new_producer(self) -> KafkaProducer:
+        """An idempotent producer of our own, with a fresh producer id."""
+        return new_producer(self.bootstrap, "crm-relay", **self.producer_settings)
+
+    def _replace_producer(self) -> None:
+        """After a failed publish, go on with a new producer. An idempotent producer whose batches
+        expired while the broker was away can stay wedged on their sequence numbers (every later
+        send times out); a new one starts from a new producer id. The old one is closed once its
+        batches have expired, in the background. An injected producer is kept: it is the caller's."""
+        if self._injected:
+            return
+        try:
+            fresh = self._new_producer()
+        except KafkaUnavailable as error:  # the broker is still away: try again after the next failure
+            log.warning("no new producer yet (%s)", error)
+            return
+        old, self.producer = self.producer, fresh
+        _close_in_the_background(old, "replaced", self._delivery_seconds())
+
+    def _delivery_seconds(self) -> float:
+        """How long a batch may wait for its acknowledgement before it fails."""
+        return float(cast(int, self.producer_settings["delivery_timeout_ms"])) / 1000
+
+
+def _close_in_the_background(producer: KafkaProducer, why: str, delivery_seconds: float) -> None:
+    """Close `producer` without raising: kafka-python's close flushes first and raises when a batch
+    is still unacknowledged, leaving its sender thread running. Nothing is lost by giving up on those
+    batches (a position moves only on acknowledgement); a second close, in a daemon thread, waits
+    until the batches expire and then stops the sender."""
+    try:
+        producer.close(timeout=10)
+        return
+    except KafkaError as error:
+        log.warning("producer %s with unacknowledged events (%s); they are sent again", why, error)
+
+    def close_later() -> None:
+        try:
+            producer.close(timeout=delivery_seconds + 5)
+        except KafkaError as error:  # still wedged: the daemon sender goes with the process
+            log.warning("producer could not be closed (%s)", error)
+
+    threading.Thread(target=close_later, name="crm-relay-close", daemon=True).start()

@@ -50,6 +50,7 @@ def serve_metrics(registry: CollectorRegistry, port: int, host: str = "0.0.0.0")
 class _RelayStats(Protocol):
     published: int
     batches: int
+    failures: int
 
 
 class RelayCollector(Collector):
@@ -66,6 +67,11 @@ class RelayCollector(Collector):
             "crm_relay_published_events", "Events the relay published to Kafka.", value=self.stats.published
         )
         yield CounterMetricFamily("crm_relay_batches", "Batches the relay published.", value=self.stats.batches)
+        yield CounterMetricFamily(
+            "crm_relay_publish_failures",
+            "Publishes that failed and were retried from the saved position with a new producer.",
+            value=self.stats.failures,
+        )
         try:
             position, head = self.position(), self.head()
         except Exception as error:  # a lag that cannot be measured is absent, never wrong

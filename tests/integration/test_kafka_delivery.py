@@ -328,6 +328,34 @@ def test_the_relay_rides_out_a_broker_restart_and_catches_up(stack: Stack, kafka
     stack.assert_identical_to_a_replay()
 
 
+def test_an_outage_longer_than_the_delivery_timeout_wedges_no_producer(stack: Stack, kafka_server: object) -> None:
+    # given a relay at work, and a broker that goes away for longer than a batch may wait
+    relay = stack.relay(batch_size=20, producer_options={"delivery_timeout_ms": 6_000, "request_timeout_ms": 2_000})
+    worker = threading.Thread(target=relay.run, daemon=True)
+    worker.start()
+    seed_history(stack.app, leads=5, seed=29, end=END)
+    kafka_server.shutdown()  # type: ignore[attr-defined]
+    seed_history(stack.app, leads=5, seed=30, end=END)
+    deadline = time.monotonic() + 180
+    while relay.stats.failures == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert relay.stats.failures > 0, "the relay never gave up on a batch while the broker was away"
+    # when the broker comes back and more commands arrive
+    kafka_server.start()  # type: ignore[attr-defined]
+    seed_history(stack.app, leads=5, seed=31, end=END)
+    head = stack.app.head_position()
+    deadline = time.monotonic() + 120
+    while relay.position() < head and time.monotonic() < deadline:
+        time.sleep(0.2)
+    relay.stopping.set()
+    worker.join(timeout=60)
+    relay.close()
+    # then the relay caught up on a new producer: everything reached Kafka, the read models agree
+    assert relay.position() == head
+    stack.consume_all()
+    stack.assert_identical_to_a_replay()
+
+
 def test_a_foreign_client_reads_the_topics_and_every_message_matches_the_published_schema(stack: Stack) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     from tests.support.kafka_server import ensure_kafka_jars, find_java

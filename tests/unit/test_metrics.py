@@ -59,7 +59,7 @@ def test_no_projection_lag_is_reported_where_this_process_does_not_follow_the_re
 
 
 class Stats:
-    published, batches = 40, 2
+    published, batches, failures = 40, 2, 3
     applied, skipped, dead_lettered, seconds = 30, 4, 1, 0.5
 
 
@@ -67,6 +67,7 @@ def test_the_relay_reports_its_lag_or_leaves_it_out_when_it_cannot_be_measured()
     found = samples_of(worker_registry("relay", RelayCollector(Stats(), position=lambda: 40, head=lambda: 45)))
     assert found[("crm_relay_published_events_total", ())] == 40
     assert found[("crm_relay_lag_events", ())] == 5
+    assert found[("crm_relay_publish_failures_total", ())] == 3
     assert dict(next(labels for name, labels in found if name == "crm_build_info"))["component"] == "relay"
     unmeasured = samples_of(worker_registry("relay", RelayCollector(Stats(), position=lambda: 40, head=store_down)))
     assert ("crm_relay_published_events_total", ()) in unmeasured
