@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -49,6 +50,7 @@ from services.privacy.mapper import SealingMapper
 from services.settings import Database, Settings
 from services.storage import fail_fast_postgres
 from services.storage.access_log import AccessLog, MemoryAccessLog, PostgresAccessLog, SqliteAccessLog
+from services.storage.as_known import pipeline_as_known_at
 from services.storage.identity_locks import PostgresIdentityLocks
 from services.storage.leader_lock import FileLeaderLock, LeaderLock, PostgresLeaderLock, ProcessLeaderLock
 from services.storage.person_keys import MemoryKeyStore, PostgresKeyStore, SqliteKeyStore
@@ -617,13 +619,18 @@ def embedded_webhooks(app: CrmApplication, desk: WebhookDesk, settings: Settings
         yield dispatcher
 
 
+def _queries(store: ReadModelStore) -> ReadModelQueries:
+    """The routes' queries over `store`, able to answer as known at a past moment from its journal."""
+    return ReadModelQueries(store, believed_at=partial(pipeline_as_known_at, store))
+
+
 def _following(
     app: CrmApplication, store: ReadModelStore, settings: Settings, log: TextIO | None, poll_interval: float
 ) -> Iterator[ReadSide]:
     """The read side of a server: Kafka consumers keep it, or a runner caught up first."""
     if settings.read_models == "kafka":
         waiter = read_your_writes(app, store, settings.kafka_partitions, topics(settings))
-        yield ReadSide(queries=ReadModelQueries(store), wait_for=waiter, runner=None)
+        yield ReadSide(queries=_queries(store), wait_for=waiter, runner=None)
         return
     runner = InProcessRunner(app, store, poll_interval=poll_interval)
     started = time.monotonic()
@@ -632,4 +639,4 @@ def _following(
         seconds = time.monotonic() - started
         print(f"crm: read models caught up with {applied} events in {seconds:.1f} s", file=log, flush=True)
     with runner:
-        yield ReadSide(queries=ReadModelQueries(store), wait_for=runner.wait, runner=runner)
+        yield ReadSide(queries=_queries(store), wait_for=runner.wait, runner=runner)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
 from uuid import UUID
@@ -58,14 +59,49 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class ClosableReadModels(ReadModels, Protocol):
+    """Read models of a moment (a scratch store), to close after use."""
+
+    def close(self) -> None:
+        """Release the scratch store."""
+        ...
+
+
+BelievedAt = Callable[[datetime], ClosableReadModels]
+"""known_at -> the journaled read models (the pipeline) as the store knew them then."""
+
+
 class ReadModelQueries:
     """Pipeline, forecast and segments, each answerable as of any business date (now by default),
-    and the lead and contact lists as the read models hold them now."""
+    and the lead and contact lists as the read models hold them now. With `believed_at`, the
+    pipeline and forecast also as known at a past moment (`as_known_at`)."""
 
-    def __init__(self, store: ReadModels, rules: list[SegmentRule] | None = None, min_sample: int = 20) -> None:
+    def __init__(
+        self,
+        store: ReadModels,
+        rules: list[SegmentRule] | None = None,
+        min_sample: int = 20,
+        believed_at: BelievedAt | None = None,
+    ) -> None:
         self.store = store
         self.rules = rules if rules is not None else default_rules()
         self.min_sample = min_sample
+        self.believed_at = believed_at
+
+    @contextmanager
+    def as_known_at(self, known_at: datetime | None) -> Iterator[ReadModelQueries]:
+        """These queries as the store knew the pipeline at `known_at` (transaction time), over a
+        scratch store closed on exit; without `known_at`, these queries."""
+        if known_at is None:
+            yield self
+            return
+        if self.believed_at is None:
+            raise NotImplementedError("these read models keep no journal to answer as known at a past moment")
+        believed = self.believed_at(known_at)
+        try:
+            yield ReadModelQueries(believed, self.rules, self.min_sample)
+        finally:
+            believed.close()
 
     def pipeline(
         self, as_of: datetime | None = None, owner: str | None = None, source: str | None = None

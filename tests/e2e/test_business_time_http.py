@@ -99,3 +99,38 @@ def test_a_stage_change_dated_before_a_conversion_shows_before_it_in_the_history
     assert admin.get(f"/v1/leads/{lead_id}", params={"as_of": "2026-01-16T00:00:00Z"}).json()["stage"] == "proposal"
     assert problem(admin.get(f"/v1/leads/{lead_id}/history", params={"as_of": "2026-01-01T00:00:00Z"}), 404)
     assert problem(admin.get(f"/v1/leads/{lead_id}/history", params={"known_at": "2999-01-01T00:00:00Z"}), 422)
+
+
+def test_the_pipeline_and_forecast_as_known_at_a_past_moment_leave_out_what_was_recorded_later(
+    live: LiveServer,
+) -> None:
+    admin = live.client()
+    lead_id = admin.post("/v1/leads", json={**LEAD, "occurred_at": "2026-01-10T09:00:00Z"}).json()["id"]
+    assert _stage(live, lead_id, "contacted", "2026-01-12T09:00:00Z") == 200
+    assert _stage(live, lead_id, "qualified", "2026-01-20T09:00:00Z") == 200
+    known = admin.get(f"/v1/leads/{lead_id}/history").json()["entries"][-1]["recorded_at"]
+    assert _stage(live, lead_id, "nurturing", "2026-01-15T09:00:00Z") == 200  # learned later, dated between
+    position = live.head()
+
+    def stages(**params: str) -> dict[str, int]:
+        response = admin.get(
+            "/v1/pipeline", params={"as_of": "2026-01-16T00:00:00Z", "min_position": position, **params}
+        )
+        assert response.status_code == 200, response.text
+        return {s["stage"]: s["count"] for s in response.json()["stages"] if s["count"]}
+
+    assert stages() == {"nurturing": 1}
+    assert stages(known_at=known) == {"contacted": 1}
+
+    def deal_stages(**params: str) -> list[str]:
+        response = admin.get("/v1/forecast", params={"as_of": "2026-01-16T00:00:00Z", **params})
+        assert response.status_code == 200, response.text
+        return [d["stage"] for d in response.json()["deals"] if d["lead_id"] == lead_id]
+
+    assert deal_stages() == ["nurturing"]
+    assert deal_stages(known_at=known) == ["contacted"]
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    for path in ("/v1/pipeline", "/v1/forecast"):
+        for value in (future, "1850-01-01T00:00:00Z"):
+            body = problem(admin.get(path, params={"known_at": value}), 422)
+            assert [e["field"] for e in body["errors"]] == ["known_at"]

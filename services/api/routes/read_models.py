@@ -13,6 +13,7 @@ from services.api.deps import (
     BacktestFrom,
     BacktestMonths,
     BacktestTo,
+    KnownAt,
     MadeAsOf,
     MinPosition,
     Months,
@@ -48,22 +49,28 @@ def get_pipeline(
     as_of: ReadAsOf = None,
     owner: OwnerFilter = None,
     source: SourceAsOfFilter = None,
+    known_at: KnownAt = None,
     min_position: MinPosition = None,
 ) -> PipelineSummaryPublic:
     """Count, value and weighted value per stage, conversion rates, win rate and time in
-    stage. A rep sees their own pipeline only."""
+    stage. A rep sees their own pipeline only. With `known_at`, as the store knew it then."""
     owner = who.owner_filter(owner)
-    queries = reads.caught_up(min_position)
-    return PipelineSummaryPublic.of(queries.pipeline(as_of, owner, source.value if source else None))
+    with reads.caught_up(min_position).as_known_at(known_at) as queries:
+        return PipelineSummaryPublic.of(queries.pipeline(as_of, owner, source.value if source else None))
 
 
 @router.get("/forecast", summary="Expected revenue per month", dependencies=[Depends(Permit(Action.READ_INSIGHTS))])
 def get_forecast(
-    reads: ReadModelsDep, as_of: ReadAsOf = None, months: Months = 3, min_position: MinPosition = None
+    reads: ReadModelsDep,
+    as_of: ReadAsOf = None,
+    months: Months = 3,
+    known_at: KnownAt = None,
+    min_position: MinPosition = None,
 ) -> ForecastPublic:
     """Open pipeline x win probability by month of expected close, in the categories closed,
-    commit, best case and pipeline, per currency."""
-    return ForecastPublic.of(reads.caught_up(min_position).forecast(as_of, months))
+    commit, best case and pipeline, per currency. With `known_at`, from what the store knew then."""
+    with reads.caught_up(min_position).as_known_at(known_at) as queries:
+        return ForecastPublic.of(queries.forecast(as_of, months))
 
 
 @router.get(
