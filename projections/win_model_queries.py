@@ -11,20 +11,47 @@ into another is left out while its merge stands, as in every pipeline query.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from domain.time import utc
+from domain.time import parse_time, utc
 from domain.values import Stage
-from projections.event_record import EventRecord, record_from_json
 from projections.pipeline import LEAD_EVENTS, LEADS
 from projections.pipeline_queries import OPEN_STAGE_ORDER, days_between
-from projections.row_changes import Reader, business_key
-from projections.win_model import LeadFeatures, TrainingRow
+from projections.row_changes import Reader
+from projections.win_model import Contribution, LeadFeatures, NoModel, TrainingRow, WinModel, auc, train
 
 _CLOSING = {"lead.converted": True, "lead.disqualified": False}
 """The closing events and whether each is a win."""
+
+
+class JournalEntry(NamedTuple):
+    """One of a lead's journaled events, as much of it as the model reads."""
+
+    event_type: str
+    version: int
+    occurred_at: datetime
+    data: Mapping[str, Any]
+
+    def business_key(self) -> tuple[bool, datetime, int]:
+        """Its place among the lead's events: creation first, then `occurred_at`, then version."""
+        return (self.version != 1, self.occurred_at, self.version)
+
+
+def entry_of(record_json: str) -> JournalEntry:
+    """The entry of a journal record (`projections.event_record.record_to_json`), read with the
+    plain JSON decoder: only its occurrence time is turned back into a datetime."""
+    record = json.loads(record_json)
+    occurred = record["occurred_at"]
+    return JournalEntry(
+        record["event_type"],
+        int(record["aggregate_version"]),
+        parse_time(occurred["$datetime"] if isinstance(occurred, dict) else occurred),
+        record["data"],
+    )
 
 
 @dataclass(frozen=True)
@@ -48,11 +75,11 @@ def _text(value: object) -> str | None:
     return None if value is None else str(getattr(value, "value", value))
 
 
-def lead_at(records: Sequence[EventRecord], at: datetime) -> LeadAt | None:
+def lead_at(lead_id: str, entries: Sequence[JournalEntry], at: datetime) -> LeadAt | None:
     """The lead its events (any order) make of it at `at` (business time); None when it was
     not captured by then."""
     at = utc(at)
-    ordered = sorted((r for r in records if r.occurred_at <= at), key=business_key)
+    ordered = sorted((r for r in entries if r.occurred_at <= at), key=JournalEntry.business_key)
     if not ordered or ordered[0].event_type != "lead.captured":
         return None
     first = ordered[0]
@@ -72,7 +99,7 @@ def lead_at(records: Sequence[EventRecord], at: datetime) -> LeadAt | None:
 
     def features(moment: datetime) -> LeadFeatures:
         return LeadFeatures(
-            lead_id=str(first.aggregate_id),
+            lead_id=lead_id,
             stage=str(facts["stage"]),
             source=facts["source"],
             campaign=facts["campaign"],
@@ -101,7 +128,7 @@ def lead_at(records: Sequence[EventRecord], at: datetime) -> LeadAt | None:
 
 def lead_histories(
     reader: Reader, known_at: datetime | None = None, lead_id: str | None = None
-) -> dict[str, list[EventRecord]]:
+) -> dict[str, list[JournalEntry]]:
     """Every lead's journaled events (only `lead_id`'s when given; only those recorded by
     `known_at` when given), merged duplicates left out, by lead id."""
     where = [f"lead_id NOT IN (SELECT m.lead_id FROM {LEADS.name} m WHERE m.merged_into IS NOT NULL)"]
@@ -116,17 +143,17 @@ def lead_histories(
         f"SELECT lead_id, record FROM {LEAD_EVENTS.name} WHERE {' AND '.join(where)} ORDER BY lead_id, version",
         params,
     )
-    histories: dict[str, list[EventRecord]] = {}
+    histories: dict[str, list[JournalEntry]] = {}
     for row in rows:
-        histories.setdefault(str(row["lead_id"]), []).append(record_from_json(row["record"]))
+        histories.setdefault(str(row["lead_id"]), []).append(entry_of(row["record"]))
     return histories
 
 
-def training_rows(histories: Iterable[Sequence[EventRecord]], as_of: datetime) -> list[TrainingRow]:
+def training_rows(histories: Mapping[str, Sequence[JournalEntry]], as_of: datetime) -> list[TrainingRow]:
     """The leads closed on or before `as_of`, each as it was just before closing."""
     rows = []
-    for records in histories:
-        lead = lead_at(records, as_of)
+    for lead_id, entries in histories.items():
+        lead = lead_at(lead_id, entries, as_of)
         if lead is not None and lead.before_close is not None and lead.closed_at is not None:
             rows.append(TrainingRow(lead.before_close, bool(lead.won), lead.closed_at))
     return rows
@@ -140,15 +167,97 @@ class BacktestLead:
     won: bool
 
 
-def closed_since(histories: Iterable[Sequence[EventRecord]], as_of: datetime) -> list[BacktestLead]:
+def closed_since(histories: Mapping[str, Sequence[JournalEntry]], as_of: datetime) -> list[BacktestLead]:
     """The leads open at `as_of` that closed after it (by the newest event known), as they were at `as_of`."""
     found = []
-    for records in histories:
-        then = lead_at(records, as_of)
+    for lead_id, entries in histories.items():
+        then = lead_at(lead_id, entries, as_of)
         if then is None or not then.is_open:
             continue
-        latest = max(r.occurred_at for r in records)
-        final = lead_at(records, latest)
+        latest = max(r.occurred_at for r in entries)
+        final = lead_at(lead_id, entries, latest)
         if final is not None and final.won is not None:
             found.append(BacktestLead(then, final.won))
     return found
+
+
+# --- the answers: a lead's learned win probability, and the backtest -----------------------------
+
+
+@dataclass(frozen=True)
+class LeadWinProbability:
+    """A lead's learned P(won) at a date with its explanation, or None and why not."""
+
+    value: float | None
+    reason: str | None
+    model_version: str | None
+    trained_as_of: datetime
+    base_log_odds: float | None
+    explanation: list[Contribution]
+
+
+def learn(reader: Reader, trained_as_of: datetime, known_at: datetime | None = None) -> WinModel | NoModel:
+    """The model learned from the leads closed by `trained_as_of` (as known at `known_at`)."""
+    return train(training_rows(lead_histories(reader, known_at), trained_as_of), trained_as_of)
+
+
+def lead_win_probability(
+    reader: Reader, model: WinModel | NoModel, lead_id: str, as_of: datetime, known_at: datetime | None = None
+) -> LeadWinProbability:
+    """The lead as it was at `as_of` (as known at `known_at`), scored by `model`."""
+
+    def without(reason: str) -> LeadWinProbability:
+        return LeadWinProbability(None, reason, None, model.trained_as_of, None, [])
+
+    if isinstance(model, NoModel):
+        return without(model.reason)
+    lead = lead_at(lead_id, lead_histories(reader, known_at, lead_id).get(lead_id, []), as_of)
+    if lead is None:
+        return without("the pipeline read model does not hold this lead at that time (yet)")
+    if not lead.is_open:
+        return without(f"the lead is closed ({lead.features.stage}): its outcome is known")
+    explained = model.explain(lead.features)
+    return LeadWinProbability(
+        explained.probability,
+        None,
+        model.version,
+        model.trained_as_of,
+        explained.base_log_odds,
+        explained.contributions,
+    )
+
+
+@dataclass(frozen=True)
+class ScoringBacktest:
+    """The learned probability and the rule score as of a date, judged by how the leads open
+    then have closed since: the AUC of each (None when it cannot be told)."""
+
+    as_of: datetime
+    model_version: str | None
+    reason: str | None
+    """Why there is no learned model as of `as_of`, when there is none."""
+    trained_leads: int
+    leads: int
+    """Leads open at `as_of` that have closed since."""
+    won: int
+    lost: int
+    learned_auc: float | None
+    rule_auc: float | None
+
+
+def scoring_backtest(reader: Reader, as_of: datetime) -> ScoringBacktest:
+    """Train as of `as_of`, score the leads open then with it and with their rule score then,
+    and compare each with how those leads have closed since."""
+    as_of = utc(as_of)
+    histories = lead_histories(reader)
+    model = train(training_rows(histories, as_of), as_of)
+    judged = closed_since(histories, as_of)
+    outcomes = [lead.won for lead in judged]
+    won = sum(outcomes)
+    rule_auc = auc([float(lead.then.score) for lead in judged], outcomes)
+    if isinstance(model, NoModel):
+        return ScoringBacktest(as_of, None, model.reason, 0, len(judged), won, len(judged) - won, None, rule_auc)
+    learned = [model.probability(lead.then.features) for lead in judged]
+    return ScoringBacktest(
+        as_of, model.version, None, model.leads, len(judged), won, len(judged) - won, auc(learned, outcomes), rule_auc
+    )

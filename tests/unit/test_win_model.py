@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid5
+from uuid import UUID
 
 import pytest
 
-from projections.event_record import EventRecord
 from projections.forecast_model import DealHistory
 from projections.win_model import (
     MIN_CLOSED,
@@ -24,7 +23,7 @@ from projections.win_model import (
     forecast_win_probability,
     train,
 )
-from projections.win_model_queries import closed_since, lead_at, training_rows
+from projections.win_model_queries import JournalEntry, closed_since, entry_of, lead_at, training_rows
 
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 CLOSED = AS_OF - timedelta(days=10)
@@ -129,61 +128,59 @@ def test_as_the_forecast_s_win_probability_the_model_judges_a_deal_by_its_stage_
 # --- the training set read from a lead's events ------------------------------------------------
 
 
-def record(lead: str, version: int, event_type: str, at: datetime, **data: object) -> EventRecord:
-    return EventRecord(
-        position=version,
-        event_type=event_type,
-        aggregate_type="lead",
-        aggregate_id=uuid5(UUID(int=0), lead),
-        aggregate_version=version,
-        occurred_at=at,
-        recorded_at=at,
-        actor="alice",
-        correlation_id="c",
-        data=data,
-    )
+def record(version: int, event_type: str, at: datetime, **data: object) -> JournalEntry:
+    return JournalEntry(event_type, version, at, data)
 
 
-def story(lead: str, closes_at: datetime, converted: bool = True) -> list[EventRecord]:
+def story(closes_at: datetime, converted: bool = True) -> list[JournalEntry]:
     """Captured 30 days before closing, two interactions, qualified, then closed."""
     start = closes_at - timedelta(days=30)
     captured = {"source": "web_form", "campaign": None, "owner": None, "company": "Acme", "name": "[erased]"}
     closing = ("lead.converted", {"deal_value": 100}) if converted else ("lead.disqualified", {"reason": "no"})
     return [
-        record(lead, 1, "lead.captured", start, **captured),
-        record(lead, 2, "lead.assigned", start + timedelta(days=1), owner="bob"),
-        record(lead, 3, "lead.interaction_logged", start + timedelta(days=2), kind="call"),
-        record(lead, 4, "lead.scored", start + timedelta(days=2), score=40),
-        record(lead, 5, "lead.stage_changed", start + timedelta(days=3), stage="qualified"),
-        record(lead, 6, "lead.interaction_logged", start + timedelta(days=20), kind="demo"),
-        record(lead, 7, closing[0], closes_at, **closing[1]),
+        record(1, "lead.captured", start, **captured),
+        record(2, "lead.assigned", start + timedelta(days=1), owner="bob"),
+        record(3, "lead.interaction_logged", start + timedelta(days=2), kind="call"),
+        record(4, "lead.scored", start + timedelta(days=2), score=40),
+        record(5, "lead.stage_changed", start + timedelta(days=3), stage="qualified"),
+        record(6, "lead.interaction_logged", start + timedelta(days=20), kind="demo"),
+        record(7, closing[0], closes_at, **closing[1]),
     ]
 
 
 def test_a_closed_lead_trains_as_it_was_just_before_it_closed_not_in_its_closed_stage() -> None:
-    [row] = training_rows([story("a", CLOSED)], AS_OF)
+    [row] = training_rows({"a": story(CLOSED)}, AS_OF)
     assert row.won and row.closed_at == CLOSED
     assert row.features.stage == "qualified" and row.features.owner == "bob"
     assert row.features.interactions == 2 and row.features.age_days == pytest.approx(30.0)
 
 
 def test_a_lead_closing_after_the_training_date_is_not_in_that_date_s_training_set() -> None:
-    after = story("late", AS_OF + timedelta(days=1))
-    assert training_rows([after, story("early", CLOSED, converted=False)], AS_OF)[0].won is False
-    assert len(training_rows([after], AS_OF)) == 0
-    assert len(training_rows([after], AS_OF + timedelta(days=2))) == 1
+    after = story(AS_OF + timedelta(days=1))
+    [early] = training_rows({"late": after, "early": story(CLOSED, converted=False)}, AS_OF)
+    assert early.features.lead_id == "early" and early.won is False
+    assert training_rows({"late": after}, AS_OF) == []
+    assert len(training_rows({"late": after}, AS_OF + timedelta(days=2))) == 1
 
 
 def test_a_lead_is_read_at_a_date_with_only_what_had_happened_by_then() -> None:
-    events = story("a", AS_OF + timedelta(days=5))
-    then = lead_at(events, AS_OF - timedelta(days=22, hours=12))  # after the first interaction, before the stage change
+    events = story(AS_OF + timedelta(days=5))
+    then = lead_at(
+        "a", events, AS_OF - timedelta(days=22, hours=12)
+    )  # after the first interaction, before the stage change
     assert then is not None and then.is_open
     assert then.features.stage == "new" and then.features.interactions == 1 and then.score == 40
-    assert lead_at(events, AS_OF - timedelta(days=40)) is None
+    assert lead_at("a", events, AS_OF - timedelta(days=40)) is None
 
 
 def test_the_backtest_takes_the_leads_open_at_its_date_that_closed_since() -> None:
-    open_then = story("later", AS_OF + timedelta(days=5))
-    already_closed = story("before", CLOSED)
-    [lead] = closed_since([open_then, already_closed], AS_OF)
+    [lead] = closed_since({"later": story(AS_OF + timedelta(days=5)), "before": story(CLOSED)}, AS_OF)
     assert lead.won and lead.then.features.stage == "qualified"
+
+
+def test_a_journal_record_reads_back_as_the_entry_of_its_event() -> None:
+    from projections.event_record import EventRecord, record_to_json
+
+    at = AS_OF - timedelta(days=3)
+    recorded = EventRecord(7, "lead.scored", "lead", UUID(int=1), 4, at, at, "a", "c", {"score": 40, "reason": "x"})
+    assert entry_of(record_to_json(recorded)) == JournalEntry("lead.scored", 4, at, {"score": 40, "reason": "x"})
