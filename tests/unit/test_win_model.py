@@ -9,6 +9,8 @@ from uuid import UUID
 
 import pytest
 
+from projections.event_record import EventRecord, record_to_json
+from projections.forecast import forecast
 from projections.forecast_model import DealHistory
 from projections.win_model import (
     MIN_CLOSED,
@@ -23,7 +25,17 @@ from projections.win_model import (
     forecast_win_probability,
     train,
 )
-from projections.win_model_queries import JournalEntry, closed_since, entry_of, lead_at, training_rows
+from projections.win_model_queries import (
+    JournalEntry,
+    closed_since,
+    entry_of,
+    lead_at,
+    lead_win_probability,
+    learn,
+    training_rows,
+)
+from tests.unit.sqlite_reader import SqliteReader, to_db
+from tests.unit.test_pipeline_projection import LeadLog, on, store_of
 
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 CLOSED = AS_OF - timedelta(days=10)
@@ -179,8 +191,67 @@ def test_the_backtest_takes_the_leads_open_at_its_date_that_closed_since() -> No
 
 
 def test_a_journal_record_reads_back_as_the_entry_of_its_event() -> None:
-    from projections.event_record import EventRecord, record_to_json
-
     at = AS_OF - timedelta(days=3)
     recorded = EventRecord(7, "lead.scored", "lead", UUID(int=1), 4, at, at, "a", "c", {"score": 40, "reason": "x"})
     assert entry_of(record_to_json(recorded)) == JournalEntry("lead.scored", 4, at, {"score": 40, "reason": "x"})
+
+
+# --- through the pipeline projection's journal, and as the forecast's win probability ----------
+
+
+def journaled_history() -> LeadLog:
+    """24 leads won from proposal after two calls, 6 lost from proposal, 12 lost from new, one
+    open in proposal (all in 2026), and one lead won after the training date."""
+    log = LeadLog()
+    for n in range(42):
+        name, start = f"lead{n}", on(1, 1) + timedelta(days=n)
+        log.capture(name, start)
+        log.interact(name, start + timedelta(days=1))
+        if n < 30:
+            log.move(name, "proposal", start + timedelta(days=2))
+            log.interact(name, start + timedelta(days=3))
+        closing = start + timedelta(days=20)
+        (log.convert(name, closing, 1_000) if n < 24 else log.disqualify(name, closing))
+    log.capture("open", on(3, 1))
+    log.move("open", "proposal", on(3, 2))
+    log.capture("late", on(3, 1))
+    log.convert("late", on(4, 20), 1_000)
+    return log
+
+
+def journaled(log: LeadLog) -> SqliteReader:
+    """The pipeline read model of the log with its journal written as the real store writes it
+    (the unit reader leaves the journal out)."""
+    store = store_of(log.records)
+    for r in log.records:
+        store.db.execute(
+            "INSERT INTO pipeline_lead_events VALUES (?, ?, ?, ?, ?)",
+            [str(r.aggregate_id), r.aggregate_version, to_db(r.occurred_at), to_db(r.recorded_at), record_to_json(r)],
+        )
+    return store
+
+
+def test_the_training_set_is_read_from_the_pipeline_journal_as_of_its_date() -> None:
+    store = journaled(journaled_history())
+    model = learn(store, on(4, 1))
+    assert isinstance(model, WinModel) and (model.won, model.lost) == (24, 18)
+    assert model.counts["stage"] == {"new": (0, 12), "proposal": (24, 6)}
+    assert model.counts["engagement"] == {"1-2": (24, 18)}
+
+
+def test_an_open_lead_is_scored_and_a_closed_one_is_not() -> None:
+    store = journaled(journaled_history())
+    model = learn(store, on(4, 1))
+    scored = lead_win_probability(store, model, LeadLog.key("open"), on(4, 1))
+    closed = lead_win_probability(store, model, LeadLog.key("lead0"), on(4, 1))
+    assert scored.value is not None and scored.value > 0.5 and scored.model_version == model.version
+    assert closed.value is None and closed.reason is not None and "closed (converted)" in closed.reason
+
+
+def test_the_model_plugs_into_the_forecast_as_its_win_probability() -> None:
+    store = journaled(journaled_history())
+    model = learn(store, on(4, 1))
+    assert isinstance(model, WinModel)
+    learned = forecast(store, on(4, 1), months=3, win_probability=forecast_win_probability(model))
+    [deal] = [d for d in learned.deals if d.lead_id == LeadLog.key("open")]
+    assert deal.probability == pytest.approx(model.explain(features("proposal"), only=("stage",)).probability)
