@@ -149,6 +149,19 @@ def lead_histories(
     return histories
 
 
+def training_fingerprint(reader: Reader, before: datetime, known_at: datetime | None = None) -> tuple[int, str | None]:
+    """What tells whether the training set as of `before` changed: how many journal entries
+    occurred before it and the latest time one of them was recorded (as known at `known_at`)."""
+    where, params = "occurred_at < ?", [utc(before)]
+    if known_at is not None:
+        where, params = where + " AND recorded_at <= ?", [*params, utc(known_at)]
+    [row] = reader.fetch(
+        f"SELECT COUNT(*) AS entries, MAX(recorded_at) AS latest FROM {LEAD_EVENTS.name} WHERE {where}", params
+    )
+    latest = row["latest"]
+    return int(row["entries"]), None if latest is None else str(latest)
+
+
 def training_rows(histories: Mapping[str, Sequence[JournalEntry]], as_of: datetime) -> list[TrainingRow]:
     """The leads closed on or before `as_of`, each as it was just before closing."""
     rows = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal, Protocol
 from uuid import UUID
@@ -62,7 +63,17 @@ def _now() -> datetime:
 
 
 _WIN_MODELS_KEPT = 8
-"""How many trained win models (per read-model position, day and transaction time) are kept."""
+"""How many trained win models (per day and transaction time) are kept."""
+
+
+@dataclass(frozen=True)
+class _KeptModel:
+    """A trained win model, with the pipeline position and the fingerprint of the journal it
+    was trained at."""
+
+    position: int
+    fingerprint: tuple[int, str | None]
+    model: WinModel | NoModel
 
 
 class ReadModelQueries:
@@ -73,7 +84,7 @@ class ReadModelQueries:
         self.store = store
         self.rules = rules if rules is not None else default_rules()
         self.min_sample = min_sample
-        self._win_models: dict[tuple[int, date, datetime | None], WinModel | NoModel] = {}
+        self._win_models: dict[tuple[date, datetime | None], _KeptModel] = {}
         self._win_models_lock = threading.Lock()
 
     def pipeline(
@@ -106,18 +117,26 @@ class ReadModelQueries:
         return win_model_queries.lead_win_probability(self.store, model, str(lead_id), when, known_at)
 
     def win_model(self, day: date, known_at: datetime | None = None) -> WinModel | NoModel:
-        """The model trained as of the start of `day` (UTC), kept per read-model position and
-        day: a lead's read does not retrain it until the pipeline has applied something new."""
-        key = (self.store.position("pipeline"), day, known_at)
+        """The model trained as of the start of `day` (UTC), kept per day (and `known_at`) with
+        the read-model position it was trained at: a lead's read does not retrain it until the
+        pipeline has applied something new, nor then unless what it learns from changed (an
+        event dated before that day: most writes happen today and leave it as it is)."""
+        key, position = (day, known_at), self.store.position("pipeline")
+        cutoff = datetime.combine(day, time(), UTC)
         with self._win_models_lock:
-            found = self._win_models.get(key)
-        if found is None:
-            found = win_model_queries.learn(self.store, datetime.combine(day, time(), UTC), known_at)
-            with self._win_models_lock:
-                if len(self._win_models) >= _WIN_MODELS_KEPT:
-                    self._win_models.pop(next(iter(self._win_models)))  # the oldest kept
-                self._win_models[key] = found
-        return found
+            kept = self._win_models.get(key)
+        if kept is not None and kept.position == position:
+            return kept.model
+        fingerprint = win_model_queries.training_fingerprint(self.store, cutoff, known_at)
+        if kept is not None and kept.fingerprint == fingerprint:
+            model = kept.model
+        else:
+            model = win_model_queries.learn(self.store, cutoff, known_at)
+        with self._win_models_lock:
+            if key not in self._win_models and len(self._win_models) >= _WIN_MODELS_KEPT:
+                self._win_models.pop(next(iter(self._win_models)))  # the oldest kept
+            self._win_models[key] = _KeptModel(position, fingerprint, model)
+        return model
 
     def scoring_backtest(self, as_of: datetime) -> ScoringBacktest:
         """The AUC of the learned probability and of the rule score as of `as_of`, over the

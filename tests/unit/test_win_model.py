@@ -32,6 +32,7 @@ from projections.win_model_queries import (
     lead_at,
     lead_win_probability,
     learn,
+    training_fingerprint,
     training_rows,
 )
 from tests.unit.sqlite_reader import SqliteReader, to_db
@@ -255,3 +256,10 @@ def test_the_model_plugs_into_the_forecast_as_its_win_probability() -> None:
     learned = forecast(store, on(4, 1), months=3, win_probability=forecast_win_probability(model))
     [deal] = [d for d in learned.deals if d.lead_id == LeadLog.key("open")]
     assert deal.probability == pytest.approx(model.explain(features("proposal"), only=("stage",)).probability)
+
+
+def test_the_training_fingerprint_counts_the_journal_entries_dated_before_the_cutoff() -> None:
+    log = journaled_history()
+    entries, latest = training_fingerprint(journaled(log), on(4, 1))
+    assert entries == sum(1 for r in log.records if r.occurred_at < on(4, 1)) and latest is not None
+    assert training_fingerprint(journaled(log), on(1, 1)) == (0, None)
