@@ -49,6 +49,7 @@ from services.api.routes.leads import router as lead_routes
 from services.api.routes.operations import router as operation_routes
 from services.api.routes.privacy import router as privacy_routes
 from services.api.routes.read_models import router as read_model_routes
+from services.api.routes.scoring import router as scoring_routes
 from services.api.routes.sequences import router as sequence_routes
 from services.api.routes.tasks import router as task_routes
 from services.api.routes.users import router as user_routes
@@ -169,6 +170,7 @@ def create_app(
         inbound_routes,
         task_routes,
         read_model_routes,
+        scoring_routes,
         sequence_routes,
         privacy_routes,
         audit_routes,

@@ -48,6 +48,10 @@ TAGS: list[dict[str, Any]] = [
         "description": "The pipeline, the forecast and the segments, as of a business time, from the read models.",
     },
     {
+        "name": "scoring",
+        "description": "The learned win probability (naive Bayes) judged against the rule score on past leads.",
+    },
+    {
         "name": "nurture sequences",
         "description": "Automated follow-up sequences: define them, see how they do, enrol a lead by hand.",
     },

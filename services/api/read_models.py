@@ -5,11 +5,13 @@ without a position."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from projections.task_queries import TaskRow
 from services.api.problems import READ_MODEL_RESPONSES, InvalidQuery, ReadModelBehind, ReadModelsUnavailable
+from services.api.schemas_scoring import WinProbabilityPublic
 from services.app.application import ContactFinder, CrmApplication, TaskLocator
 from services.app.queries import ReadModelQueries
 
@@ -70,6 +72,13 @@ class ReadModelGate:
         models = self.queries()
         wait = self.wait_for or models.wait
         return wait(position, self.read_wait_seconds)
+
+    def win_probability(self, lead_id: UUID, as_of: datetime | None, known_at: datetime | None) -> WinProbabilityPublic:
+        """A lead's learned win probability at `as_of` (now by default) as known at `known_at`,
+        from the read models as they are; null and why when this server does not serve them."""
+        if self.read_models is None:
+            return WinProbabilityPublic.unavailable("this server does not serve the read models")
+        return WinProbabilityPublic.of(self.read_models.win_probability(lead_id, as_of, known_at))
 
     def contact_finder(self) -> ContactFinder | None:
         """Which contact has an email, as the people read model says once it applied the head of

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.contact import Contact
 from domain.lead import Lead
+from services.api.schemas_scoring import WIN_PROBABILITY_EXAMPLE, WinProbabilityPublic
 from services.app.application import AuditEntry, CommandResult
 from services.auth.masking import mask_personal
 
@@ -122,6 +123,7 @@ class LeadPublic(BaseModel):
                     "consents": {"email": True, "sms": False},
                     "merged_into": None,
                     "absorbed": [],
+                    "win_probability": WIN_PROBABILITY_EXAMPLE,
                 }
             ]
         }
@@ -161,9 +163,14 @@ class LeadPublic(BaseModel):
         default=None, description="the lead this one was merged into, while it is merged (it takes no commands)"
     )
     absorbed: list[UUID] = Field(default_factory=list, description="the duplicates merged into this lead")
+    win_probability: WinProbabilityPublic | None = Field(
+        default=None,
+        description="the learned P(won) at the time read (naive Bayes over closed leads; docs/read-models.md), "
+        "next to the rule-based `score`",
+    )
 
     @classmethod
-    def of(cls, lead: Lead, *, masked: bool = False) -> LeadPublic:
+    def of(cls, lead: Lead, *, masked: bool = False, win_probability: WinProbabilityPublic | None = None) -> LeadPublic:
         personal: dict[str, Any] = {
             "name": lead.name,
             "email": lead.email,
@@ -200,6 +207,7 @@ class LeadPublic(BaseModel):
             consents=dict(lead.consents),
             merged_into=lead.merged_into,
             absorbed=sorted(lead.absorbed, key=str),
+            win_probability=win_probability,
         )
 
 

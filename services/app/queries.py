@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from domain.identity import normalised_email, normalised_phone
 from projections import forecast as forecasting
-from projections import forecast_backtest, people_queries, segment_queries, task_queries
+from projections import forecast_backtest, people_queries, segment_queries, task_queries, win_model_queries
 from projections.contact_features import ContactFeatures
 from projections.forecast import Forecast, ForecastAccuracy
 from projections.nurture import SequenceStats, WaitingStep, sequence_stats, waiting_steps
@@ -30,6 +32,8 @@ from projections.segment_membership import SegmentMember
 from projections.segment_queries import ContactSegment, SegmentContact, SegmentSummary, list_contacts
 from projections.segment_rules import SegmentRule, default_rules
 from projections.task_queries import StatusFilter, TaskRow
+from projections.win_model import NoModel, WinModel
+from projections.win_model_queries import LeadWinProbability, ScoringBacktest
 from services.app.errors import ContactNotFound
 
 
@@ -71,6 +75,20 @@ BelievedAt = Callable[[datetime], ClosableReadModels]
 """known_at -> the journaled read models (the pipeline) as the store knew them then."""
 
 
+_WIN_MODELS_KEPT = 8
+"""How many trained win models (per day and transaction time) are kept."""
+
+
+@dataclass(frozen=True)
+class _KeptModel:
+    """A trained win model, with the pipeline position and the fingerprint of the journal it
+    was trained at."""
+
+    position: int
+    fingerprint: tuple[int, str | None]
+    model: WinModel | NoModel
+
+
 class ReadModelQueries:
     """Pipeline, forecast and segments, each answerable as of any business date (now by default),
     and the lead and contact lists as the read models hold them now. With `believed_at`, the
@@ -87,6 +105,8 @@ class ReadModelQueries:
         self.rules = rules if rules is not None else default_rules()
         self.min_sample = min_sample
         self.believed_at = believed_at
+        self._win_models: dict[tuple[date, datetime | None], _KeptModel] = {}
+        self._win_models_lock = threading.Lock()
 
     @contextmanager
     def as_known_at(self, known_at: datetime | None) -> Iterator[ReadModelQueries]:
@@ -122,6 +142,42 @@ class ReadModelQueries:
     def forecast_backtest(self, from_month: date, to_month: date, months: int = 1) -> forecast_backtest.Backtest:
         """Per month in the range, the forecast made before it against what converted, with baselines."""
         return forecast_backtest.backtest(self.store, from_month, to_month, months, self.min_sample)
+
+    def win_probability(
+        self, lead_id: UUID, as_of: datetime | None = None, known_at: datetime | None = None
+    ) -> LeadWinProbability:
+        """A lead's learned P(won) at `as_of` (now by default) with its explanation, from the
+        model trained as of the start (UTC) of that day, as known at `known_at`."""
+        when = as_of or _now()
+        model = self.win_model(when.astimezone(UTC).date(), known_at)
+        return win_model_queries.lead_win_probability(self.store, model, str(lead_id), when, known_at)
+
+    def win_model(self, day: date, known_at: datetime | None = None) -> WinModel | NoModel:
+        """The model trained as of the start of `day` (UTC), kept per day (and `known_at`) with
+        the read-model position it was trained at: a lead's read does not retrain it until the
+        pipeline has applied something new, nor then unless what it learns from changed (an
+        event dated before that day: most writes happen today and leave it as it is)."""
+        key, position = (day, known_at), self.store.position("pipeline")
+        cutoff = datetime.combine(day, time(), UTC)
+        with self._win_models_lock:
+            kept = self._win_models.get(key)
+        if kept is not None and kept.position == position:
+            return kept.model
+        fingerprint = win_model_queries.training_fingerprint(self.store, cutoff, known_at)
+        if kept is not None and kept.fingerprint == fingerprint:
+            model = kept.model
+        else:
+            model = win_model_queries.learn(self.store, cutoff, known_at)
+        with self._win_models_lock:
+            if key not in self._win_models and len(self._win_models) >= _WIN_MODELS_KEPT:
+                self._win_models.pop(next(iter(self._win_models)))  # the oldest kept
+            self._win_models[key] = _KeptModel(position, fingerprint, model)
+        return model
+
+    def scoring_backtest(self, as_of: datetime) -> ScoringBacktest:
+        """The AUC of the learned probability and of the rule score as of `as_of`, over the
+        leads open then that have closed since."""
+        return win_model_queries.scoring_backtest(self.store, as_of)
 
     def segments(self, as_of: datetime | None = None) -> list[SegmentSummary]:
         """Every segment with its member count."""

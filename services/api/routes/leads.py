@@ -213,6 +213,7 @@ def get_lead(
     lead_id: UUID,
     who: Annotated[Caller, Depends(Permit(Action.READ))],
     crm: CrmDep,
+    reads: ReadModelsDep,
     response: Response,
     as_of: AsOf = None,
     version: AtVersion = None,
@@ -220,12 +221,16 @@ def get_lead(
 ) -> LeadPublic:
     """The lead as it stands now, at `version`, or as of the business time `as_of` as known at
     `known_at` (the fold of its events in occurred_at order); its `ETag` is the version answered
-    (the newest event folded). An analyst sees names, emails and phones masked."""
+    (the newest event folded). An analyst sees names, emails and phones masked. Next to the rule
+    score, `win_probability` is the learned P(won) at `as_of` (now by default, also for a read at
+    a version) from the pipeline read model, with each feature's contribution; null with a reason
+    for a closed lead, below enough closed leads to learn from, or without read models here."""
     lead = crm.get_lead(lead_id, version=version, as_of=as_of, owner_scope=who.owner_scope, known_at=known_at)
     exact_version(lead, version, as_of or known_at, LeadNotFound(lead_id, f" at version {version}"))
     who.read([lead.id])
     response.headers["ETag"] = etag(lead.version)
-    return LeadPublic.of(lead, masked=who.principal.masks_personal_data)
+    win = reads.win_probability(lead.id, as_of, known_at)
+    return LeadPublic.of(lead, masked=who.principal.masks_personal_data, win_probability=win)
 
 
 @router.get("/{lead_id}/history", summary="A lead's audit trail")
