@@ -45,6 +45,9 @@ PRIOR_WEIGHT = 5.0
 """Pseudo-observations at the default rate added to each stage's rate: below about this many
 observed leads of a stage the defaults still weigh as much as what was seen."""
 
+SEASON_WEIGHT: float | None = 20.0
+"""Pseudo-conversions added to both sides of each month-of-quarter factor (None: no factor)."""
+
 NEW_BUSINESS_SNAPSHOTS = 3
 """How many of the most recent snapshots the new business is averaged over."""
 
@@ -257,13 +260,26 @@ class HazardTable:
     """(stage, bucket, k) -> P(k | stage, age bucket), smoothed towards the stage's."""
     observations: dict[str, int]
     """Per stage, the open leads observed over the snapshots used for month 0."""
+    observed: frozenset[tuple[str, int]] = frozenset()
+    """The (stage, k) of which open leads were seen in the snapshots."""
+    season: dict[int, float] = field(default_factory=dict)
+    """Per month of the quarter (0..2), what converted over what the table expected in such months."""
 
     def __call__(self, lead: OpenLead, k: int) -> float:
         """P(`lead` converts in month k after `as_of`)."""
         key = (lead.stage, segment_of(lead), k)
         if key in self.by_bucket:
-            return self.by_bucket[key]
-        return self.by_stage.get((lead.stage, k), 0.0)
+            rate = self.by_bucket[key]
+        elif (lead.stage, k) in self.observed:
+            rate = self.by_stage[lead.stage, k]
+        else:  # nothing seen of the stage yet: the defaults, for this lead's own age
+            rate = default_hazard(lead.stage, lead.age_days, self.as_of, k)
+        return min(rate * self.season.get(month_of_quarter(self.as_of, k), 1.0), 1.0)
+
+
+def month_of_quarter(moment: datetime, k: int) -> int:
+    """Which month of its calendar quarter (0, 1 or 2) is month k after `moment`."""
+    return (moment.month - 1 + k) % 3
 
 
 def learn_hazard(history: PipelineHistory, as_of: datetime, months: int) -> HazardTable:
@@ -273,6 +289,7 @@ def learn_hazard(history: PipelineHistory, as_of: datetime, months: int) -> Haza
     by_stage: dict[tuple[str, int], float] = {}
     by_bucket: dict[tuple[str, int, int], float] = {}
     observations: dict[str, int] = defaultdict(int)
+    observed: set[tuple[str, int]] = set()
     converted_at = {c.lead_id: c.closed_at for c in history.conversions}
     for k in range(months):
         seen: dict[tuple[str, int], int] = defaultdict(int)
@@ -304,13 +321,42 @@ def learn_hazard(history: PipelineHistory, as_of: datetime, months: int) -> Haza
             prior = default_sum[stage] / stage_seen if stage_seen else default_hazard(stage, 0.0, as_of, k)
             rate = (stage_won + PRIOR_WEIGHT * prior) / (stage_seen + PRIOR_WEIGHT)
             by_stage[stage, k] = rate
+            if stage_seen:
+                observed.add((stage, k))
             for (s, bucket), n in seen.items():
                 if s == stage:
                     lift = (segment_won[bucket] + SMOOTHING * pooled) / (segment_seen[bucket] + SMOOTHING) / pooled
                     shape = min(rate * lift, 1.0)
                     by_bucket[stage, bucket, k] = (won.get((stage, bucket), 0) + SMOOTHING * shape) / (n + SMOOTHING)
+    table = HazardTable(
+        as_of=as_of,
+        months=months,
+        by_stage=by_stage,
+        by_bucket=by_bucket,
+        observations=dict(observations),
+        observed=frozenset(observed),
+    )
+    if SEASON_WEIGHT is None:
+        return table
+    # the months of a quarter convert unevenly where deals are pushed to close by its end
+    won_in: dict[int, float] = defaultdict(float)
+    expected_in: dict[int, float] = defaultdict(float)
+    for snapshot in _snapshots(as_of, 0, first_seen):
+        position = month_of_quarter(snapshot, 0)
+        end = window_end(snapshot, 0)
+        for lead in history.open_at(snapshot):
+            expected_in[position] += table(lead, 0)
+            closed = converted_at.get(lead.lead_id)
+            won_in[position] += closed is not None and snapshot <= closed < end
+    season = {q: (won_in[q] + SEASON_WEIGHT) / (expected_in[q] + SEASON_WEIGHT) for q in range(3) if q in expected_in}
     return HazardTable(
-        as_of=as_of, months=months, by_stage=by_stage, by_bucket=by_bucket, observations=dict(observations)
+        as_of=as_of,
+        months=months,
+        by_stage=by_stage,
+        by_bucket=by_bucket,
+        observations=dict(observations),
+        observed=frozenset(observed),
+        season=season,
     )
 
 
