@@ -1,11 +1,14 @@
-"""The revenue forecast: open pipeline x win probability, spread over calendar months by expected
-close date, in the forecast categories closed, commit, best case and pipeline.
+"""The revenue forecast: per calendar month, what the open pipeline is expected to bring, in the
+forecast categories closed, commit, best case and pipeline, plus the new business.
 
-Win probabilities and times to close are learned from the leads closed by the forecast date when
-there are enough of them, else the configured defaults apply. Everything is computed as of a
-business time, so a forecast can be recomputed as of a past date and compared with what actually
-closed (`forecast_accuracy`). Months are calendar months in UTC; money is integer minor units per
-currency.
+By default (`model` "hazard") each open lead brings its expected deal value x its chance of
+converting in the month, learned from past snapshots of the pipeline (`projections.forecast_hazard`).
+The stage model ("stage") takes open pipeline x win probability, in the month of the expected close.
+Its win probabilities and times to close (reported with every forecast) are learned from the
+leads closed by the forecast date when there are enough of them, else the configured defaults
+apply. Everything is computed as of a business time, so a forecast can be recomputed as of a past
+date and compared with what actually closed (`forecast_accuracy`). Months are calendar months in
+UTC; money is integer minor units per currency.
 """
 
 from __future__ import annotations
