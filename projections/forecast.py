@@ -1,11 +1,14 @@
-"""The revenue forecast: open pipeline x win probability, spread over calendar months by expected
-close date, in the forecast categories closed, commit, best case and pipeline.
+"""The revenue forecast: per calendar month, what the open pipeline is expected to bring, in the
+forecast categories closed, commit, best case and pipeline, plus the new business.
 
-Win probabilities and times to close are learned from the leads closed by the forecast date when
-there are enough of them, else the configured defaults apply. Everything is computed as of a
-business time, so a forecast can be recomputed as of a past date and compared with what actually
-closed (`forecast_accuracy`). Months are calendar months in UTC; money is integer minor units per
-currency.
+By default (`model` "hazard") each open lead brings its expected deal value x its chance of
+converting in the month, learned from past snapshots of the pipeline (`projections.forecast_hazard`).
+The stage model ("stage") takes open pipeline x win probability, in the month of the expected close.
+Its win probabilities and times to close (reported with every forecast) are learned from the
+leads closed by the forecast date when there are enough of them, else the configured defaults
+apply. Everything is computed as of a business time, so a forecast can be recomputed as of a past
+date and compared with what actually closed (`forecast_accuracy`). Months are calendar months in
+UTC; money is integer minor units per currency.
 """
 
 from __future__ import annotations
@@ -21,6 +24,15 @@ from pydantic import BaseModel, ConfigDict, computed_field
 
 from domain.time import parse_time, utc
 from domain.values import Stage
+from projections.forecast_hazard import (
+    ConversionHazard,
+    PipelineHistory,
+    learn_hazard,
+    learn_value_lines,
+    window_end,
+    window_start,
+)
+from projections.forecast_hazard import new_business as hazard_new_business
 from projections.forecast_model import DealHistory, WinProbability, close_curve, stage_and_age_win_probability
 from projections.pipeline import LEADS
 from projections.pipeline_queries import (
@@ -64,6 +76,11 @@ OVERDUE_CLOSE_DAYS = 7.0
 forecast date."""
 
 Category = Literal["commit", "best_case", "pipeline"]
+
+ForecastModel = Literal["hazard", "stage", "stage_and_age"]
+"""`hazard` (the default): monthly conversion hazards by stage and age (`projections.forecast_hazard`);
+`stage`: each lead's stage win probability at its expected close; `stage_and_age`: P(win | stage,
+age) spread by a close curve (`projections.forecast_model`)."""
 
 
 class _Frozen(BaseModel):
@@ -387,6 +404,38 @@ def new_business(reader: Reader, as_of: datetime, months: int) -> dict[tuple[int
     return dict(totals)
 
 
+def hazard_deals(
+    history: PipelineHistory, as_of: datetime, months: int, hazard: ConversionHazard | None = None
+) -> tuple[list[tuple[OpenDeal, list[float]]], dict[tuple[int, str], float]]:
+    """The hazard model's open leads at `as_of`, each with its expected deal value x P(converts in
+    the horizon) and, per forecast month, its share of that; and the expected new business per
+    (month index, currency)."""
+    table = hazard or learn_hazard(history, as_of, months)
+    lines = learn_value_lines(history, as_of)
+    scored = []
+    for lead in history.open_at(as_of):
+        chances = [table(lead, k) for k in range(months)]
+        p = min(sum(chances), 1.0)
+        line = lines.get(lead.currency or "")
+        value = line.expected(lead.value) if line is not None else float(lead.value or 0)
+        likeliest = max(range(months), key=lambda k: chances[k])
+        start, end = window_start(as_of, likeliest), window_end(as_of, likeliest)
+        deal = OpenDeal(
+            lead_id=lead.lead_id,
+            stage=lead.stage,
+            owner=lead.owner,
+            value=lead.value,
+            currency=lead.currency,
+            probability=p,
+            expected_value=value * p,
+            stage_entered_at=lead.stage_entered_at,
+            expected_close=start + (end - start) / 2,
+            category=category_of(p),
+        )
+        scored.append((deal, [c / p if p else 0.0 for c in chances]))
+    return scored, hazard_new_business(history, as_of, months)
+
+
 def forecast(
     reader: Reader,
     as_of: datetime,
@@ -394,31 +443,62 @@ def forecast(
     min_sample: int = DEFAULT_MIN_SAMPLE,
     win_probability: WinProbability | None = None,
     by_age: bool = False,
+    model: ForecastModel = "hazard",
+    hazard: ConversionHazard | None = None,
+    history: PipelineHistory | None = None,
 ) -> Forecast:
     """The forecast as of `as_of` for `months` calendar months starting with the month of `as_of`.
 
-    By default each open lead's win probability is its stage's and it closes at its expected close;
-    with `by_age` (or a `win_probability`) it is P(win | stage, age in stage), its value is spread
-    over the months by its close curve, and each month adds the expected new business
-    (`projections.forecast_model`; not yet the default, see docs/read-models.md, "Backtest")."""
+    By default (`model` "hazard") each open lead brings its expected deal value x P(converts in the
+    month | stage, age in stage), learned from past month-start snapshots (or given as `hazard`),
+    and each month adds the expected new business (`projections.forecast_hazard`; `history`: the
+    pipeline tables read once, shared by a backtest). "stage": each open lead's win probability is
+    its stage's and it closes at its expected close; "stage_and_age" (or `by_age`, or a
+    `win_probability`): P(win | stage, age in stage), spread over the months by its close curve
+    (`projections.forecast_model`)."""
     if months < 1:
         raise ValueError("a forecast covers at least one month")
     as_of = utc(as_of)
+    if by_age or win_probability is not None:
+        model = "stage_and_age"
     probabilities = learn_win_probabilities(reader, as_of, min_sample)
     days = learn_days_to_close(reader, as_of, min_sample)
     month_list = [add_months(month_start(as_of), n) for n in range(months)]
-    if by_age or win_probability is not None:
+    fresh: dict[tuple[int, str], float] = {}
+    if model == "hazard":
+        scored, fresh = hazard_deals(history or PipelineHistory.load(reader), as_of, months, hazard)
+    elif model == "stage_and_age":
         scored = scored_deals(reader, as_of, month_list, min_sample, days.days, win_probability)
     else:
         scored = [
             (deal, [1.0 if month_start(deal.expected_close) == m else 0.0 for m in month_list])
             for deal in open_deals(reader, as_of, probabilities.probabilities, days.days)
         ]
-    deals = [deal for deal, _ in scored]
-
+    if model == "stage_and_age":
+        fresh = new_business(reader, as_of, months)
     closed: dict[tuple[date, str], int] = defaultdict(int)
     for d in converted_deals(reader, _at_midnight(month_list[0]), as_of, inclusive=True):
         closed[month_start(d["closed_at"]), d["currency"]] += d["deal_value"]
+    rows, beyond = month_rows(month_list, closed, scored, fresh)
+    return Forecast(
+        as_of=as_of,
+        months=month_list,
+        rows=rows,
+        beyond_horizon=beyond,
+        deals=[deal for deal, _ in scored],
+        win_probabilities=probabilities,
+        days_to_close=days,
+    )
+
+
+def month_rows(
+    month_list: list[date],
+    closed: Mapping[tuple[date, str], int],
+    scored: list[tuple[OpenDeal, list[float]]],
+    fresh: Mapping[tuple[int, str], float],
+) -> tuple[list[ForecastMonth], dict[str, int]]:
+    """The forecast's rows (by month, then currency) from what closed, the open deals with their
+    shares per month and the new business; and the expected value beyond the horizon per currency."""
     expected: dict[tuple[date, str, Category], float] = defaultdict(float)
     beyond: dict[str, float] = defaultdict(float)
     for deal, shares in scored:
@@ -428,11 +508,9 @@ def forecast(
             expected[month, deal.currency, deal.category] += deal.expected_value * share
         if sum(shares) < 1.0:
             beyond[deal.currency] += deal.expected_value * (1 - sum(shares))
-    fresh = new_business(reader, as_of, months) if by_age or win_probability is not None else {}
-
     currencies = sorted({c for _, c in closed} | {c for _, c, _ in expected} | {c for _, c in fresh})
     rows = []
-    for month in month_list:
+    for index, month in enumerate(month_list):
         for currency in currencies:
             commit = expected[month, currency, "commit"]
             best = commit + expected[month, currency, "best_case"]
@@ -440,22 +518,29 @@ def forecast(
                 ForecastMonth(
                     month=month,
                     currency=currency,
-                    closed=closed[month, currency],
+                    closed=closed.get((month, currency), 0),
                     commit=round(commit),
                     best_case=round(best),
                     pipeline=round(best + expected[month, currency, "pipeline"]),
-                    new_business=round(fresh.get((month_list.index(month), currency), 0.0)),
+                    new_business=round(fresh.get((index, currency), 0.0)),
                 )
             )
-    return Forecast(
-        as_of=as_of,
-        months=month_list,
-        rows=rows,
-        beyond_horizon={c: round(v) for c, v in sorted(beyond.items())},
-        deals=deals,
-        win_probabilities=probabilities,
-        days_to_close=days,
-    )
+    return rows, {c: round(v) for c, v in sorted(beyond.items())}
+
+
+def hazard_rows(
+    history: PipelineHistory, as_of: datetime, months: int, hazard: ConversionHazard | None = None
+) -> list[ForecastMonth]:
+    """The rows `forecast` gives with the hazard model, from the pipeline tables read once
+    (`history`) only: what a backtest needs, without a query per month."""
+    as_of = utc(as_of)
+    month_list = [add_months(month_start(as_of), n) for n in range(months)]
+    closed: dict[tuple[date, str], int] = defaultdict(int)
+    for c in history.converted_between(_at_midnight(month_list[0]), as_of + timedelta(microseconds=1)):
+        if c.currency is not None:
+            closed[month_start(c.closed_at), c.currency] += c.deal_value
+    scored, fresh = hazard_deals(history, as_of, months, hazard)
+    return month_rows(month_list, closed, scored, fresh)[0]
 
 
 # --- accuracy ---------------------------------------------------------------------------------
@@ -472,13 +557,15 @@ class AccuracyMonth(_Frozen):
     predicted_best_case: int
     predicted_pipeline: int
     predicted_total: int
-    """closed_at_forecast + predicted_pipeline."""
+    """closed_at_forecast + predicted_pipeline + predicted_new_business."""
     actual: int
     """Deal value converted in the month (up to `actual_as_of`)."""
     actual_from_forecast_deals: int
     """The part of `actual` from leads that were open when the forecast was made."""
     error: int
     """actual - predicted_total."""
+    predicted_new_business: int = 0
+    """Expected value from leads not open at the forecast date (0 with the stage model)."""
 
 
 class ForecastAccuracy(_Frozen):
@@ -500,11 +587,12 @@ def forecast_accuracy(
     horizon_months: int,
     min_sample: int = DEFAULT_MIN_SAMPLE,
     actual_as_of: datetime | None = None,
+    model: ForecastModel = "hazard",
 ) -> ForecastAccuracy:
     """The forecast as it would have been made at `made_as_of`, month by month against the deal
     value actually converted in those months (by closed_at)."""
     made_as_of = utc(made_as_of)
-    predicted = forecast(reader, made_as_of, horizon_months, min_sample)
+    predicted = forecast(reader, made_as_of, horizon_months, min_sample, model=model)
     start = _at_midnight(predicted.months[0])
     end = _at_midnight(add_months(predicted.months[-1], 1))
     cutoff = utc(actual_as_of) if actual_as_of is not None else None
@@ -527,7 +615,8 @@ def forecast_accuracy(
             row = next((r for r in predicted.rows if r.month == month and r.currency == currency), None)
             closed = row.closed if row else 0
             pipeline = row.pipeline if row else 0
-            total = closed + pipeline
+            fresh = row.new_business if row else 0
+            total = closed + pipeline + fresh
             months.append(
                 AccuracyMonth(
                     month=month,
@@ -540,6 +629,7 @@ def forecast_accuracy(
                     actual=actual[month, currency],
                     actual_from_forecast_deals=from_deals[month, currency],
                     error=actual[month, currency] - total,
+                    predicted_new_business=fresh,
                 )
             )
     return ForecastAccuracy(

@@ -18,12 +18,15 @@ from pydantic import BaseModel, ConfigDict
 
 from projections.forecast import (
     DEFAULT_MIN_SAMPLE,
+    ForecastModel,
     _at_midnight,
     add_months,
     converted_deals,
     forecast,
+    hazard_rows,
     month_start,
 )
+from projections.forecast_hazard import PipelineHistory
 from projections.row_changes import Reader
 
 MAX_BACKTEST_MONTHS = 120
@@ -101,10 +104,12 @@ def backtest(
     months: int = 1,
     min_sample: int = DEFAULT_MIN_SAMPLE,
     by_age: bool = False,
+    model: ForecastModel = "hazard",
 ) -> Backtest:
     """The forecast made `months` month starts before each month in [from_month, to_month] (both
     taken as their calendar month) against what converted in it, with the naive baselines;
-    `by_age`: with the forecast's stage-and-age model."""
+    `model`: which forecast model (`by_age`: the stage-and-age one). The hazard model reads the
+    pipeline tables once for the whole range."""
     first, last = month_start_of(from_month), month_start_of(to_month)
     if first > last:
         raise ValueError("the range ends before it starts")
@@ -119,12 +124,17 @@ def backtest(
         raise ValueError(f"a backtest covers at most {MAX_BACKTEST_MONTHS} months")
     lead = months - 1
     closed = monthly_converted(reader, add_months(first, -lead - 3), last)
+    model = "stage_and_age" if by_age else model
+    history = PipelineHistory.load(reader) if model == "hazard" else None
 
     rows: list[BacktestMonth] = []
     for target in targets:
         made = add_months(target, -lead)
-        predicted = forecast(reader, _at_midnight(made), months, min_sample, by_age=by_age)
-        expected = {r.currency: r.expected_total for r in predicted.rows if r.month == target}
+        if history is not None:
+            predicted_rows = hazard_rows(history, _at_midnight(made), months)
+        else:
+            predicted_rows = forecast(reader, _at_midnight(made), months, min_sample, model=model).rows
+        expected = {r.currency: r.expected_total for r in predicted_rows if r.month == target}
         before = [add_months(made, -n) for n in (1, 2, 3)]
         currencies = sorted(set(expected) | {c for (m, c) in closed if m == target or m in before})
         for currency in currencies:

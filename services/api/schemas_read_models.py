@@ -76,7 +76,8 @@ FORECAST_EXAMPLE: dict[str, Any] = {
             "commit": 350000,
             "best_case": 600000,
             "pipeline": 750000,
-            "expected_total": 1950000,
+            "new_business": 90000,
+            "expected_total": 2040000,
         }
     ],
     "beyond_horizon": {"USD": 125000},
@@ -224,8 +225,8 @@ class OpenDealPublic(_View):
 
 class ForecastMonthPublic(_View):
     """One calendar month of the forecast in one currency (minor units): `closed` already
-    converted; `commit` <= `best_case` <= `pipeline` the expected value of the open leads
-    expected to close in the month, by their win probability."""
+    converted; `commit` <= `best_case` <= `pipeline` the expected value the open leads bring in
+    the month, by their chance of converting; `new_business` what leads not yet open bring."""
 
     month: date
     currency: str
@@ -233,11 +234,13 @@ class ForecastMonthPublic(_View):
     commit: int
     best_case: int
     pipeline: int
-    expected_total: int = Field(description="closed + pipeline")
+    new_business: int = Field(description="expected value converted in the month from leads captured after `as_of`")
+    expected_total: int = Field(description="closed + pipeline + new_business")
 
 
 class ForecastPublic(_View):
-    """Open pipeline x win probability, by month of expected close and currency."""
+    """The open pipeline's expected value per month (expected deal value x chance of converting in
+    the month) plus the expected new business, by month and currency."""
 
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [FORECAST_EXAMPLE]})
 
@@ -265,7 +268,8 @@ class AccuracyMonthPublic(_View):
     predicted_commit: int
     predicted_best_case: int
     predicted_pipeline: int
-    predicted_total: int = Field(description="closed_at_forecast + predicted_pipeline")
+    predicted_new_business: int = Field(description="expected value from leads captured after the forecast date")
+    predicted_total: int = Field(description="closed_at_forecast + predicted_pipeline + predicted_new_business")
     actual: int = Field(description="deal value converted in the month (up to `actual_as_of`)")
     actual_from_forecast_deals: int = Field(description="the part of `actual` from leads open at the forecast")
     error: int = Field(description="actual - predicted_total")
@@ -290,10 +294,11 @@ class ForecastAccuracyPublic(_View):
                             "predicted_commit": 350000,
                             "predicted_best_case": 600000,
                             "predicted_pipeline": 750000,
-                            "predicted_total": 1950000,
+                            "predicted_new_business": 90000,
+                            "predicted_total": 2040000,
                             "actual": 1700000,
                             "actual_from_forecast_deals": 500000,
-                            "error": -250000,
+                            "error": -340000,
                         }
                     ],
                     "forecast": FORECAST_EXAMPLE,

@@ -20,6 +20,12 @@ def register(commands: Any) -> None:
     seed.add_argument("--leads", type=positive, default=1000, help="number of lead stories (default 1000)")
     seed.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     seed.add_argument("--end", type=iso_date, default=None, help="end of the 12-month history (default: today UTC)")
+    seed.add_argument(
+        "--profile",
+        choices=["default", "quarterly"],
+        default="default",
+        help="which history: default, or quarterly (18 months, uneven volumes, quarter-end closes, stale deals)",
+    )
     importer = add_command(commands, "import", run_import, "import purchase histories from a file")
     importer.add_argument("kind", choices=["purchases", "leads"], help="what the file holds")
     importer.add_argument("file", type=Path, help="a CDNOW-format purchases file, or a CSV of opportunities")
@@ -38,7 +44,12 @@ def run_seed(args: argparse.Namespace, settings: Settings) -> int:
             print(f"\r  {done}/{args.leads} leads", end="", file=sys.stderr, flush=True)
 
     with application(settings) as app:
-        report = seed_history(app, leads=args.leads, seed=args.seed, end=args.end, progress=progress)
+        if args.profile == "default":
+            report = seed_history(app, leads=args.leads, seed=args.seed, end=args.end, progress=progress)
+        else:
+            from services.jobs.seed_profiles import seed_profile
+
+            report = seed_profile(app, args.profile, leads=args.leads, seed=args.seed, end=args.end, progress=progress)
     print(file=sys.stderr)
     print(
         f"seeded {report.leads} leads on {settings.backend}: {report.events} events in "

@@ -62,6 +62,22 @@ def test_the_same_seed_gives_the_same_history(tmp_path: Path) -> None:
     assert histories[0] == histories[1] and histories[0]
 
 
+def test_seed_with_the_quarterly_profile_writes_its_own_reproducible_history(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    args = ("seed", "--profile", "quarterly", "--leads", "20", "--seed", "7", "--end", "2026-06-01")
+    first, again = crm(url, *args), crm(url, *args)
+    assert first.returncode == 0, first.stderr
+    assert int(re.search(r"(\d+) events in", first.stdout).group(1)) > 20 * 3  # type: ignore[union-attr]
+    assert " 0 events in" in again.stdout
+    app = bootstrap(Settings(database_url=url))
+    try:
+        captured = app.recorder.select_notifications(1, 10**6, topics=["domain.lead:Lead.Captured"])
+        assert len(captured) == 20
+    finally:
+        app.close()
+    assert crm(url, "seed", "--profile", "no-such").returncode != 0
+
+
 def test_history_prints_the_audit_trail_and_fails_for_an_unknown_id(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
     crm(url, "seed", "--leads", "3", "--end", "2026-06-01")

@@ -205,7 +205,7 @@ def test_the_expected_close_is_entry_plus_days_to_close_or_shortly_after_the_for
 
 
 def test_each_open_lead_gets_its_probability_expected_value_and_expected_close(store: SqliteReader) -> None:
-    result = forecast(store, AS_OF, months=3, min_sample=2)
+    result = forecast(store, AS_OF, months=3, min_sample=2, model="stage")
     deals = {
         d.lead_id: (d.stage, d.stage_entered_at, d.expected_close, d.expected_value, d.category) for d in result.deals
     }
@@ -223,7 +223,7 @@ def test_each_open_lead_gets_its_probability_expected_value_and_expected_close(s
 
 
 def test_the_forecast_spreads_the_weighted_pipeline_over_months_by_category(store: SqliteReader) -> None:
-    result = forecast(store, AS_OF, months=3, min_sample=2)
+    result = forecast(store, AS_OF, months=3, min_sample=2, model="stage")
     assert result.months == [MARCH, APRIL, MAY]
     table = {(r.month, r.currency): (r.closed, r.commit, r.best_case, r.pipeline) for r in result.rows}
     assert table == {
@@ -243,12 +243,12 @@ def test_the_forecast_spreads_the_weighted_pipeline_over_months_by_category(stor
 
 def test_closed_counts_only_deals_converted_in_the_month_by_the_forecast_date(store: SqliteReader) -> None:
     # won1 converted in February (before the first month); open4 converts 03-25, after the date
-    result = forecast(store, AS_OF, months=3, min_sample=2)
+    result = forecast(store, AS_OF, months=3, min_sample=2, model="stage")
     assert [r.closed for r in result.rows if r.currency == "USD"] == [60_000, 0, 0]
 
 
 def test_leads_expected_after_the_horizon_are_reported_apart(store: SqliteReader) -> None:
-    result = forecast(store, AS_OF, months=2, min_sample=2)
+    result = forecast(store, AS_OF, months=2, min_sample=2, model="stage")
     assert result.months == [MARCH, APRIL]
     assert result.beyond_horizon == {"USD": 5_000}  # open5, expected in May
 
@@ -257,7 +257,7 @@ def test_without_enough_history_the_forecast_uses_the_default_probabilities_and_
     # with defaults: open1 new .05 closes 05-30; open2 qualified .30 closes 04-24; open3 proposal .50
     # overdue (02-24) closes 03-22; open4 negotiation .70 closes 03-28; open5 contacted .10 closes
     # 05-12; open6 new .05 closes 06-12, after May
-    result = forecast(store, AS_OF)
+    result = forecast(store, AS_OF, model="stage")
     assert not any(s.learned for s in result.win_probabilities.stages)
     table = {(r.month, r.currency): (r.commit, r.best_case, r.pipeline) for r in result.rows}
     assert table == {
@@ -281,7 +281,7 @@ def test_the_forecast_of_an_empty_pipeline_has_its_months_and_no_rows() -> None:
 def test_the_forecast_spans_a_year_end() -> None:
     log = LeadLog()
     log.capture("yul", on(12, 20, year=2025), value=10_000)
-    result = forecast(store_of(log.records), on(12, 31, year=2025), months=3)
+    result = forecast(store_of(log.records), on(12, 31, year=2025), months=3, model="stage")
     assert result.months == [date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1)]
     # new, default 90 days: 2026-03-20, after the horizon
     assert result.beyond_horizon == {"USD": 500}
@@ -300,7 +300,7 @@ def test_a_forecast_as_of_a_date_equals_the_forecast_of_a_replay_that_stops_at_t
 
 def test_forecast_accuracy_compares_the_past_forecast_with_what_actually_closed(store: SqliteReader) -> None:
     # when the forecast of 03-15 is checked against everything recorded since
-    accuracy = forecast_accuracy(store, AS_OF, horizon_months=3, min_sample=2)
+    accuracy = forecast_accuracy(store, AS_OF, horizon_months=3, min_sample=2, model="stage")
     # then: March USD closed won2 60_000 and open4 100_000; April open2 95_000; May late1 10_000,
     # a lead captured after the forecast
     table = {
@@ -317,11 +317,11 @@ def test_forecast_accuracy_compares_the_past_forecast_with_what_actually_closed(
     }
     march = accuracy.month(MARCH, "USD")
     assert (march.closed_at_forecast, march.predicted_commit, march.predicted_best_case) == (60_000, 70_000, 70_000)
-    assert accuracy.forecast == forecast(store, AS_OF, months=3, min_sample=2)
+    assert accuracy.forecast == forecast(store, AS_OF, months=3, min_sample=2, model="stage")
     assert (accuracy.made_as_of, accuracy.horizon_months, accuracy.actual_as_of) == (AS_OF, 3, None)
 
 
 def test_forecast_accuracy_can_count_only_what_had_closed_by_a_given_date(store: SqliteReader) -> None:
-    accuracy = forecast_accuracy(store, AS_OF, horizon_months=3, min_sample=2, actual_as_of=on(4, 5))
+    accuracy = forecast_accuracy(store, AS_OF, horizon_months=3, min_sample=2, actual_as_of=on(4, 5), model="stage")
     assert [m.actual for m in accuracy.months if m.currency == "USD"] == [160_000, 0, 0]
     assert accuracy.actual_as_of == on(4, 5)
