@@ -772,6 +772,8 @@ class CampaignCostRecordedData(EventData):
 
     campaign: str
     """The campaign's name."""
+    cost_id: str
+    """The cost's own id (a UUID; the same for a retried request with the same idempotency key)."""
     amount: int
     """The cost in integer minor units of `currency` (more than 0)."""
     currency: Currency

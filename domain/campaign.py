@@ -4,6 +4,7 @@ lead's `campaign` holds), its id derived from the name."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid5
 
@@ -36,6 +37,17 @@ def check_campaign_name(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class Cost:
+    """One cost of a campaign as recorded: its id, the money, the note, when it was spent and by whom."""
+
+    cost_id: str
+    money: Money
+    note: str | None
+    occurred_at: datetime
+    recorded_by: str
+
+
 class Campaign(CrmAggregate):
     """The costs recorded for one campaign. It is set up by its first cost, in the same append."""
 
@@ -56,6 +68,9 @@ class Campaign(CrmAggregate):
         class_version = 1
         campaign: str
         """The campaign's name, so that a reader of this event alone knows whose cost it is."""
+        cost_id: str
+        """The cost's own id (a UUID): derived from the request's idempotency key when it has one,
+        so that a retried request finds the cost it recorded instead of recording it twice."""
         amount: int
         currency: str
         note: str | None
@@ -64,7 +79,7 @@ class Campaign(CrmAggregate):
     def __init__(self, *, name: str, actor: str, correlation_id: str, occurred_at: datetime) -> None:
         self.name = name
         self.created_at = occurred_at
-        self.costs: list[Money] = []
+        self.costs: list[Cost] = []
 
     @classmethod
     def create(cls, name: str, meta: Meta) -> Campaign:
@@ -72,15 +87,26 @@ class Campaign(CrmAggregate):
         check_campaign_name(name)
         return cls._create(cls.Created, id=campaign_id_of(name), name=name, **meta.fields())
 
-    def record_cost(self, amount: Money, note: str | None, meta: Meta) -> None:
+    def cost(self, cost_id: str) -> Cost | None:
+        """The cost recorded with this id, if there is one."""
+        return next((c for c in self.costs if c.cost_id == cost_id), None)
+
+    def record_cost(self, cost_id: str, amount: Money, note: str | None, meta: Meta) -> None:
         """Record money spent on the campaign; it may be back-dated, even before earlier costs
         (spend is often booked after the fact), so business time is not checked against creation."""
         if amount.amount <= 0:
             raise InvalidField("amount", "a cost is more than 0 minor units")
         if amount.amount > MAX_AMOUNT_MINOR:
             raise InvalidField("amount", f"a cost is at most {MAX_AMOUNT_MINOR} minor units")
+        if self.cost(cost_id) is not None:
+            raise InvalidField("cost_id", f"the campaign has a cost {cost_id} already")
         self._cost_recorded(
-            campaign=self.name, amount=amount.amount, currency=amount.currency, note=note, **meta.fields()
+            campaign=self.name,
+            cost_id=cost_id,
+            amount=amount.amount,
+            currency=amount.currency,
+            note=note,
+            **meta.fields(),
         )
 
     @event(CostRecorded)
@@ -88,6 +114,7 @@ class Campaign(CrmAggregate):
         self,
         *,
         campaign: str,
+        cost_id: str,
         amount: int,
         currency: str,
         note: str | None,
@@ -95,4 +122,4 @@ class Campaign(CrmAggregate):
         correlation_id: str,
         occurred_at: datetime,
     ) -> None:
-        self.costs.append(Money(amount, currency))
+        self.costs.append(Cost(cost_id, Money(amount, currency), note, occurred_at, actor))

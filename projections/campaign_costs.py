@@ -12,9 +12,11 @@ CAMPAIGN_COSTS = Table(
     columns={
         "event_id": "text",
         "campaign": "text",
+        "cost_id": "text",
         "amount": "int",
         "currency": "text",
         "occurred_at": "timestamp",
+        "recorded_at": "timestamp",
         "recorded_by": "text",
         "note": "text",
     },
@@ -22,7 +24,7 @@ CAMPAIGN_COSTS = Table(
     indexes=(("campaign", "occurred_at"), ("occurred_at",)),
 )
 """One row per `campaign.cost_recorded`, keyed by the event (campaign id and version), so a
-replay writes the same rows."""
+replay writes the same rows; `recorded_at` (transaction time) answers what was known when."""
 
 
 class CampaignCostsProjection:
@@ -39,9 +41,11 @@ class CampaignCostsProjection:
         row = {
             "event_id": f"{record.aggregate_id}:{record.aggregate_version}",
             "campaign": d["campaign"],
+            "cost_id": d["cost_id"],
             "amount": int(d["amount"]),
             "currency": d["currency"],
             "occurred_at": record.occurred_at,
+            "recorded_at": record.recorded_at,
             "recorded_by": record.actor,
             "note": d.get("note"),
         }

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.campaign import Campaign, campaign_id_of
+from domain.campaign import Campaign, Cost, campaign_id_of
 from domain.errors import InvalidField
 from domain.money import MAX_AMOUNT_MINOR, Money
 from domain.values import Meta
@@ -15,6 +15,7 @@ from projections.event_record import EventRecord
 from projections.row_changes import Insert
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+COST_ID = "0b5f4d0e-4a47-4f0e-9d0c-7a43f7e3a001"
 
 
 def _meta(at: datetime = T0) -> Meta:
@@ -30,21 +31,37 @@ def test_a_campaign_id_is_derived_from_its_name_alone() -> None:
 def test_a_recorded_cost_is_an_event_with_the_campaign_name_amount_currency_and_business_time() -> None:
     campaign = Campaign.create("spring-sale", _meta())
     back_dated = datetime(2026, 2, 1, tzinfo=UTC)
-    campaign.record_cost(Money(125_00, "EUR"), "flyers", _meta(back_dated))
+    campaign.record_cost(COST_ID, Money(125_00, "EUR"), "flyers", _meta(back_dated))
     events = campaign.collect_events()
     assert [type(e) for e in events] == [Campaign.Created, Campaign.CostRecorded]
     cost = events[1]
     assert isinstance(cost, Campaign.CostRecorded)
-    assert (cost.campaign, cost.amount, cost.currency, cost.note) == ("spring-sale", 125_00, "EUR", "flyers")
+    assert (cost.campaign, cost.cost_id, cost.amount, cost.currency, cost.note) == (
+        "spring-sale",
+        COST_ID,
+        125_00,
+        "EUR",
+        "flyers",
+    )
     assert cost.occurred_at == back_dated
-    assert campaign.costs == [Money(125_00, "EUR")]
+    assert campaign.costs == [Cost(COST_ID, Money(125_00, "EUR"), "flyers", back_dated, "manager-mia")]
+    assert campaign.cost(COST_ID) == campaign.costs[0]
+
+
+def test_a_second_cost_with_the_id_of_a_cost_recorded_already_is_refused_naming_the_cost_id() -> None:
+    campaign = Campaign.create("spring-sale", _meta())
+    campaign.record_cost(COST_ID, Money(1_00, "EUR"), None, _meta())
+    with pytest.raises(InvalidField) as refused:
+        campaign.record_cost(COST_ID, Money(2_00, "EUR"), None, _meta())
+    assert refused.value.field == "cost_id"
+    assert len(campaign.costs) == 1
 
 
 @pytest.mark.parametrize("amount", [0, -1, MAX_AMOUNT_MINOR + 1])
 def test_a_cost_of_zero_or_less_or_beyond_the_limit_is_refused_naming_the_amount(amount: int) -> None:
     campaign = Campaign.create("spring-sale", _meta())
     with pytest.raises(InvalidField) as refused:
-        campaign.record_cost(Money(amount, "EUR"), None, _meta())
+        campaign.record_cost(COST_ID, Money(amount, "EUR"), None, _meta())
     assert refused.value.field == "amount"
     assert campaign.costs == []
 
@@ -72,7 +89,7 @@ def _record(event_type: str, data: dict[str, object], version: int = 2) -> Event
 
 
 def test_each_cost_event_becomes_one_row_keyed_by_the_event_with_its_business_time() -> None:
-    data = {"campaign": "spring-sale", "amount": 125_00, "currency": "EUR", "note": None}
+    data = {"campaign": "spring-sale", "cost_id": COST_ID, "amount": 125_00, "currency": "EUR", "note": None}
     changes = CampaignCostsProjection().apply(_record("campaign.cost_recorded", data))
     assert changes == [
         Insert(
@@ -80,9 +97,11 @@ def test_each_cost_event_becomes_one_row_keyed_by_the_event_with_its_business_ti
             {
                 "event_id": f"{campaign_id_of('spring-sale')}:2",
                 "campaign": "spring-sale",
+                "cost_id": COST_ID,
                 "amount": 125_00,
                 "currency": "EUR",
                 "occurred_at": T0,
+                "recorded_at": datetime(2026, 3, 2, tzinfo=UTC),
                 "recorded_by": "manager-mia",
                 "note": None,
             },

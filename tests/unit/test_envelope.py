@@ -171,7 +171,7 @@ def webhook_events() -> list[CrmEvent]:
 def campaign_events() -> list[CrmEvent]:
     """A campaign and the cost recorded for it."""
     campaign = Campaign.create("spring-sale", meta())
-    campaign.record_cost(Money(125_00, "EUR"), "flyers", meta(at=at(hours=1)))
+    campaign.record_cost("0b5f4d0e-4a47-4f0e-9d0c-7a43f7e3a001", Money(125_00, "EUR"), "flyers", meta(at=at(hours=1)))
     return pending(campaign)
 
 
