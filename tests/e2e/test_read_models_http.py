@@ -104,7 +104,7 @@ def test_min_position_waits_for_the_read_models_and_answers_503_when_they_lag(li
         body = problem(behind, 503)
         assert body["type"].endswith("/read-model-behind") and body["min_position"] == position
         assert behind.headers["Retry-After"] == "1" and 1.5 < waited < 5
-        assert set(body["positions"]) == {"pipeline", "segments", "tasks", "nurture", "people"}
+        assert set(body["positions"]) == {"pipeline", "segments", "tasks", "nurture", "people", "campaign_costs"}
         assert f'crm_projection_lag{{projection="pipeline"}} {position - early}' in admin.get("/metrics").text
     finally:
         live.read_side.runner.start()
