@@ -29,9 +29,12 @@ def campaign_id_of(name: str) -> UUID:
 
 
 def check_campaign_name(name: str) -> str:
-    """The name when it is a campaign name (not blank, at most MAX_CAMPAIGN_NAME characters)."""
+    """The name when it is a campaign name (not blank, no spaces around it, at most MAX_CAMPAIGN_NAME characters)."""
     if not name.strip():
         raise InvalidField("name", "a campaign name is not blank")
+    if name != name.strip():
+        # a lead's campaign is stored stripped: " spring" would be a campaign no lead is in
+        raise InvalidField("name", "a campaign name has no spaces around it")
     if len(name) > MAX_CAMPAIGN_NAME:
         raise InvalidField("name", f"a campaign name has at most {MAX_CAMPAIGN_NAME} characters")
     return name

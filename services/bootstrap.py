@@ -49,6 +49,7 @@ from services.privacy.mapper import SealingMapper
 from services.settings import Database, Settings
 from services.storage import fail_fast_postgres
 from services.storage.access_log import AccessLog, MemoryAccessLog, PostgresAccessLog, SqliteAccessLog
+from services.storage.as_known import pipeline_as_known_at
 from services.storage.identity_locks import PostgresIdentityLocks
 from services.storage.leader_lock import FileLeaderLock, LeaderLock, PostgresLeaderLock, ProcessLeaderLock
 from services.storage.person_keys import MemoryKeyStore, PostgresKeyStore, SqliteKeyStore
@@ -623,7 +624,7 @@ def _following(
     """The read side of a server: Kafka consumers keep it, or a runner caught up first."""
     if settings.read_models == "kafka":
         waiter = read_your_writes(app, store, settings.kafka_partitions, topics(settings))
-        yield ReadSide(queries=ReadModelQueries(store), wait_for=waiter, runner=None)
+        yield ReadSide(queries=ReadModelQueries(store, as_known=pipeline_as_known_at), wait_for=waiter, runner=None)
         return
     runner = InProcessRunner(app, store, poll_interval=poll_interval)
     started = time.monotonic()
@@ -632,4 +633,6 @@ def _following(
         seconds = time.monotonic() - started
         print(f"crm: read models caught up with {applied} events in {seconds:.1f} s", file=log, flush=True)
     with runner:
-        yield ReadSide(queries=ReadModelQueries(store), wait_for=runner.wait, runner=runner)
+        yield ReadSide(
+            queries=ReadModelQueries(store, as_known=pipeline_as_known_at), wait_for=runner.wait, runner=runner
+        )

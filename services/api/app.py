@@ -41,6 +41,7 @@ from services.api.problems import install_problem_handlers
 from services.api.read_models import READ_WAIT_SECONDS, ReadModelGate, WaitFor
 from services.api.readiness import READY_MAX_LAG, Readiness
 from services.api.request_form import check_request_form
+from services.api.routes.analytics import router as analytics_routes
 from services.api.routes.assignment_rules import router as assignment_rule_routes
 from services.api.routes.audit import router as audit_routes
 from services.api.routes.campaigns import router as campaign_routes
@@ -177,6 +178,7 @@ def create_app(
         assignment_rule_routes,
         webhook_routes,
         campaign_routes,
+        analytics_routes,
     )
     for routes in routers:
         app.include_router(routes)

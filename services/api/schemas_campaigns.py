@@ -3,12 +3,13 @@ rep analytics tables."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from domain.campaign import Cost
+from projections.analytics_queries import CampaignRow, RepActivityRow
 from services.app.application import RecordedCost
 
 _COST_EXAMPLE: dict[str, JsonValue] = {
@@ -79,3 +80,131 @@ class CampaignCostList(BaseModel):
 
     campaign: str
     items: list[CampaignCostPublic]
+
+
+class CampaignAnalyticsRow(BaseModel):
+    """One source and campaign: its leads, conversions, won value, cost and return as of a time."""
+
+    source: str | None = Field(description="the leads' source then; null for a campaign with costs and no lead")
+    campaign: str | None = Field(description="the campaign; null for the leads of no campaign")
+    leads: int = Field(description="leads captured by `as_of`")
+    converted: int = Field(description="of them, converted (won) by `as_of`")
+    conversion_rate: float | None = Field(description="converted / leads; null without leads")
+    won_value: dict[str, int] = Field(description="deal value of the converted ones, minor units per currency")
+    cost: dict[str, int] = Field(
+        description="what the campaign cost by `as_of`, minor units per currency (its share in proportion to "
+        "leads when its leads came from several sources)"
+    )
+    roi: float | None = Field(
+        description="(won_value - cost) / cost, when the cost is in one currency, more than 0, and nothing was "
+        "won in another currency; else null"
+    )
+    cost_per_lead: dict[str, int] = Field(description="cost / leads per currency, whole minor units; {} without leads")
+
+    @classmethod
+    def of(cls, row: CampaignRow) -> CampaignAnalyticsRow:
+        """A row of `analytics_queries.campaign_table` with costs."""
+        return cls(
+            source=row.source,
+            campaign=row.campaign,
+            leads=row.leads,
+            converted=row.converted,
+            conversion_rate=row.conversion_rate,
+            won_value=row.won_value,
+            cost=row.cost or {},
+            roi=row.roi,
+            cost_per_lead=row.cost_per_lead or {},
+        )
+
+
+class CampaignAnalytics(BaseModel):
+    """Return on campaign spend as of a business time (as known at a transaction time)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "as_of": "2026-06-01T00:00:00Z",
+                    "known_at": None,
+                    "items": [
+                        {
+                            "source": "web_form",
+                            "campaign": "spring-launch",
+                            "leads": 40,
+                            "converted": 6,
+                            "conversion_rate": 0.15,
+                            "won_value": {"USD": 7200000},
+                            "cost": {"USD": 1800000},
+                            "roi": 3.0,
+                            "cost_per_lead": {"USD": 45000},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    as_of: datetime
+    known_at: datetime | None
+    items: list[CampaignAnalyticsRow]
+
+
+class RepAnalyticsRow(BaseModel):
+    """What one owner did in the period."""
+
+    owner: str | None = Field(description="the owner; null for the leads nobody owned")
+    leads_worked: int = Field(description="leads they owned at some moment of the period")
+    activities: int = Field(description="interactions logged in the period on leads they owned at that moment")
+    won: int = Field(description="leads converted in the period while theirs")
+    lost: int = Field(description="leads disqualified in the period while theirs")
+    win_rate: float | None = Field(description="won / (won + lost); null when none closed")
+    won_value: dict[str, int] = Field(description="deal value of those won, minor units per currency")
+    median_days_to_first_touch: float | None = Field(
+        description="median days from capture to first interaction, over the leads first touched in the period "
+        "while theirs; null when none"
+    )
+    median_days_to_close: float | None = Field(
+        description="median days from capture to close (won or lost), over those closed in the period; null when none"
+    )
+    open_leads: int = Field(description="their leads in an open stage at the end of the period")
+
+    @classmethod
+    def of(cls, row: RepActivityRow) -> RepAnalyticsRow:
+        """A row of `analytics_queries.rep_activity`."""
+        return cls(**row._asdict())
+
+
+class RepAnalytics(BaseModel):
+    """Rep performance over a period of business time."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "from": "2026-03-01",
+                    "to": "2026-03-31",
+                    "as_of": "2026-06-01T00:00:00Z",
+                    "items": [
+                        {
+                            "owner": "rep-anna",
+                            "leads_worked": 31,
+                            "activities": 87,
+                            "won": 4,
+                            "lost": 6,
+                            "win_rate": 0.4,
+                            "won_value": {"USD": 4800000},
+                            "median_days_to_first_touch": 0.8,
+                            "median_days_to_close": 23.5,
+                            "open_leads": 19,
+                        }
+                    ],
+                }
+            ]
+        },
+        populate_by_name=True,
+    )
+
+    from_day: date = Field(alias="from", description="first day of the period (UTC)")
+    to_day: date = Field(alias="to", description="last day of the period (UTC), included")
+    as_of: datetime = Field(description="the business time the history is read as of")
+    items: list[RepAnalyticsRow]

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from domain.identity import normalised_email, normalised_phone
+from projections import (
+    analytics_queries,
+    campaign_queries,
+    forecast_backtest,
+    people_queries,
+    segment_queries,
+    task_queries,
+)
 from projections import forecast as forecasting
-from projections import forecast_backtest, people_queries, segment_queries, task_queries
+from projections.analytics_queries import CampaignRow, RepActivityRow
 from projections.contact_features import ContactFeatures
 from projections.forecast import Forecast, ForecastAccuracy
 from projections.nurture import SequenceStats, WaitingStep, sequence_stats, waiting_steps
@@ -54,6 +62,26 @@ class ReadModels(Protocol):
         ...
 
 
+class ScratchReadModels(Protocol):
+    """Read models rebuilt for one question (the pipeline as known at a past moment): read, then close."""
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a query written with `?` placeholders and unqualified table names."""
+        ...
+
+    def close(self) -> None:
+        """Release what the rebuild holds."""
+        ...
+
+
+AsKnown = Callable[[ReadModels, datetime], ScratchReadModels]
+"""The pipeline as the live journal says it was known at a moment (`services.storage.as_known`)."""
+
+
+class KnownAtUnavailable(ValueError):
+    """This server cannot rebuild the pipeline as known at a past moment."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -62,10 +90,38 @@ class ReadModelQueries:
     """Pipeline, forecast and segments, each answerable as of any business date (now by default),
     and the lead and contact lists as the read models hold them now."""
 
-    def __init__(self, store: ReadModels, rules: list[SegmentRule] | None = None, min_sample: int = 20) -> None:
+    def __init__(
+        self,
+        store: ReadModels,
+        rules: list[SegmentRule] | None = None,
+        min_sample: int = 20,
+        as_known: AsKnown | None = None,
+    ) -> None:
         self.store = store
         self.rules = rules if rules is not None else default_rules()
         self.min_sample = min_sample
+        self.as_known = as_known
+
+    def reps(self, start: datetime, end: datetime, owner: str | None = None) -> list[RepActivityRow]:
+        """Per owner over the business-time period [start, end): leads worked, activities, win
+        rate, won value, median days to first touch and to close (only `owner`'s when given)."""
+        return analytics_queries.rep_activity(self.store, start, end, owner)
+
+    def campaigns(self, as_of: datetime | None = None, known_at: datetime | None = None) -> list[CampaignRow]:
+        """Per source and campaign: leads, conversions, won value, cost, ROI and cost per lead as of
+        `as_of`, and with `known_at` as known then (only events and costs recorded by then)."""
+        as_of = as_of or _now()
+        if known_at is None:
+            costs = campaign_queries.costs_as_of(self.store, as_of)
+            return analytics_queries.campaign_table(self.store, as_of, costs=costs)
+        if self.as_known is None:
+            raise KnownAtUnavailable("this server does not rebuild the pipeline as known at a past moment")
+        scratch = self.as_known(self.store, known_at)
+        try:
+            costs = campaign_queries.costs_as_of(self.store, as_of, known_at)
+            return analytics_queries.campaign_table(scratch, as_of, costs=costs)
+        finally:
+            scratch.close()
 
     def pipeline(
         self, as_of: datetime | None = None, owner: str | None = None, source: str | None = None

@@ -66,8 +66,8 @@ def test_a_cost_of_zero_or_less_or_beyond_the_limit_is_refused_naming_the_amount
     assert campaign.costs == []
 
 
-@pytest.mark.parametrize("name", ["", "   ", "x" * 201])
-def test_a_blank_or_overlong_campaign_name_is_refused_naming_the_name(name: str) -> None:
+@pytest.mark.parametrize("name", ["", "   ", "x" * 201, " spring", "spring\t"])
+def test_a_blank_overlong_or_space_padded_campaign_name_is_refused_naming_the_name(name: str) -> None:
     with pytest.raises(InvalidField) as refused:
         Campaign.create(name, _meta())
     assert refused.value.field == "name"
