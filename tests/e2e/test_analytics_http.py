@@ -41,6 +41,18 @@ def test_a_manager_records_a_campaign_cost_and_gets_it_back_with_its_location(li
     problem(manager.get("/v1/campaigns/never-paid/costs"), 404)
 
 
+def test_an_analyst_reads_a_campaigns_costs_with_emails_in_notes_masked_and_a_rep_not_at_all(
+    live: LiveServer,
+) -> None:
+    admin = live.client()
+    noted = {**COST, "note": "invoice from ada@acme.example"}
+    assert admin.post("/v1/campaigns/spring-launch/costs", json=noted).status_code == 201
+    (cost,) = live.client("ann", "analyst").get("/v1/campaigns/spring-launch/costs").json()["items"]
+    assert cost["note"] == "invoice from a***@acme.example" and cost["amount"] == COST["amount"]
+    assert admin.get("/v1/campaigns/spring-launch/costs").json()["items"][0]["note"] == noted["note"]
+    problem(live.client("alice", "rep").get("/v1/campaigns/spring-launch/costs"), 403)
+
+
 def test_a_retry_with_the_same_idempotency_key_answers_the_same_cost_and_appends_nothing(live: LiveServer) -> None:
     manager = live.client("mia", "manager")
     first = manager.post("/v1/campaigns/spring-launch/costs", json=COST, headers={"Idempotency-Key": "inv-1"})

@@ -122,3 +122,22 @@ def test_the_campaign_table_with_costs_shares_a_campaigns_cost_among_its_sources
     ]
     assert sum(r.cost["EUR"] for r in rows if r.cost and "EUR" in r.cost) == 300_00
     assert [r.cost for r in campaign_table(store, day(11))] == [None, None]  # costs not asked for
+
+
+def test_a_back_dated_assignment_recorded_after_an_interaction_moves_its_credit_without_refolding_activities() -> None:
+    # given an interaction on day 6, and only afterwards an assignment to bob dated day 5
+    log = LeadLog()
+    log.capture("ada", day(1), owner="alice")
+    log.interact("ada", day(6))
+    projections = (PipelineProjection(), ActivitiesProjection())
+    reader = SqliteReader([table for p in projections for table in p.tables])
+    for record in log.records:
+        for projection in projections:
+            reader.apply(projection.apply(record))
+    assert [(r.owner, r.activities) for r in rep_activity(reader, day(0), day(10))] == [("alice", 1)]
+    back_dated = log.assign("ada", "bob", day(5))
+    for projection in projections:
+        reader.apply(projection.apply(back_dated))
+    # then the interaction counts for bob, who held the lead on day 6; alice still worked it
+    rows = {r.owner: (r.leads_worked, r.activities) for r in rep_activity(reader, day(0), day(10))}
+    assert rows == {"alice": (1, 0), "bob": (1, 1)}
