@@ -49,6 +49,7 @@ DEAD_LETTER_TOPIC = "crm.dead-letter.v1"
 
 _TOPICS = {"lead": LEAD_TOPIC, "contact": CONTACT_TOPIC, "workspace": WORKSPACE_TOPIC, "webhook": WORKSPACE_TOPIC}
 """Webhook subscriptions are the workspace's configuration too: their events share its topic."""
+_TOPICS["campaign"] = WORKSPACE_TOPIC  # campaign spend is business data of no person: no topic of its own
 
 DEAD_LETTER_HEADERS: dict[str, str] = {
     "error": "why the message could not be consumed: the exception type and message",
@@ -759,6 +760,28 @@ class WebhookDeletedData(EventData):
     """The subscription was removed; nothing is sent to it any more."""
 
 
+class CampaignCreatedData(EventData):
+    """A campaign (the name a lead's `campaign` holds) got its first cost; that cost follows."""
+
+    name: str
+    """The campaign's name; the aggregate id is derived from it."""
+
+
+class CampaignCostRecordedData(EventData):
+    """Money was spent on a campaign, at the event's `occurred_at` in business time."""
+
+    campaign: str
+    """The campaign's name."""
+    cost_id: str
+    """The cost's own id (a UUID; the same for a retried request with the same idempotency key)."""
+    amount: int
+    """The cost in integer minor units of `currency` (more than 0)."""
+    currency: Currency
+    """ISO 4217 currency of `amount`."""
+    note: str | None
+    """Free text about the spend (e.g. the invoice); never personal data."""
+
+
 EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "lead.captured": LeadCapturedData,
     "lead.interaction_logged": LeadInteractionLoggedData,
@@ -808,6 +831,8 @@ EVENT_DATA_MODELS: dict[str, type[EventData]] = {
     "webhook.secret_rotated": WebhookSecretRotatedData,
     "webhook.disabled": WebhookDisabledData,
     "webhook.deleted": WebhookDeletedData,
+    "campaign.created": CampaignCreatedData,
+    "campaign.cost_recorded": CampaignCostRecordedData,
 }
 """The data model of every public event type, in catalogue order."""
 
@@ -882,7 +907,7 @@ class Envelope(BaseModel):
     """The public event type, `<aggregate_type>.<what_happened>`, e.g. `lead.scored`."""
     schema_version: int = Field(ge=1)
     """Version of the shape of `data` for this event type; it changes when the shape does."""
-    aggregate_type: Literal["lead", "contact", "workspace", "webhook"]
+    aggregate_type: Literal["lead", "contact", "workspace", "webhook", "campaign"]
     """The kind of aggregate the event belongs to."""
     aggregate_id: UUID
     """The aggregate's id; also the Kafka message key, so its events stay in order."""

@@ -8,6 +8,7 @@ from functools import cache
 
 from eventsourcing.domain import Aggregate, DomainEvent
 
+from domain.campaign import Campaign
 from domain.contact import Contact
 from domain.events import CrmEvent
 from domain.lead import Lead
@@ -84,6 +85,8 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     WebhookSubscription.SecretRotated,
     WebhookSubscription.Disabled,
     WebhookSubscription.Deleted,
+    Campaign.Created,
+    Campaign.CostRecorded,
 )
 
 

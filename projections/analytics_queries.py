@@ -11,14 +11,18 @@ no event changes it).
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from domain.time import parse_time, utc
 from domain.values import Stage
+from projections.activities import ACTIVITIES
+from projections.campaign_queries import per_lead, return_on, shared_out
 from projections.pipeline import LEAD_VERSIONS, LEADS
-from projections.pipeline_queries import lead_versions_at, stage_intervals_until, stages_reached
+from projections.pipeline_queries import days_between, lead_versions_at, stage_intervals_until, stages_reached
 from projections.row_changes import Reader
 
 _WON, _LOST, _NEW = Stage.CONVERTED.value, Stage.DISQUALIFIED.value, Stage.NEW.value
@@ -100,15 +104,26 @@ class CampaignRow(NamedTuple):
     leads: int
     converted: int
     conversion_rate: float | None
-    """converted / leads."""
+    """converted / leads (None for a campaign with costs and no lead yet)."""
     won_value: dict[str, int]
     """The deal value of the converted ones, per currency."""
+    cost: dict[str, int] | None = None
+    """What the campaign cost by then, per currency (its share, when its leads came from several
+    sources); None when costs were not asked for."""
+    roi: float | None = None
+    """(won value - cost) / cost within one currency (`campaign_queries.return_on`)."""
+    cost_per_lead: dict[str, int] | None = None
+    """cost / leads per currency, in whole minor units; {} without leads."""
 
 
-def campaign_table(reader: Reader, as_of: datetime, owner: str | None = None) -> list[CampaignRow]:
+def campaign_table(
+    reader: Reader, as_of: datetime, owner: str | None = None, costs: Mapping[str, Mapping[str, int]] | None = None
+) -> list[CampaignRow]:
     """Per source and campaign, over the leads captured by `as_of` (only those `owner` owned then,
     when given): leads, conversions, conversion rate and won value; by source, then campaign (no
-    campaign last)."""
+    campaign last). With `costs` (per campaign, per currency: `campaign_queries.costs_as_of`), each
+    row has its cost, ROI and cost per lead too, and a campaign with costs but no lead has a row of
+    its own (source None, 0 leads)."""
     as_of = utc(as_of)
     versions = lead_versions_at(reader, as_of, owner)
     campaigns = {
@@ -136,4 +151,151 @@ def campaign_table(reader: Reader, as_of: datetime, owner: str | None = None) ->
                 won_value=dict(sorted(value.items())),
             )
         )
-    return rows
+    return rows if costs is None else _with_costs(rows, costs)
+
+
+def _with_costs(rows: list[CampaignRow], costs: Mapping[str, Mapping[str, int]]) -> list[CampaignRow]:
+    """The rows with their campaign's cost: shared among the campaign's sources in proportion to
+    their leads; a campaign with costs and no row gets one."""
+    rows = rows + [CampaignRow(None, name, 0, 0, None, {}) for name in costs if name not in {r.campaign for r in rows}]
+    shares: dict[int, dict[str, int]] = {}
+    for name, cost in costs.items():
+        mine = [i for i, r in enumerate(rows) if r.campaign == name]
+        for i, share in zip(mine, shared_out(cost, [rows[i].leads for i in mine]), strict=True):
+            shares[i] = share
+    priced = []
+    for i, row in enumerate(rows):
+        cost = shares.get(i, {}) if row.campaign is not None else {}
+        priced.append(
+            row._replace(cost=cost, roi=return_on(row.won_value, cost), cost_per_lead=per_lead(cost, row.leads))
+        )
+    return sorted(priced, key=lambda r: (r.source is None, r.source or "", r.campaign is None, r.campaign or ""))
+
+
+class RepActivityRow(NamedTuple):
+    """What one owner did in a period (`owner` None: the leads nobody owned)."""
+
+    owner: str | None
+    leads_worked: int
+    """Leads they owned at some moment of the period."""
+    activities: int
+    """Interactions logged in the period on leads they owned at the interaction's time."""
+    won: int
+    """Leads closed as won in the period while theirs."""
+    lost: int
+    """Leads closed as lost (disqualified) in the period while theirs."""
+    win_rate: float | None
+    """won / (won + lost); None when none of theirs closed in the period."""
+    won_value: dict[str, int]
+    """The deal value of those won, per currency."""
+    median_days_to_first_touch: float | None
+    """Median of capture -> first interaction, over the leads first touched in the period while theirs."""
+    median_days_to_close: float | None
+    """Median of capture -> close (won or lost), over the leads that closed in the period while theirs."""
+    open_leads: int
+    """Their leads in an open stage at the end of the period (`rep_table`)."""
+
+
+class _Version(NamedTuple):
+    lead_id: str
+    valid_from: datetime
+    valid_to: datetime | None
+    owner: str | None
+    stage: str
+    value: int | None
+    currency: str | None
+
+
+def _versions_until(reader: Reader, end: datetime) -> dict[str, list[_Version]]:
+    """Every lead's versions that began before `end`, in business order, merged duplicates left out."""
+    rows = reader.fetch(
+        f"SELECT lead_id, version, valid_from, valid_to, owner, stage, value, currency FROM {LEAD_VERSIONS.name}"
+        f" WHERE valid_from < ? AND lead_id NOT IN (SELECT lead_id FROM {LEADS.name} WHERE merged_into IS NOT NULL)"
+        " ORDER BY lead_id, valid_from, version",
+        [end],
+    )
+    versions: dict[str, list[_Version]] = defaultdict(list)
+    for r in rows:
+        valid_to = parse_time(r["valid_to"]) if r["valid_to"] is not None else None
+        value = None if r["value"] is None else int(r["value"])
+        versions[r["lead_id"]].append(
+            _Version(r["lead_id"], parse_time(r["valid_from"]), valid_to, r["owner"], r["stage"], value, r["currency"])
+        )
+    return versions
+
+
+def owner_at(versions: list[_Version], at: datetime) -> tuple[bool, str | None]:
+    """(whether the lead existed then, its owner then): the owner of its last version begun by `at`."""
+    found: tuple[bool, str | None] = (False, None)
+    for v in versions:
+        if v.valid_from > at:
+            break
+        found = (True, v.owner)
+    return found
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def rep_activity(reader: Reader, start: datetime, end: datetime, owner: str | None = None) -> list[RepActivityRow]:
+    """Per owner, over the business-time period [start, end): leads worked, activities, wins and
+    losses, win rate, won value, median days to first touch and to close, and open leads at the
+    end; only `owner`'s row when given (a row even when they did nothing). Owners in name order,
+    the leads nobody owned last."""
+    start, end = utc(start), utc(end)
+    versions = _versions_until(reader, end)
+    worked: dict[str | None, set[str]] = defaultdict(set)
+    closes: dict[str | None, list[tuple[str, float, int | None, str | None]]] = defaultdict(list)
+    for lead, history in versions.items():
+        captured = history[0].valid_from
+        for v in history:
+            if v.valid_from < end and (v.valid_to is None or v.valid_to > start):
+                worked[v.owner].add(lead)
+        close = next((v for v in history if v.stage in (_WON, _LOST)), None)
+        if close is not None and start <= close.valid_from < end:
+            days = days_between(captured, close.valid_from)
+            closes[close.owner].append((close.stage, days, close.value, close.currency))
+    touches: dict[str | None, int] = defaultdict(int)
+    first_touch: dict[str | None, list[float]] = defaultdict(list)
+    rows = reader.fetch(
+        f"SELECT lead_id, occurred_at FROM {ACTIVITIES.name} WHERE occurred_at < ? ORDER BY lead_id, occurred_at",
+        [end],
+    )
+    touched: set[str] = set()
+    for r in rows:
+        lead, at = r["lead_id"], parse_time(r["occurred_at"])
+        existed, who = owner_at(versions.get(lead, []), at)
+        first = lead not in touched
+        touched.add(lead)
+        if not existed or at < start:
+            continue
+        touches[who] += 1
+        if first:
+            first_touch[who].append(days_between(versions[lead][0].valid_from, at))
+    open_at_end = {r.owner: r.open_leads for r in rep_table(reader, end - timedelta(microseconds=1))}
+    owners = set(worked) | set(touches) | set(closes)
+    owners = {owner} if owner is not None else owners
+    table = []
+    for who in sorted(owners, key=lambda o: (o is None, o or "")):
+        closed = closes.get(who, [])
+        won = [c for c in closed if c[0] == _WON]
+        value: dict[str, int] = defaultdict(int)
+        for _, _, amount, currency in won:
+            if amount is not None and currency is not None:
+                value[currency] += amount
+        table.append(
+            RepActivityRow(
+                owner=who,
+                leads_worked=len(worked.get(who, ())),
+                activities=touches.get(who, 0),
+                won=len(won),
+                lost=len(closed) - len(won),
+                win_rate=len(won) / len(closed) if closed else None,
+                won_value=dict(sorted(value.items())),
+                median_days_to_first_touch=_median(first_touch.get(who, [])),
+                median_days_to_close=_median([c[1] for c in closed]),
+                open_leads=open_at_end.get(who, 0),
+            )
+        )
+    return table

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from projections.row_changes import Projection
 
-PROJECTION_NAMES = ("pipeline", "segments", "tasks", "nurture", "people")
+PROJECTION_NAMES = ("pipeline", "segments", "tasks", "nurture", "people", "campaign_costs", "activities")
 
 JOURNALED = ("pipeline",)
 """The projections whose rows follow business time through a journal per aggregate
@@ -16,6 +16,8 @@ JOURNALED = ("pipeline",)
 def all_projections(default_phone_region: str | None = None) -> list[Projection]:
     """Every projection, in a fixed order; the identity index reads phones without a country
     code in `default_phone_region`."""
+    from projections.activities import ActivitiesProjection
+    from projections.campaign_costs import CampaignCostsProjection
     from projections.nurture import NurtureProjection
     from projections.people import PeopleProjection
     from projections.pipeline import PipelineProjection  # the projections' modules load on demand
@@ -28,6 +30,8 @@ def all_projections(default_phone_region: str | None = None) -> list[Projection]
         TasksProjection(),
         NurtureProjection(),
         PeopleProjection(default_phone_region),
+        CampaignCostsProjection(),
+        ActivitiesProjection(),
     ]
 
 

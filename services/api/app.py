@@ -41,8 +41,10 @@ from services.api.problems import install_problem_handlers
 from services.api.read_models import READ_WAIT_SECONDS, ReadModelGate, WaitFor
 from services.api.readiness import READY_MAX_LAG, Readiness
 from services.api.request_form import check_request_form
+from services.api.routes.analytics import router as analytics_routes
 from services.api.routes.assignment_rules import router as assignment_rule_routes
 from services.api.routes.audit import router as audit_routes
+from services.api.routes.campaigns import router as campaign_routes
 from services.api.routes.contacts import router as contact_routes
 from services.api.routes.inbound import router as inbound_routes
 from services.api.routes.leads import router as lead_routes
@@ -177,6 +179,8 @@ def create_app(
         user_routes,
         assignment_rule_routes,
         webhook_routes,
+        campaign_routes,
+        analytics_routes,
     )
     for routes in routers:
         app.include_router(routes)

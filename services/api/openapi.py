@@ -66,6 +66,13 @@ TAGS: list[dict[str, Any]] = [
     },
     {"name": "operations", "description": "Liveness, readiness and Prometheus metrics, outside /v1."},
 ]
+TAGS += [
+    {"name": "campaigns", "description": "What was spent on each marketing campaign, as events in business time."},
+    {
+        "name": "analytics",
+        "description": "Campaign return on spend and rep performance, as of a business time, from the read models.",
+    },
+]
 """Every tag an operation may carry, with what it groups (a new tag needs a line here)."""
 
 CONTACT = {"name": "CRM maintainers"}

@@ -15,11 +15,11 @@ from domain.contact import Contact
 from domain.lead import Lead
 from services.api.schemas import AuditTrail, CommandAccepted
 from services.app.application import CommandResult, CrmApplication
-from services.app.commands import AddTask, CaptureLead, CreateContact, ReactivateContact
+from services.app.commands import AddTask, CaptureLead, CreateContact, ReactivateContact, RecordCampaignCost
 from services.app.errors import NotFound
 from services.auth.access import Caller
 
-C = TypeVar("C", CaptureLead, CreateContact, ReactivateContact, AddTask)
+C = TypeVar("C", CaptureLead, CreateContact, ReactivateContact, AddTask, RecordCampaignCost)
 
 
 def etag(version: int) -> str:

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from domain.assignment import AssignmentRule
 from domain.calendar import BusinessCalendar
+from domain.campaign import Campaign, Cost, campaign_id_of, check_campaign_name
 from domain.catalogue import CrmEvent, event_data, event_type_of
 from domain.contact import Contact
 from domain.errors import DomainError, TaskAlreadyExists, UnknownSequence
@@ -52,6 +53,7 @@ from services.app.commands import (
     LogInteraction,
     Merge,
     ReactivateContact,
+    RecordCampaignCost,
     RecordPurchase,
     ReplaceAssignmentRules,
     RescheduleTask,
@@ -61,6 +63,7 @@ from services.app.commands import (
     UpdateUser,
 )
 from services.app.errors import (
+    CampaignNotFound,
     ConcurrencyConflict,
     ContactNotFound,
     IdempotencyKeyReused,
@@ -187,6 +190,16 @@ class CommandResult:
     related_id: UUID | None = None
     """The contact a conversion made or joined, the lead a reactivation opened, or the task a
     task command added or changed."""
+
+
+@dataclass(frozen=True)
+class RecordedCost:
+    """What recording a campaign cost did (`result.id`: the campaign; `related_id`: the cost), and
+    the cost as the campaign holds it (for a retry: as it was first recorded)."""
+
+    result: CommandResult
+    campaign: str
+    cost: Cost
 
 
 @dataclass(frozen=True)
@@ -1033,6 +1046,48 @@ class CrmApplication(Application[UUID]):
     def head_position(self) -> int:
         """The notification id of the newest event in the log (0 when empty)."""
         return self.recorder.max_notification_id() or 0
+
+    # --- campaigns --------------------------------------------------------------------
+
+    def record_campaign_cost(self, name: str, cmd: RecordCampaignCost, ctx: Context = SYSTEM) -> RecordedCost:
+        """Record a cost of the campaign `name` (set up by its first cost); `related_id` is the
+        cost's id. With an idempotency key, a retry answers the cost already recorded and appends
+        nothing; the same key with other values is `IdempotencyKeyReused`."""
+        check_campaign_name(name)
+        key = cmd.idempotency_key
+        cost_id = derived_id("campaign_cost", key, ctx.key_scope) if key is not None else uuid.uuid4()
+        try:
+            return self._record_cost(name, cost_id, cmd, ctx)
+        except ConcurrencyConflict:
+            # another request appended to the campaign (or set it up) first: act on it as it is now
+            return self._record_cost(name, cost_id, cmd, ctx)
+
+    def _record_cost(self, name: str, cost_id: UUID, cmd: RecordCampaignCost, ctx: Context) -> RecordedCost:
+        found = self._load(campaign_id_of(name))
+        campaign = found if isinstance(found, Campaign) else Campaign.create(name, ctx.meta(cmd.occurred_at))
+        recorded = campaign.cost(str(cost_id))
+        if recorded is not None and cmd.idempotency_key is not None:
+            given: dict[str, Any] = {"amount": cmd.amount, "currency": cmd.currency, "note": cmd.note}
+            kept: dict[str, Any] = {"amount": recorded.money.amount, "currency": recorded.money.currency}
+            kept["note"] = recorded.note
+            if cmd.occurred_at is not None:
+                given["occurred_at"], kept["occurred_at"] = cmd.occurred_at, recorded.occurred_at
+            differing = sorted(field for field in given if given[field] != kept[field])
+            if differing:
+                raise IdempotencyKeyReused(cmd.idempotency_key, campaign.id, differing)
+            return RecordedCost(CommandResult(campaign.id, campaign.version, None, cost_id), name, recorded)
+        campaign.record_cost(str(cost_id), Money(cmd.amount, cmd.currency), cmd.note, ctx.meta(cmd.occurred_at))
+        result = self._save(campaign, related_id=cost_id)
+        return RecordedCost(result, name, campaign.costs[-1])
+
+    def campaign_costs(self, name: str) -> list[Cost]:
+        """Every cost recorded for the campaign `name`, in the order they were recorded;
+        `CampaignNotFound` for a campaign that has no cost yet."""
+        check_campaign_name(name)
+        found = self._load(campaign_id_of(name))
+        if not isinstance(found, Campaign):
+            raise CampaignNotFound(campaign_id_of(name), f" (no cost was recorded for {name!r})")
+        return list(found.costs)
 
     # --- plumbing ---------------------------------------------------------------------
 

@@ -409,3 +409,14 @@ class ExitSequence(Command):
     """End a lead's enrolment in a nurture sequence by hand (reason `manual`)."""
 
     sequence: SequenceName
+
+
+class RecordCampaignCost(Command):
+    """Record money spent on a campaign (the name a lead's `campaign` holds), at `occurred_at`."""
+
+    amount: Annotated[
+        int, Field(strict=True, ge=1, le=MAX_AMOUNT_MINOR, description="integer minor units, e.g. cents; more than 0")
+    ]
+    currency: Currency
+    note: LongText | None = None
+    idempotency_key: IdempotencyKey | None = None

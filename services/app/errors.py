@@ -38,6 +38,12 @@ class ContactNotFound(NotFound):
     kind = "contact"
 
 
+class CampaignNotFound(NotFound):
+    """No cost was ever recorded for a campaign of that name."""
+
+    kind = "campaign"
+
+
 class ConcurrencyConflict(ApplicationError):
     """The aggregate changed since the version the caller expected (or a concurrent writer won)."""
 

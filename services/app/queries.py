@@ -11,8 +11,17 @@ from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from domain.identity import normalised_email, normalised_phone
+from projections import (
+    analytics_queries,
+    campaign_queries,
+    forecast_backtest,
+    people_queries,
+    segment_queries,
+    task_queries,
+    win_model_queries,
+)
 from projections import forecast as forecasting
-from projections import forecast_backtest, people_queries, segment_queries, task_queries, win_model_queries
+from projections.analytics_queries import CampaignRow, RepActivityRow
 from projections.contact_features import ContactFeatures
 from projections.forecast import Forecast, ForecastAccuracy
 from projections.nurture import SequenceStats, WaitingStep, sequence_stats, waiting_steps
@@ -57,6 +66,10 @@ class ReadModels(Protocol):
     def wait(self, position: int, timeout: float = 2.0, source: str = "log") -> bool:
         """Wait until every projection has applied `position`; False on timeout."""
         ...
+
+
+class KnownAtUnavailable(ValueError):
+    """This server cannot rebuild the pipeline as known at a past moment."""
 
 
 def _now() -> datetime:
@@ -116,12 +129,25 @@ class ReadModelQueries:
             yield self
             return
         if self.believed_at is None:
-            raise NotImplementedError("these read models keep no journal to answer as known at a past moment")
+            raise KnownAtUnavailable("these read models keep no journal to answer as known at a past moment")
         believed = self.believed_at(known_at)
         try:
             yield ReadModelQueries(believed, self.rules, self.min_sample)
         finally:
             believed.close()
+
+    def reps(self, start: datetime, end: datetime, owner: str | None = None) -> list[RepActivityRow]:
+        """Per owner over the business-time period [start, end): leads worked, activities, win
+        rate, won value, median days to first touch and to close (only `owner`'s when given)."""
+        return analytics_queries.rep_activity(self.store, start, end, owner)
+
+    def campaigns(self, as_of: datetime | None = None, known_at: datetime | None = None) -> list[CampaignRow]:
+        """Per source and campaign: leads, conversions, won value, cost, ROI and cost per lead as of
+        `as_of`, and with `known_at` as known then (only events and costs recorded by then)."""
+        as_of = as_of or _now()
+        costs = campaign_queries.costs_as_of(self.store, as_of, known_at)
+        with self.as_known_at(known_at) as known:
+            return analytics_queries.campaign_table(known.store, as_of, costs=costs)
 
     def pipeline(
         self, as_of: datetime | None = None, owner: str | None = None, source: str | None = None

@@ -75,6 +75,8 @@ class Action(StrEnum):
     """Inbound capture: a form's lead (deduplicated), an email opened or clicked by address."""
     MANAGE_WEBHOOKS = "manage_webhooks"
     """Subscribe tools to the CRM's events, change, rotate, replay and delete them (admin only)."""
+    RECORD_CAMPAIGN_COST = "record_campaign_cost"
+    """Record money spent on a marketing campaign (admin and manager)."""
 
 
 _PRIVACY_ACTIONS = frozenset({Action.ERASE_PERSON, Action.EXPORT_PERSON})
@@ -94,6 +96,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         - {Action.ASSIGN_LEAD, Action.CREATE_CONTACT, Action.READ_INSIGHTS, Action.DEFINE_SEQUENCE}
         - {Action.MERGE_RECORDS}  # a merge changes two records, often of two owners
         - {Action.CAPTURE_INBOUND}  # the forms' channel, for services: a rep captures leads as their own
+        - {Action.RECORD_CAMPAIGN_COST}  # marketing spend is the managers' to book
         - _RULES_ACTIONS
         - _PRIVACY_ACTIONS
         - _ADMIN_ONLY

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
-from projections import analytics_queries, segment_queries
+from projections import analytics_queries, campaign_queries, segment_queries
 from projections.forecast import ForecastAccuracy, add_months, month_start
 from projections.pipeline_queries import (
     STAGE_ORDER,
@@ -341,11 +341,14 @@ def segments_view(queries: ReadModelQueries, months: int) -> dict[str, Any]:
 
 
 def tables_view(queries: ReadModelQueries, who: Caller, as_of: datetime) -> dict[str, Any]:
-    """The rep table and the campaign table as of `as_of`, in the caller's owner scope."""
+    """The rep table and the campaign table as of `as_of`, in the caller's owner scope; the
+    campaigns' cost and ROI for a caller who sees every lead (a campaign's spend is not a rep's)."""
     owner = who.owner_scope
+    costs = campaign_queries.costs_as_of(queries.store, as_of) if owner is None else None
     return {
         "reps": analytics_queries.rep_table(queries.store, as_of, owner),
-        "campaigns": analytics_queries.campaign_table(queries.store, as_of, owner),
+        "campaigns": analytics_queries.campaign_table(queries.store, as_of, owner, costs),
+        "with_costs": costs is not None,
     }
 
 

@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, time
 import pytest
 
 from projections.analytics_queries import campaign_table, rep_table
+from services.app.application import Context
+from services.app.commands import RecordCampaignCost
 from services.console.analytics import as_of_of, money, month_starts
 from services.console.pages import static_url
 from tests.console.conftest import Console
@@ -92,6 +94,11 @@ def test_the_segments_page_shows_each_segments_size_at_each_months_start(console
 def test_the_rep_and_campaign_tables_equal_their_queries_as_of_the_day(console: Console, history: History) -> None:
     client, _ = console.signed_in("mia", "manager")
     shown = days_ago(4).date()
+    spend = RecordCampaignCost(amount=2_000_00, currency="EUR", occurred_at=days_ago(6))
+    console.crm.record_campaign_cost("spring", spend, Context(actor="mia"))
+    later = RecordCampaignCost(amount=9_000_00, currency="EUR", occurred_at=days_ago(1))  # after the day shown
+    console.crm.record_campaign_cost("spring", later, Context(actor="mia"))
+    assert console.app.state.read_models.read_models.wait(console.crm.head_position(), 10)
     page = client.get(f"/app/analytics?on={shown}")
     assert page.status_code == 200
     reps = cells(page.text, "reps-table")
@@ -103,12 +110,13 @@ def test_the_rep_and_campaign_tables_equal_their_queries_as_of_the_day(console: 
     store = console.app.state.read_models.read_models.store
     assert len(reps) == len(rep_table(store, as_of_of(shown)))
     campaigns = cells(page.text, "campaigns-table")
+    # spring cost 2,000.00 EUR by then and won 5,000.00 EUR: ROI (5000 - 2000) / 2000 = 150%
     assert campaigns == [
-        ["referral", "none", "2", "0", "0%", "—"],
-        ["webinar", "spring", "1", "1", "100%", "5,000.00 EUR"],
+        ["referral", "none", "2", "0", "0%", "—", "—", "—"],
+        ["webinar", "spring", "1", "1", "100%", "5,000.00 EUR", "2,000.00 EUR", "150%"],
     ]
     assert len(campaigns) == len(campaign_table(store, as_of_of(shown)))
-    assert "Cost and ROI per campaign are not available yet" in page.text
+    assert "ROI = (won value − cost) / cost" in page.text
 
 
 def test_a_rep_sees_the_tables_of_their_own_leads(console: Console, history: History) -> None:
@@ -117,6 +125,8 @@ def test_a_rep_sees_the_tables_of_their_own_leads(console: Console, history: His
     assert page.status_code == 200
     assert [r[0] for r in cells(page.text, "reps-table")] == ["bob"]
     assert [r[0] for r in cells(page.text, "campaigns-table")] == ["referral", "webinar"]  # Grace, Max
+    assert all(r[-2:] == ["—", "—"] for r in cells(page.text, "campaigns-table"))
+    assert "a campaign's spend is not one rep's" in page.text
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from projections.registry import PROJECTION_NAMES
 from tests.e2e.conftest import LEAD, LiveServer, problem
 
 
@@ -104,7 +105,7 @@ def test_min_position_waits_for_the_read_models_and_answers_503_when_they_lag(li
         body = problem(behind, 503)
         assert body["type"].endswith("/read-model-behind") and body["min_position"] == position
         assert behind.headers["Retry-After"] == "1" and 1.5 < waited < 5
-        assert set(body["positions"]) == {"pipeline", "segments", "tasks", "nurture", "people"}
+        assert set(body["positions"]) == set(PROJECTION_NAMES)
         assert f'crm_projection_lag{{projection="pipeline"}} {position - early}' in admin.get("/metrics").text
     finally:
         live.read_side.runner.start()

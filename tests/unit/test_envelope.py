@@ -40,6 +40,7 @@ from consumers.envelope import (
 from consumers.envelope_schema import ROOT, asyncapi_document, envelope_schema, generated_files, stale_files, to_yaml
 from domain.assignment import AssignmentRule
 from domain.calendar import BusinessCalendar
+from domain.campaign import Campaign
 from domain.catalogue import CrmEvent, data_fields, event_classes
 from domain.contact import UPDATABLE_DETAILS
 from domain.events import EVENT_ID_NAMESPACE, event_id_of
@@ -132,6 +133,7 @@ def domain_events() -> list[CrmEvent]:
         + nurture_events()
         + merge_events()
         + webhook_events()
+        + campaign_events()
     )
 
 
@@ -164,6 +166,13 @@ def webhook_events() -> list[CrmEvent]:
     hook.disable("the endpoint answered 410 Gone", meta(at=at(hours=3)))
     hook.delete(meta(at=at(hours=4)))
     return pending(hook)
+
+
+def campaign_events() -> list[CrmEvent]:
+    """A campaign and the cost recorded for it."""
+    campaign = Campaign.create("spring-sale", meta())
+    campaign.record_cost("0b5f4d0e-4a47-4f0e-9d0c-7a43f7e3a001", Money(125_00, "EUR"), "flyers", meta(at=at(hours=1)))
+    return pending(campaign)
 
 
 def nurture_events() -> list[CrmEvent]:

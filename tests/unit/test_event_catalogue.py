@@ -23,8 +23,8 @@ def test_every_event_class_declares_its_class_version() -> None:
 
 def test_event_type_names_are_unique_and_dotted() -> None:
     names = list(event_classes())
-    assert len(names) == len(set(names)) == 48
-    assert all(n.split(".")[0] in {"lead", "contact", "workspace", "webhook"} for n in names)
+    assert len(names) == len(set(names)) == 50
+    assert all(n.split(".")[0] in {"lead", "contact", "workspace", "webhook", "campaign"} for n in names)
 
 
 SHARED_FIELDS = {"actor", "correlation_id", "occurred_at"}

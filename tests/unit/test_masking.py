@@ -153,6 +153,7 @@ NOT_PERSONAL_TEXT = {
     "event_types",
     "key_id",
     "previous_key_id",
+    "cost_id",
 }
 """Text fields of events that hold codes, names of users of the CRM, ids, scoring components,
 assignment rules or nurture sequences (their names, templates and steps), or webhook subscriptions

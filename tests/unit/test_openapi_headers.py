@@ -147,6 +147,10 @@ def test_every_answer_sends_the_headers_its_operation_declares_and_no_others(sen
     send("POST", f"/v1/leads/{other}/disqualify", 200, json={"reason": "no budget"})
     send("POST", f"/v1/leads/{other}/erase", 200, json={"reason": "data subject request 2026-118"})
     send("GET", "/v1/audit/access", 200)
+    cost = {"amount": 250000, "currency": "USD", "note": "trade fair booth"}
+    send("POST", "/v1/campaigns/spring-launch/costs", 201, json=cost, headers={"Idempotency-Key": "s-1"})
+    send("POST", "/v1/campaigns/spring-launch/costs", 200, json=cost, headers={"Idempotency-Key": "s-1"})
+    send("GET", "/v1/campaigns/spring-launch/costs", 200)
 
     hook = {"url": "http://127.0.0.1:9/hook", "event_types": ["lead.*"]}
     hook_id = send("POST", "/v1/webhooks", 201, json=hook).json()["id"]

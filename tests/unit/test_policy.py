@@ -17,3 +17,8 @@ WHO_MAY = {
 @pytest.mark.parametrize("action", list(WHO_MAY))
 def test_only_the_named_roles_may_read_or_manage_the_team_and_the_rules(action: Action) -> None:
     assert {role for role in Role if Principal("someone", role).may(action)} == WHO_MAY[action]
+
+
+def test_only_admins_and_managers_may_record_what_a_campaign_cost() -> None:
+    may = {role for role in Role if Principal("someone", role).may(Action.RECORD_CAMPAIGN_COST)}
+    assert may == {Role.ADMIN, Role.MANAGER}
