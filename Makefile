@@ -84,3 +84,13 @@ bench: $(DEV_STAMP)
 .PHONY: lighthouse
 lighthouse: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m bench.lighthouse
+
+# The open-loop HTTP load generator bench/api.py drives `crm serve` with (a Go binary, so that the
+# offered rate does not depend on the Python process it measures), at a pinned version.
+VEGETA_VERSION ?= v12.13.0
+VEGETA         := build/bin/vegeta
+.PHONY: vegeta
+vegeta: $(VEGETA)
+$(VEGETA):
+	mkdir -p build/bin
+	GOBIN=$(CURDIR)/build/bin PATH=/usr/local/go/bin:$(PATH) go install github.com/tsenart/vegeta/v12@$(VEGETA_VERSION)

@@ -9,26 +9,55 @@ keep-alive httpx client and an admin token; client and server share the machine'
 Mix (per request, at random): 30% GET /v1/leads/{id}, 15% GET /v1/leads/{id}/history,
 15% GET /v1/leads?limit=20, 10% GET /v1/pipeline, 25% POST /v1/leads/{id}/interactions on one of
 the client's own leads, 5% POST /v1/leads. Baseline: the same clients calling GET /healthz of the
-same server (the trivial route: one `SELECT max(notification_id)`)."""
+same server (the trivial route: one `SELECT max(notification_id)`).
+
+Open loop (PostgreSQL only): closed-loop clients slow down when the server does, which hides
+queueing, so the same server is also offered a fixed rate (50, 100, 200 requests/s, ~12 s each,
+the three rates three times in turn) by vegeta, a load generator in Go (`make vegeta` installs the
+pinned version into build/bin; it costs the shared cores far less than Python clients). The
+targets file mixes 45% GET /v1/leads/{id}, 10% GET /v1/leads/{id}/history, 10% GET
+/v1/leads?limit=20, 10% GET /v1/pipeline (reads) and 25% POST /v1/leads/{id}/interactions
+(writes), each with the bearer token. p50/p99 per kind of request; baseline: GET /healthz at the
+same rate. The server's CPU (utime + stime of /proc/PID/stat) over a write-only run at 50
+requests/s, divided by the commands answered, is command_cpu_ms: everything the server spends on a
+command, including projecting its events into the read models in the background."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import random
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import httpx
 
-from bench.common import END, ROOT, Figure, Servers, below, main, percentile, say, size
+from bench.common import (
+    END,
+    ROOT,
+    RUNS,
+    TARGETS,
+    Figure,
+    Servers,
+    below,
+    main,
+    median,
+    percentile,
+    say,
+    size,
+)
 from domain.values import InteractionKind, LeadSource
 from services.app.application import Context
 from services.app.commands import CaptureLead
@@ -46,6 +75,26 @@ KINDS = [k.value for k in InteractionKind]
 SOURCES = [s.value for s in LeadSource if s is not LeadSource.REACTIVATION]
 
 Request = Callable[[httpx.Client, random.Random], tuple[str, httpx.Response]]
+
+OPEN_RATES = (50, 100, 200)
+"""Requests/s offered by the open-loop load generator."""
+OPEN_SECONDS = size(12, 2)
+"""Seconds per open-loop run (each rate runs RUNS times)."""
+HEALTHZ_SECONDS = size(6, 1)
+WRITE_RATE = 50
+"""Requests/s of the write-only run that measures the server's CPU per command."""
+WRITE_SECONDS = size(10, 2)
+VEGETA = ROOT / "build" / "bin" / "vegeta"
+VEGETA_PIN = "v12.13.0"
+"""The version `make vegeta` installs (VEGETA_VERSION in the Makefile)."""
+OPEN_MIX = (
+    ("GET lead", 45),
+    ("GET lead history", 10),
+    ("GET lead list", 10),
+    ("GET pipeline", 10),
+    ("POST interaction", 25),
+)
+"""The open-loop workload: kind of request and its share in percent."""
 
 
 def _free_port() -> int:
@@ -242,6 +291,233 @@ def _load(base_url: str, token: str, requests: list[Request], seconds: float, se
     }
 
 
+def vegeta() -> Path:
+    """The load generator's binary, installed with `make vegeta` if it is missing."""
+    if not VEGETA.exists():
+        say("api: installing vegeta (make vegeta)")
+        make = shutil.which("make")
+        if make is None:
+            raise RuntimeError("make is not installed, so vegeta could not be installed")
+        done = subprocess.run([make, "vegeta"], cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0 or not VEGETA.exists():
+            raise RuntimeError(f"make vegeta failed: {(done.stderr or done.stdout)[-500:]}")
+    return VEGETA
+
+
+_UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_KINDS = (
+    ("POST", re.compile(rf"/v1/leads/{_UUID}/interactions$"), "POST interaction"),
+    ("GET", re.compile(rf"/v1/leads/{_UUID}/history$"), "GET lead history"),
+    ("GET", re.compile(rf"/v1/leads/{_UUID}$"), "GET lead"),
+    ("GET", re.compile(r"/v1/leads\?"), "GET lead list"),
+    ("GET", re.compile(r"/v1/pipeline$"), "GET pipeline"),
+    ("GET", re.compile(r"/healthz$"), "GET healthz"),
+)
+
+
+def _kind(method: str, url: str) -> str:
+    for m, pattern, kind in _KINDS:
+        if m == method and pattern.search(url):
+            return kind
+    return f"{method} other"
+
+
+def _targets_file(
+    scratch: Path, base_url: str, token: str, mix: Sequence[tuple[str, int]], seeded: list[UUID], own: list[UUID]
+) -> Path:
+    """A vegeta targets file (http format) of 400 requests in the given mix, shuffled; vegeta
+    goes round it in order for as long as it runs."""
+    rng = random.Random(11)
+    bodies = []
+    for kind in KINDS:
+        body = scratch / f"interaction-{kind}.json"
+        body.write_text(json.dumps({"kind": kind}))
+        bodies.append(body)
+    auth = f"Authorization: Bearer {token}"
+    kinds = [kind for kind, share in mix for _ in range(share * 4)]
+    rng.shuffle(kinds)
+    blocks = []
+    for kind in kinds:
+        if kind == "GET lead":
+            blocks.append(f"GET {base_url}/v1/leads/{rng.choice(seeded)}\n{auth}")
+        elif kind == "GET lead history":
+            blocks.append(f"GET {base_url}/v1/leads/{rng.choice(seeded)}/history\n{auth}")
+        elif kind == "GET lead list":
+            blocks.append(f"GET {base_url}/v1/leads?limit=20\n{auth}")
+        elif kind == "GET pipeline":
+            blocks.append(f"GET {base_url}/v1/pipeline\n{auth}")
+        elif kind == "GET healthz":
+            blocks.append(f"GET {base_url}/healthz")
+        else:
+            blocks.append(
+                f"POST {base_url}/v1/leads/{rng.choice(own)}/interactions\n{auth}\n"
+                f"Content-Type: application/json\n@{rng.choice(bodies)}"
+            )
+    path = scratch / f"targets-{'-'.join(k.replace(' ', '_') for k, _ in mix)}.txt"
+    path.write_text("\n\n".join(blocks) + "\n")
+    return path
+
+
+def _attack(binary: Path, targets: Path, rate: int, seconds: float, server_pid: int, scratch: Path) -> dict[str, Any]:
+    """Offer `rate` requests/s for `seconds` (open loop); latencies per kind, errors, server CPU."""
+    results = scratch / "results.bin"
+    cpu_before = _process_cpu(server_pid)
+    subprocess.run(
+        [
+            str(binary),
+            "attack",
+            f"-rate={rate}/s",
+            f"-duration={seconds}s",
+            "-timeout=10s",
+            "-format=http",
+            f"-targets={targets}",
+            f"-output={results}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server_cpu = _process_cpu(server_pid) - cpu_before
+    encoded = subprocess.run(
+        [str(binary), "encode", "--to", "csv", str(results)], check=True, capture_output=True, text=True
+    ).stdout
+    by_kind: dict[str, list[float]] = {}
+    errors: dict[str, int] = {}
+    first, last = float("inf"), 0.0
+    requests = 0
+    for row in csv.reader(io.StringIO(encoded)):
+        started, code, latency = int(row[0]) / 1e9, int(row[1]), int(row[2]) / 1e6
+        kind = _kind(row[9], row[10])
+        requests += 1
+        first, last = min(first, started), max(last, started + latency / 1000)
+        if not 200 <= code < 300:
+            errors[kind] = errors.get(kind, 0) + 1
+            if code == 0:
+                continue  # no answer (timeout or refused): no latency to count
+        by_kind.setdefault(kind, []).append(latency)
+    reads = [x for kind, xs in by_kind.items() if kind.startswith("GET") for x in xs]
+    writes = [x for kind, xs in by_kind.items() if kind.startswith("POST") for x in xs]
+
+    def summary(xs: list[float]) -> dict[str, Any]:
+        return {"count": len(xs), "p50_ms": round(percentile(xs, 50), 1), "p99_ms": round(percentile(xs, 99), 1)}
+
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "requests": requests,
+        "answered_per_second": round(requests / (last - first), 1) if last > first else None,
+        "errors": errors,
+        "server_cpu_ms_per_request": round(server_cpu / max(1, requests) * 1000, 3),
+        "read": summary(reads) if reads else None,
+        "write": summary(writes) if writes else None,
+        "by_request": {kind: summary(xs) for kind, xs in sorted(by_kind.items())},
+    }
+
+
+def _settle(base_url: str) -> None:
+    """Wait until the server answers /healthz promptly again (no backlog from an overloaded run)."""
+    deadline = time.monotonic() + 60
+    quick = 0
+    with httpx.Client(base_url=base_url, timeout=30, trust_env=False) as http:
+        while quick < 5 and time.monotonic() < deadline:
+            began = time.perf_counter()
+            http.get("/healthz")
+            quick = quick + 1 if time.perf_counter() - began < 0.05 else 0
+
+
+def _open_loop(server: Server, token: str, seeded: list[UUID], own: list[UUID], scratch: Path) -> list[Figure]:
+    """The open-loop figures: p99 of reads and writes at each offered rate, CPU per command."""
+    try:
+        binary = vegeta()
+    except RuntimeError as error:
+        why = f"no open-loop load generator: {error}"
+        return [Figure.unmeasured(id, why) for id in TARGETS if TARGETS[id][1] == "api"]
+    pid = server.process.pid
+    mixed = _targets_file(scratch, server.base_url, token, OPEN_MIX, seeded, own)
+    healthz = _targets_file(scratch, server.base_url, token, [("GET healthz", 100)], seeded, own)
+    writes = _targets_file(scratch, server.base_url, token, [("POST interaction", 100)], seeded, own)
+    say("api: open loop: warming up")
+    _attack(binary, mixed, 20, size(3, 1), pid, scratch)
+    mixed_runs: dict[int, list[dict[str, Any]]] = {rate: [] for rate in OPEN_RATES}
+    healthz_runs: list[dict[str, Any]] = []
+    write_runs: list[dict[str, Any]] = []
+    for n in range(RUNS):
+        for rate in OPEN_RATES:
+            _settle(server.base_url)
+            say(f"api: open loop run {n + 1}: {rate} requests/s of the mix for {OPEN_SECONDS} s")
+            m = _attack(binary, mixed, rate, OPEN_SECONDS, pid, scratch)
+            mixed_runs[rate].append(m)
+            say(
+                f"api: open loop {rate}/s: read p99 {(m['read'] or {}).get('p99_ms')} ms, "
+                f"write p99 {(m['write'] or {}).get('p99_ms')} ms, {m['answered_per_second']} answered/s, "
+                f"errors {m['errors']}, server CPU {m['server_cpu_ms_per_request']} ms/request"
+            )
+        _settle(server.base_url)
+        say(f"api: open loop run {n + 1}: GET /healthz at 100 requests/s for {HEALTHZ_SECONDS} s")
+        healthz_runs.append(_attack(binary, healthz, 100, HEALTHZ_SECONDS, pid, scratch))
+        _settle(server.base_url)
+        say(f"api: open loop run {n + 1}: writes only at {WRITE_RATE} requests/s for {WRITE_SECONDS} s")
+        write_runs.append(_attack(binary, writes, WRITE_RATE, WRITE_SECONDS, pid, scratch))
+        say(f"api: open loop writes: {write_runs[-1]['server_cpu_ms_per_request']} ms server CPU per command")
+
+    def p99(run: dict[str, Any], side: str) -> float:
+        return float(run[side]["p99_ms"]) if run.get(side) else float("nan")
+
+    health_p99 = [p99(h, "read") for h in healthz_runs]
+    details = {
+        "generator": f"vegeta {VEGETA_PIN}",
+        "mix_percent": dict(OPEN_MIX),
+        "runs_by_rate": {str(rate): runs for rate, runs in mixed_runs.items()},
+        "healthz_runs_at_100rps": healthz_runs,
+        "write_only_runs": write_runs,
+    }
+    figures = []
+    for rate in OPEN_RATES:
+        runs = mixed_runs[rate]
+        for side, label in (("write", "POST interaction"), ("read", "GET lead/history/list/pipeline")):
+            id = f"api_{side}_p99_ms_at_{rate}rps"
+            values = [p99(r, side) for r in runs]
+            figures.append(
+                Figure(
+                    name=f"6. API open loop, PostgreSQL, {rate} requests/s offered, {side} p99",
+                    ours=median(values),
+                    baseline=median(health_p99),
+                    unit="ms",
+                    higher_is_better=False,
+                    sample=int(median([r[side]["count"] if r.get(side) else 0 for r in runs])),
+                    sample_unit=f"{side} requests per run",
+                    what=f"{label} in the mixed open-loop workload at {rate} requests/s (vegeta)",
+                    baseline_what="GET /healthz of the same server at 100 requests/s (vegeta), p99",
+                    target=TARGETS[id][0] if id in TARGETS else None,
+                    details=details if rate == 100 and side == "write" else {"see": "api_write_p99_ms_at_100rps"},
+                    id=id,
+                    ours_runs=values,
+                    baseline_runs=health_p99,
+                )
+            )
+    cpu = [float(w["server_cpu_ms_per_request"]) for w in write_runs]
+    health_cpu = [float(h["server_cpu_ms_per_request"]) for h in healthz_runs]
+    figures.append(
+        Figure(
+            name="6. API, server CPU per command (POST interaction, PostgreSQL)",
+            ours=median(cpu),
+            baseline=median(health_cpu),
+            unit="ms",
+            higher_is_better=False,
+            sample=int(median([w["requests"] for w in write_runs])),
+            sample_unit="commands per run",
+            what=f"utime+stime of the crm serve process over a write-only run at {WRITE_RATE} requests/s, "
+            "per command answered (includes projecting its events in the background)",
+            baseline_what="the same server's CPU per GET /healthz at 100 requests/s",
+            target=TARGETS["command_cpu_ms"][0],
+            details={"write_only_runs": write_runs, "healthz_runs": healthz_runs},
+            id="command_cpu_ms",
+            ours_runs=cpu,
+            baseline_runs=health_cpu,
+        )
+    )
+    return figures
+
+
 def run(servers: Servers) -> list[Figure]:
     """Latency and throughput of the API, mixed load against /healthz."""
     figures: list[Figure] = []
@@ -253,6 +529,8 @@ def run(servers: Servers) -> list[Figure]:
         token, seeded, own = _prepare(url)
         server = Server(url, scratch / "server.log")
         try:
+            if backend == "postgres":
+                figures += _open_loop(server, token, seeded, [lead for mine in own for lead in mine], scratch)
             for clients in clients_counts:
                 say(f"api: {backend}: {clients} client(s), mixed load for {SECONDS} s")
                 mixed = [_mixed(seeded, own[c], c) for c in range(clients)]

@@ -58,14 +58,20 @@ def say(message: str) -> None:
 class Target:
     """The first target of a figure: a minimum ratio, or a maximum for our own value."""
 
-    kind: str  # "ratio_at_least" | "ours_below"
+    kind: str  # "ratio_at_least" | "ours_below" | "ours_at_most"
     value: float
 
     def met(self, ours: float, ratio: float) -> bool:
-        return ratio >= self.value if self.kind == "ratio_at_least" else ours < self.value
+        """Whether a figure with this value of ours (and this ratio) meets the target."""
+        if self.kind == "ratio_at_least":
+            return ratio >= self.value
+        return ours <= self.value if self.kind == "ours_at_most" else ours < self.value
 
     def text(self, unit: str) -> str:
-        return f"ratio >= {self.value:g}" if self.kind == "ratio_at_least" else f"< {self.value:g} {unit}"
+        """The target as the table prints it."""
+        if self.kind == "ratio_at_least":
+            return f"ratio >= {self.value:g}"
+        return f"{'<=' if self.kind == 'ours_at_most' else '<'} {self.value:g} {unit}"
 
 
 def ratio_at_least(value: float) -> Target:
@@ -74,6 +80,50 @@ def ratio_at_least(value: float) -> Target:
 
 def below(value: float) -> Target:
     return Target("ours_below", value)
+
+
+def at_most(value: float) -> Target:
+    """Our own value must not exceed `value` (in the figure's unit)."""
+    return Target("ours_at_most", value)
+
+
+TARGETS: dict[str, tuple[Target, str]] = {
+    "append_8_vs_eventsourcing": (ratio_at_least(1.5), "append"),
+    "append_8_vs_crud": (ratio_at_least(0.3), "append"),
+    "append_8_vs_raw": (ratio_at_least(0.15), "append"),
+    "command_cpu_ms": (at_most(2.5), "api"),
+    "api_write_p99_ms_at_100rps": (at_most(30), "api"),
+    "api_read_p99_ms_at_100rps": (at_most(10), "api"),
+    "replay_1m_seconds": (at_most(45), "replay"),
+    "replay_rss_mb": (at_most(300), "replay"),
+    "relay_vs_raw": (ratio_at_least(0.8), "relay"),
+    "projection_vs_raw": (ratio_at_least(0.5), "projection"),
+    "freshness_p99_ms_in_process": (at_most(50), "freshness"),
+    "freshness_p99_ms_kafka": (at_most(200), "freshness"),
+}
+"""The figures of the performance issue: id -> (target, the benchmark that measures it). Every
+results file holds each of them, measured or saying why not."""
+
+RUNS = 3
+"""Each side of a figure is measured at least this many times; the figure is the median run."""
+
+
+def median(values: Sequence[float]) -> float:
+    """The median of a non-empty sample (the lower middle one of an even sample)."""
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def slug(name: str) -> str:
+    """An id made from a figure's name, for figures without one of their own."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _finite(value: float | None, digits: int = 4) -> float | None:
+    """A number for JSON: rounded, or None for NaN / infinity (JSON has neither)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
 
 
 @dataclass
@@ -92,6 +142,66 @@ class Figure:
     baseline_what: str
     target: Target | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+    """Stable identifier (the issue's ids, or one of the figure's own)."""
+    value_is: str = "ours"
+    """What `value` is: "ours" (our own measurement) or "ratio" (ours against the baseline)."""
+    ours_runs: list[float] = field(default_factory=list)
+    """Every measurement of ours, in the order taken (`ours` is their median)."""
+    baseline_runs: list[float] = field(default_factory=list)
+    """Every measurement of the baseline, interleaved with ours when both lists are as long."""
+    why_unmeasured: str | None = None
+    """Set when the figure could not be measured: its value is then null."""
+    note: str = ""
+    """How the value was obtained when it is not a plain measurement (e.g. extrapolated)."""
+
+    @classmethod
+    def unmeasured(cls, id: str, why: str, unit: str = "", value_is: str = "ours") -> Figure:
+        """A figure this run could not measure: no number, the reason instead."""
+        target = TARGETS[id][0] if id in TARGETS else None
+        return cls(
+            name=id,
+            ours=math.nan,
+            baseline=math.nan,
+            unit=unit,
+            higher_is_better=value_is == "ratio",
+            sample=0,
+            sample_unit="",
+            what="not measured",
+            baseline_what="",
+            target=target,
+            id=id,
+            value_is=value_is,
+            why_unmeasured=why,
+        )
+
+    @property
+    def value_runs(self) -> list[float]:
+        """The value of each run: ours, or each run's ratio against its interleaved baseline run
+        (against the median baseline when the runs do not pair up)."""
+        if self.why_unmeasured is not None:
+            return []
+        ours = self.ours_runs or [self.ours]
+        if self.value_is != "ratio":
+            return ours
+        bases = self.baseline_runs if len(self.baseline_runs) == len(ours) else [self.baseline] * len(ours)
+        return [self._ratio(o, b) for o, b in zip(ours, bases, strict=True)]
+
+    @property
+    def value(self) -> float | None:
+        """The figure: the median of `value_runs` (None if unmeasured)."""
+        runs = [x for x in self.value_runs if x == x]
+        return median(runs) if runs else None
+
+    @property
+    def value_unit(self) -> str:
+        """The unit of `value`."""
+        return f"ratio ({self.ratio_definition}, {self.unit})" if self.value_is == "ratio" else self.unit
+
+    def _ratio(self, ours: float, baseline: float) -> float:
+        if self.higher_is_better:
+            return ours / baseline if baseline else math.nan
+        return baseline / ours if ours else math.nan
 
     @property
     def ratio(self) -> float:
@@ -105,21 +215,43 @@ class Figure:
 
     @property
     def target_met(self) -> bool | None:
-        return None if self.target is None else self.target.met(self.ours, self.ratio)
+        if self.target is None or self.value is None:
+            return None
+        if self.value_is == "ratio":
+            return self.target.met(self.ours, self.value)
+        return self.target.met(self.value, self.ratio)
 
     def as_json(self) -> dict[str, Any]:
+        """The figure in the results file: the issue's fields (id, value, unit, baseline, sample,
+        runs, range) first, then the earlier ones (ours, ratio, ...) the docs also quote."""
+        runs = self.value_runs
+        finite = [x for x in runs if math.isfinite(x)]
         return {
+            "id": self.id or slug(self.name),
+            "value": _finite(self.value),
+            "unit": self.value_unit,
+            "runs": [_finite(x) for x in runs],
+            "range": [round(min(finite), 4), round(max(finite), 4)] if finite else None,
+            "baseline": {
+                "value": _finite(self.baseline),
+                "unit": self.unit,
+                "what": self.baseline_what,
+                "runs": [_finite(x) for x in self.baseline_runs],
+            },
+            "sample": {"size": self.sample, "unit": self.sample_unit},
+            "why_unmeasured": self.why_unmeasured,
+            "note": self.note,
             "name": self.name,
             "what": self.what,
-            "ours": round(self.ours, 4),
-            "baseline": round(self.baseline, 4),
+            "ours": _finite(self.ours),
+            "ours_runs": [_finite(x) for x in self.ours_runs],
+            "ours_unit": self.unit,
             "baseline_what": self.baseline_what,
-            "unit": self.unit,
-            "ratio": round(self.ratio, 4),
+            "ratio": _finite(self.ratio),
             "ratio_definition": self.ratio_definition + " (higher is better)",
             "sample_size": self.sample,
             "sample_unit": self.sample_unit,
-            "target": None if self.target is None else self.target.text(self.unit),
+            "target": None if self.target is None else self.target.text(self.value_unit),
             "target_met": self.target_met,
             "details": self.details,
         }
@@ -138,16 +270,22 @@ def _number(value: float) -> str:
 def table(figures: Sequence[Figure]) -> str:
     """The figures as a Markdown table."""
     lines = [
-        "| figure | ours | baseline | unit | ratio | sample | target | met |",
-        "|---|---:|---:|---|---:|---:|---|---|",
+        "| id | figure | value (median) | range | ours | baseline | unit | ratio | sample | target | met |",
+        "|---|---|---:|---|---:|---:|---|---:|---:|---|---|",
     ]
     for f in figures:
         met = {True: "yes", False: "**no**", None: ""}[f.target_met]
-        target = f.target.text(f.unit) if f.target else ""
+        target = f.target.text("ratio" if f.value_is == "ratio" else f.unit) if f.target else ""
         ratio = f"{_number(f.ratio)} ({'o/b' if f.higher_is_better else 'b/o'})"
+        runs = [x for x in f.value_runs if math.isfinite(x)]
+        value = "n/a" if f.value is None else _number(f.value)
+        spread = f"{_number(min(runs))}-{_number(max(runs))} ({len(runs)} runs)" if runs else ""
+        if f.why_unmeasured is not None:
+            spread = f"not measured: {f.why_unmeasured}"
         lines.append(
-            f"| {f.name} | {_number(f.ours)} | {_number(f.baseline)} | {f.unit} | {ratio} "
-            f"| {f.sample:,} {f.sample_unit} | {target} | {met} |"
+            f"| {f.id or slug(f.name)} | {f.name} | {value} | {spread} "
+            f"| {_number(f.ours)} | {_number(f.baseline)} | {f.unit} "
+            f"| {ratio} | {f.sample:,} {f.sample_unit} | {target} | {met} |"
         )
     return "\n".join(lines)
 
@@ -381,10 +519,29 @@ def main(benchmark: Benchmark, name: str) -> None:
         info = machine(servers)
     print(table(figures))
     if args.json:
-        write_results(args.json, figures, info, {name: 0.0})
+        write_results(args.json, with_every_target(figures, [name]), info, {name: 0.0})
+
+
+def with_every_target(figures: Sequence[Figure], ran: Sequence[str], failed: Sequence[str] = ()) -> list[Figure]:
+    """The figures plus, for every id of TARGETS none of them carries, a figure saying why it
+    is missing (its benchmark failed, or was not run)."""
+    present = {f.id for f in figures}
+    missing = []
+    for id, (_, benchmark) in TARGETS.items():
+        if id in present:
+            continue
+        if benchmark in failed:
+            why = f"the {benchmark} benchmark failed in this run (see its log)"
+        elif benchmark in ran:
+            why = f"the {benchmark} benchmark did not report it"
+        else:
+            why = f"the {benchmark} benchmark was not run (python -m bench.run --only ...)"
+        missing.append(Figure.unmeasured(id, why))
+    return [*figures, *missing]
 
 
 def write_results(path: Path, figures: Sequence[Figure], info: dict[str, Any], seconds: dict[str, float]) -> None:
+    """Write the results file: the machine, how long each benchmark took, and every figure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -392,6 +549,7 @@ def write_results(path: Path, figures: Sequence[Figure], info: dict[str, Any], s
         "machine": info,
         "benchmark_seconds": {k: round(v, 1) for k, v in seconds.items()},
         "ratio": "higher is better: ours / baseline for rates, baseline / ours for latencies and memory",
+        "value": f"the median of at least {RUNS} runs (range: the lowest and highest run)",
         "figures": [f.as_json() for f in figures],
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
@@ -399,6 +557,11 @@ def write_results(path: Path, figures: Sequence[Figure], info: dict[str, Any], s
 
 __all__ = [
     "BASELINE_RUNS",
+    "RUNS",
+    "TARGETS",
+    "at_most",
+    "median",
+    "with_every_target",
     "median_run",
     "DATA",
     "END",

@@ -13,7 +13,17 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.common import QUICK, RESULTS, Figure, machine, say, servers_running, table, write_results
+from bench.common import (
+    QUICK,
+    RESULTS,
+    Figure,
+    machine,
+    say,
+    servers_running,
+    table,
+    with_every_target,
+    write_results,
+)
 
 BENCHMARKS = (
     "append",
@@ -54,6 +64,7 @@ def main() -> int:
             say(f"=== {name}: {seconds[name]:.0f} s ===")
         info = machine(servers)
     seconds["total"] = time.perf_counter() - began
+    figures = with_every_target(figures, names, failed)
     print()
     print(table(figures))
     print()
