@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from services.cli.common import add_command
 
@@ -38,6 +38,12 @@ def _configure_logging() -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+
+
+HTTP_PARSER: Final = "httptools"
+"""uvicorn's HTTP parser for the API: httptools, in C (uvicorn's h11 is pure Python)."""
+EVENT_LOOP: Final = "uvloop"
+"""uvicorn's event loop for the API: uvloop, in C (docs/performance.md has what both save)."""
 
 
 def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sys.stdout) -> int:
@@ -89,7 +95,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
                 webhooks=webhooks,
             )
             install_console(app)  # the web console at /app (and / sends there)
-            uvicorn.run(app, host=host, port=port, log_level="info")
+            uvicorn.run(app, host=host, port=port, log_level="info", http=HTTP_PARSER, loop=EVENT_LOOP)
     finally:
         access_log.close()  # writes the reads still buffered
         tokens.close()

@@ -1,23 +1,31 @@
-"""The request path's cost: every dependency of the API's routes runs on the event loop (a plain
-`def` dependency would take a thread-pool hop of its own on every request), so that a route's
-body, which does the store's I/O, is a request's one hop to the thread pool."""
+"""The request path's cost: `crm serve` runs uvicorn on httptools and uvloop, and every
+dependency of the API's routes runs on the event loop (a plain `def` dependency would take a
+thread-pool hop of its own on every request), so that a route's body, which does the store's
+I/O, is a request's one hop to the thread pool."""
 
 from __future__ import annotations
 
 import inspect
+import re
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from services.api.app import create_app
 from services.bootstrap import bootstrap
+from services.cli.serve import EVENT_LOOP, HTTP_PARSER
 from services.settings import Settings
 from services.storage.access_log import MemoryAccessLog
 from services.storage.tokens import MemoryTokenStore
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +89,13 @@ def test_every_write_route_is_authorised_by_its_permit_dependency(app: FastAPI) 
     for route in writes:
         names = {name for name, _ in dependencies(route.dependant)}
         assert "Permit" in names, route.path
+
+
+def test_crm_serve_runs_uvicorn_on_httptools_and_uvloop_which_the_project_installs(app: FastAPI) -> None:
+    config = uvicorn.Config(app, http=HTTP_PARSER, loop=EVENT_LOOP)
+    config.load()  # imports the parser and the loop: fails when they are not installed
+    assert config.http_protocol_class.__module__ == "uvicorn.protocols.http.httptools_impl"
+    assert (HTTP_PARSER, EVENT_LOOP) == ("httptools", "uvloop")
+    with (ROOT / "pyproject.toml").open("rb") as pyproject:
+        required = tomllib.load(pyproject)["project"]["dependencies"]
+    assert {re.split(r"[<>=;\s]", spec, maxsplit=1)[0] for spec in required} >= {"httptools", "uvloop", "uvicorn"}
