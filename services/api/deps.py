@@ -4,8 +4,9 @@ models of the app (`request.app.state`), the caller a route's permission lets th
 
 Every dependency here is a coroutine function: FastAPI runs a plain `def` dependency in the
 thread pool, one hop per dependency per request, and none of these does blocking I/O (the
-token store's lookup, which may, is sent to the thread pool by `Permit` itself). A route's body,
-which does the store's I/O, is the request's only other hop."""
+token store's lookup, which may, is sent to the thread pool by `Permit` itself, when a cache of
+lookups does not know the token). A route's body, which does the store's I/O, is then the
+request's one hop."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from services.app.commands import EARLIEST_YEAR, LATEST_YEAR
 from services.app.inbound import InboundCapture
 from services.auth.access import AccessRecorder, Caller, log_denial
 from services.auth.policy import Action, Authenticator, Refusal, Unauthenticated
-from services.auth.principals import caller_behind
+from services.auth.principals import cached_caller, caller_behind
 from services.webhooks.subscriptions import WebhookDesk
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
@@ -125,7 +126,8 @@ class Permit:
     """A route's one authorization dependency, `Annotated[Caller, Depends(Permit(action))]`:
     the caller behind the bearer token (401 without a token the store knows, and for one that
     expired or was revoked: every request asks the store, so a revocation holds from the very
-    next request), permitted the route's action by their role (403 otherwise). Dependencies are
+    next request; or, under `crm serve`, its `TokenCache`, which a revocation elsewhere reaches
+    within `CRM_TOKEN_CACHE_SECONDS`), permitted the route's action by their role (403 otherwise). Dependencies are
     solved before the body is validated, so a forbidden request is refused before its body is
     looked at.
 
@@ -150,10 +152,13 @@ class Permit:
             raise Unauthenticated("send an `Authorization: Bearer <token>` header")
         route = str(getattr(request.scope.get("route"), "path", ""))
         access_log: AccessRecorder = request.app.state.access_log
-        # the store's lookup may block on its database: it takes the thread pool, not the loop
-        found = await run_in_threadpool(
-            partial(caller_behind, tokens, credentials.credentials, **where, route=route, access_log=access_log)
-        )
+        token = credentials.credentials
+        found: Caller | Refusal | None = cached_caller(tokens, token, **where, route=route, access_log=access_log)
+        if found is None:
+            # the store's lookup may block on its database: it takes the thread pool, not the loop
+            found = await run_in_threadpool(
+                partial(caller_behind, tokens, token, **where, route=route, access_log=access_log)
+            )
         if isinstance(found, Refusal):
             raise Unauthenticated(_REFUSED[found])
         action = self.action

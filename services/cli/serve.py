@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 from services.cli.common import add_command
 
 if TYPE_CHECKING:
+    from services.auth.policy import Authenticator
     from services.settings import Settings
+    from services.storage.tokens import TokenStore
 
 
 def register(commands: Any) -> None:
@@ -44,6 +46,15 @@ HTTP_PARSER: Final = "httptools"
 """uvicorn's HTTP parser for the API: httptools, in C (uvicorn's h11 is pure Python)."""
 EVENT_LOOP: Final = "uvloop"
 """uvicorn's event loop for the API: uvloop, in C (docs/performance.md has what both save)."""
+
+
+def request_tokens(tokens: TokenStore, settings: Settings) -> Authenticator:
+    """What the API resolves bearer tokens with: the store behind a `TokenCache` of its lookups
+    for `CRM_TOKEN_CACHE_SECONDS` (revocations through `tokens` empty it at once), or the store
+    itself when that is 0."""
+    from services.auth.token_cache import TokenCache
+
+    return TokenCache(tokens, settings.token_cache_seconds) if settings.token_cache_seconds > 0 else tokens
 
 
 def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sys.stdout) -> int:
@@ -85,7 +96,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
                 print(banner_text, file=out, flush=True)
             app = create_app(
                 crm,
-                tokens,
+                request_tokens(tokens, settings),
                 read_models=read_side.queries,
                 wait_for=read_side.wait_for,
                 follows_read_models=read_side.runner is not None,
