@@ -154,6 +154,13 @@ class Settings(BaseSettings):
         le=60,
         description="how long idle automation waits before looking again for due timers and new events",
     )
+    token_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="how long crm serve keeps a valid token's lookup (and so how late a revocation by another "
+        "process may reach it); 0: every request asks the token store",
+    )
     time_zone: str = Field(
         default="UTC", description="IANA time zone business days are counted in, unless a user has their own"
     )

@@ -1,6 +1,12 @@
 """Everything a route reads from the request, in one module: the application and the read
 models of the app (`request.app.state`), the caller a route's permission lets through,
-`If-Match`, `Idempotency-Key`, business times, read-your-writes positions, filters and pages."""
+`If-Match`, `Idempotency-Key`, business times, read-your-writes positions, filters and pages.
+
+Every dependency here is a coroutine function: FastAPI runs a plain `def` dependency in the
+thread pool, one hop per dependency per request, and none of these does blocking I/O (the
+token store's lookup, which may, is sent to the thread pool by `Permit` itself, when a cache of
+lookups does not know the token). A route's body, which does the store's I/O, is then the
+request's one hop."""
 
 from __future__ import annotations
 
@@ -8,12 +14,14 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
+from starlette.concurrency import run_in_threadpool
 
 from domain.team import UNASSIGNED, UserId
 from domain.time import utc
@@ -29,7 +37,7 @@ from services.app.commands import EARLIEST_YEAR, LATEST_YEAR
 from services.app.inbound import InboundCapture
 from services.auth.access import AccessRecorder, Caller, log_denial
 from services.auth.policy import Action, Authenticator, Refusal, Unauthenticated
-from services.auth.principals import caller_behind
+from services.auth.principals import cached_caller, caller_behind
 from services.webhooks.subscriptions import WebhookDesk
 
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
@@ -38,22 +46,22 @@ _ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
 # --- the app's parts -------------------------------------------------------------------------
 
 
-def _crm(request: Request) -> CrmApplication:
+async def _crm(request: Request) -> CrmApplication:
     crm: CrmApplication = request.app.state.crm
     return crm
 
 
-def _read_models(request: Request) -> ReadModelGate:
+async def _read_models(request: Request) -> ReadModelGate:
     gate: ReadModelGate = request.app.state.read_models
     return gate
 
 
-def _metrics(request: Request) -> Metrics:
+async def _metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
 
-def _readiness(request: Request) -> Readiness:
+async def _readiness(request: Request) -> Readiness:
     readiness: Readiness = request.app.state.readiness
     return readiness
 
@@ -62,14 +70,14 @@ AfterErasureHook = Callable[[int | None], None]
 """What runs after an erasure appended its events, given the position of the last one."""
 
 
-def _after_erasure(request: Request) -> AfterErasureHook:
+async def _after_erasure(request: Request) -> AfterErasureHook:
     hook: AfterErasureHook = request.app.state.after_erasure
     return hook
 
 
-def _inbound(request: Request) -> InboundCapture:
-    crm = _crm(request)
-    gate = _read_models(request)
+async def _inbound(request: Request) -> InboundCapture:
+    crm: CrmApplication = request.app.state.crm
+    gate: ReadModelGate = request.app.state.read_models
     return InboundCapture(
         crm, lambda: gate.caught_up(crm.head_position()), request.app.state.identity_locks, gate.applied
     )
@@ -84,12 +92,12 @@ ReadModelsDep = Annotated[ReadModelGate, Depends(_read_models)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 
 
-def _access_log(request: Request) -> AccessRecorder:
+async def _access_log(request: Request) -> AccessRecorder:
     access_log: AccessRecorder = request.app.state.access_log
     return access_log
 
 
-def _webhooks(request: Request) -> WebhookDesk:
+async def _webhooks(request: Request) -> WebhookDesk:
     desk: WebhookDesk | None = getattr(request.app.state, "webhooks", None)
     if desk is None:
         raise WebhooksUnavailable("webhook subscriptions are not managed by this process")
@@ -118,7 +126,8 @@ class Permit:
     """A route's one authorization dependency, `Annotated[Caller, Depends(Permit(action))]`:
     the caller behind the bearer token (401 without a token the store knows, and for one that
     expired or was revoked: every request asks the store, so a revocation holds from the very
-    next request), permitted the route's action by their role (403 otherwise). Dependencies are
+    next request; or, under `crm serve`, its `TokenCache`, which a revocation elsewhere reaches
+    within `CRM_TOKEN_CACHE_SECONDS`), permitted the route's action by their role (403 otherwise). Dependencies are
     solved before the body is validated, so a forbidden request is refused before its body is
     looked at.
 
@@ -132,7 +141,7 @@ class Permit:
         self.action = action
         self.or_else = or_else
 
-    def __call__(
+    async def __call__(
         self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Caller:
         tokens: Authenticator = request.app.state.tokens
@@ -142,7 +151,14 @@ class Permit:
             log_denial("missing_token", **where)
             raise Unauthenticated("send an `Authorization: Bearer <token>` header")
         route = str(getattr(request.scope.get("route"), "path", ""))
-        found = caller_behind(tokens, credentials.credentials, **where, route=route, access_log=_access_log(request))
+        access_log: AccessRecorder = request.app.state.access_log
+        token = credentials.credentials
+        found: Caller | Refusal | None = cached_caller(tokens, token, **where, route=route, access_log=access_log)
+        if found is None:
+            # the store's lookup may block on its database: it takes the thread pool, not the loop
+            found = await run_in_threadpool(
+                partial(caller_behind, tokens, token, **where, route=route, access_log=access_log)
+            )
         if isinstance(found, Refusal):
             raise Unauthenticated(_REFUSED[found])
         action = self.action
@@ -166,7 +182,7 @@ def parse_if_match(value: str | None) -> int | None:
     return int(match.group(1))
 
 
-def _if_match(
+async def _if_match(
     value: Annotated[str | None, Header(alias="If-Match", description='the ETag you last saw, e.g. "7"')] = None,
 ) -> int | None:
     return parse_if_match(value)
@@ -338,7 +354,7 @@ AccessUserFilter = Annotated[
 ]
 
 
-def _page(
+async def _page(
     cursor: Annotated[
         str | None, Query(min_length=1, max_length=200, description="`next_cursor` of the previous page")
     ] = None,
@@ -356,7 +372,7 @@ def _a_task_page_key(key: str) -> str:
     return key
 
 
-def _task_page(
+async def _task_page(
     cursor: Annotated[
         str | None, Query(min_length=1, max_length=200, description="`next_cursor` of the previous page")
     ] = None,
@@ -372,7 +388,7 @@ def _a_candidate_key(key: str) -> str:
     return key
 
 
-def _candidate_page(
+async def _candidate_page(
     cursor: Annotated[
         str | None, Query(min_length=1, max_length=200, description="`next_cursor` of the previous page")
     ] = None,
@@ -408,7 +424,7 @@ def _an_attempt_id(key: str) -> str:
     return key
 
 
-def _attempt_page(
+async def _attempt_page(
     cursor: Annotated[
         str | None, Query(min_length=1, max_length=200, description="`next_cursor` of the previous page")
     ] = None,

@@ -1108,7 +1108,7 @@ class CrmApplication(Application[UUID]):
         if not isinstance(aggregate, cls):
             raise _not_found(cls, aggregate_id)
         if owner_scope is not None:
-            current = aggregate if at is None else self._get(cls, aggregate_id)  # who owns it now decides
+            current = aggregate if at is None else _standing_now(aggregate)  # who owns it now decides
             if self._owner_of(current) != owner_scope:
                 raise _not_found(type(aggregate), aggregate_id, withheld=True)
         if expected_version is not None and aggregate.version != expected_version:
@@ -1339,6 +1339,14 @@ def _business_projector(at: datetime | None) -> Callable[[Any, Iterable[Any]], A
         return aggregate
 
     return project
+
+
+def _standing_now(aggregate: Aggregate) -> Aggregate:
+    """A lead or a contact loaded as of a business time, as it stands now: the fold of the very
+    events it was loaded from (`_business_projector` keeps them), not a second load of them."""
+    events = aggregate.__dict__.get("_stored_timeline")
+    now: Aggregate | None = fold(events) if events else None
+    return now if now is not None else aggregate
 
 
 def _new_task_id(record_id: UUID, cmd: AddTask, ctx: Context) -> UUID:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from services.cli.common import add_command
 
 if TYPE_CHECKING:
+    from services.auth.policy import Authenticator
     from services.settings import Settings
+    from services.storage.tokens import TokenStore
 
 
 def register(commands: Any) -> None:
@@ -38,6 +40,21 @@ def _configure_logging() -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+
+
+HTTP_PARSER: Final = "httptools"
+"""uvicorn's HTTP parser for the API: httptools, in C (uvicorn's h11 is pure Python)."""
+EVENT_LOOP: Final = "uvloop"
+"""uvicorn's event loop for the API: uvloop, in C (docs/performance.md has what both save)."""
+
+
+def request_tokens(tokens: TokenStore, settings: Settings) -> Authenticator:
+    """What the API resolves bearer tokens with: the store behind a `TokenCache` of its lookups
+    for `CRM_TOKEN_CACHE_SECONDS` (revocations through `tokens` empty it at once), or the store
+    itself when that is 0."""
+    from services.auth.token_cache import TokenCache
+
+    return TokenCache(tokens, settings.token_cache_seconds) if settings.token_cache_seconds > 0 else tokens
 
 
 def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sys.stdout) -> int:
@@ -79,7 +96,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
                 print(banner_text, file=out, flush=True)
             app = create_app(
                 crm,
-                tokens,
+                request_tokens(tokens, settings),
                 read_models=read_side.queries,
                 wait_for=read_side.wait_for,
                 follows_read_models=read_side.runner is not None,
@@ -89,7 +106,7 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
                 webhooks=webhooks,
             )
             install_console(app)  # the web console at /app (and / sends there)
-            uvicorn.run(app, host=host, port=port, log_level="info")
+            uvicorn.run(app, host=host, port=port, log_level="info", http=HTTP_PARSER, loop=EVENT_LOOP)
     finally:
         access_log.close()  # writes the reads still buffered
         tokens.close()

@@ -6,8 +6,9 @@ PostgreSQL), or in a dict for `memory://`. Only the SHA-256 of a token is stored
 itself is shown once, when it is issued. Each token also has an id (`tok_` and 12 hex digits),
 which is no secret: it names the token in `crm token list` and `crm token revoke`.
 
-Every request looks its token up in the table; there is no cache, so a token revoked (or
-expired) is refused by the very next request, in every process that serves the API. When a
+Every lookup asks the table, so a token revoked (or expired) is refused by the very next
+lookup, in every process (`services.auth.token_cache` keeps a server's lookups for a
+moment, when `CRM_TOKEN_CACHE_SECONDS` says so). When a
 token was last used is written at most once per `LAST_USED_RESOLUTION` per token, and only when
 the stored time is older than that, so a burst of requests costs one write a minute, not one per
 request.
@@ -121,6 +122,7 @@ class TokenStore(ABC):
     def __init__(self, clock: Clock = utc_now) -> None:
         self.clock = clock
         """What time it is (tests set one; expiry and last use are reckoned by it)."""
+        self._on_revoke: list[Callable[[], None]] = []
 
     def issue(
         self,
@@ -154,6 +156,11 @@ class TokenStore(ABC):
     def resolve(self, token: str) -> Principal | Refusal:
         """The principal a valid token belongs to, or why the token is refused. A use is
         recorded when the one stored is older than `LAST_USED_RESOLUTION`."""
+        found = self.resolve_until(token)
+        return found if isinstance(found, Refusal) else found[0]
+
+    def resolve_until(self, token: str) -> tuple[Principal, datetime] | Refusal:
+        """Like `resolve`, with the time the valid token expires (for a cache of lookups)."""
         if not token or len(token) > 512:
             return Refusal.UNKNOWN
         token_hash = hash_token(token)
@@ -167,7 +174,7 @@ class TokenStore(ABC):
         stale_before = now - LAST_USED_RESOLUTION
         if record.last_used_at is None or record.last_used_at <= stale_before:
             self._touch(token_hash, now, stale_before)
-        return Principal(user=record.user, role=record.role)
+        return Principal(user=record.user, role=record.role), record.expires_at
 
     def authenticate(self, token: str) -> Principal | None:
         """The principal a valid token belongs to; None for an unknown, expired or revoked one."""
@@ -182,6 +189,7 @@ class TokenStore(ABC):
         """Revoke a token by its id (one revoked already keeps its first revocation time);
         `UnknownToken` when no token has the id."""
         self._revoke(self.clock(), token_id=token_id)
+        self._revoked()
         found = self._select(token_id=token_id)
         if not found:
             raise UnknownToken(f"no token has the id {token_id!r}")
@@ -192,10 +200,19 @@ class TokenStore(ABC):
         before). `UnknownToken` when the user has no tokens at all."""
         unrevoked = {record.id for record in self._select(user=user) if record.revoked_at is None}
         self._revoke(self.clock(), user=user)
+        self._revoked()
         held = self.list_tokens(user)
         if not held:
             raise UnknownToken(f"user {user!r} has no tokens")
         return [record for record in held if record.id in unrevoked]
+
+    def on_revoke(self, forget: Callable[[], None]) -> None:
+        """Call `forget` whenever this store revokes tokens (a cache of its lookups empties itself)."""
+        self._on_revoke.append(forget)
+
+    def _revoked(self) -> None:
+        for forget in self._on_revoke:
+            forget()
 
     def close(self) -> None:  # noqa: B027 - only stores holding connections override it
         """Release connections."""

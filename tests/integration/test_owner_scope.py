@@ -4,6 +4,7 @@ the same load that is then saved), run on every persistence backend."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -200,3 +201,37 @@ class TestTrails:
         with pytest.raises(NotFound) as missing:
             app.history(UUID(int=1), owner_scope="bob")
         assert not missing.value.withheld
+
+
+class TestBackDatedCommandsOfReps:
+    def test_who_owns_the_lead_now_decides_judged_from_the_one_load_the_command_acts_on(
+        self, app: CrmApplication
+    ) -> None:
+        # given bob's lead, captured a day ago and given to alice an hour later (in business time)
+        captured_at = datetime.now(UTC) - timedelta(days=1)
+        lead_id = app.capture_lead(capture(owner="bob", occurred_at=captured_at), MANAGER).id
+        app.assign_lead(lead_id, AssignLead(owner="alice", occurred_at=captured_at + timedelta(hours=1)), MANAGER)
+        before = app.get_lead(lead_id).version
+        loads = count_loads(app)
+        # when each of them logs a call dated to when bob still owned it
+        then = LogInteraction(kind="call", occurred_at=captured_at + timedelta(minutes=30))
+        with pytest.raises(LeadNotFound) as refused:
+            app.log_lead_interaction(lead_id, then, rep("bob"))
+        result = app.log_lead_interaction(lead_id, then, rep("alice"))
+        # then the owner now decides, each command having loaded the lead once
+        assert refused.value.withheld
+        assert loads == [lead_id, lead_id]
+        assert result.version > before and app.get_lead(lead_id).owner == "alice"
+
+
+def count_loads(app: CrmApplication) -> list[UUID]:
+    """The ids the application loads from the event store from now on (it keeps counting)."""
+    loads: list[UUID] = []
+    load = app._load
+
+    def counted(aggregate_id: UUID, at: datetime | None = None) -> Any:
+        loads.append(aggregate_id)
+        return load(aggregate_id, at)
+
+    app._load = counted  # type: ignore[method-assign]
+    return loads
