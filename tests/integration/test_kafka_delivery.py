@@ -307,6 +307,17 @@ def test_a_consumer_killed_mid_batch_applies_nothing_twice_after_a_restart(stack
     stack.assert_identical_to_a_replay()
 
 
+def _caught_up_and_stopped(relay: KafkaRelay, worker: threading.Thread, head: int) -> int:
+    """Wait (at most 120 s) until the running relay reached `head`, then stop and close it; returns `head`."""
+    deadline = time.monotonic() + 120
+    while relay.position() < head and time.monotonic() < deadline:
+        time.sleep(0.2)
+    relay.stopping.set()
+    worker.join(timeout=60)
+    relay.close()
+    return head
+
+
 def test_the_relay_rides_out_a_broker_restart_and_catches_up(stack: Stack, kafka_server: object) -> None:
     relay = stack.relay(batch_size=20)
     worker = threading.Thread(target=relay.run, daemon=True)
@@ -315,13 +326,7 @@ def test_the_relay_rides_out_a_broker_restart_and_catches_up(stack: Stack, kafka
     # when the broker goes down and comes back while commands keep arriving
     kafka_server.restart()  # type: ignore[attr-defined]
     seed_history(stack.app, leads=20, seed=27, end=END)
-    head = stack.app.head_position()
-    deadline = time.monotonic() + 120
-    while relay.position() < head and time.monotonic() < deadline:
-        time.sleep(0.2)
-    relay.stopping.set()
-    worker.join(timeout=30)
-    relay.close()
+    head = _caught_up_and_stopped(relay, worker, stack.app.head_position())
     # then everything reached Kafka (maybe twice) and the read models are complete
     assert relay.position() == head
     stack.consume_all()
@@ -343,13 +348,7 @@ def test_an_outage_longer_than_the_delivery_timeout_wedges_no_producer(stack: St
     # when the broker comes back and more commands arrive
     kafka_server.start()  # type: ignore[attr-defined]
     seed_history(stack.app, leads=5, seed=31, end=END)
-    head = stack.app.head_position()
-    deadline = time.monotonic() + 120
-    while relay.position() < head and time.monotonic() < deadline:
-        time.sleep(0.2)
-    relay.stopping.set()
-    worker.join(timeout=60)
-    relay.close()
+    head = _caught_up_and_stopped(relay, worker, stack.app.head_position())
     # then the relay caught up on a new producer: everything reached Kafka, the read models agree
     assert relay.position() == head
     stack.consume_all()
