@@ -9,13 +9,17 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from consumers.in_process_runner import InProcessRunner
+from domain.errors import DomainError
 from domain.values import ConsentChannel, InteractionKind
 from projections.contact_features import ContactFeatures, Purchase, contact_features
-from projections.segment_membership import ContactHistory
+from projections.segment_membership import ConsentChange, ContactHistory, history_intervals
 from projections.segment_queries import contact_segments, fetch_contact_features, list_contacts, segment_members
 from projections.segment_rules import default_rules
+from projections.segments import SegmentsProjection
 from services.app.application import AuditEntry, CrmApplication
 from services.app.commands import (
     ChangeConsent,
@@ -24,15 +28,16 @@ from services.app.commands import (
     RecordPurchase,
     UpdateContactDetails,
 )
-from services.bootstrap import open_read_models
+from services.bootstrap import open_read_models, read_log
 from services.jobs.rebuild import verify
 from services.settings import Settings
 from services.storage.read_model_store import ReadModelStore
+from services.storage.recorders import read_model_recorder
 from tests.integration.conftest import BACKENDS
 from tests.integration.factories import ALICE
 
 DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]
-CREATED_AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+CREATED_AT = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
 
 def at(days: float) -> datetime:
@@ -55,14 +60,17 @@ def caught_up(app: CrmApplication, store: ReadModelStore) -> ReadModelStore:
 
 
 def new_contact(app: CrmApplication, name: str = "Grace Hopper") -> UUID:
+    """A contact created at CREATED_AT."""
     return app.create_contact(CreateContact(name=name, occurred_at=CREATED_AT), ALICE).id
 
 
 def buy(app: CrmApplication, contact_id: UUID, order: str, days: float, amount: int = 50_00) -> None:
+    """A purchase dated `days` after the contact's creation."""
     app.record_purchase(contact_id, RecordPurchase(order_id=order, amount=amount, occurred_at=at(days)), ALICE)
 
 
 def consent(app: CrmApplication, contact_id: UUID, granted: bool, days: float) -> None:
+    """An email consent grant or withdrawal dated `days` after the contact's creation."""
     app.change_consent(
         contact_id, ChangeConsent(channel=ConsentChannel.EMAIL, granted=granted, occurred_at=at(days)), ALICE
     )
@@ -200,3 +208,122 @@ def test_verify_checks_the_segments_against_a_fold_per_contact_in_business_order
         c.execute("UPDATE segment_contacts SET title = 'Commander'")
     _, checks = verify(app, Settings(database_url=database_url))
     assert [c.table for c in checks if not c.same] == ["segment_contacts"]
+
+
+# --- the property: the contact read models as of any date are the contact's own fold then -------
+
+CONTACT_COMMANDS = st.lists(
+    st.tuples(
+        st.sampled_from(["purchase", "purchase", "purchase", "interaction", "consent", "details"]),
+        st.integers(min_value=-3, max_value=400),
+        st.integers(min_value=0, max_value=5),
+    ),
+    min_size=1,
+    max_size=10,
+)
+CONTACT_PROBES = st.lists(st.integers(-5, 600), min_size=1, max_size=6)
+NAMES = ("Grace Hopper", "Grace M. Hopper", "Grace B. Murray", "Amazing Grace", "G. Hopper", "Rear Admiral Hopper")
+
+
+def run_contact_command(app: CrmApplication, contact_id: UUID, kind: str, days: int, pick: int, n: int) -> None:
+    """One random command on the contact, dated `days` after its creation (maybe before it)."""
+    when = at(days + pick / 7)  # not only whole days, so purchases fall on one day or several
+    if kind == "purchase":
+        cmd = RecordPurchase(order_id=f"O-{n}", amount=(pick + 1) * 10_00, currency=("USD", "EUR")[pick % 2 * (n % 2)])
+        app.record_purchase(contact_id, cmd.model_copy(update={"occurred_at": when}), ALICE)
+    elif kind == "interaction":
+        kinds = (InteractionKind.CALL, InteractionKind.MEETING, InteractionKind.WEB_VISIT)
+        app.log_contact_interaction(contact_id, LogInteraction(kind=kinds[pick % 3], occurred_at=when), ALICE)
+    elif kind == "consent":
+        consent(app, contact_id, pick % 2 == 0, days + pick / 7)
+    else:
+        changes = UpdateContactDetails(name=NAMES[pick], company=None if pick % 2 else f"Company {pick}")
+        app.update_contact_details(contact_id, changes.model_copy(update={"occurred_at": when}), ALICE)
+
+
+def reference_segments(entries: list[AuditEntry], as_of: datetime) -> list[tuple[str, datetime]] | None:
+    """The default segments the contact is in as of `as_of`, each since when, from its audit trail."""
+    history = reference_history(entries, as_of)
+    if history is None:
+        return None
+    consents = tuple(
+        ConsentChange(e.occurred_at, str(e.data["channel"]), bool(e.data["granted"]), e.version)
+        for e in in_business_order(entries)
+        if e.event_type == "contact.consent_changed" and e.occurred_at <= as_of
+    )
+    history = ContactHistory(
+        history.contact_id, None, history.created_at, history.purchases, history.interactions, consents
+    )
+    found = []
+    for rule in default_rules():
+        stays = history_intervals(history, rule, as_of)
+        if stays and stays[-1].left_at is None:
+            found.append((rule.name, stays[-1].entered_at))
+    return found
+
+
+@pytest.mark.parametrize("database_url", [DURABLE[0]], indirect=True)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(commands=CONTACT_COMMANDS, probes=CONTACT_PROBES)
+def test_the_contact_read_models_as_of_any_date_answer_as_the_contact_s_fold_whatever_the_recording_order(
+    app: CrmApplication, store: ReadModelStore, commands: list[tuple[str, int, int]], probes: list[int]
+) -> None:
+    start = app.head_position() + 1
+    contact_id = new_contact(app)
+    for n, (kind, days, pick) in enumerate(commands):
+        try:
+            run_contact_command(app, contact_id, kind, days, pick, n)
+        except DomainError:
+            continue
+        caught_up(app, store)  # each accepted event applied as it comes, back-dated or not
+    caught_up(app, store)
+    entries = app.history(contact_id)
+    event(f"{sum(1 for a, b in zip(entries, entries[1:], strict=False) if b.occurred_at < a.occurred_at)} back-dated")
+
+    rules = default_rules()
+    for days in probes:
+        as_of = at(days)
+        expected = reference_features(entries, as_of)
+        assert fetch_contact_features(store, contact_id, as_of) == expected, f"as of +{days}d"
+        live_segments = contact_segments(store, rules, contact_id, as_of)
+        in_segments = None if live_segments is None else [(s.name, s.entered_at) for s in live_segments]
+        assert in_segments == reference_segments(entries, as_of), f"segments as of +{days}d"
+        if expected is not None:  # the aggregate's own business-time fold agrees too
+            contact = app.get_contact(contact_id, as_of=as_of)
+            assert (expected.first_purchase_at, expected.last_purchase_at) == (
+                contact.first_purchase_at,
+                contact.last_purchase_at,
+            )
+            assert expected.last_interaction_at == contact.last_interaction_at
+            assert expected.consent == contact.consents
+    [listed] = list_contacts(store, among=[str(contact_id)])
+    now = app.get_contact(contact_id)
+    assert (listed.name, listed.company) == (now.name, now.company)
+    assert listed.name == reference_name(entries)
+    scratch = folded(app, contact_id, start)
+    try:
+        assert rows_of(store, contact_id) == rows_of(scratch, contact_id), "the rows a fold per contact writes"
+    finally:
+        scratch.close()
+
+
+def folded(app: CrmApplication, contact_id: UUID, start: int) -> ReadModelStore:
+    """A scratch segments read model (in memory) holding the contact's events folded from scratch
+    in business order, as `crm verify` folds them."""
+    scratch = ReadModelStore(
+        read_model_recorder({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}),
+        [SegmentsProjection()],
+    )
+    scratch.apply_folds([[r for r in read_log(app, start, 10_000) if r.aggregate_id == contact_id]])
+    return scratch
+
+
+def rows_of(reader: ReadModelStore, contact_id: UUID) -> dict[str, list[dict[str, object]]]:
+    """Every segments row of the contact, table by table, in primary-key order."""
+    return {
+        table.name: reader.fetch(
+            f"SELECT * FROM {table.name} WHERE contact_id = ? ORDER BY {', '.join(table.primary_key)}",
+            [str(contact_id)],
+        )
+        for table in SegmentsProjection.tables
+    }
