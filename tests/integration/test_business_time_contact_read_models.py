@@ -16,6 +16,8 @@ from consumers.in_process_runner import InProcessRunner
 from domain.errors import DomainError
 from domain.values import ConsentChannel, InteractionKind
 from projections.contact_features import ContactFeatures, Purchase, contact_features
+from projections.people import PeopleProjection
+from projections.people_queries import person, with_email
 from projections.segment_membership import ConsentChange, ContactHistory, history_intervals
 from projections.segment_queries import contact_segments, fetch_contact_features, list_contacts, segment_members
 from projections.segment_rules import default_rules
@@ -186,10 +188,29 @@ class TestContactReadModelsInBusinessTime:
         assert listed.updated_position == app.head_position(), "the latest event recorded"
         [member] = segment_members(store, default_rules(), "new_customers", at(60))
         assert member.name == "Grace M. Hopper"
+        indexed = person(store, "contact", str(contact_id))
+        assert indexed is not None and (indexed.name, indexed.company) == ("Grace M. Hopper", "Navy")
+
+    def test_an_email_change_recorded_last_but_dated_before_another_does_not_move_the_identity_index(
+        self, app: CrmApplication, store: ReadModelStore
+    ) -> None:
+        contact_id = new_contact(app)
+        app.update_contact_details(contact_id, UpdateContactDetails(email="grace@navy.mil", occurred_at=at(50)), ALICE)
+        caught_up(app, store)
+        app.update_contact_details(  # recorded last, dated before the other change
+            contact_id, UpdateContactDetails(email="grace@yale.edu", occurred_at=at(20)), ALICE
+        )
+        caught_up(app, store)
+
+        assert app.get_contact(contact_id).email == "grace@navy.mil"
+        assert [p.person_id for p in with_email(store, "contact", "grace@navy.mil")] == [str(contact_id)]
+        assert with_email(store, "contact", "grace@yale.edu") == []
+        [listed] = list_contacts(store)
+        assert listed.email == "grace@navy.mil"
 
 
 @pytest.mark.parametrize("database_url", DURABLE, indirect=True)
-def test_verify_checks_the_segments_against_a_fold_per_contact_in_business_order(
+def test_verify_checks_the_segments_and_the_identity_index_against_a_fold_per_contact_in_business_order(
     app: CrmApplication, store: ReadModelStore, database_url: str
 ) -> None:
     contact_id = new_contact(app)
@@ -200,14 +221,23 @@ def test_verify_checks_the_segments_against_a_fold_per_contact_in_business_order
     buy(app, contact_id, "A-0", 5)
     caught_up(app, store)
 
+    app.update_contact_details(contact_id, UpdateContactDetails(email="grace@navy.mil", occurred_at=at(60)), ALICE)
+    app.update_contact_details(contact_id, UpdateContactDetails(email="grace@yale.edu", occurred_at=at(30)), ALICE)
+    caught_up(app, store)
+
     _, checks = verify(app, Settings(database_url=database_url))
-    assert {"segment_contacts", "segment_purchases"} <= {c.table for c in checks}
+    assert {"segment_contacts", "segment_purchases", "people"} <= {c.table for c in checks}
     assert checks and all(c.same for c in checks), [c for c in checks if not c.same]
 
     with store.recorder.datastore.transaction(commit=True) as c:
         c.execute("UPDATE segment_contacts SET title = 'Commander'")
     _, checks = verify(app, Settings(database_url=database_url))
     assert [c.table for c in checks if not c.same] == ["segment_contacts"]
+
+    with store.recorder.datastore.transaction(commit=True) as c:
+        c.execute("UPDATE people SET email = 'grace@yale.edu' WHERE kind = 'contact'")
+    _, checks = verify(app, Settings(database_url=database_url))
+    assert [c.table for c in checks if not c.same] == ["segment_contacts", "people"]
 
 
 # --- the property: the contact read models as of any date are the contact's own fold then -------
@@ -237,7 +267,9 @@ def run_contact_command(app: CrmApplication, contact_id: UUID, kind: str, days: 
     elif kind == "consent":
         consent(app, contact_id, pick % 2 == 0, days + pick / 7)
     else:
-        changes = UpdateContactDetails(name=NAMES[pick], company=None if pick % 2 else f"Company {pick}")
+        changes = UpdateContactDetails(
+            name=NAMES[pick], company=None if pick % 2 else f"Company {pick}", email=f"grace{pick % 3}@example.com"
+        )
         app.update_contact_details(contact_id, changes.model_copy(update={"occurred_at": when}), ALICE)
 
 
@@ -298,7 +330,7 @@ def test_the_contact_read_models_as_of_any_date_answer_as_the_contact_s_fold_wha
             assert expected.consent == contact.consents
     [listed] = list_contacts(store, among=[str(contact_id)])
     now = app.get_contact(contact_id)
-    assert (listed.name, listed.company) == (now.name, now.company)
+    assert (listed.name, listed.company, listed.email) == (now.name, now.company, now.email)
     assert listed.name == reference_name(entries)
     scratch = folded(app, contact_id, start)
     try:
@@ -308,22 +340,24 @@ def test_the_contact_read_models_as_of_any_date_answer_as_the_contact_s_fold_wha
 
 
 def folded(app: CrmApplication, contact_id: UUID, start: int) -> ReadModelStore:
-    """A scratch segments read model (in memory) holding the contact's events folded from scratch
+    """Scratch segments and identity index read models (in memory) holding the contact's events folded from scratch
     in business order, as `crm verify` folds them."""
     scratch = ReadModelStore(
         read_model_recorder({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}),
-        [SegmentsProjection()],
+        [SegmentsProjection(), PeopleProjection()],
     )
     scratch.apply_folds([[r for r in read_log(app, start, 10_000) if r.aggregate_id == contact_id]])
     return scratch
 
 
 def rows_of(reader: ReadModelStore, contact_id: UUID) -> dict[str, list[dict[str, object]]]:
-    """Every segments row of the contact, table by table, in primary-key order."""
-    return {
+    """Every segments and identity index row of the contact, table by table, in primary-key order."""
+    rows = {
         table.name: reader.fetch(
             f"SELECT * FROM {table.name} WHERE contact_id = ? ORDER BY {', '.join(table.primary_key)}",
             [str(contact_id)],
         )
         for table in SegmentsProjection.tables
     }
+    rows["people"] = reader.fetch("SELECT * FROM people WHERE person_id = ?", [str(contact_id)])
+    return rows
