@@ -59,10 +59,20 @@ PEOPLE = Table(
         "contact_id": "text",
         "created_at": "timestamp",
         "updated_position": "int",
+        "email_at": "timestamp",
+        "phone_at": "timestamp",
+        "name_at": "timestamp",
+        "company_at": "timestamp",
     },
     primary_key=("kind", "person_id"),
     indexes=(("email",), ("phone",), ("kind", "status")),
 )
+"""`<detail>_at` is the business time of the event that set the detail: a contact's details
+change dated before it leaves the detail as it is (`Update.not_after`), so the index holds the
+details the contact has now (the latest in business time) whatever order its events were
+recorded in; `updated_position` is the largest position of the record's events."""
+
+_DETAILS = ("email", "phone", "name", "company")
 
 
 class PeopleProjection:
@@ -111,6 +121,7 @@ class PeopleProjection:
             "contact_id": None if contact_id is None else str(contact_id),
             "created_at": r.occurred_at,
             "updated_position": r.position,
+            **_set_at(r),
         }
         # an upsert, not an insert: a redelivered creation must not stop the read model
         return [Upsert(PEOPLE.name, ("kind", "person_id"), row)]
@@ -127,6 +138,7 @@ class PeopleProjection:
             "contact_id": str(r.aggregate_id),
             "created_at": r.occurred_at,
             "updated_position": r.position,
+            **_set_at(r),
         }
         return [Upsert(PEOPLE.name, ("kind", "person_id"), row)]
 
@@ -140,7 +152,19 @@ class PeopleProjection:
         for field in ("name", "company"):
             if field in changes:
                 values[field] = changes[field]
-        return _set(r, CONTACT, **values) if values else []
+        if not values:
+            return []
+        # one update per detail: each is set by the latest details change in business time
+        details: list[RowChange] = [
+            Update(
+                PEOPLE.name,
+                _key(r, CONTACT),
+                {field: value, f"{field}_at": r.occurred_at},
+                not_after={f"{field}_at": r.occurred_at},
+            )
+            for field, value in values.items()
+        ]
+        return [*details, _touch(r, CONTACT)]
 
 
 _ERASED: dict[str, Any] = {"email": None, "phone": None, "name": ERASED_NAME, "status": ERASED}
@@ -160,5 +184,15 @@ def _identity(d: dict[str, Any]) -> dict[str, Any]:
     return {"email": _email(d.get("email")), "name": d.get("name")}
 
 
+def _set_at(r: EventRecord) -> dict[str, Any]:
+    return {f"{field}_at": r.occurred_at for field in _DETAILS}
+
+
+def _touch(r: EventRecord, kind: str) -> Update:
+    # the largest position wins, so a business-order fold stamps what a log-order one does
+    key = _key(r, kind)
+    return Update(PEOPLE.name, key, {"updated_position": r.position}, not_after={"updated_position": r.position})
+
+
 def _set(r: EventRecord, kind: str, **values: Any) -> list[RowChange]:
-    return [Update(PEOPLE.name, _key(r, kind), {**values, "updated_position": r.position})]
+    return [Update(PEOPLE.name, _key(r, kind), values), _touch(r, kind)]

@@ -10,7 +10,15 @@ PROJECTION_NAMES = ("pipeline", "segments", "tasks", "nurture", "people", "campa
 
 JOURNALED = ("pipeline",)
 """The projections whose rows follow business time through a journal per aggregate
-(`projections.row_changes.Journal`); `crm verify` checks them against a fold per aggregate."""
+(`projections.row_changes.Journal`): a back-dated event rebuilds its aggregate's rows."""
+
+IN_BUSINESS_TIME = (*JOURNALED, "segments", "people")
+"""The projections whose rows are what a fold of each aggregate's events in business order
+writes, whatever order the events were recorded in: the journaled ones; the segments, whose
+rows are facts per event with their business time; and, in both the segments and the identity
+index (people), a contact's details are set only by a change not dated before the one that set
+them (`projections.row_changes.Update.not_after`). `crm verify` checks them against a fold per
+aggregate."""
 
 
 def all_projections(default_phone_region: str | None = None) -> list[Projection]:

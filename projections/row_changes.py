@@ -43,12 +43,17 @@ class Upsert:
 
 @dataclass(frozen=True)
 class Update:
-    """Set `values` on every row matching `where` (equality) and whose `where_null` columns are null."""
+    """Set `values` on every row matching `where` (equality) and whose `where_null` columns are null.
+
+    With `not_after`, only rows whose given columns are null or at most the given values: a
+    column that holds the business time (or log position) of what last set a value lets an event
+    set it only when it stands later, so the row ends the same whatever order the events come in."""
 
     table: str
     where: Mapping[str, Any]
     values: Mapping[str, Any]
     where_null: tuple[str, ...] = ()
+    not_after: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,22 @@ CONTACTS = Table(
         "lead_id": "text",
         "updated_position": "int",
         "merged_into": "text",
+        "name_at": "timestamp",
+        "email_at": "timestamp",
+        "phone_at": "timestamp",
+        "company_at": "timestamp",
+        "title_at": "timestamp",
     },
     primary_key=("contact_id",),
     indexes=(("external_id",), ("merged_into",)),
 )
 """One row per contact. `merged_into` is set while the contact is merged into another: the queries
-then count its purchases and interactions with its survivor's and leave it out itself."""
+then count its purchases and interactions with its survivor's and leave it out itself.
+
+The details follow business time: `<detail>_at` is the business time of the event that set the
+detail, and a details change dated before it leaves the detail as it is (`Update.not_after`), so a
+back-dated change recorded last does not undo a later one. `updated_position` is the position of
+the contact's latest recorded event (the largest position, whatever order they come in)."""
 PURCHASES = Table(
     name="segment_purchases",
     columns={
@@ -84,7 +94,7 @@ REACTIVATIONS = Table(
 )
 TABLES: tuple[Table, ...] = (CONTACTS, PURCHASES, INTERACTIONS, CONSENT_CHANGES, REACTIVATIONS)
 
-_DETAIL_COLUMNS = frozenset({"name", "email", "phone", "company", "title"})
+_DETAIL_COLUMNS = ("name", "email", "phone", "company", "title")
 
 
 def _id(value: Any) -> str | None:
@@ -122,10 +132,12 @@ class SegmentsProjection:
 
     @staticmethod
     def _touch(record: EventRecord) -> Update:
+        # the largest position wins, so a business-order fold stamps what a log-order one does
         return Update(
             table=CONTACTS.name,
             where={"contact_id": str(record.aggregate_id)},
             values={"updated_position": record.position},
+            not_after={"updated_position": record.position},
         )
 
     def _created(self, record: EventRecord) -> list[RowChange]:
@@ -145,28 +157,30 @@ class SegmentsProjection:
                     "lead_id": _id(d.get("lead_id")),
                     "updated_position": record.position,
                     "merged_into": None,
+                    **{f"{detail}_at": record.occurred_at for detail in _DETAIL_COLUMNS},
                 },
             )
         ]
 
     def _details_updated(self, record: EventRecord) -> list[RowChange]:
-        changes = {k: v for k, v in record.data["changes"].items() if k in _DETAIL_COLUMNS}
-        return [
+        # one update per detail: each is set by the latest details change in business time
+        changes: list[RowChange] = [
             Update(
                 table=CONTACTS.name,
                 where={"contact_id": str(record.aggregate_id)},
-                values={**changes, "updated_position": record.position},
+                values={detail: value, f"{detail}_at": record.occurred_at},
+                not_after={f"{detail}_at": record.occurred_at},
             )
+            for detail, value in record.data["changes"].items()
+            if detail in _DETAIL_COLUMNS
         ]
+        return [*changes, self._touch(record)]
 
     def _erased(self, record: EventRecord) -> list[RowChange]:
         # the details every earlier event of the contact now reads as, so a replay writes the same row
         return [
-            Update(
-                table=CONTACTS.name,
-                where={"contact_id": str(record.aggregate_id)},
-                values={**erased_details(), "updated_position": record.position},
-            )
+            Update(table=CONTACTS.name, where={"contact_id": str(record.aggregate_id)}, values=erased_details()),
+            self._touch(record),
         ]
 
     def _merged_into(self, record: EventRecord) -> list[RowChange]:
@@ -175,17 +189,15 @@ class SegmentsProjection:
             Update(
                 table=CONTACTS.name,
                 where={"contact_id": str(record.aggregate_id)},
-                values={"merged_into": _id(record.data["survivor_id"]), "updated_position": record.position},
-            )
+                values={"merged_into": _id(record.data["survivor_id"])},
+            ),
+            self._touch(record),
         ]
 
     def _unmerged(self, record: EventRecord) -> list[RowChange]:
         return [
-            Update(
-                table=CONTACTS.name,
-                where={"contact_id": str(record.aggregate_id)},
-                values={"merged_into": None, "updated_position": record.position},
-            )
+            Update(table=CONTACTS.name, where={"contact_id": str(record.aggregate_id)}, values={"merged_into": None}),
+            self._touch(record),
         ]
 
     def _touched(self, record: EventRecord) -> list[RowChange]:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from projections.event_record import EventRecord
-from projections.registry import JOURNALED, PROJECTION_NAMES
+from projections.registry import IN_BUSINESS_TIME, PROJECTION_NAMES
 from services.app.application import CrmApplication
 from services.bootstrap import in_process_runner, open_read_models, read_log
 from services.settings import Settings
@@ -81,8 +81,9 @@ class TableCheck:
 def verify(app: CrmApplication, settings: Settings, progress: Progress | None = None) -> tuple[int, list[TableCheck]]:
     """The live read models (caught up first, when this process keeps them) against a fresh
     rebuild up to the same position, table by table; returns the position and the checks. The
-    journaled projections (the pipeline) are checked against a fold per aggregate in business
-    order (`fold_per_aggregate`), the others against a replay in log order."""
+    projections that follow business time (the pipeline, the segments: `IN_BUSINESS_TIME`) are
+    checked against a fold per aggregate in business order (`fold_per_aggregate`), the others
+    against a replay in log order."""
     live = open_read_models(settings)
     try:
         if live.fed_by_kafka():
@@ -91,9 +92,9 @@ def verify(app: CrmApplication, settings: Settings, progress: Progress | None = 
         else:
             in_process_runner(app, live).catch_up()
             position = min(live.position(name) for name in live.projections)
-        in_log_order = [name for name in PROJECTION_NAMES if name not in JOURNALED]
+        in_log_order = [name for name in PROJECTION_NAMES if name not in IN_BUSINESS_TIME]
         fresh, _ = rebuild(app, settings, VERIFY_NAMESPACE, in_log_order, until_position=position, progress=progress)
-        folded = fold_per_aggregate(app, settings, VERIFY_NAMESPACE, JOURNALED, position)
+        folded = fold_per_aggregate(app, settings, VERIFY_NAMESPACE, IN_BUSINESS_TIME, position)
         try:
             expected, actual = {**fresh.checksums(), **folded.checksums()}, live.checksums()
             checks = [

@@ -288,6 +288,9 @@ class ReadModelRecorder(TrackingRecorder):
             )
         elif isinstance(change, Update):
             where, params = self._where(change.where, change.where_null)
+            for col, bound in change.not_after.items():
+                where += f" AND ({col} IS NULL OR {col} <= ?)"
+                params.append(bound)
             sets = ", ".join(f"{col} = ?" for col in change.values)
             self._run(c, f"UPDATE {name} SET {sets} WHERE {where}", [*change.values.values(), *params])
         elif isinstance(change, NewVersion):

@@ -53,9 +53,14 @@ class SqliteReader:
                 self._insert(change.table, change.row, f" ON CONFLICT ({', '.join(change.key)}) DO UPDATE SET {sets}")
             elif isinstance(change, Update):
                 sets = ", ".join(f"{c} = ?" for c in change.values)
-                where = " AND ".join([f"{c} = ?" for c in change.where] + [f"{c} IS NULL" for c in change.where_null])
+                where = " AND ".join(
+                    [f"{c} = ?" for c in change.where]
+                    + [f"{c} IS NULL" for c in change.where_null]
+                    + [f"({c} IS NULL OR {c} <= ?)" for c in change.not_after]
+                )
                 self._run(
-                    f"UPDATE {change.table} SET {sets} WHERE {where}", [*change.values.values(), *change.where.values()]
+                    f"UPDATE {change.table} SET {sets} WHERE {where}",
+                    [*change.values.values(), *change.where.values(), *change.not_after.values()],
                 )
             elif isinstance(change, NewVersion):
                 self._new_version(change)

@@ -44,7 +44,12 @@ def records(events: Sequence[Any], first_position: int = 1) -> list[EventRecord]
 
 
 def touch(position: int) -> Update:
-    return Update(table="segment_contacts", where={"contact_id": CID}, values={"updated_position": position})
+    return Update(
+        table="segment_contacts",
+        where={"contact_id": CID},
+        values={"updated_position": position},
+        not_after={"updated_position": position},
+    )
 
 
 # --- a tiny stand-in for the read-model store ----------------------------------------------------
@@ -83,8 +88,12 @@ class SqliteStore:
                 self.db.execute(sql, [self._value(v) for v in c.row.values()])
             elif isinstance(c, Update):
                 sets = ", ".join(f"{k} = ?" for k in c.values)
-                where = " AND ".join([f"{k} = ?" for k in c.where] + [f"{k} IS NULL" for k in c.where_null])
-                params = [self._value(v) for v in [*c.values.values(), *c.where.values()]]
+                where = " AND ".join(
+                    [f"{k} = ?" for k in c.where]
+                    + [f"{k} IS NULL" for k in c.where_null]
+                    + [f"({k} IS NULL OR {k} <= ?)" for k in c.not_after]
+                )
+                params = [self._value(v) for v in [*c.values.values(), *c.where.values(), *c.not_after.values()]]
                 self.db.execute(f"UPDATE {c.table} SET {sets} WHERE {where}", params)
             else:
                 raise AssertionError(f"the segments projection does not use {type(c).__name__}")
@@ -147,6 +156,11 @@ def test_a_created_contact_becomes_one_contact_row() -> None:
                 "lead_id": str(LEAD_ID),
                 "updated_position": 7,
                 "merged_into": None,
+                "name_at": T0,
+                "email_at": T0,
+                "phone_at": T0,
+                "company_at": T0,
+                "title_at": T0,
             },
         )
     ]
@@ -161,13 +175,21 @@ def test_updated_details_update_the_contact_row() -> None:
     # when the projection applies it
     changes = SegmentsProjection().apply(record)
 
-    # then only those columns (and the position) change
+    # then only those columns (and the position) change, each unless set later in business time
     assert changes == [
         Update(
             table="segment_contacts",
             where={"contact_id": CID},
-            values={"email": "grace@navy.mil", "title": None, "updated_position": 9},
-        )
+            values={"email": "grace@navy.mil", "email_at": at(days=1)},
+            not_after={"email_at": at(days=1)},
+        ),
+        Update(
+            table="segment_contacts",
+            where={"contact_id": CID},
+            values={"title": None, "title_at": at(days=1)},
+            not_after={"title_at": at(days=1)},
+        ),
+        touch(9),
     ]
 
 
