@@ -17,7 +17,6 @@ import statistics
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 from domain.time import parse_time, utc
 from domain.values import Stage
 from projections.forecast_hazard import (
+    DEFAULT_DAYS_TO_CLOSE,
     ConversionHazard,
     PipelineHistory,
     learn_hazard,
@@ -57,19 +57,6 @@ BEST_CASE_THRESHOLD = 0.4
 DEFAULT_MIN_SAMPLE = 20
 """Fewest closed (for win probabilities) or converted (for times to close) leads of a stage from
 which its value is learned rather than taken from the defaults."""
-
-DEFAULT_DAYS_TO_CLOSE: Mapping[str, float] = MappingProxyType(
-    {
-        Stage.NEW.value: 90.0,
-        Stage.CONTACTED.value: 60.0,
-        Stage.NURTURING.value: 120.0,
-        Stage.QUALIFIED.value: 45.0,
-        Stage.PROPOSAL.value: 30.0,
-        Stage.NEGOTIATION.value: 14.0,
-    }
-)
-"""Days from entering a stage to conversion, used until enough conversions are observed:
-new 90, contacted 60, nurturing 120, qualified 45, proposal 30, negotiation 14."""
 
 OVERDUE_CLOSE_DAYS = 7.0
 """An open lead already past its expected close is expected to close this many days after the

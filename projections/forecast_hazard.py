@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from types import MappingProxyType
 from typing import NamedTuple
 
 from domain.time import parse_time, utc
@@ -55,15 +56,19 @@ MIN_VALUE_SAMPLE = 20
 """Fewest conversions of a currency from which the line from open value to deal value is learned;
 below it a deal is expected to close at its open value."""
 
-DEFAULT_DAYS_TO_CLOSE: Mapping[str, float] = {
-    Stage.NEW.value: 90.0,
-    Stage.CONTACTED.value: 60.0,
-    Stage.NURTURING.value: 120.0,
-    Stage.QUALIFIED.value: 45.0,
-    Stage.PROPOSAL.value: 30.0,
-    Stage.NEGOTIATION.value: 14.0,
-}
-"""The defaults' days from entering a stage to conversion (the same as the stage model's)."""
+DEFAULT_DAYS_TO_CLOSE: Mapping[str, float] = MappingProxyType(
+    {
+        Stage.NEW.value: 90.0,
+        Stage.CONTACTED.value: 60.0,
+        Stage.NURTURING.value: 120.0,
+        Stage.QUALIFIED.value: 45.0,
+        Stage.PROPOSAL.value: 30.0,
+        Stage.NEGOTIATION.value: 14.0,
+    }
+)
+"""Days from entering a stage to conversion, used until enough conversions are observed (by the
+stage model, `projections.forecast`, and by this model's defaults): new 90, contacted 60,
+nurturing 120, qualified 45, proposal 30, negotiation 14."""
 
 _OPEN = frozenset(OPEN_STAGE_ORDER)
 
@@ -267,14 +272,25 @@ class HazardTable:
 
     def __call__(self, lead: OpenLead, k: int) -> float:
         """P(`lead` converts in month k after `as_of`)."""
-        key = (lead.stage, segment_of(lead), k)
-        if key in self.by_bucket:
-            rate = self.by_bucket[key]
-        elif (lead.stage, k) in self.observed:
-            rate = self.by_stage[lead.stage, k]
-        else:  # nothing seen of the stage yet: the defaults, for this lead's own age
-            rate = default_hazard(lead.stage, lead.age_days, self.as_of, k)
+        rate = _rate(self.by_stage, self.by_bucket, self.observed, self.as_of, lead, k)
         return min(rate * self.season.get(month_of_quarter(self.as_of, k), 1.0), 1.0)
+
+
+def _rate(
+    by_stage: Mapping[tuple[str, int], float],
+    by_bucket: Mapping[tuple[str, int, int], float],
+    observed: frozenset[tuple[str, int]],
+    as_of: datetime,
+    lead: OpenLead,
+    k: int,
+) -> float:
+    """A table's P(`lead` converts in month k) before the month-of-quarter factor."""
+    key = (lead.stage, segment_of(lead), k)
+    if key in by_bucket:
+        return by_bucket[key]
+    if (lead.stage, k) in observed:
+        return by_stage[lead.stage, k]
+    return default_hazard(lead.stage, lead.age_days, as_of, k)  # nothing seen of the stage yet: the defaults
 
 
 def month_of_quarter(moment: datetime, k: int) -> int:
@@ -328,34 +344,28 @@ def learn_hazard(history: PipelineHistory, as_of: datetime, months: int) -> Haza
                     lift = (segment_won[bucket] + SMOOTHING * pooled) / (segment_seen[bucket] + SMOOTHING) / pooled
                     shape = min(rate * lift, 1.0)
                     by_bucket[stage, bucket, k] = (won.get((stage, bucket), 0) + SMOOTHING * shape) / (n + SMOOTHING)
-    table = HazardTable(
-        as_of=as_of,
-        months=months,
-        by_stage=by_stage,
-        by_bucket=by_bucket,
-        observations=dict(observations),
-        observed=frozenset(observed),
-    )
-    if SEASON_WEIGHT is None:
-        return table
-    # the months of a quarter convert unevenly where deals are pushed to close by its end
-    won_in: dict[int, float] = defaultdict(float)
-    expected_in: dict[int, float] = defaultdict(float)
-    for snapshot in _snapshots(as_of, 0, first_seen):
-        position = month_of_quarter(snapshot, 0)
-        end = window_end(snapshot, 0)
-        for lead in history.open_at(snapshot):
-            expected_in[position] += table(lead, 0)
-            closed = converted_at.get(lead.lead_id)
-            won_in[position] += closed is not None and snapshot <= closed < end
-    season = {q: (won_in[q] + SEASON_WEIGHT) / (expected_in[q] + SEASON_WEIGHT) for q in range(3) if q in expected_in}
+    seen_stages = frozenset(observed)
+    season: dict[int, float] = {}
+    if SEASON_WEIGHT is not None:
+        # the months of a quarter convert unevenly where deals are pushed to close by its end
+        won_in: dict[int, float] = defaultdict(float)
+        expected_in: dict[int, float] = defaultdict(float)
+        for snapshot in _snapshots(as_of, 0, first_seen):
+            position = month_of_quarter(snapshot, 0)
+            end = window_end(snapshot, 0)
+            for lead in history.open_at(snapshot):
+                expected_in[position] += min(_rate(by_stage, by_bucket, seen_stages, as_of, lead, 0), 1.0)
+                closed = converted_at.get(lead.lead_id)
+                won_in[position] += closed is not None and snapshot <= closed < end
+        weight = SEASON_WEIGHT
+        season = {q: (won_in[q] + weight) / (expected_in[q] + weight) for q in range(3) if q in expected_in}
     return HazardTable(
         as_of=as_of,
         months=months,
         by_stage=by_stage,
         by_bucket=by_bucket,
         observations=dict(observations),
-        observed=frozenset(observed),
+        observed=seen_stages,
         season=season,
     )
 
