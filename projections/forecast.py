@@ -1,8 +1,10 @@
 """The revenue forecast: per calendar month, what the open pipeline is expected to bring, in the
 forecast categories closed, commit, best case and pipeline, plus the new business.
 
-By default (`model` "hazard") each open lead brings its expected deal value x its chance of
-converting in the month, learned from past snapshots of the pipeline (`projections.forecast_hazard`).
+By default (`model` "hazard_win") each open lead brings its expected deal value x its chance of
+converting in the month, learned from past snapshots of the pipeline (`projections.forecast_hazard`)
+and moved by what the learned win probability knows of the lead (`projections.forecast_win`);
+"hazard" is the same without the learned win probability.
 The stage model ("stage") takes open pipeline x win probability, in the month of the expected close.
 Its win probabilities and times to close (reported with every forecast) are learned from the
 leads closed by the forecast date when there are enough of them, else the configured defaults
@@ -34,6 +36,7 @@ from projections.forecast_hazard import (
 )
 from projections.forecast_hazard import new_business as hazard_new_business
 from projections.forecast_model import DealHistory, WinProbability, close_curve, stage_and_age_win_probability
+from projections.forecast_win import LeadJournal, LearnedWin, learned_win, reweigh
 from projections.pipeline import LEADS
 from projections.pipeline_queries import (
     CLOSED_STAGES,
@@ -47,6 +50,7 @@ from projections.pipeline_queries import (
     stages_reached,
 )
 from projections.row_changes import Reader
+from projections.win_model import NoModel, WinModel
 
 COMMIT_THRESHOLD = 0.7
 """An open lead whose win probability is at least this is `commit`."""
@@ -64,8 +68,10 @@ forecast date."""
 
 Category = Literal["commit", "best_case", "pipeline"]
 
-ForecastModel = Literal["hazard", "stage", "stage_and_age"]
-"""`hazard` (the default): monthly conversion hazards by stage and age (`projections.forecast_hazard`);
+ForecastModel = Literal["hazard_win", "hazard", "stage", "stage_and_age"]
+"""`hazard_win` (the default): the hazard model's chances moved by the learned win probability's
+likelihood ratio of what the hazard does not see (`projections.forecast_win`); `hazard`: monthly
+conversion hazards by stage and age alone (`projections.forecast_hazard`);
 `stage`: each lead's stage win probability at its expected close; `stage_and_age`: P(win | stage,
 age) spread by a close curve (`projections.forecast_model`)."""
 
@@ -272,6 +278,13 @@ class Forecast(_Frozen):
     days_to_close: DaysToClose
     commit_threshold: float = COMMIT_THRESHOLD
     best_case_threshold: float = BEST_CASE_THRESHOLD
+    model: ForecastModel = "hazard_win"
+    """The model the forecast was made with."""
+    win_model: str | None = None
+    """The version of the learned win probability that moved the deals' chances (`nb-1:<trained as
+    of>:<leads>`); None when none did: another model, or too little closed to learn from."""
+    win_model_reason: str | None = None
+    """Why the `hazard_win` forecast has no learned win probability, when it has none."""
 
     def row(self, month: date, currency: str) -> ForecastMonth:
         return next(r for r in self.rows if r.month == month and r.currency == currency)
@@ -392,17 +405,27 @@ def new_business(reader: Reader, as_of: datetime, months: int) -> dict[tuple[int
 
 
 def hazard_deals(
-    history: PipelineHistory, as_of: datetime, months: int, hazard: ConversionHazard | None = None
+    history: PipelineHistory,
+    as_of: datetime,
+    months: int,
+    hazard: ConversionHazard | None = None,
+    win: LearnedWin | None = None,
 ) -> tuple[list[tuple[OpenDeal, list[float]]], dict[tuple[int, str], float]]:
     """The hazard model's open leads at `as_of`, each with its expected deal value x P(converts in
     the horizon) and, per forecast month, its share of that; and the expected new business per
-    (month index, currency)."""
+    (month index, currency). With `win`, each P moved by the learned win probability
+    (`projections.forecast_win.reweigh`); the shares per month stay the hazard's."""
     table = hazard or learn_hazard(history, as_of, months)
     lines = learn_value_lines(history, as_of)
+    opened = history.open_at(as_of)
+    per_month = [[table(lead, k) for k in range(months)] for lead in opened]
+    hazard_p = [min(sum(chances), 1.0) for chances in per_month]
+    horizon = hazard_p
+    if win is not None:
+        deals = list(zip(opened, hazard_p, strict=True))
+        horizon = reweigh(deals, [win.log_likelihood_ratio(lead) for lead in opened])
     scored = []
-    for lead in history.open_at(as_of):
-        chances = [table(lead, k) for k in range(months)]
-        p = min(sum(chances), 1.0)
+    for lead, chances, base, p in zip(opened, per_month, hazard_p, horizon, strict=True):
         line = lines.get(lead.currency or "")
         value = line.expected(lead.value) if line is not None else float(lead.value or 0)
         likeliest = max(range(months), key=lambda k: chances[k])
@@ -419,7 +442,7 @@ def hazard_deals(
             expected_close=start + (end - start) / 2,
             category=category_of(p),
         )
-        scored.append((deal, [c / p if p else 0.0 for c in chances]))
+        scored.append((deal, [c / base if base else 0.0 for c in chances]))
     return scored, hazard_new_business(history, as_of, months)
 
 
@@ -430,16 +453,21 @@ def forecast(
     min_sample: int = DEFAULT_MIN_SAMPLE,
     win_probability: WinProbability | None = None,
     by_age: bool = False,
-    model: ForecastModel = "hazard",
+    model: ForecastModel = "hazard_win",
     hazard: ConversionHazard | None = None,
     history: PipelineHistory | None = None,
+    journal: LeadJournal | None = None,
+    win_model: WinModel | NoModel | None = None,
 ) -> Forecast:
     """The forecast as of `as_of` for `months` calendar months starting with the month of `as_of`.
 
-    By default (`model` "hazard") each open lead brings its expected deal value x P(converts in the
-    month | stage, age in stage), learned from past month-start snapshots (or given as `hazard`),
-    and each month adds the expected new business (`projections.forecast_hazard`; `history`: the
-    pipeline tables read once, shared by a backtest). "stage": each open lead's win probability is
+    "hazard": each open lead brings its expected deal value x P(converts in the month | stage, age
+    in stage), learned from past month-start snapshots (or given as `hazard`), and each month adds
+    the expected new business (`projections.forecast_hazard`; `history`: the pipeline tables read
+    once, shared by a backtest). "hazard_win" (the default): the same with each P moved by the
+    learned win probability (`projections.forecast_win`), the model trained as of the start of
+    `as_of`'s day (`win_model` when the caller has it; `journal`: the lead journal read once).
+    "stage": each open lead's win probability is
     its stage's and it closes at its expected close; "stage_and_age" (or `by_age`, or a
     `win_probability`): P(win | stage, age in stage), spread over the months by its close curve
     (`projections.forecast_model`)."""
@@ -452,8 +480,12 @@ def forecast(
     days = learn_days_to_close(reader, as_of, min_sample)
     month_list = [add_months(month_start(as_of), n) for n in range(months)]
     fresh: dict[tuple[int, str], float] = {}
-    if model == "hazard":
-        scored, fresh = hazard_deals(history or PipelineHistory.load(reader), as_of, months, hazard)
+    learned: LearnedWin | NoModel | None = None
+    if model == "hazard_win":
+        learned = learned_win(journal or LeadJournal.load(reader), as_of, win_model)
+    if model in ("hazard", "hazard_win"):
+        win = learned if isinstance(learned, LearnedWin) else None
+        scored, fresh = hazard_deals(history or PipelineHistory.load(reader), as_of, months, hazard, win)
     elif model == "stage_and_age":
         scored = scored_deals(reader, as_of, month_list, min_sample, days.days, win_probability)
     else:
@@ -475,6 +507,9 @@ def forecast(
         deals=[deal for deal, _ in scored],
         win_probabilities=probabilities,
         days_to_close=days,
+        model=model,
+        win_model=learned.model.version if isinstance(learned, LearnedWin) else None,
+        win_model_reason=learned.reason if isinstance(learned, NoModel) else None,
     )
 
 
@@ -516,17 +551,21 @@ def month_rows(
 
 
 def hazard_rows(
-    history: PipelineHistory, as_of: datetime, months: int, hazard: ConversionHazard | None = None
+    history: PipelineHistory,
+    as_of: datetime,
+    months: int,
+    hazard: ConversionHazard | None = None,
+    win: LearnedWin | None = None,
 ) -> list[ForecastMonth]:
-    """The rows `forecast` gives with the hazard model, from the pipeline tables read once
-    (`history`) only: what a backtest needs, without a query per month."""
+    """The rows `forecast` gives with the hazard model (with `win`: "hazard_win"), from the
+    pipeline tables read once (`history`) only: what a backtest needs, without a query per month."""
     as_of = utc(as_of)
     month_list = [add_months(month_start(as_of), n) for n in range(months)]
     closed: dict[tuple[date, str], int] = defaultdict(int)
     for c in history.converted_between(_at_midnight(month_list[0]), as_of + timedelta(microseconds=1)):
         if c.currency is not None:
             closed[month_start(c.closed_at), c.currency] += c.deal_value
-    scored, fresh = hazard_deals(history, as_of, months, hazard)
+    scored, fresh = hazard_deals(history, as_of, months, hazard, win)
     return month_rows(month_list, closed, scored, fresh)[0]
 
 
@@ -574,12 +613,13 @@ def forecast_accuracy(
     horizon_months: int,
     min_sample: int = DEFAULT_MIN_SAMPLE,
     actual_as_of: datetime | None = None,
-    model: ForecastModel = "hazard",
+    model: ForecastModel = "hazard_win",
+    win_model: WinModel | NoModel | None = None,
 ) -> ForecastAccuracy:
     """The forecast as it would have been made at `made_as_of`, month by month against the deal
     value actually converted in those months (by closed_at)."""
     made_as_of = utc(made_as_of)
-    predicted = forecast(reader, made_as_of, horizon_months, min_sample, model=model)
+    predicted = forecast(reader, made_as_of, horizon_months, min_sample, model=model, win_model=win_model)
     start = _at_midnight(predicted.months[0])
     end = _at_midnight(add_months(predicted.months[-1], 1))
     cutoff = utc(actual_as_of) if actual_as_of is not None else None

@@ -27,6 +27,7 @@ from projections.forecast import (
     month_start,
 )
 from projections.forecast_hazard import PipelineHistory
+from projections.forecast_win import LeadJournal, LearnedWin, learned_win
 from projections.row_changes import Reader
 
 MAX_BACKTEST_MONTHS = 120
@@ -54,6 +55,8 @@ class BacktestMonth(_Frozen):
     """Mean deal value converted per month in the three months before `made_as_of` (rounded)."""
     actual: int
     """Deal value converted in the month, as recorded now."""
+    win_model: str | None = None
+    """The version of the learned win probability the forecast used (None: none, see `Forecast.win_model`)."""
 
 
 class BacktestSummary(_Frozen):
@@ -104,12 +107,13 @@ def backtest(
     months: int = 1,
     min_sample: int = DEFAULT_MIN_SAMPLE,
     by_age: bool = False,
-    model: ForecastModel = "hazard",
+    model: ForecastModel = "hazard_win",
 ) -> Backtest:
     """The forecast made `months` month starts before each month in [from_month, to_month] (both
     taken as their calendar month) against what converted in it, with the naive baselines;
-    `model`: which forecast model (`by_age`: the stage-and-age one). The hazard model reads the
-    pipeline tables once for the whole range."""
+    `model`: which forecast model (`by_age`: the stage-and-age one). The hazard models read the
+    pipeline tables (and "hazard_win" the lead journal) once for the whole range, and "hazard_win"
+    trains its win model as of each forecast's instant."""
     first, last = month_start_of(from_month), month_start_of(to_month)
     if first > last:
         raise ValueError("the range ends before it starts")
@@ -125,13 +129,16 @@ def backtest(
     lead = months - 1
     closed = monthly_converted(reader, add_months(first, -lead - 3), last)
     model = "stage_and_age" if by_age else model
-    history = PipelineHistory.load(reader) if model == "hazard" else None
+    history = PipelineHistory.load(reader) if model in ("hazard", "hazard_win") else None
+    journal = LeadJournal.load(reader) if model == "hazard_win" else None
 
     rows: list[BacktestMonth] = []
     for target in targets:
         made = add_months(target, -lead)
+        learned = learned_win(journal, _at_midnight(made)) if journal is not None else None
+        win = learned if isinstance(learned, LearnedWin) else None
         if history is not None:
-            predicted_rows = hazard_rows(history, _at_midnight(made), months)
+            predicted_rows = hazard_rows(history, _at_midnight(made), months, win=win)
         else:
             predicted_rows = forecast(reader, _at_midnight(made), months, min_sample, model=model).rows
         expected = {r.currency: r.expected_total for r in predicted_rows if r.month == target}
@@ -147,6 +154,7 @@ def backtest(
                     last_month=closed.get((before[0], currency), 0),
                     mean_three=round(sum(closed.get((m, currency), 0) for m in before) / 3),
                     actual=closed.get((target, currency), 0),
+                    win_model=win.model.version if win is not None else None,
                 )
             )
     summaries = []

@@ -107,6 +107,9 @@ FORECAST_EXAMPLE: dict[str, Any] = {
     },
     "commit_threshold": 0.7,
     "best_case_threshold": 0.4,
+    "model": "hazard_win",
+    "win_model": "nb-1:2026-03-15T00:00:00Z:412",
+    "win_model_reason": None,
 }
 """A forecast as the examples of the OpenAPI document show it."""
 
@@ -253,6 +256,15 @@ class ForecastPublic(_View):
     days_to_close: DaysToClosePublic
     commit_threshold: float
     best_case_threshold: float
+    model: Literal["hazard_win", "hazard", "stage", "stage_and_age"] = Field(
+        description="the model the forecast was made with: `hazard_win`, the hazard model's chances moved by the"
+        " learned win probability (docs/read-models.md, Forecast)"
+    )
+    win_model: str | None = Field(
+        description="the learned win probability's version (`nb-1:<trained as of>:<leads>`, trained as of the start"
+        " (UTC) of the forecast's day) that moved the deals' chances; null when none did"
+    )
+    win_model_reason: str | None = Field(description="why there is no learned win probability, when there is none")
 
     @classmethod
     def of(cls, forecast: Forecast) -> ForecastPublic:
@@ -328,6 +340,9 @@ class BacktestMonthPublic(_View):
     last_month: int = Field(description="naive baseline: deal value converted in the month before `made_as_of`")
     mean_three: int = Field(description="naive baseline: mean monthly deal value of the three months before")
     actual: int = Field(description="deal value converted in the month, as recorded now")
+    win_model: str | None = Field(
+        description="the learned win probability's version the forecast used (trained as of `made_as_of`); null: none"
+    )
 
 
 class BacktestSummaryPublic(_View):
@@ -363,6 +378,7 @@ class BacktestPublic(_View):
                             "last_month": 6500000,
                             "mean_three": 6900000,
                             "actual": 7400000,
+                            "win_model": "nb-1:2026-01-01T00:00:00Z:388",
                         },
                         {
                             "month": "2026-02-01",
@@ -372,6 +388,7 @@ class BacktestPublic(_View):
                             "last_month": 7400000,
                             "mean_three": 6933333,
                             "actual": 6600000,
+                            "win_model": "nb-1:2026-02-01T00:00:00Z:401",
                         },
                     ],
                     "summaries": [

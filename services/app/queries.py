@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 from uuid import UUID
 
 from domain.identity import normalised_email, normalised_phone
+from domain.time import utc
 from projections import (
     analytics_queries,
     campaign_queries,
@@ -158,12 +159,16 @@ class ReadModelQueries:
         return pipeline_summary(self.store, as_of, owner, source, learned.probabilities)
 
     def forecast(self, as_of: datetime | None = None, months: int = 3) -> Forecast:
-        """Expected revenue per month for the next `months` months, with forecast categories."""
-        return forecasting.forecast(self.store, as_of or _now(), months, self.min_sample)
+        """Expected revenue per month for the next `months` months, with forecast categories; the
+        deals' chances moved by the learned win probability of that day (`win_model`, kept)."""
+        when = as_of or _now()
+        model = self.win_model(utc(when).date())
+        return forecasting.forecast(self.store, when, months, self.min_sample, win_model=model)
 
     def forecast_accuracy(self, made_as_of: datetime, months: int = 3) -> ForecastAccuracy:
         """What the forecast made at a past date predicted, against what actually closed."""
-        return forecasting.forecast_accuracy(self.store, made_as_of, months, self.min_sample)
+        model = self.win_model(utc(made_as_of).date())
+        return forecasting.forecast_accuracy(self.store, made_as_of, months, self.min_sample, win_model=model)
 
     def forecast_backtest(self, from_month: date, to_month: date, months: int = 1) -> forecast_backtest.Backtest:
         """Per month in the range, the forecast made before it against what converted, with baselines."""

@@ -109,4 +109,8 @@ def test_the_default_forecast_gives_each_month_the_pipelines_expected_value_and_
     assert {d.lead_id for d in result.deals} == {key(n) for n in ("open1", "open2", "open4", "open5", "open6", "open3")}
     for deal in result.deals:
         assert 0.0 <= deal.probability <= 1.0
-    assert result == forecast(store, on(3, 15), months=3, min_sample=2, model="hazard")
+    # too few leads closed for the learned win probability: the hazard's chances, and it says why
+    hazard = forecast(store, on(3, 15), months=3, min_sample=2, model="hazard")
+    assert (result.model, result.win_model, hazard.model) == ("hazard_win", None, "hazard")
+    assert result.win_model_reason is not None and "too few closed leads" in result.win_model_reason
+    assert (result.rows, result.deals) == (hazard.rows, hazard.deals)
