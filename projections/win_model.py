@@ -254,9 +254,10 @@ def auc(scores: Sequence[float], won: Sequence[bool]) -> float | None:
 
 
 def forecast_win_probability(model: WinModel) -> WinProbability:
-    """The model as the forecast's pluggable P(win): the forecast knows a deal by its stage and
-    age in the stage only, so this is naive Bayes over the stage feature alone (the prior and the
-    stage's likelihoods); not the forecast's default."""
+    """The model as the stage-and-age forecast's pluggable P(win): that model knows a deal by its
+    stage and age in the stage only, so this is naive Bayes over the stage feature alone (the prior
+    and the stage's likelihoods); the default forecast uses the model otherwise
+    (`projections.forecast_win`)."""
 
     def probability(stage: str, age_days: float, history: DealHistory) -> float:
         bare = LeadFeatures(
