@@ -10,6 +10,7 @@ import pytest
 
 from consumers.in_process_runner import InProcessRunner
 from projections.segment_rules import UnknownSegment
+from projections.win_model import WinModel
 from services.app.errors import ContactNotFound
 from services.app.queries import ReadModelQueries
 from services.bootstrap import bootstrap, open_read_models
@@ -40,6 +41,10 @@ def test_pipeline_forecast_and_segments_answer_from_the_store(database_url: str)
 
     forecast = queries.forecast(as_of=END, months=3)
     assert len(forecast.months) == 3
+    # the default forecast's deals are moved by the learned win model the queries keep for the day
+    trained = queries.win_model(END.date())
+    assert isinstance(trained, WinModel)
+    assert (forecast.model, forecast.win_model, forecast.win_model_reason) == ("hazard_win", trained.version, None)
 
     [cdnow] = queries.contacts(external_id="cdnow:4")
     features = queries.contact_features(UUID(cdnow.contact_id), as_of=datetime(1997, 9, 30, tzinfo=UTC), unit="weeks")
