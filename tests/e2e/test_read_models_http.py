@@ -252,6 +252,11 @@ def test_the_forecast_backtest_answers_per_month_and_refuses_a_bad_range_naming_
     body = admin.get("/v1/forecast/backtest", params={"from": "2026-01-15", "to": "2026-03-01", "months": 1}).json()
     assert (body["from_month"], body["to_month"], body["horizon_months"]) == ("2026-01-01", "2026-03-01", 1)
     assert {row["made_as_of"] for row in body["rows"]} <= {"2026-01-01", "2026-02-01", "2026-03-01"}
+    # too little has closed here for a learned win probability: the forecast says so, and which model it used
+    assert {row["win_model"] for row in body["rows"]} <= {None}
+    forecast = admin.get("/v1/forecast", params={"months": 1}).json()
+    assert (forecast["model"], forecast["win_model"]) == ("hazard_win", None)
+    assert "too few closed leads to learn from" in forecast["win_model_reason"]
     for params, field in (
         ({"from": "2026-03-01", "to": "2026-01-01"}, "from"),
         ({"from": "1899-12-01", "to": "2026-01-01"}, "from"),
