@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
@@ -178,6 +178,15 @@ class ErasureResult:
     version: int
     position: int | None
     erased_ids: list[UUID]
+
+
+class AppendGroups(Protocol):
+    """The event store's group commit figures since the process started."""
+
+    groups: int
+    appends: int
+    largest: int
+    waited_seconds: float
 
 
 @dataclass(frozen=True)
@@ -1083,6 +1092,12 @@ class CrmApplication(Application[UUID]):
     def head_position(self) -> int:
         """The notification id of the newest event in the log (0 when empty)."""
         return self.recorder.max_notification_id() or 0
+
+    def append_groups(self) -> AppendGroups | None:
+        """How the event store grouped appends into transactions (PostgreSQL's group commit),
+        or None where it does not group them."""
+        commit = getattr(self.recorder, "group_commit", None)
+        return None if commit is None else cast(AppendGroups, commit.stats)
 
     # --- campaigns --------------------------------------------------------------------
 
