@@ -21,6 +21,7 @@ the first round. A figure's value is the median of the three rounds' ratios."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -40,6 +41,8 @@ from services.app.application import Context, CrmApplication
 from services.app.commands import CaptureLead, LogInteraction
 from services.bootstrap import bootstrap, eventsourcing_env
 from services.settings import Settings
+from services.storage.group_commit import GroupStats
+from services.storage.timers import PostgresTimerRecorder
 
 THREADS = (1, 8)
 COMMANDS = {1: size(4000, 100), 8: size(6400, 160)}
@@ -170,6 +173,8 @@ def _ours(app: CrmApplication, url: str, r: Round) -> tuple[float, list[list[int
             versions[lead_id] = result.version
 
     say(f"append: {r.label}: ours, {r.commands:,} commands on {r.threads} thread(s)")
+    grouped = _group_stats(app)
+    before = dataclasses.replace(grouped, sizes=dict(grouped.sizes))
     seconds = _run_threads(r.threads, work)
     with psycopg.connect(url) as conn:
         row = conn.execute(
@@ -184,8 +189,19 @@ def _ours(app: CrmApplication, url: str, r: Round) -> tuple[float, list[list[int
         "average_state_bytes": round(float(avg_state)),
         "average_topic_chars": round(float(avg_topic)),
         "mean_stream_length_after": round(sum(versions.values()) / len(versions), 1),
+        "groups": grouped.groups - before.groups,
+        "grouped_appends": grouped.appends - before.appends,
+        "largest_group": max((n for n, c in grouped.sizes.items() if c > before.sizes.get(n, 0)), default=0),
+        "group_wait_seconds": grouped.waited_seconds - before.waited_seconds,
     }
     return seconds, events_per_command, shape
+
+
+def _group_stats(app: CrmApplication) -> GroupStats:
+    """The group commit's running figures (services/storage/group_commit.py)."""
+    recorder = app.recorder
+    assert isinstance(recorder, PostgresTimerRecorder)
+    return recorder.group_commit.stats
 
 
 def _raw(url: str, r: Round, events_per_command: list[list[int]], shape: dict[str, Any]) -> float:
@@ -326,6 +342,8 @@ def _measure(app: CrmApplication, peer: PeerLeadApplication, url: str, threads: 
         seconds["raw"].append(_raw(url, r, events_per_command, shape))
     commands = threads * per_thread
     rates = {side: [commands / s for s in runs] for side, runs in seconds.items()}
+    appends, groups = sum(s["grouped_appends"] for s in shapes), sum(s["groups"] for s in shapes)
+    say(f"append: {threads} thread(s): {appends:,} appends in {groups:,} transactions (group commit)")
     say(
         f"append: {threads} thread(s): "
         + ", ".join(f"{side} {median(r):,.0f}" for side, r in rates.items() if r)
@@ -340,6 +358,16 @@ def _measure(app: CrmApplication, peer: PeerLeadApplication, url: str, threads: 
         "events_per_command": round(events / (commands * RUNS), 2),
         "average_state_bytes": round(median([s["average_state_bytes"] for s in shapes])),
         "mean_stream_length_after": round(median([s["mean_stream_length_after"] for s in shapes]), 1),
+        "group_commit": {
+            "appends_per_transaction": round(
+                sum(s["grouped_appends"] for s in shapes) / max(1, sum(s["groups"] for s in shapes)), 2
+            ),
+            "largest_group": max(s["largest_group"] for s in shapes),
+            "mean_wait_ms": round(
+                1000 * sum(s["group_wait_seconds"] for s in shapes) / max(1, sum(s["grouped_appends"] for s in shapes)),
+                2,
+            ),
+        },
         "seconds": {side: [round(x, 2) for x in runs] for side, runs in seconds.items() if runs},
         "commands_per_second": {side: [round(x) for x in r] for side, r in rates.items() if r},
     }

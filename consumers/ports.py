@@ -61,3 +61,19 @@ class RelayPositions(Protocol):
     def save_relay_position(self, position: int) -> None:
         """Save a newer position; an older one (republishing history) leaves the saved one."""
         ...
+
+
+class Leadership(Protocol):
+    """A lock that one process per store holds at a time (services/storage/leader_lock.py)."""
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free (or ours already); never waits."""
+        ...
+
+    def held(self) -> bool:
+        """True while the lock is ours."""
+        ...
+
+    def release(self) -> None:
+        """Give the lock up."""
+        ...

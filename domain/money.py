@@ -18,6 +18,18 @@ ISO_4217_CODES: frozenset[str] = frozenset(
     """.split()
 )
 
+_MINOR_UNIT_DIGITS: dict[str, int] = {
+    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(), 0),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+}
+"""ISO 4217 minor units of the codes that have other than two decimals (list of 2024)."""
+
+
+def minor_unit_digits(code: str) -> int:
+    """How many decimals a minor unit of the currency is: 2 (cents) unless ISO 4217 says 0 or 3."""
+    return _MINOR_UNIT_DIGITS.get(code, 2)
+
+
 MAX_AMOUNT_MINOR = 10**13
 """Upper bound for one amount (100 billion in a two-decimal currency): larger is a typo."""
 

@@ -508,8 +508,8 @@ def log_reader(app: CrmApplication) -> LogReader:
 
 
 def leader_lock(settings: Settings, purpose: str = "automation") -> LeaderLock:
-    """The lock that makes one process the active one per store for `purpose` (automation, or
-    webhook deliveries)."""
+    """The lock that makes one process the active one per store for `purpose` (automation,
+    webhook deliveries, or keeping the read models in-process: `projections`)."""
     database = settings.database
     if database.backend == "postgres":
         return PostgresLeaderLock(
@@ -632,11 +632,17 @@ def _following(
         waiter = read_your_writes(app, store, settings.kafka_partitions, topics(settings))
         yield ReadSide(queries=_queries(store), wait_for=waiter, runner=None)
         return
-    runner = InProcessRunner(app, store, poll_interval=poll_interval)
-    started = time.monotonic()
-    applied = runner.catch_up()
-    if log is not None:
-        seconds = time.monotonic() - started
-        print(f"crm: read models caught up with {applied} events in {seconds:.1f} s", file=log, flush=True)
+    # one process per store keeps them: the one holding this lock, the others wait their turn (an
+    # in-memory store is its process's own, and so are its read models)
+    lock = None if settings.database.backend == "memory" else leader_lock(settings, "projections")
+    runner = InProcessRunner(app, store, poll_interval=poll_interval, lock=lock)
+    if runner.leads():
+        started = time.monotonic()
+        applied = runner.catch_up()
+        if log is not None:
+            seconds = time.monotonic() - started
+            print(f"crm: read models caught up with {applied} events in {seconds:.1f} s", file=log, flush=True)
+    elif log is not None:
+        print(f"crm: another process keeps the read models; process {os.getpid()} reads them", file=log, flush=True)
     with runner:
         yield ReadSide(queries=_queries(store), wait_for=runner.wait, runner=runner)

@@ -128,7 +128,7 @@ def create_app(
     processes too). `webhooks` manages the webhook subscriptions (without it /v1/webhooks answers 503)."""
     gate = ReadModelGate(crm, read_models, wait_for, read_wait_seconds)
     positions = gate.positions if read_models is not None and follows_read_models else None
-    metrics = Metrics(crm.head_position, positions or _none)
+    metrics = Metrics(crm.head_position, positions or _none, crm.append_groups())
 
     app = FastAPI(
         title=title,

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from services.app.application import AppendGroups
 from services.metrics import process_registry
 from services.version import crm_version
 
@@ -28,7 +29,7 @@ Positions = Callable[[], dict[str, int] | None]
 class Metrics:
     """One app's registry: what the edge observes per request, and the store's figures."""
 
-    def __init__(self, head: Callable[[], int], positions: Positions) -> None:
+    def __init__(self, head: Callable[[], int], positions: Positions, groups: AppendGroups | None = None) -> None:
         self.registry = process_registry("api", crm_version())
         labels = ("method", "route", "status")
         self.requests = Counter(
@@ -42,6 +43,8 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_StoreFigures(head, positions))
+        if groups is not None:
+            self.registry.register(_GroupFigures(groups))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count and time one answered request."""
@@ -57,7 +60,7 @@ class Metrics:
 class _StoreFigures(Collector):
     """The head of the log and how far each read model followed it, read when scraped."""
 
-    def __init__(self, head: Callable[[], int], positions: Positions) -> None:
+    def __init__(self, head: Callable[[], int], positions: Positions, groups: AppendGroups | None = None) -> None:
         self.head = head
         self.positions = positions
 
@@ -85,3 +88,25 @@ class _StoreFigures(Collector):
             lag.add_metric([name], max(head - applied, 0))
         yield position
         yield lag
+
+
+class _GroupFigures(Collector):
+    """How this process's appends were grouped into transactions (group commit)."""
+
+    def __init__(self, groups: AppendGroups) -> None:
+        self.groups = groups
+
+    def collect(self) -> Iterator[Metric]:
+        g = self.groups
+        yield CounterMetricFamily(
+            "crm_append_transactions", "Transactions the event store appended in (one per group).", value=g.groups
+        )
+        yield CounterMetricFamily(
+            "crm_append_appends", "Appends (commands) written in those transactions.", value=g.appends
+        )
+        yield CounterMetricFamily(
+            "crm_append_group_wait_seconds",
+            "Time appends waited, in all, from queueing to the start of their group's transaction.",
+            value=g.waited_seconds,
+        )
+        yield GaugeMetricFamily("crm_append_largest_group", "The most appends one transaction held.", value=g.largest)

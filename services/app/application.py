@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
@@ -66,6 +66,7 @@ from services.app.errors import (
     CampaignNotFound,
     ConcurrencyConflict,
     ContactNotFound,
+    HistoryStepRefused,
     IdempotencyKeyReused,
     LeadNotFound,
     MergeTargetNotFound,
@@ -179,6 +180,15 @@ class ErasureResult:
     erased_ids: list[UUID]
 
 
+class AppendGroups(Protocol):
+    """The event store's group commit figures since the process started."""
+
+    groups: int
+    appends: int
+    largest: int
+    waited_seconds: float
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """What a command did: the aggregate, its new version, and the log position of the last
@@ -275,6 +285,35 @@ class CrmApplication(Application[UUID]):
         lead = Lead.capture(lead_id=lead_id, meta=ctx.meta(cmd.occurred_at), model=self.scoring, **details)
         return self._save_new(lead, cmd.idempotency_key, details, ctx)
 
+    def import_lead(
+        self, cmd: CaptureLead, history: Iterable[ChangeStage | ConvertLead | DisqualifyLead], ctx: Context = SYSTEM
+    ) -> CommandResult:
+        """Capture a lead with its history (stage changes, then a conversion or a disqualification,
+        in business order) in ONE append, so that an import never leaves a lead half imported:
+        a step that breaks a rule raises `HistoryStepRefused` and appends nothing, and a retry of
+        a history appended before (same idempotency key and details) appends nothing again."""
+        if cmd.idempotency_key is None:
+            raise ValueError("an imported lead needs an idempotency key")
+        details = cmd.lead_details()
+        lead_id = derived_id("lead", cmd.idempotency_key, ctx.key_scope)
+        existing = self._existing_creation(Lead, lead_id, cmd.idempotency_key, details, ctx)
+        if existing is not None:
+            return existing
+        self._check_assignable(cmd.owner)
+        lead = Lead.capture(lead_id=lead_id, meta=ctx.meta(cmd.occurred_at), model=self.scoring, **details)
+        contacts: list[Contact] = []
+        for step, change in enumerate(history):
+            try:
+                if isinstance(change, ChangeStage):
+                    lead.change_stage(change.stage, ctx.meta(change.occurred_at))
+                elif isinstance(change, DisqualifyLead):
+                    lead.disqualify(change.reason, ctx.meta(change.occurred_at))
+                else:
+                    contacts.append(self._converted(lead, change, ctx, None))
+            except DomainError as error:
+                raise HistoryStepRefused(step, error) from error
+        return self._save_new(lead, cmd.idempotency_key, details, ctx, *contacts)
+
     def log_lead_interaction(
         self, lead_id: UUID, cmd: LogInteraction, ctx: Context = SYSTEM, expected_version: int | None = None
     ) -> CommandResult:
@@ -354,40 +393,47 @@ class CrmApplication(Application[UUID]):
         `LeadLinked`, in the same transaction) instead of making a second one."""
         with self._withheld_unless_readable(Lead, lead_id, ctx):
             lead = self._get(Lead, lead_id, expected_version, ctx.owner_scope, cmd.occurred_at)
-            meta = ctx.meta(cmd.occurred_at)
-            deal = Money(cmd.deal_value, cmd.currency)
-            if lead.contact_id is not None:
-                lead.convert(lead.contact_id, deal, meta)
-                # Back to its contact: what the person stated on this lead since it opened, and
-                # is newer than what the contact holds, applies to the contact in the same append.
-                returning = self._get(Contact, lead.contact_id)
-                returning.check_not_merged()  # a merged contact takes no conversion until unmerged
-                returning.adopt_consent(lead.own_consent_statements(), meta)
-                return self._save(lead, returning, related_id=lead.contact_id)
-            existing = self._contact_of_the_same_person(lead, find_contact)
-            if existing is not None:
-                lead.convert(existing.id, deal, meta)
-                existing.link_lead(lead.id, meta)
-                existing.adopt_consent(lead.own_consent_statements(), meta)
-                return self._save(lead, existing, related_id=existing.id)
-            contact = Contact.create(
-                contact_id=derived_id("contact-from-lead", str(lead.id)),
-                meta=meta,
-                name=lead.name,
-                email=lead.email,
-                phone=lead.phone,
-                company=lead.company,
-                title=lead.title,
-                external_id=None,
-                lead_id=lead.id,
-            )
-            # The lead's consent carries over as the contact's own ConsentChanged events right
-            # after its Created event, not as a new field of Created: Created keeps its shape (no
-            # new class_version, no upcaster), and whoever reads contact.consent_changed (the
-            # segments read model, subscribers) takes these as they take any other.
-            contact.adopt_consent(lead.own_consent_statements(), meta)
-            lead.convert(contact.id, deal, meta)
+            contact = self._converted(lead, cmd, ctx, find_contact)
             return self._save(lead, contact, related_id=contact.id)
+
+    def _converted(self, lead: Lead, cmd: ConvertLead, ctx: Context, find_contact: ContactFinder | None) -> Contact:
+        """Convert `lead` (not saved) and return the contact it converts into, changed to match:
+        its own contact for a reactivation lead, the contact that has its email already, or a
+        new one made from it."""
+        meta = ctx.meta(cmd.occurred_at)
+        deal = Money(cmd.deal_value, cmd.currency)
+        if lead.contact_id is not None:
+            lead.convert(lead.contact_id, deal, meta)
+            # Back to its contact: what the person stated on this lead since it opened, and
+            # is newer than what the contact holds, applies to the contact in the same append.
+            returning = self._get(Contact, lead.contact_id)
+            returning.check_not_merged()  # a merged contact takes no conversion until unmerged
+            returning.adopt_consent(lead.own_consent_statements(), meta)
+            return returning
+        existing = self._contact_of_the_same_person(lead, find_contact)
+        if existing is not None:
+            lead.convert(existing.id, deal, meta)
+            existing.link_lead(lead.id, meta)
+            existing.adopt_consent(lead.own_consent_statements(), meta)
+            return existing
+        contact = Contact.create(
+            contact_id=derived_id("contact-from-lead", str(lead.id)),
+            meta=meta,
+            name=lead.name,
+            email=lead.email,
+            phone=lead.phone,
+            company=lead.company,
+            title=lead.title,
+            external_id=None,
+            lead_id=lead.id,
+        )
+        # The lead's consent carries over as the contact's own ConsentChanged events right
+        # after its Created event, not as a new field of Created: Created keeps its shape (no
+        # new class_version, no upcaster), and whoever reads contact.consent_changed (the
+        # segments read model, subscribers) takes these as they take any other.
+        contact.adopt_consent(lead.own_consent_statements(), meta)
+        lead.convert(contact.id, deal, meta)
+        return contact
 
     def _contact_of_the_same_person(self, lead: Lead, find_contact: ContactFinder | None) -> Contact | None:
         """The contact that has the lead's email already (checked on the contact itself), if any."""
@@ -1047,6 +1093,12 @@ class CrmApplication(Application[UUID]):
         """The notification id of the newest event in the log (0 when empty)."""
         return self.recorder.max_notification_id() or 0
 
+    def append_groups(self) -> AppendGroups | None:
+        """How the event store grouped appends into transactions (PostgreSQL's group commit),
+        or None where it does not group them."""
+        commit = getattr(self.recorder, "group_commit", None)
+        return None if commit is None else cast(AppendGroups, commit.stats)
+
     # --- campaigns --------------------------------------------------------------------
 
     def record_campaign_cost(self, name: str, cmd: RecordCampaignCost, ctx: Context = SYSTEM) -> RecordedCost:
@@ -1257,9 +1309,11 @@ class CrmApplication(Application[UUID]):
         finally:
             _FIRING.reset(token)
 
-    def _save_new(self, aggregate: A, key: str | None, details: dict[str, Any], ctx: Context) -> CommandResult:
+    def _save_new(
+        self, aggregate: A, key: str | None, details: dict[str, Any], ctx: Context, *others: Aggregate
+    ) -> CommandResult:
         try:
-            return self._save(aggregate)
+            return self._save(aggregate, *others)
         except ConcurrencyConflict:
             if key is None:
                 raise

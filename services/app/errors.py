@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.errors import InvalidField
+from domain.errors import DomainError, InvalidField
 
 
 class ApplicationError(Exception):
@@ -115,3 +115,13 @@ class IdentityBusy(ApplicationError):
 
 class UnknownEmail(ApplicationError):
     """No lead or contact has that email address (compared normalised)."""
+
+
+class HistoryStepRefused(ApplicationError):
+    """A step of an imported history broke a business rule: `step` is its index in the history,
+    `error` the rule it broke. Nothing of that history was appended."""
+
+    def __init__(self, step: int, error: DomainError) -> None:
+        super().__init__(str(error))
+        self.step = step
+        self.error = error

@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from services.cli.common import add_command
+from services.cli.common import CommandFailed, add_command, positive
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from services.app.application import CrmApplication
     from services.auth.policy import Authenticator
     from services.settings import Settings
     from services.storage.tokens import TokenStore
@@ -24,10 +28,18 @@ def register(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument("--demo", action="store_true", help="seed demo data into an empty store; print an admin token")
+    serve.add_argument(
+        "--workers",
+        type=positive,
+        default=1,
+        help="worker processes answering requests (PostgreSQL only; one of them keeps the read models)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until interrupted."""
+    if args.workers > 1:
+        return serve_workers(args.host, args.port, args.workers, demo=args.demo, settings=settings)
     return serve(args.host, args.port, demo=args.demo, settings=settings)
 
 
@@ -61,10 +73,97 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
     """Run the API until interrupted; returns the exit code."""
     import uvicorn
 
+    from services.bootstrap import bootstrap, open_token_store
+    from services.jobs.demo import banner, demo_lead_id, prepare_demo
+
+    _configure_logging()
+    with ExitStack() as opened:
+        crm = bootstrap(settings)
+        opened.callback(crm.close)
+        banner_text = None
+        if demo:
+            tokens = open_token_store(settings)
+            try:
+                # seed first, so that the read models catch up with the demo data before serving
+                token = prepare_demo(crm, tokens, settings)
+            finally:
+                tokens.close()
+            banner_text = banner(host, port, token, demo_lead_id(crm))
+        app = _api(crm, settings, opened)
+        if banner_text is not None:
+            print(banner_text, file=out, flush=True)
+        uvicorn.run(app, host=host, port=port, log_level="info", http=HTTP_PARSER, loop=EVENT_LOOP)
+    return 0
+
+
+def serve_workers(host: str, port: int, workers: int, demo: bool, settings: Settings, out: TextIO = sys.stdout) -> int:
+    """Run the API in `workers` processes on one port until interrupted (uvicorn's supervisor
+    starts them and replaces one that dies). Each is a whole server (`worker_app`); the read
+    models, automation and webhook deliveries are kept by one of them at a time, the holder of
+    each one's leader lock on the store, and any worker waits for a write's position in the
+    shared read models, so a client reads its writes whichever worker answers."""
+    import uvicorn
+
+    from services.bootstrap import bootstrap, following_read_models, open_token_store
+    from services.jobs.demo import banner, demo_lead_id, prepare_demo
+
+    if settings.database.backend != "postgres":
+        raise CommandFailed(
+            "crm serve --workers needs PostgreSQL (CRM_DATABASE_URL=postgresql://...): the embedded "
+            "store is one process's",
+            exit_code=2,
+        )
+    _configure_logging()
+    if demo:
+        crm, tokens = bootstrap(settings), open_token_store(settings)
+        try:
+            token = prepare_demo(crm, tokens, settings)
+            # the read models catch up with the demo data before the workers serve
+            with following_read_models(crm, settings, log=sys.stderr):
+                pass
+            print(banner(host, port, token, demo_lead_id(crm)), file=out, flush=True)
+        finally:
+            tokens.close()
+            crm.close()
+    uvicorn.run(
+        f"{__name__}:worker_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        http=HTTP_PARSER,
+        loop=EVENT_LOOP,
+    )
+    return 0
+
+
+def worker_app() -> FastAPI:
+    """One worker process's API (`crm serve --workers N`), on the settings of its environment;
+    what it opened is closed when the worker shuts down."""
+    from services.bootstrap import bootstrap
+    from services.settings import Settings
+
+    _configure_logging()
+    settings = Settings.from_env()
+    opened = ExitStack()
+    try:
+        crm = bootstrap(settings)
+        opened.callback(crm.close)
+        app = _api(crm, settings, opened)
+    except BaseException:
+        opened.close()
+        raise
+    app.router.on_shutdown.append(opened.close)
+    return app
+
+
+def _api(crm: CrmApplication, settings: Settings, opened: ExitStack) -> FastAPI:
+    """The API and console over `crm`, with the read models followed, the automation and the
+    webhook deliveries running (each where its leader lock says), all closed by `opened`."""
     from services.api.app import create_app
     from services.bootstrap import (
         after_erasure,
-        bootstrap,
         embedded_automation,
         embedded_webhooks,
         following_read_models,
@@ -74,41 +173,25 @@ def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sy
         webhook_desk,
     )
     from services.console.app import install_console
-    from services.jobs.demo import banner, demo_lead_id, prepare_demo
 
-    _configure_logging()
-    crm = bootstrap(settings)
     tokens = open_token_store(settings)
+    opened.callback(tokens.close)
     access_log = open_access_log(settings)
-    try:
-        banner_text = None
-        if demo:
-            # seed first, so that the read models catch up with the demo data before serving
-            token = prepare_demo(crm, tokens, settings)
-            banner_text = banner(host, port, token, demo_lead_id(crm))
-        with (
-            following_read_models(crm, settings, log=sys.stderr) as read_side,
-            embedded_automation(crm, settings),
-            webhook_desk(crm, settings) as webhooks,
-            embedded_webhooks(crm, webhooks, settings),
-        ):
-            if banner_text is not None:
-                print(banner_text, file=out, flush=True)
-            app = create_app(
-                crm,
-                request_tokens(tokens, settings),
-                read_models=read_side.queries,
-                wait_for=read_side.wait_for,
-                follows_read_models=read_side.runner is not None,
-                access_log=access_log,
-                after_erasure=after_erasure(settings, read_side.wait_for),
-                identity_locks=open_identity_locks(settings),
-                webhooks=webhooks,
-            )
-            install_console(app)  # the web console at /app (and / sends there)
-            uvicorn.run(app, host=host, port=port, log_level="info", http=HTTP_PARSER, loop=EVENT_LOOP)
-    finally:
-        access_log.close()  # writes the reads still buffered
-        tokens.close()
-        crm.close()
-    return 0
+    opened.callback(access_log.close)  # writes the reads still buffered
+    read_side = opened.enter_context(following_read_models(crm, settings, log=sys.stderr))
+    opened.enter_context(embedded_automation(crm, settings))
+    webhooks = opened.enter_context(webhook_desk(crm, settings))
+    opened.enter_context(embedded_webhooks(crm, webhooks, settings))
+    app = create_app(
+        crm,
+        request_tokens(tokens, settings),
+        read_models=read_side.queries,
+        wait_for=read_side.wait_for,
+        follows_read_models=read_side.runner is not None,
+        access_log=access_log,
+        after_erasure=after_erasure(settings, read_side.wait_for),
+        identity_locks=open_identity_locks(settings),
+        webhooks=webhooks,
+    )
+    install_console(app)  # the web console at /app (and / sends there)
+    return app

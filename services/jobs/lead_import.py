@@ -19,9 +19,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from domain.errors import DomainError
+from domain.money import minor_unit_digits
 from domain.values import LeadSource, Stage
 from services.app.application import Context, CrmApplication
 from services.app.commands import CaptureLead, ChangeStage, ConvertLead, DisqualifyLead
+from services.app.errors import HistoryStepRefused, IdempotencyKeyReused
 
 IMPORTER = Context(actor="system:import", correlation_id="lead-import", shared_keys=True)
 """Shared keys, as the purchases import: a re-import finds every lead it made."""
@@ -31,6 +33,10 @@ FIELDS = (
     "won closed status amount currency stage_history lost_reason"
 ).split()
 """What a mapping's `columns` may name; `external_id`, `created` and `stage` or `status` are needed."""
+
+
+_FIELD_OF = {"occurred_at": "created", "estimated_value": "amount"}
+"""The row field a lead's own field comes from, where the names differ."""
 
 
 class MappingError(ValueError):
@@ -140,8 +146,8 @@ def _story(number: int, row: dict[str, str], m: Mapping) -> LeadStory:
     close_at = _date(value("close_date"), m, "close_date", required=outcome != "open")
     if close_at is not None and close_at < created and outcome != "open":
         raise _RowFailed("close_date", "close date before created date")
-    amount = _amount(value("amount"))
     currency = value("currency") or m.default_currency
+    amount = _amount(value("amount"), currency)
     history = _history(value("stage_history"), m, created)
     if not history and stage is not None and stage.is_open and stage != Stage.NEW:
         history = [(stage, created)]
@@ -177,9 +183,7 @@ def _story(number: int, row: dict[str, str], m: Mapping) -> LeadStory:
     except ValidationError as error:
         first = error.errors()[0]
         where = str(first["loc"][0]) if first["loc"] else "row"
-        raise _RowFailed(
-            {"occurred_at": "created", "estimated_value": "amount"}.get(where, where), first["msg"]
-        ) from None
+        raise _RowFailed(_FIELD_OF.get(where, where), first["msg"]) from None
     return LeadStory(number, capture, stages, close)
 
 
@@ -219,7 +223,8 @@ def _outcome(value: Callable[[str], str], stage: Stage | None, m: Mapping) -> st
     return {Stage.CONVERTED: "won", Stage.DISQUALIFIED: "lost"}.get(stage, "open")
 
 
-def _amount(text: str) -> int | None:
+def _amount(text: str, currency: str) -> int | None:
+    """The amount in the currency's minor units (cents, yen, fils: ISO 4217 decimals)."""
     if not text:
         return None
     try:
@@ -230,8 +235,11 @@ def _amount(text: str) -> int | None:
         raise _RowFailed("amount", f"not a number: {text!r}")
     if amount < 0:
         raise _RowFailed("amount", "negative amount")
-    # two-decimal currencies: minor units are cents
-    return int((amount * 100).to_integral_value())
+    minor = amount.scaleb(minor_unit_digits(currency))
+    if minor != minor.to_integral_value():
+        decimals = minor_unit_digits(currency)
+        raise _RowFailed("amount", f"{text!r} has more decimals than {currency} has ({decimals})")
+    return int(minor)
 
 
 def _history(text: str, m: Mapping, created: datetime) -> list[tuple[Stage, datetime]]:
@@ -284,23 +292,29 @@ def import_leads(
 
 
 def _import_story(app: CrmApplication, story: LeadStory, report: ImportReport) -> None:
-    step = "owner"
+    # one append per row: a row either is imported whole or leaves nothing to finish later
+    history: list[ChangeStage | ConvertLead | DisqualifyLead] = [*story.stages]
+    if story.close is not None:
+        history.append(story.close)
     try:
-        captured = app.capture_lead(story.capture, IMPORTER)
-        if captured.position is None:
-            report.already += 1  # imported by an earlier run: nothing more to append
-            return
-        step = "stage_history"
-        for change in story.stages:
-            app.change_stage(captured.id, change, IMPORTER)
-        step = "close_date"
-        if isinstance(story.close, ConvertLead):
-            app.convert_lead(captured.id, story.close, IMPORTER)
-        elif isinstance(story.close, DisqualifyLead):
-            app.disqualify_lead(captured.id, story.close, IMPORTER)
-        report.imported += 1
+        imported = app.import_lead(story.capture, history, IMPORTER)
+    except HistoryStepRefused as refused:
+        step = "stage_history" if refused.step < len(story.stages) else "close_date"
+        report.errors.append(RowError(story.row, step, str(refused)))
+        return
+    except IdempotencyKeyReused as reused:
+        # the export changed since that row was imported: an import adds history, it does not edit
+        differing = [_FIELD_OF.get(name, name) for name in reused.fields or []]
+        reason = f"imported before with other values for: {', '.join(differing)}; the lead is left as imported"
+        report.errors.append(RowError(story.row, differing[0] if differing else "external_id", reason))
+        return
     except (DomainError, ValueError) as error:
-        report.errors.append(RowError(story.row, step, str(error)))
+        report.errors.append(RowError(story.row, "owner", str(error)))
+        return
+    if imported.position is None:
+        report.already += 1  # imported by an earlier run: nothing more to append
+    else:
+        report.imported += 1
 
 
 def write_errors(errors: list[RowError], path: Path) -> None:

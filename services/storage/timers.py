@@ -11,7 +11,9 @@ A timer is named: asking again for the same name moves it (a new `generation`, n
 The recorders here extend eventsourcing's application recorders through `_insert_events(cursor,
 stored_events, **kwargs)`, the hook their `insert_events` calls inside the transaction before
 (PostgreSQL) or as (SQLite) it inserts the events; `Application.save(..., timers=, firing=)`
-passes the keyword arguments down to it (pinned by eventsourcing 9.5.x in pyproject.toml)."""
+passes the keyword arguments down to it (pinned by eventsourcing 9.5.x in pyproject.toml). The
+PostgreSQL recorder writes them itself instead, in its group commit (`_write_group`: the timers
+and firings of every append of a group, then their events, in one transaction)."""
 
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
+from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
@@ -31,6 +35,7 @@ from domain.time import parse_time
 from domain.timers import Timer
 from services.app.timers import Firing, FiringRecord, StoredTimer, TimerAlreadyFired, TimerSetting
 from services.storage.fail_fast_postgres import FailFastApplicationRecorder
+from services.storage.group_commit import Append, GroupCommit
 
 
 def _db_time(moment: datetime) -> str:
@@ -227,9 +232,46 @@ class PostgresTimerRecorder(_SqlTimers, FailFastApplicationRecorder):
             ).format(schema=Identifier(schema), firings=Identifier(firings)),
         ]
 
-    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        self._write(curs, kwargs.get("timers", ()), kwargs.get("firing"))
-        super()._insert_events(curs, stored_events, **kwargs)
+        self.group_commit = GroupCommit(self._write_group)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Append the events (and their timers, a firing) in the next group commit
+        (services/storage/group_commit.py); their notification ids."""
+        return self.group_commit.append(stored_events, **kwargs)
+
+    def _write_group(self, group: list[Append]) -> None:
+        """Write a group of appends in one transaction: one table lock, one insert, one commit;
+        after a uniqueness violation, each append under a savepoint of its own instead."""
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._lock_table(curs)
+            self._notify_channel(curs)
+            if len(group) == 1:
+                [append] = group
+                append.ids = self._write_appends(curs, group)
+                return
+            try:
+                with conn.transaction():  # a savepoint: undone alone when a rule breaks
+                    ids = self._write_appends(curs, group)
+            except psycopg.IntegrityError:
+                for append in group:
+                    try:
+                        with conn.transaction():
+                            append.ids = self._write_appends(curs, [append])
+                    except psycopg.IntegrityError as error:
+                        append.error = IntegrityError(str(error))
+                return
+            for append in group:
+                append.ids, ids = ids[: len(append.events)], ids[len(append.events) :]
+
+    def _write_appends(self, curs: Any, appends: Sequence[Append]) -> list[int]:
+        """The appends' timers and firings, then all their events in one insert; their ids."""
+        for append in appends:
+            self._write(curs, append.options.get("timers", ()), append.options.get("firing"))
+        events = [event for append in appends for event in append.events]
+        if not events:
+            return []
+        PostgresAggregateRecorder._insert_stored_events(self, curs, events)
+        return [int(row["notification_id"]) for row in curs.fetchall()]
 
     def _write(self, curs: Any, settings: Sequence[TimerSetting], firing: Firing | None) -> None:
         if firing is not None:

@@ -50,27 +50,34 @@ def crm(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess
 
 
 @contextmanager
-def demo_server(database_url: str, cwd: Path, automation: str = "in-process") -> Iterator[Demo]:
-    """Start `crm serve --demo`, wait until it has printed its banner and answers /readyz."""
+def demo_server(
+    database_url: str, cwd: Path, automation: str = "in-process", extra: tuple[str, ...] = (), demo: bool = True
+) -> Iterator[Demo]:
+    """Start `crm serve --demo` (with `extra` arguments; without `--demo` unless `demo`), wait
+    until it answers /readyz."""
     port = free_port()
     env = {**os.environ, "CRM_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1", "CRM_AUTOMATION": automation}
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            *(sys.executable, "-m", "services.cli", "serve", "--host", "127.0.0.1", "--port", str(port)),
+            *(("--demo",) if demo else ()),
+            *extra,
+        ],
         env=env,
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    demo = Demo(base_url=f"http://127.0.0.1:{port}")
+    served = Demo(base_url=f"http://127.0.0.1:{port}")
 
     def pump(stream: IO[str], into: list[str]) -> None:
         for line in stream:
             into.append(line)
 
     pumps = [
-        threading.Thread(target=pump, args=(process.stdout, demo.stdout), daemon=True),
-        threading.Thread(target=pump, args=(process.stderr, demo.stderr), daemon=True),
+        threading.Thread(target=pump, args=(process.stdout, served.stdout), daemon=True),
+        threading.Thread(target=pump, args=(process.stderr, served.stderr), daemon=True),
     ]
     for thread in pumps:
         thread.start()
@@ -78,15 +85,15 @@ def demo_server(database_url: str, cwd: Path, automation: str = "in-process") ->
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise AssertionError(f"crm serve exited {process.returncode}: {''.join(demo.stdout + demo.stderr)}")
+                raise AssertionError(f"crm serve exited {process.returncode}: {''.join(served.stdout + served.stderr)}")
             try:
-                if httpx.get(f"{demo.base_url}/readyz", timeout=2, trust_env=False).status_code == 200:
+                if httpx.get(f"{served.base_url}/readyz", timeout=2, trust_env=False).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
         else:
-            raise AssertionError(f"crm serve did not answer: {''.join(demo.stdout + demo.stderr)}")
-        yield demo
+            raise AssertionError(f"crm serve did not answer: {''.join(served.stdout + served.stderr)}")
+        yield served
     finally:
         process.send_signal(signal.SIGINT)
         try:

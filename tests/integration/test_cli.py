@@ -15,6 +15,7 @@ import pytest
 from services.bootstrap import bootstrap
 from services.settings import Settings
 from tests.integration.conftest import BACKENDS
+from tests.integration.factories import TEAM, hire
 from tests.support.processes import free_loopback_port
 
 DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]
@@ -203,3 +204,42 @@ def test_automate_simulate_names_the_bad_field_of_the_rules_file(tmp_path: Path)
 
     assert ran.returncode == 1
     assert "assignment_rules.0.strategy" in ran.stderr and "Traceback" not in ran.stderr
+
+
+def test_import_leads_exits_1_naming_each_row_not_imported_and_0_when_every_row_is(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
+    sample, mapping = "tests/data/salesforce_opportunities.csv", "services/jobs/mappings/salesforce_opportunities.json"
+    errors = tmp_path / "errors.csv"
+    app = bootstrap(Settings(database_url=url))
+    try:
+        hire(app, *TEAM)  # the export's owners are users of the team
+    finally:
+        app.close()
+
+    # a file with bad rows: the good ones are imported, each bad one named, and the exit code is 1
+    first = crm(url, "import", "leads", sample, "--map", mapping, "--errors", str(errors))
+    assert first.returncode == 1, first.stderr
+    assert "imported 3 of 7 rows (0 imported before, 4 failed)" in first.stdout
+    assert re.findall(r"row (\d+): (\w+):", first.stderr) == [
+        ("5", "stage"),
+        ("6", "close_date"),
+        ("7", "amount"),
+        ("8", "created"),
+    ]
+    assert errors.read_text().splitlines()[0] == "row,field,reason" and len(errors.read_text().splitlines()) == 5
+
+    # the good rows alone: nothing new to append, and nothing failed
+    good = tmp_path / "good.csv"
+    lines = Path(sample).read_text().splitlines()
+    good.write_text("\n".join(lines[:4]) + "\n")
+    again = crm(url, "import", "leads", str(good), "--map", mapping)
+    assert again.returncode == 0, again.stderr
+    assert "imported 0 of 3 rows (3 imported before, 0 failed): 0 events appended" in again.stdout
+
+    # a command that cannot run at all is exit code 2, in one line
+    unmapped = crm(url, "import", "leads", sample)
+    assert unmapped.returncode == 2 and "needs --map" in unmapped.stderr
+    bad_map = tmp_path / "bad.json"
+    bad_map.write_text('{"source_system": "x", "columns": {"external_id": "Id", "created": "C", "colour": "Z"}}')
+    refused = crm(url, "import", "leads", sample, "--map", str(bad_map))
+    assert refused.returncode == 2 and "unknown fields in columns: colour" in refused.stderr

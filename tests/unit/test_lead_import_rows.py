@@ -72,3 +72,24 @@ def test_bad_values_are_reported_with_row_field_and_reason() -> None:
         error = parse_row(7, bad, MAPPING)
         assert isinstance(error, RowError), name
         assert (error.row, error.field) == (7, name), error
+
+
+def test_an_amount_is_read_in_the_minor_units_of_its_own_currency() -> None:
+    for currency, amount, minor in (
+        ("USD", "1,250.50", 125050),
+        ("JPY", "125,000", 125000),
+        ("KWD", "12.345", 12345),
+        ("EUR", "99.9000", 9990),
+    ):
+        story = parse_row(2, row(Amount=amount, **{"Opportunity Currency": currency}), MAPPING)
+        assert isinstance(story, LeadStory), currency
+        assert (story.capture.estimated_value, story.capture.currency) == (minor, currency)
+        assert isinstance(story.close, ConvertLead) and story.close.deal_value == minor
+
+
+def test_an_amount_finer_than_its_currency_s_minor_unit_is_an_error_not_a_rounding() -> None:
+    for currency, amount in (("USD", "10.005"), ("JPY", "100.5"), ("KWD", "1.2345")):
+        error = parse_row(4, row(Amount=amount, **{"Opportunity Currency": currency}), MAPPING)
+        assert isinstance(error, RowError), currency
+        assert (error.row, error.field) == (4, "amount")
+        assert currency in error.reason and amount in error.reason

@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.api.metrics import LATENCY_BUCKETS, Metrics
 from services.metrics import ConsumersCollector, RelayCollector, worker_registry
+from services.storage.group_commit import Append, GroupStats
 
 
 def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -93,3 +94,15 @@ def samples_of(registry: object) -> dict[tuple[str, tuple[tuple[str, str], ...]]
     from prometheus_client import generate_latest
 
     return samples(generate_latest(registry))  # type: ignore[arg-type]
+
+
+def test_how_appends_were_grouped_into_transactions_is_reported_where_the_store_groups_them() -> None:
+    stats = GroupStats()
+    stats.record([Append([], {}, queued_at=0.0), Append([], {}, queued_at=0.5)], started=1.0)
+    stats.record([Append([], {}, queued_at=2.0)], started=2.0)
+    found = samples(Metrics(head=lambda: 7, positions=lambda: None, groups=stats).render())
+    assert found[("crm_append_transactions_total", ())] == 2
+    assert found[("crm_append_appends_total", ())] == 3
+    assert found[("crm_append_group_wait_seconds_total", ())] == 1.5
+    assert found[("crm_append_largest_group", ())] == 2
+    assert not any(name.startswith("crm_append") for name, _ in samples(Metrics(lambda: 7, lambda: None).render()))

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.money import ISO_4217_CODES, MAX_AMOUNT_MINOR, Money, is_currency_code
+from domain.money import (
+    _MINOR_UNIT_DIGITS,
+    ISO_4217_CODES,
+    MAX_AMOUNT_MINOR,
+    Money,
+    is_currency_code,
+    minor_unit_digits,
+)
 
 
 def test_money_is_an_integer_amount_and_a_currency() -> None:
@@ -78,3 +85,17 @@ def test_amounts_are_kept_exactly_in_integer_minor_units(a: int, b: int, currenc
     assert (first.amount, second.amount) == (a, b)
     assert isinstance(first.amount, int) and isinstance(second.amount, int)
     assert (first == second) == (a == b)
+
+
+def test_a_minor_unit_is_a_cent_unless_iso_4217_says_otherwise() -> None:
+    assert [minor_unit_digits(code) for code in ("USD", "EUR", "GBP", "JPY", "KRW", "KWD", "BHD")] == [
+        2,
+        2,
+        2,
+        0,
+        0,
+        3,
+        3,
+    ]
+    # every exception names an active code, so a typo there cannot hide
+    assert set(_MINOR_UNIT_DIGITS) <= ISO_4217_CODES
