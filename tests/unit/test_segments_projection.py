@@ -161,6 +161,7 @@ def test_a_created_contact_becomes_one_contact_row() -> None:
                 "phone_at": T0,
                 "company_at": T0,
                 "title_at": T0,
+                "created_recorded_at": record.recorded_at,
             },
         )
     ]
@@ -206,7 +207,13 @@ def test_a_logged_interaction_is_inserted_with_its_time_and_kind() -> None:
     assert changes == [
         Insert(
             table="segment_interactions",
-            row={"contact_id": CID, "position": 11, "occurred_at": at(days=2), "kind": "call"},
+            row={
+                "contact_id": CID,
+                "position": 11,
+                "occurred_at": at(days=2),
+                "kind": "call",
+                "recorded_at": record.recorded_at,
+            },
         ),
         touch(11),
     ]
@@ -233,6 +240,7 @@ def test_a_recorded_purchase_is_inserted_with_its_amount_in_minor_units() -> Non
                 "currency": "USD",
                 "quantity": 2,
                 "position": 12,
+                "recorded_at": record.recorded_at,
             },
         ),
         touch(12),
@@ -253,7 +261,14 @@ def test_a_consent_change_is_kept_as_history() -> None:
     assert changes == [
         Insert(
             table="segment_consent_changes",
-            row={"contact_id": CID, "position": 21, "occurred_at": at(days=4), "channel": "email", "granted": False},
+            row={
+                "contact_id": CID,
+                "position": 21,
+                "occurred_at": at(days=4),
+                "channel": "email",
+                "granted": False,
+                "recorded_at": withdrawn.recorded_at,
+            },
         ),
         touch(21),
     ]
@@ -278,6 +293,7 @@ def test_a_reactivation_is_inserted_with_the_new_lead() -> None:
                 "occurred_at": at(days=30),
                 "lead_id": str(LEAD_ID),
                 "interest": "enterprise plan",
+                "recorded_at": record.recorded_at,
             },
         ),
         touch(30),
