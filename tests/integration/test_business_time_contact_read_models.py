@@ -19,7 +19,13 @@ from projections.contact_features import ContactFeatures, Purchase, contact_feat
 from projections.people import PeopleProjection
 from projections.people_queries import person, with_email
 from projections.segment_membership import ConsentChange, ContactHistory, history_intervals
-from projections.segment_queries import contact_segments, fetch_contact_features, list_contacts, segment_members
+from projections.segment_queries import (
+    contact_segments,
+    fetch_contact_features,
+    list_contacts,
+    segment_members,
+    segment_summaries,
+)
 from projections.segment_rules import default_rules
 from projections.segments import SegmentsProjection
 from services.app.application import AuditEntry, CrmApplication
@@ -27,6 +33,7 @@ from services.app.commands import (
     ChangeConsent,
     CreateContact,
     DisqualifyLead,
+    ErasePerson,
     LogInteraction,
     ReactivateContact,
     RecordPurchase,
@@ -208,6 +215,40 @@ class TestContactReadModelsInBusinessTime:
         assert member.name == "Grace M. Hopper"
         indexed = person(store, "contact", str(contact_id))
         assert indexed is not None and (indexed.name, indexed.company) == ("Grace M. Hopper", "Navy")
+
+    def test_as_known_at_a_moment_what_was_recorded_later_is_left_out_and_member_names_are_the_current_ones(
+        self, app: CrmApplication, store: ReadModelStore
+    ) -> None:
+        contact_id = new_contact(app, "Grace Hopper")
+        buy(app, contact_id, "A-1", 10)
+        buy(app, contact_id, "A-3", 200)
+        known = app.history(contact_id)[-1].recorded_at
+        buy(app, contact_id, "A-2", 100)  # recorded later, dated between the two
+        app.update_contact_details(  # recorded later, dated before every purchase
+            contact_id, UpdateContactDetails(name="Grace M. Hopper", occurred_at=at(5)), ALICE
+        )
+        later = new_contact(app, "Ada Lovelace")  # created (in business time) before +20d, recorded later
+        buy(app, later, "B-1", 10)
+        caught_up(app, store)
+        rules = default_rules()
+
+        then, now = (fetch_contact_features(store, contact_id, at(150), known_at=k) for k in (known, None))
+        assert then is not None and (then.purchase_count, then.frequency, then.total_value) == (1, 0, 50_00)
+        assert now is not None and (now.purchase_count, now.frequency, now.total_value) == (2, 1, 100_00)
+        assert then == reference_features(app.history(contact_id), at(150), known)
+        assert [m.contact_id for m in segment_members(store, rules, "repeat_buyers", at(150), known)] == []
+        assert [m.contact_id for m in segment_members(store, rules, "repeat_buyers", at(150))] == [str(contact_id)]
+        assert fetch_contact_features(store, later, at(20), known_at=known) is None, "not known yet"
+        assert contact_segments(store, rules, later, at(20), known) is None
+        assert {s.name: s.members for s in segment_summaries(store, rules, at(20), known)}["new_customers"] == 1
+        # the name a member list shows is the contact's name now, as for a read as of a date
+        [member] = segment_members(store, rules, "new_customers", at(20), known)
+        assert (member.contact_id, member.name) == (str(contact_id), "Grace M. Hopper")
+
+        app.erase_person(contact_id, ErasePerson(reason="data subject request"), ALICE)
+        caught_up(app, store)
+        [member] = segment_members(store, rules, "new_customers", at(20), known)
+        assert member.name == "[erased]", "an erased name stays erased, whatever was known before"
 
     def test_an_email_change_recorded_last_but_dated_before_another_does_not_move_the_identity_index(
         self, app: CrmApplication, store: ReadModelStore
@@ -424,7 +465,7 @@ def known_at_of(entries: list[AuditEntry], k: int | None) -> datetime | None:
 
 
 @pytest.mark.parametrize("database_url", [DURABLE[0]], indirect=True)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(commands=KNOWN_COMMANDS, probes=KNOWN_PROBES)
 def test_the_contact_read_models_as_of_any_date_as_known_at_any_moment_answer_as_the_fold_of_what_was_recorded_then(
     app: CrmApplication,
