@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -532,6 +533,37 @@ def test_features_of_an_unknown_or_not_yet_created_contact_are_none() -> None:
 
     # then there are none
     assert unknown is None and too_early is None
+
+
+def test_read_as_known_at_a_moment_the_segments_answer_as_a_store_that_applied_only_what_was_recorded_by_then() -> None:
+    # given the story recorded one event a minute (the second contact last, though dated earlier)
+    recorded = [
+        replace(r, recorded_at=datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=i))
+        for i, r in enumerate(records(a_customer_story()))
+    ]
+    projection = SegmentsProjection()
+    store = SqliteStore(projection.tables)
+    for record in recorded:
+        store.apply(projection.apply(record))
+    rules = default_rules()
+
+    for known in range(len(recorded) + 1):
+        # when read as known at the recording of the `known`-th event (before the first, for 0)
+        known_at = recorded[known - 1].recorded_at if known else datetime(2024, 12, 31, tzinfo=UTC)
+        prefix = SqliteStore(projection.tables)
+        for record in recorded[:known]:
+            prefix.apply(projection.apply(record))
+
+        # then every answer is the one of a store holding the events recorded by then only
+        for as_of in (datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 9, 1, tzinfo=UTC), UNTIL):
+            assert fetch_contact_features(store, CONTACT_ID, as_of, known_at=known_at) == fetch_contact_features(
+                prefix, CONTACT_ID, as_of
+            ), (known, as_of)
+            assert segment_summaries(store, rules, as_of, known_at) == segment_summaries(prefix, rules, as_of)
+            assert segment_members(store, rules, "prospects", as_of, known_at) == segment_members(
+                prefix, rules, "prospects", as_of
+            )
+    assert fetch_contact_features(store, CONTACT_ID, UNTIL, known_at=datetime(2024, 12, 31, tzinfo=UTC)) is None
 
 
 def test_a_contact_is_found_by_its_external_id() -> None:
