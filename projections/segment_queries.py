@@ -28,8 +28,11 @@ from projections.segment_membership import (
 from projections.segment_rules import SegmentRule, Unit, rule_named
 
 
-def _load_histories(reader: Reader, as_of: datetime, contact_id: str | None = None) -> list[ContactHistory]:
-    """The histories of the contacts created at or before `as_of`, with their events up to it.
+def _load_histories(
+    reader: Reader, as_of: datetime, contact_id: str | None = None, known_at: datetime | None = None
+) -> list[ContactHistory]:
+    """The histories of the contacts created at or before `as_of`, with their events up to it;
+    with `known_at`, only the events recorded by then (transaction time).
 
     A contact merged into another is no history of its own: its purchases and interactions are
     its survivor's (its consent and reactivations stay its own, and so out of the survivor's).
@@ -42,7 +45,10 @@ def _load_histories(reader: Reader, as_of: datetime, contact_id: str | None = No
         duplicates = reader.fetch("SELECT contact_id FROM segment_contacts WHERE merged_into = ?", [contact_id])
         ids = [contact_id, *sorted(str(r["contact_id"]) for r in duplicates)]
     only = f" AND contact_id IN ({', '.join('?' * len(ids))})" if ids else ""
-    params: tuple[Any, ...] = (as_of, *ids)
+    # the facts of the events recorded by `known_at`; a contact whose creation was recorded later is unknown then
+    known = "" if known_at is None else " AND recorded_at <= ?"
+    created_known = "" if known_at is None else " AND created_recorded_at <= ?"
+    params: tuple[Any, ...] = (as_of, *(() if known_at is None else (utc(known_at),)), *ids)
 
     def rows(sql: str) -> dict[str, list[dict[str, Any]]]:
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -52,24 +58,24 @@ def _load_histories(reader: Reader, as_of: datetime, contact_id: str | None = No
 
     contacts = reader.fetch(
         "SELECT contact_id, name, created_at, merged_into FROM segment_contacts"
-        f" WHERE created_at <= ?{only} ORDER BY contact_id",
+        f" WHERE created_at <= ?{created_known}{only} ORDER BY contact_id",
         params,
     )
     purchases = rows(
         "SELECT contact_id, occurred_at, amount, currency FROM segment_purchases "
-        f"WHERE occurred_at <= ?{only} ORDER BY contact_id, occurred_at, order_id"
+        f"WHERE occurred_at <= ?{known}{only} ORDER BY contact_id, occurred_at, order_id"
     )
     interactions = rows(
         "SELECT contact_id, occurred_at FROM segment_interactions "
-        f"WHERE occurred_at <= ?{only} ORDER BY contact_id, position"
+        f"WHERE occurred_at <= ?{known}{only} ORDER BY contact_id, position"
     )
     consents = rows(
         "SELECT contact_id, occurred_at, channel, granted, position FROM segment_consent_changes "
-        f"WHERE occurred_at <= ?{only} ORDER BY contact_id, position"
+        f"WHERE occurred_at <= ?{known}{only} ORDER BY contact_id, position"
     )
     reactivations = rows(
         "SELECT contact_id, occurred_at FROM segment_reactivations "
-        f"WHERE occurred_at <= ?{only} ORDER BY contact_id, position"
+        f"WHERE occurred_at <= ?{known}{only} ORDER BY contact_id, position"
     )
     loaded = {str(c["contact_id"]) for c in contacts}
     counted_with: dict[str, list[str]] = defaultdict(list)
@@ -111,19 +117,25 @@ def _load_histories(reader: Reader, as_of: datetime, contact_id: str | None = No
 
 
 def fetch_contact_features(
-    reader: Reader, contact_id: str | UUID, as_of: datetime, unit: Unit = "days"
+    reader: Reader, contact_id: str | UUID, as_of: datetime, unit: Unit = "days", known_at: datetime | None = None
 ) -> ContactFeatures | None:
-    """A contact's features as of `as_of`; None when no such contact existed then."""
-    found = _load_histories(reader, as_of, str(contact_id))
+    """A contact's features as of `as_of` (as known at `known_at`); None when no such contact
+    existed then (or none was known to)."""
+    found = _load_histories(reader, as_of, str(contact_id), known_at)
     return found[0].features(as_of, unit) if found else None
 
 
 def contact_segments(
-    reader: Reader, rules: Iterable[SegmentRule], contact_id: str | UUID, as_of: datetime
+    reader: Reader,
+    rules: Iterable[SegmentRule],
+    contact_id: str | UUID,
+    as_of: datetime,
+    known_at: datetime | None = None,
 ) -> list[ContactSegment] | None:
-    """The segments one contact is in as of `as_of` (in the rules' order), each with the start of
-    its current stay; None when no such contact existed then. Only that contact's history is read."""
-    found = _load_histories(reader, as_of, str(contact_id))
+    """The segments one contact is in as of `as_of` (as known at `known_at`, in the rules' order),
+    each with the start of its current stay; None when no such contact existed then (or none was
+    known to). Only that contact's history is read."""
+    found = _load_histories(reader, as_of, str(contact_id), known_at)
     if not found:
         return None
     segments = []
@@ -146,16 +158,21 @@ class ContactSegment(BaseModel):
     entered_at: datetime
 
 
-def segment_members(reader: Reader, rules: Iterable[SegmentRule], name: str, as_of: datetime) -> list[SegmentMember]:
-    """The members of segment `name` as of `as_of`, with when they entered; UnknownSegment if no
-    rule has that name."""
+def segment_members(
+    reader: Reader, rules: Iterable[SegmentRule], name: str, as_of: datetime, known_at: datetime | None = None
+) -> list[SegmentMember]:
+    """The members of segment `name` as of `as_of` (as known at `known_at`), with when they
+    entered; UnknownSegment if no rule has that name."""
     rule = rule_named(rules, name)
-    return members_as_of(rule, _load_histories(reader, as_of), as_of)
+    return members_as_of(rule, _load_histories(reader, as_of, known_at=known_at), as_of)
 
 
-def segment_summaries(reader: Reader, rules: Iterable[SegmentRule], as_of: datetime) -> list[SegmentSummary]:
-    """Every segment (in the rules' order) with its number of members as of `as_of`."""
-    histories = _load_histories(reader, as_of)
+def segment_summaries(
+    reader: Reader, rules: Iterable[SegmentRule], as_of: datetime, known_at: datetime | None = None
+) -> list[SegmentSummary]:
+    """Every segment (in the rules' order) with its number of members as of `as_of` (as known at
+    `known_at`)."""
+    histories = _load_histories(reader, as_of, known_at=known_at)
     return [
         SegmentSummary(name=rule.name, description=rule.description, members=len(members_as_of(rule, histories, as_of)))
         for rule in rules

@@ -1,10 +1,13 @@
 """The segments read model's projection and tables: per-contact facts for segmentation.
 
 `SegmentsProjection` turns contact events into row changes. It stores facts only (contacts,
-purchases, interactions, consent changes, reactivations), every one with its business time, so
-that features can be computed as of any date (projections.contact_features). Nothing derived is
-stored: a derived value such as "last interaction" would need the current row to update, which a
-projection does not see.
+purchases, interactions, consent changes, reactivations), every one with its business time
+(`occurred_at`) and when it was recorded (`recorded_at`), so that features can be computed as of
+any date (projections.contact_features) and as known at any moment: the rows with
+occurred_at <= t and recorded_at <= k are the facts of the events recorded by k, up to t, so a
+read as known at k needs no rebuild (unlike the pipeline's, whose rows are folded per lead).
+Nothing derived is stored: a derived value such as "last interaction" would need the current row
+to update, which a projection does not see.
 
 The rest of the read model: projections.contact_features (features as of a moment),
 projections.segment_membership (segment membership over time) and projections.segment_queries
@@ -39,6 +42,7 @@ CONTACTS = Table(
         "phone_at": "timestamp",
         "company_at": "timestamp",
         "title_at": "timestamp",
+        "created_recorded_at": "timestamp",
     },
     primary_key=("contact_id",),
     indexes=(("external_id",), ("merged_into",)),
@@ -49,7 +53,9 @@ then count its purchases and interactions with its survivor's and leave it out i
 The details follow business time: `<detail>_at` is the business time of the event that set the
 detail, and a details change dated before it leaves the detail as it is (`Update.not_after`), so a
 back-dated change recorded last does not undo a later one. `updated_position` is the position of
-the contact's latest recorded event (the largest position, whatever order they come in)."""
+the contact's latest recorded event (the largest position, whatever order they come in).
+`created_recorded_at` is when the contact's creation was recorded: as known at an earlier moment
+(transaction time), the contact did not exist yet."""
 PURCHASES = Table(
     name="segment_purchases",
     columns={
@@ -60,13 +66,20 @@ PURCHASES = Table(
         "currency": "text",
         "quantity": "int",
         "position": "int",
+        "recorded_at": "timestamp",
     },
     primary_key=("contact_id", "order_id"),
     indexes=(("occurred_at",),),
 )
 INTERACTIONS = Table(
     name="segment_interactions",
-    columns={"contact_id": "text", "position": "int", "occurred_at": "timestamp", "kind": "text"},
+    columns={
+        "contact_id": "text",
+        "position": "int",
+        "occurred_at": "timestamp",
+        "kind": "text",
+        "recorded_at": "timestamp",
+    },
     primary_key=("contact_id", "position"),
     indexes=(("occurred_at",),),
 )
@@ -78,6 +91,7 @@ CONSENT_CHANGES = Table(
         "occurred_at": "timestamp",
         "channel": "text",
         "granted": "bool",
+        "recorded_at": "timestamp",
     },
     primary_key=("contact_id", "position"),
 )
@@ -89,6 +103,7 @@ REACTIVATIONS = Table(
         "occurred_at": "timestamp",
         "lead_id": "text",
         "interest": "text",
+        "recorded_at": "timestamp",
     },
     primary_key=("contact_id", "position"),
 )
@@ -157,6 +172,7 @@ class SegmentsProjection:
                     "lead_id": _id(d.get("lead_id")),
                     "updated_position": record.position,
                     "merged_into": None,
+                    "created_recorded_at": record.recorded_at,
                     **{f"{detail}_at": record.occurred_at for detail in _DETAIL_COLUMNS},
                 },
             )
@@ -209,6 +225,7 @@ class SegmentsProjection:
             "position": record.position,
             "occurred_at": record.occurred_at,
             "kind": record.data["kind"],
+            "recorded_at": record.recorded_at,
         }
         return [Insert(table=INTERACTIONS.name, row=row), self._touch(record)]
 
@@ -222,6 +239,7 @@ class SegmentsProjection:
             "currency": d["currency"],
             "quantity": d["quantity"],
             "position": record.position,
+            "recorded_at": record.recorded_at,
         }
         return [Insert(table=PURCHASES.name, row=row), self._touch(record)]
 
@@ -232,6 +250,7 @@ class SegmentsProjection:
             "occurred_at": record.occurred_at,
             "channel": record.data["channel"],
             "granted": record.data["granted"],
+            "recorded_at": record.recorded_at,
         }
         return [Insert(table=CONSENT_CHANGES.name, row=row), self._touch(record)]
 
@@ -242,5 +261,6 @@ class SegmentsProjection:
             "occurred_at": record.occurred_at,
             "lead_id": _id(record.data["lead_id"]),
             "interest": record.data.get("interest"),
+            "recorded_at": record.recorded_at,
         }
         return [Insert(table=REACTIVATIONS.name, row=row), self._touch(record)]

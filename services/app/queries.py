@@ -106,7 +106,8 @@ class _KeptModel:
 class ReadModelQueries:
     """Pipeline, forecast and segments, each answerable as of any business date (now by default),
     and the lead and contact lists as the read models hold them now. With `believed_at`, the
-    pipeline and forecast also as known at a past moment (`as_known_at`)."""
+    pipeline and forecast also as known at a past moment (`as_known_at`); segments and contact
+    features take `known_at` themselves (their rows carry when each event was recorded)."""
 
     def __init__(
         self,
@@ -210,27 +211,40 @@ class ReadModelQueries:
         leads open then that have closed since."""
         return win_model_queries.scoring_backtest(self.store, as_of)
 
-    def segments(self, as_of: datetime | None = None) -> list[SegmentSummary]:
-        """Every segment with its member count."""
-        return segment_queries.segment_summaries(self.store, self.rules, as_of or _now())
+    def segments(self, as_of: datetime | None = None, known_at: datetime | None = None) -> list[SegmentSummary]:
+        """Every segment with its member count; with `known_at`, from the events recorded by then."""
+        return segment_queries.segment_summaries(self.store, self.rules, as_of or _now(), known_at)
 
-    def segment_members(self, name: str, as_of: datetime | None = None) -> list[SegmentMember]:
-        """Members of one segment, with when they entered (UnknownSegment for a bad name)."""
-        return segment_queries.segment_members(self.store, self.rules, name, as_of or _now())
+    def segment_members(
+        self, name: str, as_of: datetime | None = None, known_at: datetime | None = None
+    ) -> list[SegmentMember]:
+        """Members of one segment, with when they entered (UnknownSegment for a bad name); with
+        `known_at`, from the events recorded by then."""
+        return segment_queries.segment_members(self.store, self.rules, name, as_of or _now(), known_at)
 
     def contact_features(
-        self, contact_id: UUID, as_of: datetime | None = None, unit: Literal["days", "weeks"] = "days"
+        self,
+        contact_id: UUID,
+        as_of: datetime | None = None,
+        unit: Literal["days", "weeks"] = "days",
+        known_at: datetime | None = None,
     ) -> ContactFeatures:
-        """RFM and the other features of one contact."""
-        found = segment_queries.fetch_contact_features(self.store, contact_id, as_of or _now(), unit)
+        """RFM and the other features of one contact; with `known_at`, from the events recorded by then."""
+        found = segment_queries.fetch_contact_features(self.store, contact_id, as_of or _now(), unit, known_at)
         if found is None:
-            raise ContactNotFound(contact_id, f" as of {as_of.isoformat()}" if as_of else "")
+            when = (f" as of {as_of.isoformat()}" if as_of else "") + (
+                f" as known at {known_at.isoformat()}" if known_at else ""
+            )
+            raise ContactNotFound(contact_id, when)
         return found
 
-    def contact_segments(self, contact_id: UUID, as_of: datetime | None = None) -> list[ContactSegment] | None:
-        """The segments one contact is in (now by default), each since when; None when the read
-        models do not hold that contact (yet)."""
-        return segment_queries.contact_segments(self.store, self.rules, contact_id, as_of or _now())
+    def contact_segments(
+        self, contact_id: UUID, as_of: datetime | None = None, known_at: datetime | None = None
+    ) -> list[ContactSegment] | None:
+        """The segments one contact is in (now by default), each since when; with `known_at`, from
+        the events recorded by then; None when the read models do not hold that contact (yet, or
+        then)."""
+        return segment_queries.contact_segments(self.store, self.rules, contact_id, as_of or _now(), known_at)
 
     def leads(
         self,

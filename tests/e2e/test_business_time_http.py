@@ -134,3 +134,43 @@ def test_the_pipeline_and_forecast_as_known_at_a_past_moment_leave_out_what_was_
         for value in (future, "1850-01-01T00:00:00Z"):
             body = problem(admin.get(path, params={"known_at": value}), 422)
             assert [e["field"] for e in body["errors"]] == ["known_at"]
+
+
+def test_segments_and_contact_features_as_known_at_a_past_moment_leave_out_what_was_recorded_later(
+    live: LiveServer,
+) -> None:
+    admin = live.client()
+    contact_id = admin.post(
+        "/v1/contacts", json={"name": "Grace Hopper", "occurred_at": "2026-01-10T09:00:00Z"}
+    ).json()["id"]
+    bought = {"order_id": "A-2", "amount": 50_00, "occurred_at": "2026-01-12T09:00:00Z"}
+    assert admin.post(f"/v1/contacts/{contact_id}/purchases", json=bought).status_code == 200
+    known = admin.get(f"/v1/contacts/{contact_id}/history").json()["entries"][-1]["recorded_at"]
+    earlier = {"order_id": "A-1", "amount": 70_00, "occurred_at": "2026-01-11T09:00:00Z"}  # learned later, dated before
+    assert admin.post(f"/v1/contacts/{contact_id}/purchases", json=earlier).status_code == 200
+    as_of = {"as_of": "2026-01-16T00:00:00Z", "min_position": str(live.head())}
+
+    def features(**params: str) -> tuple[int, int, int]:
+        response = admin.get(f"/v1/contacts/{contact_id}/features", params={**as_of, **params})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return body["purchase_count"], body["total_value"], body["frequency"]
+
+    def repeat_buyers(**params: str) -> tuple[int, list[str]]:
+        listed = admin.get("/v1/segments", params={**as_of, **params})
+        members = admin.get("/v1/segments/repeat_buyers/members", params={**as_of, **params})
+        assert listed.status_code == 200 and members.status_code == 200, (listed.text, members.text)
+        [size] = [s["members"] for s in listed.json()["segments"] if s["name"] == "repeat_buyers"]
+        return size, [m["contact_id"] for m in members.json()["items"]]
+
+    assert features() == (2, 120_00, 1)
+    assert features(known_at=known) == (1, 50_00, 0)
+    assert repeat_buyers() == (1, [contact_id])
+    assert repeat_buyers(known_at=known) == (0, [])
+    before = problem(admin.get(f"/v1/contacts/{contact_id}/features", params={"known_at": "2026-01-01T00:00:00Z"}), 404)
+    assert "as known at" in before["detail"], "the contact was not known yet"
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    for path in ("/v1/segments", "/v1/segments/repeat_buyers/members", f"/v1/contacts/{contact_id}/features"):
+        for value in (future, "1850-01-01T00:00:00Z"):
+            body = problem(admin.get(path, params={"known_at": value}), 422)
+            assert [e["field"] for e in body["errors"]] == ["known_at"]

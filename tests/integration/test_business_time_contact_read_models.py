@@ -19,17 +19,27 @@ from projections.contact_features import ContactFeatures, Purchase, contact_feat
 from projections.people import PeopleProjection
 from projections.people_queries import person, with_email
 from projections.segment_membership import ConsentChange, ContactHistory, history_intervals
-from projections.segment_queries import contact_segments, fetch_contact_features, list_contacts, segment_members
+from projections.segment_queries import (
+    contact_segments,
+    fetch_contact_features,
+    list_contacts,
+    segment_members,
+    segment_summaries,
+)
 from projections.segment_rules import default_rules
 from projections.segments import SegmentsProjection
 from services.app.application import AuditEntry, CrmApplication
 from services.app.commands import (
     ChangeConsent,
     CreateContact,
+    DisqualifyLead,
+    ErasePerson,
     LogInteraction,
+    ReactivateContact,
     RecordPurchase,
     UpdateContactDetails,
 )
+from services.app.errors import ApplicationError
 from services.bootstrap import open_read_models, read_log
 from services.jobs.rebuild import verify
 from services.settings import Settings
@@ -83,9 +93,16 @@ def in_business_order(entries: list[AuditEntry]) -> list[AuditEntry]:
     return sorted(entries, key=lambda e: (e.version != 1, e.occurred_at, e.version))
 
 
-def reference_history(entries: list[AuditEntry], as_of: datetime) -> ContactHistory | None:
-    """The contact's facts up to `as_of`, worked out by hand from its audit trail."""
-    ordered = [e for e in in_business_order(entries) if e.occurred_at <= as_of]
+def known(entries: list[AuditEntry], known_at: datetime | None) -> list[AuditEntry]:
+    """The contact's events recorded by `known_at` (all of them without it)."""
+    return [e for e in entries if known_at is None or e.recorded_at <= known_at]
+
+
+def reference_history(
+    entries: list[AuditEntry], as_of: datetime, known_at: datetime | None = None
+) -> ContactHistory | None:
+    """The contact's facts up to `as_of`, as known at `known_at`, worked out by hand from its audit trail."""
+    ordered = [e for e in in_business_order(known(entries, known_at)) if e.occurred_at <= as_of]
     if not ordered or ordered[0].event_type != "contact.created":
         return None
     return ContactHistory(
@@ -98,21 +115,29 @@ def reference_history(entries: list[AuditEntry], as_of: datetime) -> ContactHist
             if e.event_type == "contact.purchase_recorded"
         ),
         interactions=tuple(e.occurred_at for e in ordered if e.event_type == "contact.interaction_logged"),
+        reactivations=tuple(e.occurred_at for e in ordered if e.event_type == "contact.reactivated"),
     )
 
 
-def reference_features(entries: list[AuditEntry], as_of: datetime) -> ContactFeatures | None:
-    """The contact's features as of `as_of` from its audit trail: the later consent in business
-    order wins, whatever order the changes were recorded in."""
-    history = reference_history(entries, as_of)
+def reference_features(
+    entries: list[AuditEntry], as_of: datetime, known_at: datetime | None = None
+) -> ContactFeatures | None:
+    """The contact's features as of `as_of` (as known at `known_at`) from its audit trail: the
+    later consent in business order wins, whatever order the changes were recorded in."""
+    history = reference_history(entries, as_of, known_at)
     if history is None:
         return None
     consents: dict[str, bool] = {}
-    for e in in_business_order(entries):
+    for e in in_business_order(known(entries, known_at)):
         if e.event_type == "contact.consent_changed" and e.occurred_at <= as_of:
             consents[str(e.data["channel"])] = bool(e.data["granted"])
     return contact_features(
-        history.created_at, history.purchases, history.interactions, consents, as_of, reactivations=0
+        history.created_at,
+        history.purchases,
+        history.interactions,
+        consents,
+        as_of,
+        reactivations=len(history.reactivations),
     )
 
 
@@ -191,6 +216,40 @@ class TestContactReadModelsInBusinessTime:
         indexed = person(store, "contact", str(contact_id))
         assert indexed is not None and (indexed.name, indexed.company) == ("Grace M. Hopper", "Navy")
 
+    def test_as_known_at_a_moment_what_was_recorded_later_is_left_out_and_member_names_are_the_current_ones(
+        self, app: CrmApplication, store: ReadModelStore
+    ) -> None:
+        contact_id = new_contact(app, "Grace Hopper")
+        buy(app, contact_id, "A-1", 10)
+        buy(app, contact_id, "A-3", 200)
+        known = app.history(contact_id)[-1].recorded_at
+        buy(app, contact_id, "A-2", 100)  # recorded later, dated between the two
+        app.update_contact_details(  # recorded later, dated before every purchase
+            contact_id, UpdateContactDetails(name="Grace M. Hopper", occurred_at=at(5)), ALICE
+        )
+        later = new_contact(app, "Ada Lovelace")  # created (in business time) before +20d, recorded later
+        buy(app, later, "B-1", 10)
+        caught_up(app, store)
+        rules = default_rules()
+
+        then, now = (fetch_contact_features(store, contact_id, at(150), known_at=k) for k in (known, None))
+        assert then is not None and (then.purchase_count, then.frequency, then.total_value) == (1, 0, 50_00)
+        assert now is not None and (now.purchase_count, now.frequency, now.total_value) == (2, 1, 100_00)
+        assert then == reference_features(app.history(contact_id), at(150), known)
+        assert [m.contact_id for m in segment_members(store, rules, "repeat_buyers", at(150), known)] == []
+        assert [m.contact_id for m in segment_members(store, rules, "repeat_buyers", at(150))] == [str(contact_id)]
+        assert fetch_contact_features(store, later, at(20), known_at=known) is None, "not known yet"
+        assert contact_segments(store, rules, later, at(20), known) is None
+        assert {s.name: s.members for s in segment_summaries(store, rules, at(20), known)}["new_customers"] == 1
+        # the name a member list shows is the contact's name now, as for a read as of a date
+        [member] = segment_members(store, rules, "new_customers", at(20), known)
+        assert (member.contact_id, member.name) == (str(contact_id), "Grace M. Hopper")
+
+        app.erase_person(contact_id, ErasePerson(reason="data subject request"), ALICE)
+        caught_up(app, store)
+        [member] = segment_members(store, rules, "new_customers", at(20), known)
+        assert member.name == "[erased]", "an erased name stays erased, whatever was known before"
+
     def test_an_email_change_recorded_last_but_dated_before_another_does_not_move_the_identity_index(
         self, app: CrmApplication, store: ReadModelStore
     ) -> None:
@@ -266,6 +325,11 @@ def run_contact_command(app: CrmApplication, contact_id: UUID, kind: str, days: 
         app.log_contact_interaction(contact_id, LogInteraction(kind=kinds[pick % 3], occurred_at=when), ALICE)
     elif kind == "consent":
         consent(app, contact_id, pick % 2 == 0, days + pick / 7)
+    elif kind == "reactivation":
+        reactivated = app.reactivate_contact(contact_id, ReactivateContact(interest="upgrade", occurred_at=when), ALICE)
+        assert reactivated.related_id is not None
+        # the new lead lost at once, so that the contact can be reactivated again
+        app.disqualify_lead(reactivated.related_id, DisqualifyLead(reason="no budget", occurred_at=when), ALICE)
     else:
         changes = UpdateContactDetails(
             name=NAMES[pick], company=None if pick % 2 else f"Company {pick}", email=f"grace{pick % 3}@example.com"
@@ -273,18 +337,27 @@ def run_contact_command(app: CrmApplication, contact_id: UUID, kind: str, days: 
         app.update_contact_details(contact_id, changes.model_copy(update={"occurred_at": when}), ALICE)
 
 
-def reference_segments(entries: list[AuditEntry], as_of: datetime) -> list[tuple[str, datetime]] | None:
-    """The default segments the contact is in as of `as_of`, each since when, from its audit trail."""
-    history = reference_history(entries, as_of)
+def reference_segments(
+    entries: list[AuditEntry], as_of: datetime, known_at: datetime | None = None
+) -> list[tuple[str, datetime]] | None:
+    """The default segments the contact is in as of `as_of` (as known at `known_at`), each since
+    when, from its audit trail."""
+    history = reference_history(entries, as_of, known_at)
     if history is None:
         return None
     consents = tuple(
         ConsentChange(e.occurred_at, str(e.data["channel"]), bool(e.data["granted"]), e.version)
-        for e in in_business_order(entries)
+        for e in in_business_order(known(entries, known_at))
         if e.event_type == "contact.consent_changed" and e.occurred_at <= as_of
     )
     history = ContactHistory(
-        history.contact_id, None, history.created_at, history.purchases, history.interactions, consents
+        history.contact_id,
+        None,
+        history.created_at,
+        history.purchases,
+        history.interactions,
+        consents,
+        history.reactivations,
     )
     found = []
     for rule in default_rules():
@@ -361,3 +434,72 @@ def rows_of(reader: ReadModelStore, contact_id: UUID) -> dict[str, list[dict[str
     }
     rows["people"] = reader.fetch("SELECT * FROM people WHERE person_id = ?", [str(contact_id)])
     return rows
+
+
+# --- the property over (as_of, known_at): what was believed then about any date ----------------
+
+KNOWN_COMMANDS = st.lists(
+    st.tuples(
+        st.sampled_from(["purchase", "purchase", "purchase", "interaction", "consent", "details", "reactivation"]),
+        st.integers(min_value=-3, max_value=400),
+        st.integers(min_value=0, max_value=5),
+    ),
+    min_size=1,
+    max_size=10,
+)
+KNOWN_PROBES = st.lists(
+    st.tuples(st.integers(-5, 600), st.one_of(st.none(), st.integers(0, 12)), st.integers(0, 5)),
+    min_size=1,
+    max_size=5,
+)
+
+
+def known_at_of(entries: list[AuditEntry], k: int | None) -> datetime | None:
+    """A transaction time to probe: None (now), just before the contact's creation was recorded
+    (k = 0), or the recording time of its k-th event (counted round)."""
+    if k is None:
+        return None
+    if k == 0:
+        return entries[0].recorded_at - timedelta(microseconds=1)
+    return entries[(k - 1) % len(entries)].recorded_at
+
+
+@pytest.mark.parametrize("database_url", [DURABLE[0]], indirect=True)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(commands=KNOWN_COMMANDS, probes=KNOWN_PROBES)
+def test_the_contact_read_models_as_of_any_date_as_known_at_any_moment_answer_as_the_fold_of_what_was_recorded_then(
+    app: CrmApplication,
+    store: ReadModelStore,
+    commands: list[tuple[str, int, int]],
+    probes: list[tuple[int, int | None, int]],
+) -> None:
+    contact_id = new_contact(app)
+    for n, (kind, days, pick) in enumerate(commands):
+        try:
+            run_contact_command(app, contact_id, kind, days, pick, n)
+        except (DomainError, ApplicationError):
+            continue
+        caught_up(app, store)  # each accepted event applied as it is recorded, back-dated or not
+    caught_up(app, store)
+    entries = app.history(contact_id)
+    event(f"{sum(1 for a, b in zip(entries, entries[1:], strict=False) if b.occurred_at < a.occurred_at)} back-dated")
+    event(f"{sum(1 for e in entries if e.event_type == 'contact.reactivated')} reactivations")
+
+    rules = default_rules()
+    for days, k, pick in probes:
+        as_of, known_at = at(days), known_at_of(entries, k)
+        expected = reference_features(entries, as_of, known_at)
+        assert fetch_contact_features(store, contact_id, as_of, known_at=known_at) == expected, (days, k)
+        expected_segments = reference_segments(entries, as_of, known_at)
+        live = contact_segments(store, rules, contact_id, as_of, known_at)
+        assert (None if live is None else [(s.name, s.entered_at) for s in live]) == expected_segments, (days, k)
+        rule = rules[pick % len(rules)]  # the same answer from the query over every contact
+        members = {m.contact_id: m.entered_at for m in segment_members(store, rules, rule.name, as_of, known_at)}
+        assert members.get(str(contact_id)) == dict(expected_segments or []).get(rule.name), (rule.name, days, k)
+        if expected is not None:  # the aggregate's own fold as of then, as known then, agrees too
+            contact = app.get_contact(contact_id, as_of=as_of, known_at=known_at)
+            assert (expected.first_purchase_at, expected.last_purchase_at, expected.consent) == (
+                contact.first_purchase_at,
+                contact.last_purchase_at,
+                contact.consents,
+            )

@@ -16,7 +16,7 @@ from consumers.in_process_runner import InProcessRunner
 from domain.errors import DomainError
 from domain.values import Stage
 from projections.pipeline_queries import lead_versions_at, pipeline_summary, stage_intervals_until
-from services.app.application import CrmApplication
+from services.app.application import AuditEntry, CrmApplication
 from services.app.commands import AssignLead, ChangeStage, ErasePerson
 from services.bootstrap import open_read_models
 from services.jobs.rebuild import verify
@@ -207,3 +207,68 @@ def test_the_pipeline_as_known_at_a_past_moment_leaves_out_what_was_recorded_lat
         assert row["name"] == "[erased]", "the journal holds no personal data"
     finally:
         believed.close()
+
+
+# --- the property over (as_of, known_at): the pipeline believed at a moment about any date -------
+
+KNOWN_PROBES = st.lists(
+    st.tuples(st.integers(-10, 250), st.one_of(st.none(), st.integers(0, 10))), min_size=1, max_size=4
+)
+
+
+def known_at_of(entries: list[AuditEntry], k: int | None) -> datetime | None:
+    """A transaction time to probe: None (now), just before the lead's capture was recorded
+    (k = 0), or the recording time of its k-th event (counted round)."""
+    if k is None:
+        return None
+    if k == 0:
+        return entries[0].recorded_at - timedelta(microseconds=1)
+    return entries[(k - 1) % len(entries)].recorded_at
+
+
+@pytest.mark.parametrize("database_url", [DURABLE[0]], indirect=True)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(commands=COMMANDS, probes=KNOWN_PROBES)
+def test_the_pipeline_as_of_any_date_as_known_at_any_moment_answers_as_the_fold_of_what_was_recorded_then(
+    app: CrmApplication,
+    store: ReadModelStore,
+    commands: list[tuple[str, int, int]],
+    probes: list[tuple[int, int | None]],
+) -> None:
+    lead_id = app.capture_lead(capture(occurred_at=CAPTURED_AT), ALICE).id
+    for kind, hours, pick in commands:
+        try:
+            run(app, lead_id, kind, hours, pick)
+        except DomainError:
+            continue
+        caught_up(app, store)  # each accepted event applied as it is recorded, back-dated or not
+    caught_up(app, store)
+    entries = app.history(lead_id)
+    event(f"{sum(1 for a, b in zip(entries, entries[1:], strict=False) if b.occurred_at < a.occurred_at)} back-dated")
+
+    lead = str(lead_id)
+    for hours, k in probes:
+        known_at = known_at_of(entries, k)
+        believed = store if known_at is None else pipeline_as_known_at(store, known_at)
+        try:
+            expected = reference_fold(entries, at(hours), known_at)
+            versions = [v for v in lead_versions_at(believed, at(hours)) if v.lead_id == lead]
+            if expected is None:
+                assert versions == [], (hours, k)
+            else:
+                assert [(v.stage, v.owner) for v in versions] == [(expected.stage, expected.owner)], (hours, k)
+                counts = {s.stage: s.count for s in pipeline_summary(believed, at(hours)).stages if s.count}
+                assert counts.get(expected.stage, 0) >= 1, (hours, k)
+            latest = reference_fold(entries, None, known_at)  # the lead row: as it stood as known then
+            rows = believed.fetch("SELECT stage, version FROM pipeline_leads WHERE lead_id = ?", [lead])
+            assert [(r["stage"], r["version"]) for r in rows] == (
+                [] if latest is None else [(latest.stage, latest.version)]
+            ), k
+            mine = stays(believed, lead_id)
+            assert all(a[2] == b[1] for a, b in zip(mine, mine[1:], strict=False)), (
+                "each stay ends where the next begins"
+            )
+            assert all(left is None or left >= entered for _, entered, left in mine), "no stay lasts less than nothing"
+        finally:
+            if believed is not store:
+                believed.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -161,6 +162,7 @@ def test_a_created_contact_becomes_one_contact_row() -> None:
                 "phone_at": T0,
                 "company_at": T0,
                 "title_at": T0,
+                "created_recorded_at": record.recorded_at,
             },
         )
     ]
@@ -206,7 +208,13 @@ def test_a_logged_interaction_is_inserted_with_its_time_and_kind() -> None:
     assert changes == [
         Insert(
             table="segment_interactions",
-            row={"contact_id": CID, "position": 11, "occurred_at": at(days=2), "kind": "call"},
+            row={
+                "contact_id": CID,
+                "position": 11,
+                "occurred_at": at(days=2),
+                "kind": "call",
+                "recorded_at": record.recorded_at,
+            },
         ),
         touch(11),
     ]
@@ -233,6 +241,7 @@ def test_a_recorded_purchase_is_inserted_with_its_amount_in_minor_units() -> Non
                 "currency": "USD",
                 "quantity": 2,
                 "position": 12,
+                "recorded_at": record.recorded_at,
             },
         ),
         touch(12),
@@ -253,7 +262,14 @@ def test_a_consent_change_is_kept_as_history() -> None:
     assert changes == [
         Insert(
             table="segment_consent_changes",
-            row={"contact_id": CID, "position": 21, "occurred_at": at(days=4), "channel": "email", "granted": False},
+            row={
+                "contact_id": CID,
+                "position": 21,
+                "occurred_at": at(days=4),
+                "channel": "email",
+                "granted": False,
+                "recorded_at": withdrawn.recorded_at,
+            },
         ),
         touch(21),
     ]
@@ -278,6 +294,7 @@ def test_a_reactivation_is_inserted_with_the_new_lead() -> None:
                 "occurred_at": at(days=30),
                 "lead_id": str(LEAD_ID),
                 "interest": "enterprise plan",
+                "recorded_at": record.recorded_at,
             },
         ),
         touch(30),
@@ -516,6 +533,37 @@ def test_features_of_an_unknown_or_not_yet_created_contact_are_none() -> None:
 
     # then there are none
     assert unknown is None and too_early is None
+
+
+def test_read_as_known_at_a_moment_the_segments_answer_as_a_store_that_applied_only_what_was_recorded_by_then() -> None:
+    # given the story recorded one event a minute (the second contact last, though dated earlier)
+    recorded = [
+        replace(r, recorded_at=datetime(2025, 1, 1, tzinfo=UTC) + timedelta(minutes=i))
+        for i, r in enumerate(records(a_customer_story()))
+    ]
+    projection = SegmentsProjection()
+    store = SqliteStore(projection.tables)
+    for record in recorded:
+        store.apply(projection.apply(record))
+    rules = default_rules()
+
+    for known in range(len(recorded) + 1):
+        # when read as known at the recording of the `known`-th event (before the first, for 0)
+        known_at = recorded[known - 1].recorded_at if known else datetime(2024, 12, 31, tzinfo=UTC)
+        prefix = SqliteStore(projection.tables)
+        for record in recorded[:known]:
+            prefix.apply(projection.apply(record))
+
+        # then every answer is the one of a store holding the events recorded by then only
+        for as_of in (datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 9, 1, tzinfo=UTC), UNTIL):
+            assert fetch_contact_features(store, CONTACT_ID, as_of, known_at=known_at) == fetch_contact_features(
+                prefix, CONTACT_ID, as_of
+            ), (known, as_of)
+            assert segment_summaries(store, rules, as_of, known_at) == segment_summaries(prefix, rules, as_of)
+            assert segment_members(store, rules, "prospects", as_of, known_at) == segment_members(
+                prefix, rules, "prospects", as_of
+            )
+    assert fetch_contact_features(store, CONTACT_ID, UNTIL, known_at=datetime(2024, 12, 31, tzinfo=UTC)) is None
 
 
 def test_a_contact_is_found_by_its_external_id() -> None:

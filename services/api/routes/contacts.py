@@ -160,11 +160,13 @@ def get_contact_features(
     reads: ReadModelsDep,
     as_of: ReadAsOf = None,
     unit: TimeUnit = "days",
+    known_at: KnownAt = None,
     min_position: MinPosition = None,
 ) -> ContactFeaturesPublic:
     """Purchases, value, consent, reactivations, lifecycle and RFM (Fader-Hardie) of one
-    contact as of a business time."""
-    return ContactFeaturesPublic.of(reads.caught_up(min_position).contact_features(contact_id, as_of, unit))
+    contact as of a business time; with `known_at`, from the events recorded by then."""
+    features = reads.caught_up(min_position).contact_features(contact_id, as_of, unit, known_at)
+    return ContactFeaturesPublic.of(features)
 
 
 @router.post(

@@ -113,11 +113,14 @@ def get_forecast_backtest(
     summary="Every segment and its size as of a time",
     dependencies=[Depends(Permit(Action.READ_INSIGHTS))],
 )
-def list_segments(reads: ReadModelsDep, as_of: ReadAsOf = None, min_position: MinPosition = None) -> SegmentList:
-    """Every segment the rules define, with how many contacts were in it at `as_of` (now by default)."""
+def list_segments(
+    reads: ReadModelsDep, as_of: ReadAsOf = None, known_at: KnownAt = None, min_position: MinPosition = None
+) -> SegmentList:
+    """Every segment the rules define, with how many contacts were in it at `as_of` (now by
+    default). With `known_at`, from the events recorded by then."""
     queries = reads.caught_up(min_position)
     when = as_of or datetime.now(UTC)
-    return SegmentList.of(when, queries.segments(when))
+    return SegmentList.of(when, queries.segments(when, known_at))
 
 
 @router.get(
@@ -131,12 +134,14 @@ def list_segment_members(
     reads: ReadModelsDep,
     page: PageQuery,
     as_of: ReadAsOf = None,
+    known_at: KnownAt = None,
     min_position: MinPosition = None,
 ) -> SegmentMembersPage:
-    """The members with when they entered, in contact id order; names masked for an analyst."""
+    """The members with when they entered, in contact id order; names masked for an analyst.
+    With `known_at`, from the events recorded by then (names are the contacts' current ones)."""
     queries = reads.caught_up(min_position)
     when = as_of or datetime.now(UTC)
-    members = sorted(queries.segment_members(name, when), key=lambda m: m.contact_id)
+    members = sorted(queries.segment_members(name, when, known_at), key=lambda m: m.contact_id)
     rows, cursor = keyset_page(
         lambda after, limit: [m for m in members if after is None or m.contact_id > after][:limit],
         page,
