@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar, cast
 from uuid import UUID
 
 from domain.identity import normalised_email, normalised_phone
@@ -77,6 +78,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _this_second() -> datetime:
+    """Now, to the whole second: what an answer "as of now" that is kept (`_kept`) is as of."""
+    return _now().replace(microsecond=0)
+
+
+_ANSWERS_KEPT = 64
+"""How many pipeline and forecast answers a `ReadModelQueries` keeps (the newest used)."""
+
+_Answer = TypeVar("_Answer")
+
+
 class ClosableReadModels(ReadModels, Protocol):
     """Read models of a moment (a scratch store), to close after use."""
 
@@ -122,6 +134,8 @@ class ReadModelQueries:
         self.believed_at = believed_at
         self._win_models: dict[tuple[date, datetime | None], _KeptModel] = {}
         self._win_models_lock = threading.Lock()
+        self._answers: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._answers_lock = threading.Lock()
 
     @contextmanager
     def as_known_at(self, known_at: datetime | None) -> Iterator[ReadModelQueries]:
@@ -154,17 +168,45 @@ class ReadModelQueries:
     def pipeline(
         self, as_of: datetime | None = None, owner: str | None = None, source: str | None = None
     ) -> PipelineSummary:
-        """Counts, values, weighted values (learned win probabilities), conversion rates, time in stage."""
-        as_of = as_of or _now()
-        learned = forecasting.learn_win_probabilities(self.store, as_of, self.min_sample)
-        return pipeline_summary(self.store, as_of, owner, source, learned.probabilities)
+        """Counts, values, weighted values (learned win probabilities), conversion rates, time in
+        stage; kept per pipeline position and parameters (`_kept`)."""
+        when = as_of or _this_second()
+
+        def compute() -> PipelineSummary:
+            learned = forecasting.learn_win_probabilities(self.store, when, self.min_sample)
+            return pipeline_summary(self.store, when, owner, source, learned.probabilities)
+
+        return self._kept("pipeline", (when, owner, source), compute)
 
     def forecast(self, as_of: datetime | None = None, months: int = 3) -> Forecast:
         """Expected revenue per month for the next `months` months, with forecast categories; the
-        deals' chances moved by the learned win probability of that day (`win_model`, kept)."""
-        when = as_of or _now()
-        model = self.win_model(utc(when).date())
-        return forecasting.forecast(self.store, when, months, self.min_sample, win_model=model)
+        deals' chances moved by the learned win probability of that day (`win_model`, kept);
+        kept per pipeline position and parameters (`_kept`)."""
+        when = as_of or _this_second()
+
+        def compute() -> Forecast:
+            model = self.win_model(utc(when).date())
+            return forecasting.forecast(self.store, when, months, self.min_sample, win_model=model)
+
+        return self._kept("forecast", (when, months), compute)
+
+    def _kept(self, what: str, params: tuple[Any, ...], compute: Callable[[], _Answer]) -> _Answer:
+        """`compute()`, kept per (pipeline read-model position, `what`, `params`): the pipeline
+        and forecast read nothing but the pipeline's tables, so an answer holds until that
+        read model applies another event. An answer as of now is as of the current whole second
+        (`_this_second`), so that the requests of one second share it. The newest
+        `_ANSWERS_KEPT` answers are kept."""
+        key = (self.store.position("pipeline"), what, *params)
+        with self._answers_lock:
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return cast(_Answer, self._answers[key])
+        answer = compute()
+        with self._answers_lock:
+            self._answers[key] = answer
+            while len(self._answers) > _ANSWERS_KEPT:
+                self._answers.popitem(last=False)
+        return answer
 
     def forecast_accuracy(self, made_as_of: datetime, months: int = 3) -> ForecastAccuracy:
         """What the forecast made at a past date predicted, against what actually closed."""

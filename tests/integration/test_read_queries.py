@@ -11,6 +11,7 @@ import pytest
 from consumers.in_process_runner import InProcessRunner
 from projections.segment_rules import UnknownSegment
 from projections.win_model import WinModel
+from services.app.commands import CaptureLead
 from services.app.errors import ContactNotFound
 from services.app.queries import ReadModelQueries
 from services.bootstrap import bootstrap, open_read_models
@@ -63,3 +64,33 @@ def test_pipeline_forecast_and_segments_answer_from_the_store(database_url: str)
         queries.contact_features(UUID(int=0))
     store.close()
     app.close()
+
+
+@pytest.mark.parametrize("database_url", DURABLE, indirect=True)
+def test_a_pipeline_or_forecast_answer_is_kept_until_the_pipeline_applies_another_event(database_url: str) -> None:
+    settings = Settings(database_url=database_url)
+    app = bootstrap(settings)
+    store = open_read_models(settings)
+    try:
+        seed_history(app, leads=30, seed=4, end=END)
+        runner = InProcessRunner(app, store)
+        runner.catch_up()
+        queries = ReadModelQueries(store)
+
+        # the same question at the same position is answered once
+        first = queries.pipeline(as_of=END)
+        assert queries.pipeline(as_of=END) is first
+        assert queries.pipeline(as_of=END, source="web_form") is not first
+        forecast = queries.forecast(as_of=END, months=2)
+        assert queries.forecast(as_of=END, months=2) is forecast
+
+        # a new lead, applied: the answers are computed again and count it
+        app.capture_lead(CaptureLead(name="New Lead", email="new.lead@example.com", source="web_form", occurred_at=END))
+        runner.catch_up()
+        again = queries.pipeline(as_of=END)
+        assert again is not first
+        assert sum(s.count for s in again.stages) == sum(s.count for s in first.stages) + 1
+        assert queries.forecast(as_of=END, months=2) is not forecast
+    finally:
+        store.close()
+        app.close()

@@ -67,8 +67,10 @@ def get_forecast(
     known_at: KnownAt = None,
     min_position: MinPosition = None,
 ) -> ForecastPublic:
-    """Open pipeline x win probability by month of expected close, in the categories closed,
-    commit, best case and pipeline, per currency. With `known_at`, from what the store knew then."""
+    """Open pipeline x each deal's chance of closing by month of expected close (the hazard
+    model's chance by stage and age in stage, moved by the learned win probability: `model`,
+    `win_model`), in the categories closed, commit, best case and pipeline, per currency. With
+    `known_at`, from what the store knew then."""
     with reads.caught_up(min_position).as_known_at(known_at) as queries:
         return ForecastPublic.of(queries.forecast(as_of, months))
 
