@@ -274,6 +274,15 @@ class CrmApplication(Application[UUID]):
 
     def capture_lead(self, cmd: CaptureLead, ctx: Context = SYSTEM) -> CommandResult:
         """Capture a lead; with an idempotency key a retry returns the lead already captured."""
+        captured = self._captured(cmd, ctx)
+        if isinstance(captured, CommandResult):
+            return captured
+        lead, details = captured
+        return self._save_new(lead, cmd.idempotency_key, details, ctx)
+
+    def _captured(self, cmd: CaptureLead, ctx: Context) -> tuple[Lead, dict[str, Any]] | CommandResult:
+        """The new lead a capture makes (not saved), with its details; or, for a retry of a
+        capture with the same idempotency key, what the first one answered."""
         details = cmd.lead_details()
         lead_id = uuid.uuid4()
         if cmd.idempotency_key is not None:
@@ -282,8 +291,7 @@ class CrmApplication(Application[UUID]):
             if existing is not None:
                 return existing
         self._check_assignable(cmd.owner)
-        lead = Lead.capture(lead_id=lead_id, meta=ctx.meta(cmd.occurred_at), model=self.scoring, **details)
-        return self._save_new(lead, cmd.idempotency_key, details, ctx)
+        return Lead.capture(lead_id=lead_id, meta=ctx.meta(cmd.occurred_at), model=self.scoring, **details), details
 
     def import_lead(
         self, cmd: CaptureLead, history: Iterable[ChangeStage | ConvertLead | DisqualifyLead], ctx: Context = SYSTEM
@@ -294,13 +302,10 @@ class CrmApplication(Application[UUID]):
         a history appended before (same idempotency key and details) appends nothing again."""
         if cmd.idempotency_key is None:
             raise ValueError("an imported lead needs an idempotency key")
-        details = cmd.lead_details()
-        lead_id = derived_id("lead", cmd.idempotency_key, ctx.key_scope)
-        existing = self._existing_creation(Lead, lead_id, cmd.idempotency_key, details, ctx)
-        if existing is not None:
-            return existing
-        self._check_assignable(cmd.owner)
-        lead = Lead.capture(lead_id=lead_id, meta=ctx.meta(cmd.occurred_at), model=self.scoring, **details)
+        captured = self._captured(cmd, ctx)
+        if isinstance(captured, CommandResult):
+            return captured
+        lead, details = captured
         contacts: list[Contact] = []
         for step, change in enumerate(history):
             try:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from services.app.application import CrmApplication
-from services.bootstrap import bootstrap
+from services.bootstrap import bootstrap, open_read_models
 from services.settings import Settings
+from services.storage.read_model_store import ReadModelStore
 from tests.integration.factories import TEAM, hire
 
 BACKENDS = [
@@ -51,3 +52,11 @@ def open_app(database_url: str) -> Iterator[Callable[[], CrmApplication]]:
 def app(open_app: Callable[[], CrmApplication]) -> CrmApplication:
     """An application on a fresh store whose team is TEAM (alice and bob)."""
     return open_app()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[ReadModelStore]:
+    """The live read models of the test's database (every projection), closed after the test."""
+    read_models = open_read_models(Settings(database_url=database_url))
+    yield read_models
+    read_models.close()

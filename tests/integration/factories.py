@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+from consumers.in_process_runner import InProcessRunner
+from consumers.ports import ReadModelWriter
 from services.app.application import Context, CrmApplication
 from services.app.commands import AddUser, CaptureLead, CreateContact
 
@@ -42,3 +44,12 @@ def new_contact(**overrides: Any) -> CreateContact:
     fields: dict[str, Any] = {"name": "Grace Hopper", "email": "grace@example.com", "company": "Navy"}
     fields.update(overrides)
     return CreateContact(**fields)
+
+
+Store = TypeVar("Store", bound=ReadModelWriter)
+
+
+def caught_up(app: CrmApplication, store: Store) -> Store:
+    """The store after the runner applied every event recorded so far."""
+    InProcessRunner(app, store).catch_up()
+    return store

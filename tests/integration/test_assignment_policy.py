@@ -4,7 +4,6 @@ and reps at capacity; a lead no rule takes stays unassigned."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from uuid import UUID
 
 import pytest
@@ -13,8 +12,7 @@ from services.app.application import Context, CrmApplication
 from services.app.commands import AddUser, ReplaceAssignmentRules, UpdateUser
 from services.automation.assignment import AssignmentPolicy
 from services.automation.policy_runner import MemoryPolicyPositions, PolicyRunner
-from services.bootstrap import log_reader, open_read_models, read_models_on_demand
-from services.settings import Settings
+from services.bootstrap import log_reader, read_models_on_demand
 from services.storage.read_model_store import ReadModelStore
 from tests.integration.conftest import BACKENDS
 from tests.integration.factories import ALICE, capture
@@ -22,13 +20,6 @@ from tests.integration.factories import ALICE, capture
 pytestmark = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 
 ROOT = Context(actor="root", correlation_id="setup")
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[ReadModelStore]:
-    store = open_read_models(Settings(database_url=database_url))
-    yield store
-    store.close()
 
 
 def automation(app: CrmApplication, store: ReadModelStore) -> PolicyRunner:

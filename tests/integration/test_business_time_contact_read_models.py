@@ -4,7 +4,6 @@ whatever order its events were recorded in, back-dated ones included."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -12,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from consumers.in_process_runner import InProcessRunner
 from domain.errors import DomainError
 from domain.values import ConsentChannel, InteractionKind
 from projections.contact_features import ContactFeatures, Purchase, contact_features
@@ -40,13 +38,13 @@ from services.app.commands import (
     UpdateContactDetails,
 )
 from services.app.errors import ApplicationError
-from services.bootstrap import open_read_models, read_log
+from services.bootstrap import read_log
 from services.jobs.rebuild import verify
 from services.settings import Settings
 from services.storage.read_model_store import ReadModelStore
 from services.storage.recorders import read_model_recorder
 from tests.integration.conftest import BACKENDS
-from tests.integration.factories import ALICE
+from tests.integration.factories import ALICE, caught_up
 
 DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]
 CREATED_AT = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -55,20 +53,6 @@ CREATED_AT = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 def at(days: float) -> datetime:
     """So many days after the contact was created, in business time."""
     return CREATED_AT + timedelta(days=days)
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[ReadModelStore]:
-    """The live read models of the test's database."""
-    read_models = open_read_models(Settings(database_url=database_url))
-    yield read_models
-    read_models.close()
-
-
-def caught_up(app: CrmApplication, store: ReadModelStore) -> ReadModelStore:
-    """The store after the runner applied every event recorded so far."""
-    InProcessRunner(app, store).catch_up()
-    return store
 
 
 def new_contact(app: CrmApplication, name: str = "Grace Hopper") -> UUID:

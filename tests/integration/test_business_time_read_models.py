@@ -4,7 +4,6 @@ own timeline, whatever order its events were recorded in."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -12,19 +11,17 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from consumers.in_process_runner import InProcessRunner
 from domain.errors import DomainError
 from domain.values import Stage
 from projections.pipeline_queries import lead_versions_at, pipeline_summary, stage_intervals_until
 from services.app.application import AuditEntry, CrmApplication
 from services.app.commands import AssignLead, ChangeStage, ErasePerson
-from services.bootstrap import open_read_models
 from services.jobs.rebuild import verify
 from services.settings import Settings
 from services.storage.as_known import pipeline_as_known_at
 from services.storage.read_model_store import ReadModelStore
 from tests.integration.conftest import BACKENDS
-from tests.integration.factories import ALICE, capture
+from tests.integration.factories import ALICE, capture, caught_up
 from tests.integration.test_business_time import COMMANDS, reference_fold, run
 
 DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]
@@ -36,18 +33,20 @@ def at(hours: float) -> datetime:
     return CAPTURED_AT + timedelta(hours=hours)
 
 
-@pytest.fixture
-def store(database_url: str) -> Iterator[ReadModelStore]:
-    """The live read models of the test's database."""
-    read_models = open_read_models(Settings(database_url=database_url))
-    yield read_models
-    read_models.close()
-
-
-def caught_up(app: CrmApplication, store: ReadModelStore) -> ReadModelStore:
-    """The store after the runner applied every event recorded so far."""
-    InProcessRunner(app, store).catch_up()
-    return store
+def recorded_one_by_one(
+    app: CrmApplication, store: ReadModelStore, commands: list[tuple[str, int, int]]
+) -> tuple[UUID, list[AuditEntry]]:
+    """A lead captured at CAPTURED_AT and the commands run on it, each accepted event applied as
+    it is recorded, back-dated or not (the refused ones skipped); the lead and its history."""
+    lead_id = app.capture_lead(capture(occurred_at=CAPTURED_AT), ALICE).id
+    for kind, hours, pick in commands:
+        try:
+            run(app, lead_id, kind, hours, pick)
+        except DomainError:
+            continue
+        caught_up(app, store)
+    caught_up(app, store)
+    return lead_id, app.history(lead_id)
 
 
 def stage(app: CrmApplication, lead_id: UUID, to: str, hours: float) -> None:
@@ -159,15 +158,7 @@ PROBES = st.lists(st.integers(-10, 250), min_size=1, max_size=6)
 def test_the_pipeline_as_of_any_date_answers_as_the_lead_s_fold_whatever_the_recording_order(
     app: CrmApplication, store: ReadModelStore, commands: list[tuple[str, int, int]], probes: list[int]
 ) -> None:
-    lead_id = app.capture_lead(capture(occurred_at=CAPTURED_AT), ALICE).id
-    for kind, hours, pick in commands:
-        try:
-            run(app, lead_id, kind, hours, pick)
-        except DomainError:
-            continue
-        caught_up(app, store)  # each accepted event applied as it comes, back-dated or not
-    caught_up(app, store)
-    entries = app.history(lead_id)
+    lead_id, entries = recorded_one_by_one(app, store, commands)
     event(f"{sum(1 for a, b in zip(entries, entries[1:], strict=False) if b.occurred_at < a.occurred_at)} back-dated")
 
     lead = str(lead_id)
@@ -235,15 +226,7 @@ def test_the_pipeline_as_of_any_date_as_known_at_any_moment_answers_as_the_fold_
     commands: list[tuple[str, int, int]],
     probes: list[tuple[int, int | None]],
 ) -> None:
-    lead_id = app.capture_lead(capture(occurred_at=CAPTURED_AT), ALICE).id
-    for kind, hours, pick in commands:
-        try:
-            run(app, lead_id, kind, hours, pick)
-        except DomainError:
-            continue
-        caught_up(app, store)  # each accepted event applied as it is recorded, back-dated or not
-    caught_up(app, store)
-    entries = app.history(lead_id)
+    lead_id, entries = recorded_one_by_one(app, store, commands)
     event(f"{sum(1 for a, b in zip(entries, entries[1:], strict=False) if b.occurred_at < a.occurred_at)} back-dated")
 
     lead = str(lead_id)

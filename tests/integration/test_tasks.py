@@ -4,7 +4,6 @@ the tasks read model on SQLite and PostgreSQL (filters, where a task is, erasure
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4, uuid5
 
@@ -18,7 +17,6 @@ from services.app.application import Context, CrmApplication, TaskLocator
 from services.app.commands import AddTask, AssignLead, CompleteTask, ConvertLead, ErasePerson, RescheduleTask
 from services.app.errors import IdempotencyKeyReused, LeadNotFound, TaskNotFound
 from services.app.queries import ReadModelQueries
-from services.bootstrap import open_read_models
 from services.jobs.rebuild import verify
 from services.settings import Settings
 from services.storage.read_model_store import ReadModelStore
@@ -220,13 +218,6 @@ class TestRepsAndTheirTasks:
 
 
 # --- the tasks read model, on SQLite and PostgreSQL ------------------------------------------
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[ReadModelStore]:
-    store = open_read_models(Settings(database_url=database_url))
-    yield store
-    store.close()
 
 
 def follow(app: CrmApplication, store: ReadModelStore) -> ReadModelQueries:
