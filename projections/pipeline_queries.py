@@ -435,6 +435,17 @@ def list_leads(
     return leads
 
 
+def with_current_names(reader: Reader, rows: Sequence[LeadRow]) -> list[LeadRow]:
+    """`rows` (leads as they stood at some moment, from a scratch fold of the journal, which
+    holds no names) with each lead's name as it is now (erased when the person was erased)."""
+    if not rows:
+        return []
+    ids = [row.lead_id for row in rows]
+    found = reader.fetch(f"SELECT lead_id, name FROM {LEADS.name} WHERE lead_id IN ({', '.join('?' * len(ids))})", ids)
+    names = {str(r["lead_id"]): r["name"] for r in found}
+    return [row.model_copy(update={"name": names.get(row.lead_id, row.name)}) for row in rows]
+
+
 def lead_ids_owned_by(reader: Reader, owner: str) -> set[str]:
     """The ids of the leads `owner` owns now."""
     from projections.pipeline import LEADS

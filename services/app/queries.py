@@ -38,6 +38,7 @@ from projections.pipeline_queries import (
     leads_named,
     list_leads,
     pipeline_summary,
+    with_current_names,
 )
 from projections.segment_membership import SegmentMember
 from projections.segment_queries import ContactSegment, SegmentContact, SegmentSummary, list_contacts
@@ -97,8 +98,12 @@ class ClosableReadModels(ReadModels, Protocol):
         ...
 
 
-BelievedAt = Callable[[datetime], ClosableReadModels]
-"""known_at -> the journaled read models (the pipeline) as the store knew them then."""
+class BelievedAt(Protocol):
+    """(known_at, occurred_by) -> the journaled read models (the pipeline) as the store knew them
+    at `known_at` (None: as it knows them now), folded from the events that occurred by
+    `occurred_by` when given."""
+
+    def __call__(self, known_at: datetime | None, occurred_by: datetime | None = None) -> ClosableReadModels: ...
 
 
 _WIN_MODELS_KEPT = 8
@@ -299,22 +304,50 @@ class ReadModelQueries:
         after: str | None = None,
         limit: int = 50,
         email: str | None = None,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
+        owner_scope: str | None = None,
     ) -> list[LeadRow]:
-        """Current leads matching every filter given (`unassigned`: only those nobody owns;
-        `email`: only those whose email is this one, compared normalised), in lead id order after
-        the lead id `after`."""
-        among = None if email is None else [p.person_id for p in self.people_with_email("lead", email)]
-        return list_leads(
-            self.store,
-            stage=stage,
-            owner=owner,
-            unassigned=unassigned,
-            source=source,
-            min_score=min_score,
-            after=after,
-            limit=limit,
-            among=among,
-        )
+        """Leads matching every filter given (`unassigned`: only those nobody owns; `email`: only
+        those whose email is this one, compared normalised), in lead id order after the lead id
+        `after`: as they stand now, or with `as_of` and/or `known_at` as they stood at `as_of` as
+        known at `known_at` (each lead the fold of its events by then, the filters applied to it
+        then; names as now, since the journal holds none). `owner_scope` (a rep): only the leads
+        that user owns now, whatever the filters say."""
+        among = None if email is None else {p.person_id for p in self.people_with_email("lead", email)}
+        if as_of is None and known_at is None:
+            return list_leads(
+                self.store,
+                stage=stage,
+                owner=owner,
+                unassigned=unassigned,
+                source=source,
+                min_score=min_score,
+                after=after,
+                limit=limit,
+                among=None if among is None else sorted(among),
+            )
+        if self.believed_at is None:
+            raise KnownAtUnavailable("these read models keep no journal to answer as of a past moment")
+        if owner_scope is not None:
+            owned = lead_ids_owned_by(self.store, owner_scope)
+            among = owned if among is None else among & owned
+        then = self.believed_at(known_at, as_of)
+        try:
+            rows = list_leads(
+                then,
+                stage=stage,
+                owner=owner,
+                unassigned=unassigned,
+                source=source,
+                min_score=min_score,
+                after=after,
+                limit=limit,
+                among=None if among is None else sorted(among),
+            )
+        finally:
+            then.close()
+        return with_current_names(self.store, rows)
 
     def contacts(
         self,

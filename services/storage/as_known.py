@@ -1,7 +1,8 @@
 """Read models as they were known at a past moment (transaction time): the journaled read models
 (the pipeline) rebuilt, in a scratch store in memory, from the journal entries recorded by then,
 each aggregate folded from scratch in business order. What was recorded later, back-dated or
-not, is left out; what was known then counts at its business time."""
+not, is left out; what was known then counts at its business time. Folded from the entries that
+occurred by a date too, they are the leads as they stood then (the lead list as of a date)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,24 @@ from services.storage.recorders import read_model_recorder
 _IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}
 
 
-def pipeline_as_known_at(live: Reader, known_at: datetime) -> ReadModelStore:
+def pipeline_as_known_at(
+    live: Reader, known_at: datetime | None, occurred_by: datetime | None = None
+) -> ReadModelStore:
     """A scratch pipeline (in memory; close it after use) holding what the live journal says was
-    recorded by `known_at`. Its rows carry no personal data: names read as erased."""
+    recorded by `known_at` (everything when None), and with `occurred_by` only the events that
+    occurred by then: each lead the fold of those events in business order, as it stood then.
+    Its rows carry no personal data: names read as erased."""
     projection = PipelineProjection()
     scratch = ReadModelStore(read_model_recorder(_IN_MEMORY), [projection])
+    where, params = [], []
+    if known_at is not None:
+        where, params = ["recorded_at <= ?"], [known_at]
+    if occurred_by is not None:
+        where, params = [*where, "occurred_at <= ?"], [*params, occurred_by]
     rows = live.fetch(
-        f"SELECT lead_id, record FROM {LEAD_EVENTS.name} WHERE recorded_at <= ? ORDER BY lead_id, version", [known_at]
+        f"SELECT lead_id, record FROM {LEAD_EVENTS.name}"
+        f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY lead_id, version",
+        params,
     )
     per_lead: dict[str, list[EventRecord]] = {}
     for row in rows:

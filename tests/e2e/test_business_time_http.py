@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
+
 from tests.e2e.conftest import LEAD, LiveServer, problem
 
 
@@ -174,3 +176,51 @@ def test_segments_and_contact_features_as_known_at_a_past_moment_leave_out_what_
         for value in (future, "1850-01-01T00:00:00Z"):
             body = problem(admin.get(path, params={"known_at": value}), 422)
             assert [e["field"] for e in body["errors"]] == ["known_at"]
+
+
+def test_the_lead_list_as_of_a_date_shows_each_lead_as_it_stood_then_filtered_then_and_as_known_then(
+    live: LiveServer,
+) -> None:
+    admin = live.client()
+    lead_id = admin.post("/v1/leads", json={**LEAD, "owner": "alice", "occurred_at": "2026-01-10T09:00:00Z"}).json()[
+        "id"
+    ]
+    later = {**LEAD, "name": "Bea Later", "email": "bea@later.example", "occurred_at": "2026-01-25T09:00:00Z"}
+    later_id = admin.post("/v1/leads", json=later).json()["id"]
+    assert _stage(live, lead_id, "contacted", "2026-01-12T09:00:00Z") == 200
+    assert _stage(live, lead_id, "qualified", "2026-01-20T09:00:00Z") == 200
+    known = admin.get(f"/v1/leads/{lead_id}/history").json()["entries"][-1]["recorded_at"]
+    assert _stage(live, lead_id, "nurturing", "2026-01-15T09:00:00Z") == 200  # learned later, dated between
+    moved = admin.post(f"/v1/leads/{lead_id}/assign", json={"owner": "bob", "occurred_at": "2026-01-18T09:00:00Z"})
+    assert moved.status_code == 200, moved.text
+    head = live.head()
+
+    def listed(client: httpx.Client = admin, **params: str) -> list[tuple[str, str, str | None, str | None]]:
+        response = client.get("/v1/leads", params={"min_position": head, **params})
+        assert response.status_code == 200, response.text
+        return [(i["id"], i["stage"], i["owner"], i["name"]) for i in response.json()["items"]]
+
+    # as of a date: each lead as its events by then made it, the later one not yet there, names as now
+    assert listed(as_of="2026-01-16T00:00:00Z") == [(lead_id, "nurturing", "alice", "Ada Lovelace")]
+    assert listed(as_of="2026-01-16T00:00:00Z", stage="nurturing") == [(lead_id, "nurturing", "alice", "Ada Lovelace")]
+    assert listed(as_of="2026-01-16T00:00:00Z", stage="qualified") == []
+    # the owner filter follows the assignment's business time
+    assert [i for i, *_ in listed(as_of="2026-01-19T00:00:00Z", owner="bob")] == [lead_id]
+    assert listed(as_of="2026-01-19T00:00:00Z", owner="alice") == []
+    # as known before the back-dated change was recorded
+    assert listed(as_of="2026-01-16T00:00:00Z", known_at=known) == [(lead_id, "contacted", "alice", "Ada Lovelace")]
+    # now: as the leads stand
+    assert sorted(listed()) == sorted(
+        [(lead_id, "qualified", "bob", "Ada Lovelace"), (later_id, "new", None, "Bea Later")]
+    )
+    # a rep sees only the leads they own now, as they stood then; an analyst sees names masked
+    assert listed(live.client("alice", "rep"), as_of="2026-01-16T00:00:00Z") == []
+    assert [i for i, *_ in listed(live.client("bob", "rep"), as_of="2026-01-19T00:00:00Z")] == [lead_id]
+    assert listed(live.client("ana", "analyst"), as_of="2026-01-16T00:00:00Z")[0][3] == "A*** L***"
+    # and bad dates are 422s naming the parameter
+    for params, field in (
+        ({"as_of": "1850-01-01T00:00:00Z"}, "as_of"),
+        ({"known_at": "2999-01-01T00:00:00Z"}, "known_at"),
+    ):
+        body = problem(admin.get("/v1/leads", params=params), 422)
+        assert field in str(body), body

@@ -25,6 +25,7 @@ from services.api.deps import (
     MinScore,
     PageQuery,
     Permit,
+    ReadAsOf,
     ReadModelsDep,
     SourceFilter,
     StageFilter,
@@ -138,17 +139,23 @@ def list_leads(
     source: SourceFilter = None,
     min_score: MinScore = None,
     email: EmailFilter = None,
+    as_of: ReadAsOf = None,
+    known_at: KnownAt = None,
     min_position: MinPosition = None,
 ) -> LeadPage:
     """Leads as they stand now, in lead id order, from the pipeline read model; `owner=none`
     lists the leads nobody owns; `email` finds the leads with that address (compared
-    normalised, through the people read model). A rep sees their own leads only; an analyst sees
-    names, and emails and phones in free text, masked. A service may look leads up by `email`
-    only, and sees ids, versions and stages, no personal data."""
+    normalised, through the people read model). With `as_of` and/or `known_at`, the leads as
+    they stood at `as_of` as the store knew them at `known_at` (each the fold of its events by
+    then; the filters apply to the leads then; names as now). A rep sees their own leads only
+    (those they own now); an analyst sees names, and emails and phones in free text, masked. A
+    service may look leads up by `email` only, and sees ids, versions and stages, no personal
+    data."""
     who.lookup(email)
     owner = who.owner_filter(owner)
     unassigned = owner == UNASSIGNED
     queries = reads.caught_up(min_position)
+    then = {} if as_of is None and known_at is None else {"as_of": as_of, "known_at": known_at}
     rows, cursor = keyset_page(
         lambda after, limit: queries.leads(
             stage=stage.value if stage else None,
@@ -159,6 +166,8 @@ def list_leads(
             after=after,
             limit=limit,
             email=email,
+            owner_scope=who.owner_scope,
+            **then,
         ),
         page,
         key=lambda row: row.lead_id,
