@@ -59,6 +59,9 @@ _POSTGRES_TYPES: dict[ColumnType, str] = {
     "json": "TEXT",
 }
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_LOOKUP_CHUNK = 400
+"""Aggregates per query when a batch looks up its journaled aggregates (bound parameters stay
+well below SQLite's limit of 32,766)."""
 
 
 def to_db(value: Any) -> Any:
@@ -185,9 +188,13 @@ class ReadModelRecorder(TrackingRecorder):
                         c, Tracking(application_name=tracking.next_offset(tracking_name), notification_id=offset)
                     )
                 return AppliedBatch(0, len(batch), current)
+            # one query per batch for where each journaled aggregate stands, instead of one per
+            # event: a read per event would make psycopg's pipeline wait for every statement
+            # queued before it, one round trip per event
+            latest = self._journal_latest(c, fresh)
             with self._batched(c):
                 for _, changes in fresh:
-                    self._execute_event(c, projection, tables, changes)
+                    self._execute_event(c, projection, tables, changes, latest)
             last = fresh[-1][0]
             try:
                 self._insert_tracking(c, Tracking(application_name=tracking_name, notification_id=last))
@@ -210,29 +217,71 @@ class ReadModelRecorder(TrackingRecorder):
         return nullcontext()
 
     def _execute_event(
-        self, c: _Cursor, projection: Projection, tables: Mapping[str, Table], changes: Sequence[RowChange]
+        self,
+        c: _Cursor,
+        projection: Projection,
+        tables: Mapping[str, Table],
+        changes: Sequence[RowChange],
+        latest: dict[tuple[Any, ...], Any],
     ) -> None:
         """One event's row changes; a journaled event back-dated before another of its aggregate
         rebuilds the aggregate's rows in business order instead (see `Journal`)."""
-        if changes and isinstance(changes[0], Journal) and self._journal(c, changes[0]):
+        if changes and isinstance(changes[0], Journal) and self._journal(c, changes[0], latest):
             self._refold(c, projection, tables, changes[0])
             return
         for change in changes:
             if not isinstance(change, Journal):
                 self._execute_change(c, tables, change)
 
-    def _journal(self, c: _Cursor, entry: Journal) -> bool:
+    def _journal_latest(
+        self, c: _Cursor, batch: Sequence[tuple[int, Sequence[RowChange]]]
+    ) -> dict[tuple[Any, ...], Any]:
+        """Where each aggregate journaled in the batch stands before it: the latest `occurred_at`
+        (as stored) of its journaled events other than its creation, by `_journal_slot`; an
+        aggregate with none is absent."""
+        keys: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], Mapping[str, Any]]] = {}
+        for _, changes in batch:
+            if changes and isinstance(changes[0], Journal):
+                entry = changes[0]
+                keys.setdefault((entry.table, tuple(entry.key)), {})[self._journal_slot(entry)] = entry.key
+        latest: dict[tuple[Any, ...], Any] = {}
+        for (table, columns), by_slot in keys.items():
+            entries = list(by_slot.values())
+            for first in range(0, len(entries), _LOOKUP_CHUNK):
+                chunk = entries[first : first + _LOOKUP_CHUNK]
+                if len(columns) == 1:
+                    matching = f"{columns[0]} IN ({self._marks(len(chunk))})"
+                else:
+                    one = "(" + " AND ".join(f"{col} = ?" for col in columns) + ")"
+                    matching = "(" + " OR ".join([one] * len(chunk)) + ")"
+                self._run(
+                    c,
+                    f"SELECT {', '.join(columns)}, MAX(occurred_at) AS latest FROM {self.table_name(table)} "
+                    f"WHERE version > 1 AND {matching} GROUP BY {', '.join(columns)}",
+                    [value for key in chunk for value in key.values()],
+                )
+                for row in c.fetchall():
+                    found = self._row(c, row)
+                    latest[(table, *(found[col] for col in columns))] = found["latest"]
+        return latest
+
+    def _journal_slot(self, entry: Journal) -> tuple[Any, ...]:
+        """An aggregate's place in `_journal_latest`: its journal table and key values as stored."""
+        return (entry.table, *(to_db(value) for value in entry.key.values()))
+
+    def _journal(self, c: _Cursor, entry: Journal, latest: dict[tuple[Any, ...], Any]) -> bool:
         """Keep the event in its aggregate's journal; True when it is dated before an event of
-        the aggregate already there (other than its creation, which comes first in any case)."""
+        the aggregate already there (other than its creation, which comes first in any case).
+        `latest` (from `_journal_latest`) says where the aggregate stands and follows the batch."""
         name = self.table_name(entry.table)
         record = entry.record
-        where, params = self._where(entry.key)
-        self._run(
-            c,
-            f"SELECT 1 FROM {name} WHERE {where} AND version > 1 AND occurred_at > ? LIMIT 1",
-            [*params, record.occurred_at],
-        )
-        later = c.fetchone() is not None
+        slot = self._journal_slot(entry)
+        occurred_at = to_db(record.occurred_at)
+        stands = latest.get(slot)
+        # stored timestamps are fixed-width ISO UTC text, so text order is time order, as in SQL
+        later = stands is not None and stands > occurred_at
+        if record.aggregate_version > 1 and not later:
+            latest[slot] = occurred_at
         row = {
             **entry.key,
             "version": record.aggregate_version,
