@@ -59,6 +59,9 @@ _POSTGRES_TYPES: dict[ColumnType, str] = {
     "json": "TEXT",
 }
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_LOOKUP_CHUNK = 400
+"""Aggregates per query when a batch looks up its journaled aggregates (bound parameters stay
+well below SQLite's limit of 32,766)."""
 
 
 def to_db(value: Any) -> Any:
@@ -90,6 +93,7 @@ class PositionTaken(Exception):
 
 class _Cursor(Protocol):
     def execute(self, sql: Any, params: Any = ...) -> Any: ...
+    def executemany(self, sql: Any, params: Any) -> Any: ...
     def fetchall(self) -> Any: ...
     def fetchone(self) -> Any: ...
 
@@ -185,9 +189,15 @@ class ReadModelRecorder(TrackingRecorder):
                         c, Tracking(application_name=tracking.next_offset(tracking_name), notification_id=offset)
                     )
                 return AppliedBatch(0, len(batch), current)
+            # one query per batch for where each journaled aggregate stands, instead of one per
+            # event: a read per event would make psycopg's pipeline wait for every statement
+            # queued before it, one round trip per event
+            latest = self._journal_latest(c, fresh)
+            pending = PendingInserts()
             with self._batched(c):
                 for _, changes in fresh:
-                    self._execute_event(c, projection, tables, changes)
+                    self._execute_event(c, projection, tables, changes, latest, pending)
+                self._flush_inserts(c, pending)
             last = fresh[-1][0]
             try:
                 self._insert_tracking(c, Tracking(application_name=tracking_name, notification_id=last))
@@ -210,29 +220,73 @@ class ReadModelRecorder(TrackingRecorder):
         return nullcontext()
 
     def _execute_event(
-        self, c: _Cursor, projection: Projection, tables: Mapping[str, Table], changes: Sequence[RowChange]
+        self,
+        c: _Cursor,
+        projection: Projection,
+        tables: Mapping[str, Table],
+        changes: Sequence[RowChange],
+        latest: dict[tuple[Any, ...], Any],
+        pending: PendingInserts,
     ) -> None:
         """One event's row changes; a journaled event back-dated before another of its aggregate
         rebuilds the aggregate's rows in business order instead (see `Journal`)."""
-        if changes and isinstance(changes[0], Journal) and self._journal(c, changes[0]):
+        if changes and isinstance(changes[0], Journal) and self._journal(changes[0], latest, pending):
+            self._flush_inserts(c, pending)  # the rebuild reads the journal and the rows it replaces
             self._refold(c, projection, tables, changes[0])
             return
         for change in changes:
             if not isinstance(change, Journal):
-                self._execute_change(c, tables, change)
+                self._execute_change(c, tables, change, pending)
 
-    def _journal(self, c: _Cursor, entry: Journal) -> bool:
+    def _journal_latest(
+        self, c: _Cursor, batch: Sequence[tuple[int, Sequence[RowChange]]]
+    ) -> dict[tuple[Any, ...], Any]:
+        """Where each aggregate journaled in the batch stands before it: the latest `occurred_at`
+        (as stored) of its journaled events other than its creation, by `_journal_slot`; an
+        aggregate with none is absent."""
+        keys: dict[tuple[str, tuple[str, ...]], dict[tuple[Any, ...], Mapping[str, Any]]] = {}
+        for _, changes in batch:
+            if changes and isinstance(changes[0], Journal):
+                entry = changes[0]
+                keys.setdefault((entry.table, tuple(entry.key)), {})[self._journal_slot(entry)] = entry.key
+        latest: dict[tuple[Any, ...], Any] = {}
+        for (table, columns), by_slot in keys.items():
+            entries = list(by_slot.values())
+            for first in range(0, len(entries), _LOOKUP_CHUNK):
+                chunk = entries[first : first + _LOOKUP_CHUNK]
+                if len(columns) == 1:
+                    matching = f"{columns[0]} IN ({self._marks(len(chunk))})"
+                else:
+                    one = "(" + " AND ".join(f"{col} = ?" for col in columns) + ")"
+                    matching = "(" + " OR ".join([one] * len(chunk)) + ")"
+                self._run(
+                    c,
+                    f"SELECT {', '.join(columns)}, MAX(occurred_at) AS latest FROM {self.table_name(table)} "
+                    f"WHERE version > 1 AND {matching} GROUP BY {', '.join(columns)}",
+                    [value for key in chunk for value in key.values()],
+                )
+                for row in c.fetchall():
+                    found = self._row(c, row)
+                    latest[(table, *(found[col] for col in columns))] = found["latest"]
+        return latest
+
+    def _journal_slot(self, entry: Journal) -> tuple[Any, ...]:
+        """An aggregate's place in `_journal_latest`: its journal table and key values as stored."""
+        return (entry.table, *(to_db(value) for value in entry.key.values()))
+
+    def _journal(self, entry: Journal, latest: dict[tuple[Any, ...], Any], pending: PendingInserts) -> bool:
         """Keep the event in its aggregate's journal; True when it is dated before an event of
-        the aggregate already there (other than its creation, which comes first in any case)."""
+        the aggregate already there (other than its creation, which comes first in any case).
+        `latest` (from `_journal_latest`) says where the aggregate stands and follows the batch."""
         name = self.table_name(entry.table)
         record = entry.record
-        where, params = self._where(entry.key)
-        self._run(
-            c,
-            f"SELECT 1 FROM {name} WHERE {where} AND version > 1 AND occurred_at > ? LIMIT 1",
-            [*params, record.occurred_at],
-        )
-        later = c.fetchone() is not None
+        slot = self._journal_slot(entry)
+        occurred_at = to_db(record.occurred_at)
+        stands = latest.get(slot)
+        # stored timestamps are fixed-width ISO UTC text, so text order is time order, as in SQL
+        later = stands is not None and stands > occurred_at
+        if record.aggregate_version > 1 and not later:
+            latest[slot] = occurred_at
         row = {
             **entry.key,
             "version": record.aggregate_version,
@@ -240,8 +294,7 @@ class ReadModelRecorder(TrackingRecorder):
             "recorded_at": record.recorded_at,
             "record": record_to_json(record),
         }
-        cols = list(row)
-        self._run(c, f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({self._marks(len(cols))})", row.values())
+        pending.add(name, tuple(row), row.values())
         return later
 
     def _refold(self, c: _Cursor, projection: Projection, tables: Mapping[str, Table], entry: Journal) -> None:
@@ -267,8 +320,15 @@ class ReadModelRecorder(TrackingRecorder):
         for change in (*entry.then, *kept):
             self._execute_change(c, tables, change)
 
-    def _execute_change(self, c: _Cursor, tables: Mapping[str, Table], change: RowChange) -> None:
+    def _execute_change(
+        self, c: _Cursor, tables: Mapping[str, Table], change: RowChange, pending: PendingInserts | None = None
+    ) -> None:
         name = self.table_name(change.table)
+        if pending is not None:
+            if isinstance(change, Insert):
+                pending.add(name, tuple(change.row), change.row.values())
+                return
+            self._flush_inserts(c, pending, name)  # what follows reads or changes that table's rows
         if isinstance(change, Insert):
             cols = list(change.row)
             self._run(
@@ -299,6 +359,14 @@ class ReadModelRecorder(TrackingRecorder):
             raise TypeError("a journal entry is kept by _execute_event, first among its event's changes")
         else:  # pragma: no cover - the union is closed
             raise TypeError(f"unknown row change {change!r}")
+
+    def _flush_inserts(self, c: _Cursor, pending: PendingInserts, table: str | None = None) -> None:
+        """Write the buffered inserts (of one table, or all), in the order they were buffered:
+        one `executemany` per table and columns, so that the statement is parsed once and, on
+        PostgreSQL, its rows go out in one exchange with the server instead of one per row."""
+        for (name, cols), rows in pending.take(table):
+            sql = self._dialect(f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({self._marks(len(cols))})")
+            c.executemany(sql, [[to_db(value) for value in row] for row in rows])
 
     def _new_version(self, c: _Cursor, table: Table, name: str, change: NewVersion) -> None:
         overrides = {**change.changes, "version": change.version, "valid_from": change.at, "valid_to": None}
@@ -419,6 +487,28 @@ class ReadModelRecorder(TrackingRecorder):
         for row in rows:
             digest.update(json.dumps([_normal(row[c]) for c in table.columns], default=str).encode())
         return len(rows), digest.hexdigest()
+
+
+class PendingInserts:
+    """The inserts of a batch not yet written, by table and columns in first-seen order: a
+    batch's inserts into a table go out together (`executemany`), before anything else reads
+    or changes that table (or at the end of the batch), instead of one statement per row."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}
+
+    def add(self, table: str, columns: tuple[str, ...], values: Iterable[Any]) -> None:
+        """Buffer one row for `table` (its physical name)."""
+        self._rows.setdefault((table, columns), []).append(list(values))
+
+    def take(self, table: str | None = None) -> list[tuple[tuple[str, tuple[str, ...]], list[list[Any]]]]:
+        """Remove and return the buffered rows of `table` (of every table when None)."""
+        if not self._rows:
+            return []
+        taken = [(group, rows) for group, rows in self._rows.items() if table is None or group[0] == table]
+        for group, _ in taken:
+            del self._rows[group]
+        return taken
 
 
 def _refuse_partly_built(named: Sequence[tuple[str, Table]], missing: set[str], owners: Mapping[str, str]) -> None:

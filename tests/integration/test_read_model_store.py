@@ -144,3 +144,32 @@ def test_a_consumer_batch_of_only_duplicates_still_moves_its_kafka_offset(store:
     assert result.applied == 0
     assert store.offset("pipeline", "t:0") == 3
     assert store.position("pipeline", "t:0") == 1
+
+
+def test_a_back_dated_event_in_the_same_batch_as_the_later_one_rebuilds_its_lead_as_one_event_per_batch_does(
+    app: CrmApplication, store: ReadModelStore, database_url: str
+) -> None:
+    t0 = datetime.now(UTC) - timedelta(days=10)
+    first = app.capture_lead(capture(occurred_at=t0), ALICE).id
+    other = app.capture_lead(capture(email="grace@example.com", occurred_at=t0), ALICE).id
+    app.change_stage(first, ChangeStage(stage="qualified", occurred_at=t0 + timedelta(days=2)), ALICE)
+    app.change_stage(other, ChangeStage(stage="contacted", occurred_at=t0 + timedelta(days=1)), ALICE)
+    # recorded last, but it happened between the first lead's capture and its qualification
+    app.change_stage(first, ChangeStage(stage="contacted", occurred_at=t0 + timedelta(days=1)), ALICE)
+    settings = Settings(database_url=database_url)
+    # when the log is applied in one batch, and again one event per batch
+    InProcessRunner(app, store, batch_size=1000).catch_up()
+    one_by_one = open_read_models(settings, "one_by_one_", [PipelineProjection()])
+    one_by_one.reset()
+    InProcessRunner(app, one_by_one, batch_size=1).catch_up()
+    # then both hold the first lead's stages in business order, row for row the same
+    intervals = store.fetch(
+        "SELECT stage, entered_at, left_at FROM pipeline_stage_intervals WHERE lead_id = ? ORDER BY entered_at",
+        [str(first)],
+    )
+    assert [i["stage"] for i in intervals] == ["new", "contacted", "qualified"]
+    assert intervals[-1]["left_at"] is None
+    assert store.fetch("SELECT stage FROM pipeline_leads WHERE lead_id = ?", [str(first)]) == [{"stage": "qualified"}]
+    assert one_by_one.checksums() == store.checksums()
+    one_by_one.drop()
+    one_by_one.close()
