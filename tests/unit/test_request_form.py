@@ -52,8 +52,8 @@ def test_an_unknown_query_parameter_is_a_422_naming_it_and_the_parameters_the_ro
     assert body["errors"] == [
         {
             "field": "stgae",
-            "message": "unknown query parameter; this route takes: cursor, email, limit, min_position, min_score, "
-            "owner, source, stage",
+            "message": "unknown query parameter; this route takes: as_of, cursor, email, known_at, limit, "
+            "min_position, min_score, owner, source, stage",
             "type": "unknown_query_parameter",
         }
     ]
