@@ -315,18 +315,17 @@ class ReadModelQueries:
         then; names as now, since the journal holds none). `owner_scope` (a rep): only the leads
         that user owns now, whatever the filters say."""
         among = None if email is None else {p.person_id for p in self.people_with_email("lead", email)}
+        filters: dict[str, Any] = {
+            "stage": stage,
+            "owner": owner,
+            "unassigned": unassigned,
+            "source": source,
+            "min_score": min_score,
+            "after": after,
+            "limit": limit,
+        }
         if as_of is None and known_at is None:
-            return list_leads(
-                self.store,
-                stage=stage,
-                owner=owner,
-                unassigned=unassigned,
-                source=source,
-                min_score=min_score,
-                after=after,
-                limit=limit,
-                among=None if among is None else sorted(among),
-            )
+            return list_leads(self.store, **filters, among=None if among is None else sorted(among))
         if self.believed_at is None:
             raise KnownAtUnavailable("these read models keep no journal to answer as of a past moment")
         if owner_scope is not None:
@@ -334,17 +333,7 @@ class ReadModelQueries:
             among = owned if among is None else among & owned
         then = self.believed_at(known_at, as_of)
         try:
-            rows = list_leads(
-                then,
-                stage=stage,
-                owner=owner,
-                unassigned=unassigned,
-                source=source,
-                min_score=min_score,
-                after=after,
-                limit=limit,
-                among=None if among is None else sorted(among),
-            )
+            rows = list_leads(then, **filters, among=None if among is None else sorted(among))
         finally:
             then.close()
         return with_current_names(self.store, rows)

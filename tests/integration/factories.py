@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from consumers.in_process_runner import InProcessRunner
 from consumers.ports import ReadModelWriter
-from services.app.application import Context, CrmApplication
+from services.app.application import AuditEntry, Context, CrmApplication
 from services.app.commands import AddUser, CaptureLead, CreateContact
 
 ALICE = Context(actor="alice", correlation_id="req-alice")
@@ -53,3 +55,13 @@ def caught_up(app: CrmApplication, store: Store) -> Store:
     """The store after the runner applied every event recorded so far."""
     InProcessRunner(app, store).catch_up()
     return store
+
+
+def known_at_of(entries: Sequence[AuditEntry], k: int | None) -> datetime | None:
+    """A transaction time to probe a record's history at: None (now), just before its creation
+    was recorded (k = 0), or the recording time of its k-th event (counted round)."""
+    if k is None:
+        return None
+    if k == 0:
+        return entries[0].recorded_at - timedelta(microseconds=1)
+    return entries[(k - 1) % len(entries)].recorded_at

@@ -44,7 +44,7 @@ from services.settings import Settings
 from services.storage.read_model_store import ReadModelStore
 from services.storage.recorders import read_model_recorder
 from tests.integration.conftest import BACKENDS
-from tests.integration.factories import ALICE, caught_up
+from tests.integration.factories import ALICE, caught_up, known_at_of
 
 DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]
 CREATED_AT = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -436,16 +436,6 @@ KNOWN_PROBES = st.lists(
     min_size=1,
     max_size=5,
 )
-
-
-def known_at_of(entries: list[AuditEntry], k: int | None) -> datetime | None:
-    """A transaction time to probe: None (now), just before the contact's creation was recorded
-    (k = 0), or the recording time of its k-th event (counted round)."""
-    if k is None:
-        return None
-    if k == 0:
-        return entries[0].recorded_at - timedelta(microseconds=1)
-    return entries[(k - 1) % len(entries)].recorded_at
 
 
 @pytest.mark.parametrize("database_url", [DURABLE[0]], indirect=True)

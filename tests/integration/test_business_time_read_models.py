@@ -21,7 +21,7 @@ from services.settings import Settings
 from services.storage.as_known import pipeline_as_known_at
 from services.storage.read_model_store import ReadModelStore
 from tests.integration.conftest import BACKENDS
-from tests.integration.factories import ALICE, capture, caught_up
+from tests.integration.factories import ALICE, capture, caught_up, known_at_of
 from tests.integration.test_business_time import COMMANDS, reference_fold, run
 
 DURABLE = [p for p in BACKENDS if p.values[0] != "memory"]
@@ -205,16 +205,6 @@ def test_the_pipeline_as_known_at_a_past_moment_leaves_out_what_was_recorded_lat
 KNOWN_PROBES = st.lists(
     st.tuples(st.integers(-10, 250), st.one_of(st.none(), st.integers(0, 10))), min_size=1, max_size=4
 )
-
-
-def known_at_of(entries: list[AuditEntry], k: int | None) -> datetime | None:
-    """A transaction time to probe: None (now), just before the lead's capture was recorded
-    (k = 0), or the recording time of its k-th event (counted round)."""
-    if k is None:
-        return None
-    if k == 0:
-        return entries[0].recorded_at - timedelta(microseconds=1)
-    return entries[(k - 1) % len(entries)].recorded_at
 
 
 @pytest.mark.parametrize("database_url", [DURABLE[0]], indirect=True)
