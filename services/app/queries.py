@@ -80,7 +80,7 @@ def _now() -> datetime:
 
 
 def _this_second() -> datetime:
-    """Now, to the whole second: what an answer "as of now" that is kept (`_kept`) is as of."""
+    """Now, to the whole second: how long an answer "as of now" is kept (`_kept`)."""
     return _now().replace(microsecond=0)
 
 
@@ -175,33 +175,36 @@ class ReadModelQueries:
     ) -> PipelineSummary:
         """Counts, values, weighted values (learned win probabilities), conversion rates, time in
         stage; kept per pipeline position and parameters (`_kept`)."""
-        when = as_of or _this_second()
 
         def compute() -> PipelineSummary:
+            when = as_of or _now()
             learned = forecasting.learn_win_probabilities(self.store, when, self.min_sample)
             return pipeline_summary(self.store, when, owner, source, learned.probabilities)
 
-        return self._kept("pipeline", (when, owner, source), compute)
+        return self._kept("pipeline", as_of, (owner, source), compute)
 
     def forecast(self, as_of: datetime | None = None, months: int = 3) -> Forecast:
         """Expected revenue per month for the next `months` months, with forecast categories; the
         deals' chances moved by the learned win probability of that day (`win_model`, kept);
         kept per pipeline position and parameters (`_kept`)."""
-        when = as_of or _this_second()
 
         def compute() -> Forecast:
+            when = as_of or _now()
             model = self.win_model(utc(when).date())
             return forecasting.forecast(self.store, when, months, self.min_sample, win_model=model)
 
-        return self._kept("forecast", (when, months), compute)
+        return self._kept("forecast", as_of, (months,), compute)
 
-    def _kept(self, what: str, params: tuple[Any, ...], compute: Callable[[], _Answer]) -> _Answer:
-        """`compute()`, kept per (pipeline read-model position, `what`, `params`): the pipeline
-        and forecast read nothing but the pipeline's tables, so an answer holds until that
-        read model applies another event. An answer as of now is as of the current whole second
-        (`_this_second`), so that the requests of one second share it. The newest
-        `_ANSWERS_KEPT` answers are kept."""
-        key = (self.store.position("pipeline"), what, *params)
+    def _kept(
+        self, what: str, as_of: datetime | None, params: tuple[Any, ...], compute: Callable[[], _Answer]
+    ) -> _Answer:
+        """`compute()`, kept per (pipeline read-model position, `what`, `as_of`, `params`): the
+        pipeline and forecast read nothing but the pipeline's tables, so an answer holds until
+        that read model applies another event. An answer as of now (`as_of` None) is computed as
+        of the moment it is computed, with every event applied at that position, and is kept for
+        the rest of that whole second (`_this_second`), so that the requests of one second share
+        it. The newest `_ANSWERS_KEPT` answers are kept."""
+        key = (self.store.position("pipeline"), what, as_of or ("now", _this_second()), *params)
         with self._answers_lock:
             if key in self._answers:
                 self._answers.move_to_end(key)

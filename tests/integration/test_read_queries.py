@@ -91,6 +91,12 @@ def test_a_pipeline_or_forecast_answer_is_kept_until_the_pipeline_applies_anothe
         assert again is not first
         assert sum(s.count for s in again.stages) == sum(s.count for s in first.stages) + 1
         assert queries.forecast(as_of=END, months=2) is not forecast
+
+        # as of now: every event applied counts, one captured this very moment included
+        now_before = sum(s.count for s in queries.pipeline().stages)
+        app.capture_lead(CaptureLead(name="Just Now", email="just.now@example.com", source="web_form"))
+        runner.catch_up()
+        assert sum(s.count for s in queries.pipeline().stages) == now_before + 1
     finally:
         store.close()
         app.close()
