@@ -71,28 +71,18 @@ def request_tokens(tokens: TokenStore, settings: Settings) -> Authenticator:
 
 def serve(host: str, port: int, demo: bool, settings: Settings, out: TextIO = sys.stdout) -> int:
     """Run the API until interrupted; returns the exit code."""
-    import uvicorn
-
-    from services.bootstrap import bootstrap, open_token_store
-    from services.jobs.demo import banner, demo_lead_id, prepare_demo
+    from services.bootstrap import bootstrap
 
     _configure_logging()
     with ExitStack() as opened:
         crm = bootstrap(settings)
         opened.callback(crm.close)
-        banner_text = None
-        if demo:
-            tokens = open_token_store(settings)
-            try:
-                # seed first, so that the read models catch up with the demo data before serving
-                token = prepare_demo(crm, tokens, settings)
-            finally:
-                tokens.close()
-            banner_text = banner(host, port, token, demo_lead_id(crm))
+        # seed first, so that the read models catch up with the demo data before serving
+        banner_text = _demo_banner(crm, settings, host, port) if demo else None
         app = _api(crm, settings, opened)
         if banner_text is not None:
             print(banner_text, file=out, flush=True)
-        uvicorn.run(app, host=host, port=port, log_level="info", http=HTTP_PARSER, loop=EVENT_LOOP)
+        _run_uvicorn(app, host, port)
     return 0
 
 
@@ -102,10 +92,7 @@ def serve_workers(host: str, port: int, workers: int, demo: bool, settings: Sett
     models, automation and webhook deliveries are kept by one of them at a time, the holder of
     each one's leader lock on the store, and any worker waits for a write's position in the
     shared read models, so a client reads its writes whichever worker answers."""
-    import uvicorn
-
-    from services.bootstrap import bootstrap, following_read_models, open_token_store
-    from services.jobs.demo import banner, demo_lead_id, prepare_demo
+    from services.bootstrap import bootstrap, following_read_models
 
     if settings.database.backend != "postgres":
         raise CommandFailed(
@@ -115,27 +102,37 @@ def serve_workers(host: str, port: int, workers: int, demo: bool, settings: Sett
         )
     _configure_logging()
     if demo:
-        crm, tokens = bootstrap(settings), open_token_store(settings)
+        crm = bootstrap(settings)
         try:
-            token = prepare_demo(crm, tokens, settings)
+            banner_text = _demo_banner(crm, settings, host, port)
             # the read models catch up with the demo data before the workers serve
             with following_read_models(crm, settings, log=sys.stderr):
                 pass
-            print(banner(host, port, token, demo_lead_id(crm)), file=out, flush=True)
+            print(banner_text, file=out, flush=True)
         finally:
-            tokens.close()
             crm.close()
-    uvicorn.run(
-        f"{__name__}:worker_app",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="info",
-        http=HTTP_PARSER,
-        loop=EVENT_LOOP,
-    )
+    _run_uvicorn(f"{__name__}:worker_app", host, port, factory=True, workers=workers)
     return 0
+
+
+def _demo_banner(crm: CrmApplication, settings: Settings, host: str, port: int) -> str:
+    """Seed the demo data into an empty store (and its admin token); the banner to print."""
+    from services.bootstrap import open_token_store
+    from services.jobs.demo import banner, demo_lead_id, prepare_demo
+
+    tokens = open_token_store(settings)
+    try:
+        token = prepare_demo(crm, tokens, settings)
+    finally:
+        tokens.close()
+    return banner(host, port, token, demo_lead_id(crm))
+
+
+def _run_uvicorn(app: Any, host: str, port: int, **options: Any) -> None:
+    """uvicorn on httptools and uvloop until interrupted (`options`: a factory, workers)."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level="info", http=HTTP_PARSER, loop=EVENT_LOOP, **options)
 
 
 def worker_app() -> FastAPI:
