@@ -40,6 +40,7 @@ from projections.row_changes import (
 )
 from services.storage import tracking
 from services.storage.fail_fast_postgres import FailFastTrackingRecorder
+from services.storage.pending_writes import InsertRun, PendingWrites
 from services.storage.schema import ReadModelSchemaMismatch, SchemaRecords, lock_schema_changes
 
 _SQLITE_TYPES: dict[ColumnType, str] = {
@@ -193,11 +194,11 @@ class ReadModelRecorder(TrackingRecorder):
             # event: a read per event would make psycopg's pipeline wait for every statement
             # queued before it, one round trip per event
             latest = self._journal_latest(c, fresh)
-            pending = PendingInserts()
+            pending = PendingWrites(to_db)
             with self._batched(c):
                 for _, changes in fresh:
                     self._execute_event(c, projection, tables, changes, latest, pending)
-                self._flush_inserts(c, pending)
+                self._flush(c, pending)
             last = fresh[-1][0]
             try:
                 self._insert_tracking(c, Tracking(application_name=tracking_name, notification_id=last))
@@ -226,12 +227,12 @@ class ReadModelRecorder(TrackingRecorder):
         tables: Mapping[str, Table],
         changes: Sequence[RowChange],
         latest: dict[tuple[Any, ...], Any],
-        pending: PendingInserts,
+        pending: PendingWrites,
     ) -> None:
         """One event's row changes; a journaled event back-dated before another of its aggregate
         rebuilds the aggregate's rows in business order instead (see `Journal`)."""
         if changes and isinstance(changes[0], Journal) and self._journal(changes[0], latest, pending):
-            self._flush_inserts(c, pending)  # the rebuild reads the journal and the rows it replaces
+            self._flush(c, pending)  # the rebuild reads the journal and the rows it replaces
             self._refold(c, projection, tables, changes[0])
             return
         for change in changes:
@@ -274,7 +275,7 @@ class ReadModelRecorder(TrackingRecorder):
         """An aggregate's place in `_journal_latest`: its journal table and key values as stored."""
         return (entry.table, *(to_db(value) for value in entry.key.values()))
 
-    def _journal(self, entry: Journal, latest: dict[tuple[Any, ...], Any], pending: PendingInserts) -> bool:
+    def _journal(self, entry: Journal, latest: dict[tuple[Any, ...], Any], pending: PendingWrites) -> bool:
         """Keep the event in its aggregate's journal; True when it is dated before an event of
         the aggregate already there (other than its creation, which comes first in any case).
         `latest` (from `_journal_latest`) says where the aggregate stands and follows the batch."""
@@ -294,7 +295,7 @@ class ReadModelRecorder(TrackingRecorder):
             "recorded_at": record.recorded_at,
             "record": record_to_json(record),
         }
-        pending.add(name, tuple(row), row.values())
+        pending.insert(name, tuple(row), row.values())
         return later
 
     def _refold(self, c: _Cursor, projection: Projection, tables: Mapping[str, Table], entry: Journal) -> None:
@@ -321,38 +322,20 @@ class ReadModelRecorder(TrackingRecorder):
             self._execute_change(c, tables, change)
 
     def _execute_change(
-        self, c: _Cursor, tables: Mapping[str, Table], change: RowChange, pending: PendingInserts | None = None
+        self, c: _Cursor, tables: Mapping[str, Table], change: RowChange, pending: PendingWrites | None = None
     ) -> None:
+        """Write one row change, or hold it in `pending` (coalesced with the batch's other changes
+        of its row) until the batch ends or something must see the table's rows."""
         name = self.table_name(change.table)
         if pending is not None:
             if isinstance(change, Insert):
-                pending.add(name, tuple(change.row), change.row.values())
+                pending.insert(name, tuple(change.row), change.row.values())
                 return
-            self._flush_inserts(c, pending, name)  # what follows reads or changes that table's rows
-        if isinstance(change, Insert):
-            cols = list(change.row)
-            self._run(
-                c, f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({self._marks(len(cols))})", change.row.values()
-            )
-        elif isinstance(change, Upsert):
-            cols = list(change.row)
-            updates = [col for col in cols if col not in change.key]
-            action = (
-                "DO UPDATE SET " + ", ".join(f"{col} = excluded.{col}" for col in updates) if updates else "DO NOTHING"
-            )
-            self._run(
-                c,
-                f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({self._marks(len(cols))}) "
-                f"ON CONFLICT ({', '.join(change.key)}) {action}",
-                change.row.values(),
-            )
-        elif isinstance(change, Update):
-            where, params = self._where(change.where, change.where_null)
-            for col, bound in change.not_after.items():
-                where += f" AND ({col} IS NULL OR {col} <= ?)"
-                params.append(bound)
-            sets = ", ".join(f"{col} = ?" for col in change.values)
-            self._run(c, f"UPDATE {name} SET {sets} WHERE {where}", [*change.values.values(), *params])
+            if isinstance(change, Update | Upsert) and pending.keep(name, change):
+                return
+            self._flush(c, pending, name)  # what follows reads or changes that table's rows
+        if isinstance(change, Insert | Upsert | Update):
+            self._run(c, *self._statement(name, change))
         elif isinstance(change, NewVersion):
             self._new_version(c, tables[change.table], name, change)
         elif isinstance(change, Journal):
@@ -360,13 +343,46 @@ class ReadModelRecorder(TrackingRecorder):
         else:  # pragma: no cover - the union is closed
             raise TypeError(f"unknown row change {change!r}")
 
-    def _flush_inserts(self, c: _Cursor, pending: PendingInserts, table: str | None = None) -> None:
-        """Write the buffered inserts (of one table, or all), in the order they were buffered:
-        one `executemany` per table and columns, so that the statement is parsed once and, on
-        PostgreSQL, its rows go out in one exchange with the server instead of one per row."""
-        for (name, cols), rows in pending.take(table):
-            sql = self._dialect(f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({self._marks(len(cols))})")
-            c.executemany(sql, [[to_db(value) for value in row] for row in rows])
+    def _statement(self, name: str, change: Insert | Upsert | Update) -> tuple[str, list[Any]]:
+        """The SQL (with `?` placeholders) and parameters of an insert, upsert or update."""
+        if isinstance(change, Insert):
+            return self._insert_sql(name, tuple(change.row)), list(change.row.values())
+        if isinstance(change, Upsert):
+            cols = list(change.row)
+            updates = [col for col in cols if col not in change.key]
+            action = (
+                "DO UPDATE SET " + ", ".join(f"{col} = excluded.{col}" for col in updates) if updates else "DO NOTHING"
+            )
+            sql = (
+                f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({self._marks(len(cols))}) "
+                f"ON CONFLICT ({', '.join(change.key)}) {action}"
+            )
+            return sql, list(change.row.values())
+        where, params = self._where(change.where, change.where_null)
+        for col, bound in change.not_after.items():
+            where += f" AND ({col} IS NULL OR {col} <= ?)"
+            params.append(bound)
+        sets = ", ".join(f"{col} = ?" for col in change.values)
+        return f"UPDATE {name} SET {sets} WHERE {where}", [*change.values.values(), *params]
+
+    def _insert_sql(self, name: str, cols: Sequence[str]) -> str:
+        return f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({self._marks(len(cols))})"
+
+    def _flush(self, c: _Cursor, pending: PendingWrites, table: str | None = None) -> None:
+        """Write the held changes (of one table, or all), run by run: one `executemany` per
+        statement shape, so that a statement is parsed once and, on PostgreSQL, its rows go out
+        in one exchange with the server instead of one per row."""
+        for name, runs in pending.take(table):
+            for run in runs:
+                if isinstance(run, InsertRun):
+                    shaped = {self._insert_sql(name, cols): rows for cols, rows in run.rows.items()}
+                else:
+                    shaped = {}
+                    for change in run.changes.values():
+                        sql, params = self._statement(name, change)
+                        shaped.setdefault(sql, []).append(params)
+                for sql, rows in shaped.items():
+                    c.executemany(self._dialect(sql), [[to_db(value) for value in row] for row in rows])
 
     def _new_version(self, c: _Cursor, table: Table, name: str, change: NewVersion) -> None:
         overrides = {**change.changes, "version": change.version, "valid_from": change.at, "valid_to": None}
@@ -487,28 +503,6 @@ class ReadModelRecorder(TrackingRecorder):
         for row in rows:
             digest.update(json.dumps([_normal(row[c]) for c in table.columns], default=str).encode())
         return len(rows), digest.hexdigest()
-
-
-class PendingInserts:
-    """The inserts of a batch not yet written, by table and columns in first-seen order: a
-    batch's inserts into a table go out together (`executemany`), before anything else reads
-    or changes that table (or at the end of the batch), instead of one statement per row."""
-
-    def __init__(self) -> None:
-        self._rows: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}
-
-    def add(self, table: str, columns: tuple[str, ...], values: Iterable[Any]) -> None:
-        """Buffer one row for `table` (its physical name)."""
-        self._rows.setdefault((table, columns), []).append(list(values))
-
-    def take(self, table: str | None = None) -> list[tuple[tuple[str, tuple[str, ...]], list[list[Any]]]]:
-        """Remove and return the buffered rows of `table` (of every table when None)."""
-        if not self._rows:
-            return []
-        taken = [(group, rows) for group, rows in self._rows.items() if table is None or group[0] == table]
-        for group, _ in taken:
-            del self._rows[group]
-        return taken
 
 
 def _refuse_partly_built(named: Sequence[tuple[str, Table]], missing: set[str], owners: Mapping[str, str]) -> None:
