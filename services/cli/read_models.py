@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from projections.registry import PROJECTION_NAMES
-from services.cli.common import CommandFailed, add_command, application, iso_date, progress_bar
+from services.cli.common import CommandFailed, add_command, application, iso_date, positive, progress_bar
 
 if TYPE_CHECKING:
     from services.settings import Settings
@@ -19,6 +19,12 @@ def register(commands: Any) -> None:
     replay.add_argument("--projection", action="append", choices=PROJECTION_NAMES, help="only this one (repeatable)")
     replay.add_argument("--until", type=iso_date, help="only events that occurred on or before this business date")
     replay.add_argument("--swap", action="store_true", help="make the rebuilt read models the live ones")
+    replay.add_argument(
+        "--jobs",
+        type=positive,
+        default=1,
+        help="share the projections out among this many processes (PostgreSQL; default 1)",
+    )
     add_command(commands, "verify", run_verify, "compare the live read models with a fresh full replay, by checksum")
     status = add_command(commands, "status", run_status, "show the store head, read-model positions and lag")
     status.add_argument("--kafka", action="store_true", help="also the relay position and Kafka lag per partition")
@@ -26,7 +32,7 @@ def register(commands: Any) -> None:
 
 def run_replay(args: argparse.Namespace, settings: Settings) -> int:
     """Rebuild, report events/s, optionally swap in."""
-    from services.jobs.rebuild import rebuild
+    from services.jobs.rebuild import SharedDatabaseNeeded, rebuild
     from services.storage.tracking import REBUILD_NAMESPACE
 
     if args.swap and args.until is not None:
@@ -37,9 +43,12 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
     with application(settings) as app:
         head = app.head_position()
         label = f"rebuilding {','.join(args.projection or PROJECTION_NAMES)}"
-        store, seconds = rebuild(
-            app, settings, REBUILD_NAMESPACE, args.projection, head, args.until, progress_bar(label)
-        )
+        try:
+            store, seconds = rebuild(
+                app, settings, REBUILD_NAMESPACE, args.projection, head, args.until, progress_bar(label), args.jobs
+            )
+        except SharedDatabaseNeeded as error:
+            raise CommandFailed(str(error), exit_code=2) from error
     print(file=sys.stderr)
     try:
         print(

@@ -44,7 +44,7 @@ class Scripted:
     """A projection whose changes the test gives (the store only needs its name and tables)."""
 
     name = "coalesce"
-    tables = (ROWS, EVENTS, VERSIONS)
+    tables: tuple[Table, ...] = (ROWS, EVENTS, VERSIONS)
 
     def apply(self, record: Any) -> list[RowChange]:
         return []

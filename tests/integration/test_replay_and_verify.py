@@ -90,3 +90,41 @@ def test_importing_cdnow_purchases_twice_appends_nothing_the_second_time(databas
     assert " 0 events appended" in again.stdout
     replayed = crm(database_url, "replay", "--swap")
     assert replayed.returncode == 0 and "swapped into live" in replayed.stdout
+
+
+@pytest.mark.parametrize("database_url", DURABLE, indirect=True)
+def test_a_replay_in_two_processes_equals_one_in_one_process(database_url: str) -> None:
+    # given a seeded history
+    settings = Settings(database_url=database_url)
+    app = bootstrap(settings)
+    seed_history(app, leads=40, seed=13, end=END)
+    # when the read models are rebuilt in one process, and again with the projections shared
+    # out among two
+    seen: list[tuple[int, int]] = []
+    alone, _ = rebuild(app, settings, "alone_")
+    shared, _ = rebuild(app, settings, "shared_", jobs=2, progress=lambda at, head: seen.append((at, head)))
+    # then both hold the same rows and positions, and the progress reached the head
+    head = app.head_position()
+    assert shared.checksums() == alone.checksums()
+    assert {name: shared.position(name) for name in shared.projections} == dict.fromkeys(alone.projections, head)
+    assert seen[-1] == (head, head)
+    for store in (alone, shared):
+        store.drop()
+        store.close()
+    app.close()
+
+
+def test_a_replay_from_the_cli_shares_its_projections_out_and_refuses_to_where_processes_cannot_share(
+    tmp_path: Path,
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'crm.db'}"
+    app = bootstrap(Settings(database_url=database_url))
+    seed_history(app, leads=5, seed=2, end=END)
+    head = app.head_position()
+    app.close()
+    shared = crm(database_url, "replay", "--jobs", "2")
+    assert shared.returncode == 0, shared.stderr
+    assert f"replayed {head} events" in shared.stdout
+    refused = crm("memory://", "replay", "--jobs", "2")
+    assert refused.returncode == 2 and "needs a database they share" in refused.stderr
+    assert crm(database_url, "replay", "--jobs", "0").returncode == 2
