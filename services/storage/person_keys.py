@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from services.storage.postgres_pool import open_pool
 from services.storage.schema import lock_schema_changes
@@ -60,11 +61,16 @@ class MemoryKeyStore:
 
 
 class SqliteKeyStore:
-    """Keys in the event store's SQLite file."""
+    """Keys in the event store's SQLite file, through one connection kept open (shared by the
+    threads, one at a time): a replay opens every person's key, and a connection per lookup cost
+    more than the lookup."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        with closing(self._connect()) as db, db:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=10, check_same_thread=False)
+        self._db.execute("PRAGMA secure_delete = ON")  # a destroyed key's bytes are overwritten, not just unlinked
+        with self._writing() as db:
             db.execute(
                 f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} "
                 "(person_id TEXT PRIMARY KEY, wrapped_key BLOB NOT NULL, created_at TEXT NOT NULL)"
@@ -74,13 +80,18 @@ class SqliteKeyStore:
             )
             db.execute(f"CREATE INDEX IF NOT EXISTS {LINKS_TABLE}_person_idx ON {LINKS_TABLE} (person_id)")
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10)
-        db.execute("PRAGMA secure_delete = ON")  # a destroyed key's bytes are overwritten, not just unlinked
-        return db
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for this thread alone, in a transaction that commits at the end."""
+        with self._lock, self._db:
+            yield self._db
+
+    def _read(self, sql: str, params: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
 
     def add_person(self, person: str, wrapped_key: bytes, aggregate_id: str) -> None:
-        with closing(self._connect()) as db, db:
+        with self._writing() as db:
             db.execute(
                 f"INSERT OR IGNORE INTO {KEYS_TABLE} (person_id, wrapped_key, created_at) VALUES (?, ?, ?)",
                 (person, wrapped_key, datetime.now(UTC).isoformat()),
@@ -90,34 +101,32 @@ class SqliteKeyStore:
             )
 
     def link(self, aggregate_id: str, person: str) -> None:
-        with closing(self._connect()) as db, db:
+        with self._writing() as db:
             db.execute(
                 f"INSERT OR IGNORE INTO {LINKS_TABLE} (aggregate_id, person_id) VALUES (?, ?)", (aggregate_id, person)
             )
 
     def person_of(self, aggregate_id: str) -> str | None:
-        with closing(self._connect()) as db:
-            row = db.execute(f"SELECT person_id FROM {LINKS_TABLE} WHERE aggregate_id = ?", (aggregate_id,)).fetchone()
-        return row[0] if row else None
+        rows = self._read(f"SELECT person_id FROM {LINKS_TABLE} WHERE aggregate_id = ?", (aggregate_id,))
+        return rows[0][0] if rows else None
 
     def aggregates_of(self, person: str) -> list[str]:
-        with closing(self._connect()) as db:
-            rows = db.execute(
-                f"SELECT aggregate_id FROM {LINKS_TABLE} WHERE person_id = ? ORDER BY aggregate_id", (person,)
-            ).fetchall()
+        rows = self._read(
+            f"SELECT aggregate_id FROM {LINKS_TABLE} WHERE person_id = ? ORDER BY aggregate_id", (person,)
+        )
         return [r[0] for r in rows]
 
     def wrapped_key(self, person: str) -> bytes | None:
-        with closing(self._connect()) as db:
-            row = db.execute(f"SELECT wrapped_key FROM {KEYS_TABLE} WHERE person_id = ?", (person,)).fetchone()
-        return bytes(row[0]) if row else None
+        rows = self._read(f"SELECT wrapped_key FROM {KEYS_TABLE} WHERE person_id = ?", (person,))
+        return bytes(rows[0][0]) if rows else None
 
     def destroy(self, person: str) -> bool:
-        with closing(self._connect()) as db, db:
+        with self._writing() as db:
             return db.execute(f"DELETE FROM {KEYS_TABLE} WHERE person_id = ?", (person,)).rowcount > 0
 
     def close(self) -> None:
-        pass
+        with self._lock:
+            self._db.close()
 
 
 class PostgresKeyStore:
