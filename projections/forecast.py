@@ -481,11 +481,16 @@ def forecast(
     month_list = [add_months(month_start(as_of), n) for n in range(months)]
     fresh: dict[tuple[int, str], float] = {}
     learned: LearnedWin | NoModel | None = None
-    if model == "hazard_win":
-        learned = learned_win(journal or LeadJournal.load(reader), as_of, win_model)
     if model in ("hazard", "hazard_win"):
+        loaded = history or PipelineHistory.load(reader)
+        if model == "hazard_win":
+            if journal is None:
+                # a model trained already needs the journal only for the open deals' features
+                needed = None if win_model is None else [lead.lead_id for lead in loaded.open_at(as_of)]
+                journal = LeadJournal.load(reader, needed)
+            learned = learned_win(journal, as_of, win_model)
         win = learned if isinstance(learned, LearnedWin) else None
-        scored, fresh = hazard_deals(history or PipelineHistory.load(reader), as_of, months, hazard, win)
+        scored, fresh = hazard_deals(loaded, as_of, months, hazard, win)
     elif model == "stage_and_age":
         scored = scored_deals(reader, as_of, month_list, min_sample, days.days, win_probability)
     else:

@@ -55,9 +55,10 @@ class LeadJournal:
     _models: dict[datetime, WinModel | NoModel] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, reader: Reader) -> LeadJournal:
-        """Every lead's journaled events, merged duplicates left out."""
-        return cls(lead_histories(reader))
+    def load(cls, reader: Reader, lead_ids: Sequence[str] | None = None) -> LeadJournal:
+        """Every lead's journaled events (only the `lead_ids`' when given: enough for the
+        features of those leads, not for training), merged duplicates left out."""
+        return cls(lead_histories(reader, lead_ids=lead_ids))
 
     def model(self, as_of: datetime) -> WinModel | NoModel:
         """The model trained as of `trained_at(as_of)`, kept per training instant."""

@@ -127,26 +127,34 @@ def lead_at(lead_id: str, entries: Sequence[JournalEntry], at: datetime) -> Lead
 
 
 def lead_histories(
-    reader: Reader, known_at: datetime | None = None, lead_id: str | None = None
+    reader: Reader, known_at: datetime | None = None, lead_id: str | None = None, lead_ids: Sequence[str] | None = None
 ) -> dict[str, list[JournalEntry]]:
-    """Every lead's journaled events (only `lead_id`'s when given; only those recorded by
-    `known_at` when given), merged duplicates left out, by lead id."""
+    """Every lead's journaled events (only `lead_id`'s, or only the `lead_ids`', when given; only
+    those recorded by `known_at` when given), merged duplicates left out, by lead id."""
+    if lead_id is not None:
+        lead_ids = [lead_id]
     where = [f"lead_id NOT IN (SELECT m.lead_id FROM {LEADS.name} m WHERE m.merged_into IS NOT NULL)"]
     params: list[object] = []
     if known_at is not None:
         where.append("recorded_at <= ?")
         params.append(utc(known_at))
-    if lead_id is not None:
-        where.append("lead_id = ?")
-        params.append(lead_id)
-    rows = reader.fetch(
-        f"SELECT lead_id, record FROM {LEAD_EVENTS.name} WHERE {' AND '.join(where)} ORDER BY lead_id, version",
-        params,
-    )
+    step = _IDS_PER_QUERY
+    chunks = [None] if lead_ids is None else [lead_ids[i : i + step] for i in range(0, len(lead_ids), step)]
     histories: dict[str, list[JournalEntry]] = {}
-    for row in rows:
-        histories.setdefault(str(row["lead_id"]), []).append(entry_of(row["record"]))
+    for chunk in chunks:
+        only = [] if chunk is None else [f"lead_id IN ({', '.join('?' * len(chunk))})"]
+        rows = reader.fetch(
+            f"SELECT lead_id, record FROM {LEAD_EVENTS.name} WHERE {' AND '.join(where + only)} "
+            "ORDER BY lead_id, version",
+            [*params, *(chunk or [])],
+        )
+        for row in rows:
+            histories.setdefault(str(row["lead_id"]), []).append(entry_of(row["record"]))
     return histories
+
+
+_IDS_PER_QUERY = 500
+"""Leads named per journal query (bound parameters stay well below SQLite's limit)."""
 
 
 def training_fingerprint(reader: Reader, before: datetime, known_at: datetime | None = None) -> tuple[int, str | None]:

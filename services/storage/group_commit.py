@@ -55,15 +55,19 @@ class GroupStats:
 
     groups: int = 0
     appends: int = 0
-    largest: int = 0
     waited_seconds: float = 0.0
     sizes: dict[int, int] = field(default_factory=dict)
+    """How many groups held each number of appends."""
+
+    @property
+    def largest(self) -> int:
+        """The most appends one group held (0 before the first)."""
+        return max(self.sizes, default=0)
 
     def record(self, group: Sequence[Append], started: float) -> None:
         """Count one group that started writing at `started` (perf_counter)."""
         self.groups += 1
         self.appends += len(group)
-        self.largest = max(self.largest, len(group))
         self.sizes[len(group)] = self.sizes.get(len(group), 0) + 1
         self.waited_seconds += sum(started - a.queued_at for a in group)
 
