@@ -14,9 +14,7 @@ def test_two_processes_give_the_pipeline_one_and_every_other_projection_the_othe
 
 
 @given(names=st.lists(st.sampled_from(PROJECTION_NAMES), min_size=1, unique=True), jobs=st.integers(1, 12))
-def test_every_projection_goes_to_exactly_one_process_and_no_process_goes_without(
-    names: list[str], jobs: int
-) -> None:
+def test_every_projection_goes_to_exactly_one_process_and_no_process_goes_without(names: list[str], jobs: int) -> None:
     groups = shares(names, jobs)
     assert sorted(n for group in groups for n in group) == sorted(names)
     assert len(groups) == min(jobs, len(names)) and all(groups)
