@@ -127,12 +127,10 @@ def lead_at(lead_id: str, entries: Sequence[JournalEntry], at: datetime) -> Lead
 
 
 def lead_histories(
-    reader: Reader, known_at: datetime | None = None, lead_id: str | None = None, lead_ids: Sequence[str] | None = None
+    reader: Reader, known_at: datetime | None = None, lead_ids: Sequence[str] | None = None
 ) -> dict[str, list[JournalEntry]]:
-    """Every lead's journaled events (only `lead_id`'s, or only the `lead_ids`', when given; only
-    those recorded by `known_at` when given), merged duplicates left out, by lead id."""
-    if lead_id is not None:
-        lead_ids = [lead_id]
+    """Every lead's journaled events (only the `lead_ids`' when given; only those recorded by
+    `known_at` when given), merged duplicates left out, by lead id."""
     where = [f"lead_id NOT IN (SELECT m.lead_id FROM {LEADS.name} m WHERE m.merged_into IS NOT NULL)"]
     params: list[object] = []
     if known_at is not None:
@@ -232,7 +230,7 @@ def lead_win_probability(
 
     if isinstance(model, NoModel):
         return without(model.reason)
-    lead = lead_at(lead_id, lead_histories(reader, known_at, lead_id).get(lead_id, []), as_of)
+    lead = lead_at(lead_id, lead_histories(reader, known_at, [lead_id]).get(lead_id, []), as_of)
     if lead is None:
         return without("the pipeline read model does not hold this lead at that time (yet)")
     if not lead.is_open:

@@ -44,18 +44,16 @@ def rebuild(
     from projections.registry import select_projections
 
     projections = select_projections(names, settings.default_phone_region)
+    groups = shares([p.name for p in projections], jobs)
+    if len(groups) > 1 and settings.backend == "memory":
+        raise SharedDatabaseNeeded("a rebuild in several processes (--jobs) needs a database they share, not memory://")
     store = open_read_models(settings, namespace, projections)
     store.reset()
     started = time.monotonic()
-    groups = shares([p.name for p in projections], jobs)
     if len(groups) == 1:
         runner = in_process_runner(app, store, batch_size=1000, include=_occurred_by(until_date))
         runner.catch_up(until=until_position, progress=progress)
     else:
-        if settings.backend == "memory":
-            raise SharedDatabaseNeeded(
-                "a rebuild in several processes (--jobs) needs a database they share, not memory://"
-            )
         head = app.head_position() if until_position is None else until_position
         _rebuild_in_processes(settings, namespace, groups, head, until_date, store, progress)
     return store, time.monotonic() - started

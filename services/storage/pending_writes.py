@@ -57,33 +57,28 @@ class PendingWrites:
     def insert(self, table: str, columns: tuple[str, ...], values: Iterable[Any]) -> None:
         """Hold one row to insert into `table`."""
         runs = self._runs.setdefault(table, [])
-        if not runs or not isinstance(runs[-1], InsertRun):
-            runs.append(InsertRun())
-        last = runs[-1]
-        assert isinstance(last, InsertRun)
+        last = runs[-1] if runs else None
+        if not isinstance(last, InsertRun):
+            last = InsertRun()
+            runs.append(last)
         last.rows.setdefault(columns, []).append(list(values))
 
-    def keep(self, table: str, change: Keyed) -> bool:
+    def keep(self, table: str, change: Keyed) -> None:
         """Hold an upsert or update of `table`, merged with an earlier change of its row where that
-        is the same as applying both; False when it cannot be held (its key values are not
-        comparable), and then the caller writes the table's runs and the change itself."""
-        picked = _picked(change, self._normal)
-        if picked is None:
-            return False
-        shape, key = picked
+        is the same as applying both."""
+        shape, key = _picked(change, self._normal)
         runs = self._runs.setdefault(table, [])
         last = runs[-1] if runs else None
         if isinstance(last, KeyedRun) and last.shape == shape:
             held = last.changes.get(key)
             if held is None:
                 last.changes[key] = change
-                return True
+                return
             merged = merge(held, change)
             if merged is not None:
                 last.changes[key] = merged
-                return True
+                return
         runs.append(KeyedRun(shape, {key: change}))
-        return True
 
     def take(self, table: str | None = None) -> list[tuple[str, list[Run]]]:
         """Remove and return the held runs of `table` (of every table when None), in order."""
@@ -93,8 +88,8 @@ class PendingWrites:
         return [(name, self._runs.pop(name)) for name in names if name in self._runs]
 
 
-def _picked(change: Keyed, normal: Callable[[Any], Any]) -> tuple[Shape, tuple[Hashable, ...]] | None:
-    """The shape and key values of the rows a keyed change touches (None when not hashable)."""
+def _picked(change: Keyed, normal: Callable[[Any], Any]) -> tuple[Shape, tuple[Hashable, ...]]:
+    """The shape and key values (as stored: text, numbers) of the rows a keyed change touches."""
     if isinstance(change, Upsert):
         columns = tuple(sorted(change.key))
         shape: Shape = (frozenset(columns), ())
@@ -103,10 +98,6 @@ def _picked(change: Keyed, normal: Callable[[Any], Any]) -> tuple[Shape, tuple[H
         columns = tuple(sorted(change.where))
         shape = (frozenset(columns), tuple(sorted(change.where_null)))
         key = tuple(normal(change.where[col]) for col in columns)
-    try:
-        hash(key)
-    except TypeError:
-        return None
     return shape, key
 
 

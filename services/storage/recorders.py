@@ -331,7 +331,8 @@ class ReadModelRecorder(TrackingRecorder):
             if isinstance(change, Insert):
                 pending.insert(name, tuple(change.row), change.row.values())
                 return
-            if isinstance(change, Update | Upsert) and pending.keep(name, change):
+            if isinstance(change, Update | Upsert):
+                pending.keep(name, change)
                 return
             self._flush(c, pending, name)  # what follows reads or changes that table's rows
         if isinstance(change, Insert | Upsert | Update):
@@ -348,15 +349,11 @@ class ReadModelRecorder(TrackingRecorder):
         if isinstance(change, Insert):
             return self._insert_sql(name, tuple(change.row)), list(change.row.values())
         if isinstance(change, Upsert):
-            cols = list(change.row)
-            updates = [col for col in cols if col not in change.key]
+            updates = [col for col in change.row if col not in change.key]
             action = (
                 "DO UPDATE SET " + ", ".join(f"{col} = excluded.{col}" for col in updates) if updates else "DO NOTHING"
             )
-            sql = (
-                f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({self._marks(len(cols))}) "
-                f"ON CONFLICT ({', '.join(change.key)}) {action}"
-            )
+            sql = f"{self._insert_sql(name, tuple(change.row))} ON CONFLICT ({', '.join(change.key)}) {action}"
             return sql, list(change.row.values())
         where, params = self._where(change.where, change.where_null)
         for col, bound in change.not_after.items():
